@@ -1,0 +1,123 @@
+"""The vocabulary shared by every layer: comments, changes, batches, replies, statuses.
+
+Nothing here imports from db, sources, web or daemon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Platform(StrEnum):
+    VK = "vk"
+    OK = "ok"
+    TELEGRAM = "telegram"
+
+
+class ChangeKind(StrEnum):
+    NEW = "new"
+    EDIT = "edit"
+    DELETE = "delete"
+    RESTORE = "restore"
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"  # waiting for a public answer
+    ANSWERED = "answered"  # the community answered publicly (from here or on the platform)
+    CLOSED = "closed"  # no answer needed (spam, abuse, duplicate, ...)
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"  # queued, not yet tried (or due for a retry)
+    SENDING = "sending"  # claimed by a worker under a lease
+    POSTED = "posted"  # the platform accepted it
+    FAILED = "failed"  # permanently refused; the reason is stored
+
+
+class SourceState(StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"  # last run failed with a transient error; retried on schedule
+    STOPPED = "stopped"  # a permanent fault (broken token, captcha): needs a human
+
+
+def _require_aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """One comment as a platform reported it, normalised to our vocabulary.
+
+    ``community`` is the platform's id of the page (VK: the group id as a positive decimal
+    string); ``external_id`` is the comment's id, unique within (platform, community).
+    """
+
+    platform: Platform
+    community: str
+    post_id: str
+    external_id: str
+    author_id: str
+    text: str
+    created_at: datetime
+    from_community: bool = False
+    reply_to_id: str | None = None  # the comment this one answers, if any
+    thread_root_id: str | None = None  # the top-level comment of its thread; None if top-level
+    author_name: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_aware(self.created_at, "created_at")
+
+
+@dataclass(frozen=True, slots=True)
+class CommentChange:
+    """Something that happened to a comment: it appeared, was edited, deleted or restored."""
+
+    kind: ChangeKind
+    platform: Platform
+    community: str
+    external_id: str
+    post_id: str
+    comment: Comment | None = None  # None only for DELETE
+    event_id: str | None = None  # the platform's dedupe key for a pushed event
+
+    def __post_init__(self) -> None:
+        if self.kind is not ChangeKind.DELETE and self.comment is None:
+            raise ValueError(f"a {self.kind} change needs the comment")
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Changes and the cursor values that passed them, to be committed in one transaction.
+
+    ``cursors`` maps a source-defined key to its new value (a string, often JSON).
+    ``needs_sweep`` asks the caller to run a sweep because pushed events may have been lost.
+    """
+
+    changes: tuple[CommentChange, ...] = ()
+    cursors: Mapping[str, str] = field(default_factory=dict)
+    needs_sweep: bool = False
+    api_calls: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingReply:
+    """A reply to post as the community. ``idempotency_key`` is stable across retries."""
+
+    outbox_id: int
+    idempotency_key: str
+    community: str
+    post_id: str
+    reply_to_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostedReply:
+    external_id: str
+    url: str | None = None
