@@ -1,0 +1,175 @@
+"""Scheduling and signal handling only: every piece of work is a pipeline step.
+
+Sweeps and the outbox sender run as APScheduler interval jobs; each long-poll listener runs in a
+thread of its own that calls ``pipeline.listen_once`` in a loop. ``stop()`` returns within a few
+seconds: steps check the stop flag between transactions, and a listener blocked in a long-poll
+request holds nothing uncommitted, so it is abandoned safely.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+
+from incident import pipeline
+from incident.config import WorkerConfig
+from incident.logs import get_logger
+from incident.pipeline import Clock, Ingestion, ReplyPolicy
+from incident.sources.base import Source
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        sources: Sequence[Source],
+        config: WorkerConfig,
+        ingestion: Ingestion,
+        *,
+        listeners: Sequence[str] = (),
+        clock: Clock = utc_now,
+        worker_id: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.sources = {s.name: s for s in sources}
+        self.config = config
+        self.ingestion = ingestion
+        self.listeners = [name for name in listeners if name in self.sources]
+        self.clock = clock
+        self.reply_policy = ReplyPolicy(
+            worker_id=worker_id or default_worker_id(),
+            lease=timedelta(seconds=config.reply_lease),
+            max_attempts=config.reply_attempts,
+        )
+        self.stopping = threading.Event()
+        self.stopped_sources: set[str] = set()
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.log = get_logger(worker=self.reply_policy.worker_id)
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def _stop_source(self, name: str) -> None:
+        with self._lock:
+            self.stopped_sources.add(name)
+        job = self._scheduler.get_job(f"sweep:{name}")
+        if job is not None:
+            job.remove()
+
+    def sweep(self, name: str) -> None:
+        if name in self.stopped_sources or self.stopping.is_set():
+            return
+        outcome = pipeline.sweep_once(
+            self.engine, self.sources[name], self.clock, self.ingestion, self.stopping.is_set
+        )
+        if outcome.stopped:
+            self._stop_source(name)
+
+    def drain_outbox(self) -> None:
+        rng = random.Random()
+        for _ in range(100):  # bounded: let the scheduler breathe between drains
+            if self.stopping.is_set():
+                return
+            if not pipeline.send_one_reply(
+                self.engine, self.sources, self.clock, self.reply_policy, rng
+            ):
+                return
+
+    def _listen_loop(self, name: str) -> None:
+        source = self.sources[name]
+        failures = 0
+        while not self.stopping.is_set() and name not in self.stopped_sources:
+            outcome = pipeline.listen_once(
+                self.engine, source, self.clock, self.ingestion, self.stopping.is_set
+            )
+            if outcome.stopped:
+                self._stop_source(name)
+                return
+            if outcome.error is None:
+                failures = 0
+                continue
+            failures += 1
+            pause = min(300.0, 2.0**failures) * random.uniform(0.5, 1.0)
+            self.stopping.wait(pause)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        now = self.clock()
+        for name in self.sources:
+            self._scheduler.add_job(
+                self.sweep,
+                "interval",
+                args=[name],
+                id=f"sweep:{name}",
+                seconds=self.config.sweep_interval,
+                next_run_time=now,  # catch up on whatever happened while we were down
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
+        self._scheduler.add_job(
+            self.drain_outbox,
+            "interval",
+            id="outbox",
+            seconds=self.config.outbox_interval,
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        self._scheduler.start()
+        for name in self.listeners:
+            thread = threading.Thread(
+                target=self._listen_loop, args=[name], name=f"listen:{name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        self.log.info("worker_started", sources=list(self.sources), listeners=self.listeners)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        self._scheduler.shutdown(wait=False)
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        for thread in self._threads:
+            left = (deadline - datetime.now(UTC)).total_seconds()
+            thread.join(max(0.0, left))
+        abandoned = [t.name for t in self._threads if t.is_alive()]
+        self.log.info("worker_stopped", abandoned_listeners=abandoned)
+
+    def run_until_signal(self, extra_stop: Callable[[], bool] = lambda: False) -> None:
+        """Start, wait for SIGTERM/SIGINT (or ``extra_stop``), then stop."""
+        received = threading.Event()
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self.log.info("signal_received", signal=signal.Signals(signum).name)
+            received.set()
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start()
+            while not received.wait(0.2):
+                if extra_stop():
+                    break
+        finally:
+            self.stop()
+            for s, h in previous.items():
+                signal.signal(s, h)

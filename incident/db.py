@@ -1,0 +1,211 @@
+"""Tables, the UTC datetime type and the engine factory.
+
+SQLite by default, PostgreSQL in production.
+
+Schema changes go through Alembic (``incident/migrations``); ``tests/test_db.py`` checks that the
+migrations produce exactly these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.pool import ConnectionPoolEntry
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC; always returns them aware (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored; pass an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("platform", String(16), nullable=False),
+    Column("community", String(64), nullable=False),
+    Column("post_id", String(64), nullable=False),
+    Column("external_id", String(64), nullable=False),
+    Column("author_id", String(64), nullable=False),
+    Column("author_name", String(256)),
+    Column("text", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),
+    Column("from_community", Boolean, nullable=False, default=False),
+    Column("reply_to_id", String(64)),
+    Column("thread_root_id", String(64)),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("edits", JsonType, nullable=False, default=list),  # [{"text": old, "at": iso}]
+    Column("raw", JsonType, nullable=False, default=dict),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("platform", "community", "external_id", name="uq_comments_key"),
+    Index("ix_comments_post", "platform", "community", "post_id"),
+    Index("ix_comments_author", "platform", "author_id"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("comment_id", ForeignKey("comments.id"), nullable=False, unique=True),
+    Column("platform", String(16), nullable=False),
+    Column("community", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("topic", String(32)),
+    Column("verdict", JsonType),
+    Column("ruleset_version", String(64)),
+    Column("assignee", String(64)),
+    Column("opened_at", UtcDateTime, nullable=False),  # when the response clock started
+    Column("due_at", UtcDateTime),
+    Column("first_response_at", UtcDateTime),
+    Column("first_response_by", String(64)),  # a user name, or "platform" for direct answers
+    Column("answer_comment_id", ForeignKey("comments.id")),
+    Column("closed_reason", String(64)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_incidents_queue", "status", "due_at"),
+    Index("ix_incidents_opened", "opened_at"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+seen_events = Table(
+    "seen_events",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("event_id", String(128), primary_key=True),
+    Column("seen_at", UtcDateTime, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("claimed_by", String(128)),
+    Column("lease_until", UtcDateTime),
+    Column("posted_external_id", String(64)),
+    Column("posted_url", Text),
+    Column("posted_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_incident", "incident_id"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),  # a user name, or "worker"
+    Column("incident_id", ForeignKey("incidents.id")),
+    Column("action", String(64), nullable=False),
+    Column("details", JsonType, nullable=False, default=dict),
+    Index("ix_audit_incident", "incident_id", "at"),
+)
+
+source_status = Table(
+    "source_status",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("platform", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("last_success_at", UtcDateTime),
+    Column("last_sweep_at", UtcDateTime),
+    Column("last_error_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("api_calls", BigInteger, nullable=False, default=0),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with the pragmas SQLite needs for a worker and a web app side by side."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+            # Take BEGIN over from pysqlite (see _sqlite_begin).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # BEGIN IMMEDIATE takes the write lock up front: a read-then-write transaction
+            # (a claim) can then never fail with SQLITE_BUSY halfway; it waits busy_timeout.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)

@@ -1,0 +1,261 @@
+"""Run-once steps: each does one bounded piece of work and says whether it found any.
+
+Tests and ``incident poll --once`` call these directly; the daemon only schedules them. A step
+never lets one source's fault escape: it records the fault on the source's status and returns.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from incident import inbox
+from incident.inbox import Classifier, DeadlinePolicy, IngestResult, no_classification
+from incident.logs import get_logger
+from incident.models import Batch, OutgoingReply, SourceState
+from incident.sources.base import (
+    PermanentSourceError,
+    ReplyRejectedError,
+    Source,
+    SourceError,
+    TransientSourceError,
+)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Ingestion:
+    """How new comments become incidents: the deadline policy and the classifier."""
+
+    deadline: DeadlinePolicy
+    classify: Classifier = no_classification
+
+
+@dataclass(slots=True)
+class StepOutcome:
+    result: IngestResult = field(default_factory=IngestResult)
+    api_calls: int = 0
+    batches: int = 0
+    error: SourceError | None = None
+    swept: bool = False
+
+    @property
+    def stopped(self) -> bool:
+        """The source hit a permanent fault and must not be called again until fixed."""
+        return isinstance(self.error, PermanentSourceError)
+
+    @property
+    def found_work(self) -> bool:
+        r = self.result
+        return bool(r.stored or r.updated)
+
+
+def _commit_batch(
+    engine: Engine,
+    source: Source,
+    batch: Batch,
+    now: datetime,
+    ingestion: Ingestion,
+    outcome: StepOutcome,
+) -> None:
+    with engine.begin() as conn:
+        outcome.result.add(
+            inbox.ingest(
+                conn,
+                source.name,
+                batch,
+                now,
+                deadline=ingestion.deadline,
+                classify=ingestion.classify,
+            )
+        )
+    outcome.api_calls += batch.api_calls
+    outcome.batches += 1
+
+
+def _record(engine: Engine, source: Source, clock: Clock, outcome: StepOutcome) -> None:
+    log = get_logger(source=source.name)
+    with engine.begin() as conn:
+        if outcome.error is None:
+            inbox.record_source_success(
+                conn,
+                source.name,
+                source.platform.value,
+                clock(),
+                api_calls=outcome.api_calls,
+                swept=outcome.swept,
+            )
+            return
+        state = SourceState.STOPPED if outcome.stopped else SourceState.DEGRADED
+        inbox.record_source_error(
+            conn, source.name, source.platform.value, clock(), state, str(outcome.error)
+        )
+    if outcome.stopped:
+        log.error("source_stopped", reason=str(outcome.error))
+    else:
+        log.warning("source_degraded", reason=str(outcome.error))
+
+
+def _guard(source: Source, outcome: StepOutcome, work: Callable[[], None]) -> None:
+    try:
+        work()
+    except SourceError as exc:
+        outcome.error = exc
+    except Exception as exc:
+        # A bug or an unforeseen fault in one source must not stop the others: record it as
+        # transient (the next run retries) and keep the traceback in the log.
+        get_logger(source=source.name).exception("source_crashed")
+        outcome.error = TransientSourceError(f"unexpected {type(exc).__name__}: {exc}")
+
+
+def sweep_once(
+    engine: Engine,
+    source: Source,
+    clock: Clock,
+    ingestion: Ingestion,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> StepOutcome:
+    """Pull everything new from ``source`` since its stored cursors, one batch a transaction."""
+    outcome = StepOutcome(swept=True)
+
+    def work() -> None:
+        with engine.connect() as conn:
+            cursors = inbox.load_cursors(conn, source.name)
+        for batch in source.sweep(cursors):
+            _commit_batch(engine, source, batch, clock(), ingestion, outcome)
+            if should_stop():
+                outcome.swept = False  # abandoned midway: the rest comes next time
+                return
+
+    _guard(source, outcome, work)
+    _record(engine, source, clock, outcome)
+    r = outcome.result
+    get_logger(source=source.name).info(
+        "swept",
+        stored=r.stored,
+        incidents=r.incidents,
+        answered=r.answered,
+        duplicates=r.duplicates,
+        api_calls=outcome.api_calls,
+        error=str(outcome.error) if outcome.error else None,
+    )
+    return outcome
+
+
+def listen_once(
+    engine: Engine,
+    source: Source,
+    clock: Clock,
+    ingestion: Ingestion,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> StepOutcome:
+    """Wait once for pushed events; sweep too when the source says events may have been lost."""
+    outcome = StepOutcome()
+    needs_sweep = False
+
+    def work() -> None:
+        nonlocal needs_sweep
+        with engine.connect() as conn:
+            cursors = inbox.load_cursors(conn, source.name)
+        batch = source.listen_once(cursors)
+        _commit_batch(engine, source, batch, clock(), ingestion, outcome)
+        needs_sweep = batch.needs_sweep
+
+    _guard(source, outcome, work)
+    if outcome.error is not None or not needs_sweep or should_stop():
+        _record(engine, source, clock, outcome)
+        return outcome
+    get_logger(source=source.name).info("catch_up_sweep", reason="events may have been missed")
+    swept = sweep_once(engine, source, clock, ingestion, should_stop)
+    swept.result.add(outcome.result)
+    swept.api_calls += outcome.api_calls
+    swept.batches += outcome.batches
+    return swept
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPolicy:
+    worker_id: str
+    lease: timedelta = timedelta(minutes=2)
+    max_attempts: int = 8
+    backoff_initial: timedelta = timedelta(seconds=5)
+    backoff_maximum: timedelta = timedelta(minutes=15)
+
+
+def send_one_reply(
+    engine: Engine,
+    sources: Mapping[str, Source],
+    clock: Clock,
+    policy: ReplyPolicy,
+    rng: random.Random | None = None,
+) -> bool:
+    """Claim one due reply, post it, record the result. False when there was nothing to send.
+
+    If the worker dies after the platform accepted the reply but before it is recorded, the
+    lease expires, another run claims the row again and resends it with the same idempotency
+    key: the platform returns the comment it already created, and we record that.
+    """
+    with engine.begin() as conn:
+        claim = inbox.claim_reply(conn, policy.worker_id, clock(), policy.lease, list(sources))
+    if claim is None:
+        return False
+    log = get_logger(incident=claim.incident_id, outbox=claim.outbox_id, source=claim.source)
+    source = sources[claim.source]
+    reply = OutgoingReply(
+        outbox_id=claim.outbox_id,
+        idempotency_key=claim.idempotency_key,
+        community=claim.community,
+        post_id=claim.post_id,
+        reply_to_id=claim.reply_to_id,
+        text=claim.text,
+    )
+    try:
+        posted = source.post_reply(reply)
+    except ReplyRejectedError as exc:
+        with engine.begin() as conn:
+            inbox.mark_reply_failed(conn, claim, policy.worker_id, str(exc), clock())
+        log.warning("reply_rejected", reason=str(exc))
+        return True
+    except SourceError as exc:
+        now = clock()
+        permanent = isinstance(exc, PermanentSourceError)
+        with engine.begin() as conn:
+            if claim.attempts >= policy.max_attempts:
+                inbox.mark_reply_failed(
+                    conn,
+                    claim,
+                    policy.worker_id,
+                    f"gave up after {claim.attempts} tries: {exc}",
+                    now,
+                )
+            else:
+                delay = _backoff(claim.attempts, policy, rng or random.Random())
+                if isinstance(exc, TransientSourceError) and exc.retry_after:
+                    delay = max(delay, timedelta(seconds=exc.retry_after))
+                inbox.reschedule_reply(conn, claim, policy.worker_id, str(exc), now + delay, now)
+            if permanent:
+                inbox.record_source_error(
+                    conn, source.name, source.platform.value, now, SourceState.STOPPED, str(exc)
+                )
+        log.warning("reply_deferred", reason=str(exc), attempts=claim.attempts)
+        return True
+    with engine.begin() as conn:
+        recorded = inbox.mark_posted(
+            conn, claim, policy.worker_id, posted.external_id, posted.url, clock()
+        )
+    log.info("reply_posted", comment=posted.external_id, recorded=recorded)
+    return True
+
+
+def _backoff(attempt: int, policy: ReplyPolicy, rng: random.Random) -> timedelta:
+    """Exponential backoff with full jitter, capped."""
+    ceiling = min(
+        policy.backoff_maximum.total_seconds(),
+        policy.backoff_initial.total_seconds() * 2 ** max(0, attempt - 1),
+    )
+    return timedelta(seconds=rng.uniform(ceiling / 2, ceiling))

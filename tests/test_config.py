@@ -1,0 +1,103 @@
+"""config.toml: strict parsing, clear errors naming file and key, secrets from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from incident.config import ConfigError, load_config
+
+SOURCE = """
+[[sources]]
+name = "vk-main"
+group_id = 123
+"""
+TOKENS = {
+    "INCIDENT_VK_MAIN_COMMUNITY_TOKEN": "vk1.a.community-secret-value",
+    "INCIDENT_VK_MAIN_SWEEP_TOKEN": "service-secret-value",
+}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_shipped_example_config_is_valid_and_matches_the_packaged_copy() -> None:
+    root = Path(__file__).resolve().parents[1]
+    shipped = (root / "config.toml").read_text(encoding="utf-8")
+    packaged = (root / "incident/data/config.example.toml").read_text(encoding="utf-8")
+    assert shipped == packaged
+    config = load_config(root / "config.toml", environ={})
+    assert config.sources == ()
+    assert config.database_url == "sqlite:///" + str(root / "var/incident.sqlite3")
+    assert config.worker.sweep_interval == 600.0
+
+
+def test_tokens_come_from_the_environment_and_never_show_in_a_repr(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, SOURCE), environ=TOKENS)
+    source = config.source("vk-main")
+    assert source.community_token.value == "vk1.a.community-secret-value"
+    assert source.sweep_token.value == "service-secret-value"
+    assert "secret-value" not in repr(config)
+    assert "secret-value" not in str(source.community_token)
+
+
+def test_tokens_can_come_from_a_FILE_variable_or_a_systemd_credential(tmp_path: Path) -> None:
+    (tmp_path / "community").write_text("from-file\n", encoding="utf-8")
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "INCIDENT_VK_MAIN_SWEEP_TOKEN").write_text("from-credential", encoding="utf-8")
+    env = {
+        "INCIDENT_VK_MAIN_COMMUNITY_TOKEN_FILE": str(tmp_path / "community"),
+        "CREDENTIALS_DIRECTORY": str(creds),
+    }
+    source = load_config(write(tmp_path, SOURCE), environ=env).source("vk-main")
+    assert source.community_token.value == "from-file"
+    assert source.sweep_token.value == "from-credential"
+
+
+def test_a_missing_token_for_an_enabled_source_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="INCIDENT_VK_MAIN_COMMUNITY_TOKEN") as err:
+        load_config(write(tmp_path, SOURCE), environ={})
+    assert "config.toml" in str(err.value)
+    assert "vk-main" in str(err.value)
+
+
+def test_a_disabled_source_needs_no_tokens(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, SOURCE + "enabled = false\n"), environ={})
+    assert config.enabled_sources() == ()
+
+
+def test_a_token_written_into_the_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="secrets are not written in the config file"):
+        load_config(write(tmp_path, SOURCE + 'community_token = "abc"\n'), environ=TOKENS)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[database]\nurl = 5\n", r"\[database\]\.url: expected a string, got int 5"),
+        ("[worker]\nsweep_interval_seconds = true\n", r"sweep_interval_seconds: expected a number"),
+        ("[worker]\nspeed = 1\n", r"\[worker\]: unknown key\(s\): speed"),
+        ("colour = 'red'\n", r"unknown key\(s\): colour"),
+        ("[log]\nlevel = 'loud'\n", r"'loud' is not one of"),
+        (SOURCE.replace("123", "'abc'"), r"group_id: expected an integer, got str 'abc'"),
+        (SOURCE.replace("vk-main", "VK Main"), r"name: 'VK Main' does not match"),
+        (SOURCE + SOURCE, r"source names must be unique; repeated: vk-main"),
+        ("[database]\nurl = 'mysql://x'\n", r"expected sqlite:///PATH or postgresql"),
+        ("[worker\n", r"not valid TOML"),
+    ],
+)
+def test_bad_config_gets_a_clear_error_naming_the_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text), environ=TOKENS)
+
+
+def test_a_missing_file_says_how_to_create_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="incident init"):
+        load_config(tmp_path / "nope.toml", environ={})

@@ -1,0 +1,263 @@
+"""The inbox: storing changes exactly once, answers, the outbox's claims.
+
+Every test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from incident import db, inbox
+from incident.inbox import calendar_hours
+from incident.models import Batch, ChangeKind, Comment, CommentChange, IncidentStatus, Platform
+from tests.conftest import FakeClock
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+POLICY = calendar_hours(8)
+
+
+def comment(cid: int, text: str = "Магазин не принимает возврат", **kw: Any) -> Comment:
+    values: dict[str, Any] = {
+        "platform": Platform.VK,
+        "community": "42",
+        "post_id": "7",
+        "external_id": str(cid),
+        "author_id": "1001",
+        "text": text,
+        "created_at": T0 + timedelta(minutes=cid),
+        "raw": {"id": cid},
+    }
+    values.update(kw)
+    return Comment(**values)
+
+
+def new(c: Comment, event_id: str | None = None) -> CommentChange:
+    return CommentChange(
+        ChangeKind.NEW, c.platform, c.community, c.external_id, c.post_id, c, event_id
+    )
+
+
+def ingest(engine: Engine, *changes: CommentChange, cursors: dict[str, str] | None = None) -> Any:
+    with engine.begin() as conn:
+        return inbox.ingest(
+            conn, "vk-test", Batch(tuple(changes), cursors or {}), T0, deadline=POLICY
+        )
+
+
+def count(engine: Engine, table: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def incident_row(engine: Engine, external_id: str) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(db.incidents)
+            .join(db.comments, db.comments.c.id == db.incidents.c.comment_id)
+            .where(db.comments.c.external_id == external_id)
+        ).one()
+
+
+def test_a_citizen_comment_opens_one_incident_with_a_deadline(engine: Engine) -> None:
+    result = ingest(engine, new(comment(1)))
+    assert (result.stored, result.incidents) == (1, 1)
+    row = incident_row(engine, "1")
+    assert row.status == IncidentStatus.OPEN
+    assert row.opened_at == T0 + timedelta(minutes=1)
+    assert row.due_at == T0 + timedelta(minutes=1, hours=8)
+    assert row.due_at.tzinfo is not None
+
+
+def test_replaying_the_same_comments_stores_nothing_twice(engine: Engine) -> None:
+    batch = [new(comment(1)), new(comment(2))]
+    ingest(engine, *batch)
+    again = ingest(engine, *batch)
+    assert (again.stored, again.incidents, again.duplicates) == (0, 0, 2)
+    assert count(engine, db.comments) == 2
+    assert count(engine, db.incidents) == 2
+
+
+def test_a_repeated_push_event_is_ignored_by_its_event_id(engine: Engine) -> None:
+    ingest(engine, new(comment(1), event_id="ev-1"))
+    edited = comment(1, text="другой текст")
+    edit = CommentChange(ChangeKind.EDIT, Platform.VK, "42", "1", "7", edited, "ev-1")
+    result = ingest(engine, edit)
+    assert result.duplicates == 1
+    with engine.connect() as conn:
+        assert (
+            conn.execute(select(db.comments.c.text)).scalar_one() == "Магазин не принимает возврат"
+        )
+
+
+def test_cursors_are_saved_with_the_batch_and_replaced_by_later_ones(engine: Engine) -> None:
+    ingest(engine, new(comment(1)), cursors={"post:7": '{"last": 1}', "longpoll": '{"ts": "5"}'})
+    ingest(engine, cursors={"post:7": '{"last": 9}'})
+    with engine.connect() as conn:
+        assert inbox.load_cursors(conn, "vk-test") == {
+            "post:7": '{"last": 9}',
+            "longpoll": '{"ts": "5"}',
+        }
+        assert inbox.load_cursors(conn, "another-source") == {}
+
+
+def test_a_failed_transaction_keeps_neither_the_comments_nor_the_cursor(engine: Engine) -> None:
+    def killed_before_commit() -> None:
+        with engine.begin() as conn:
+            batch = Batch((new(comment(1)),), {"post:7": "x"})
+            inbox.ingest(conn, "vk-test", batch, T0, deadline=POLICY)
+            raise RuntimeError("worker killed before commit")
+
+    with pytest.raises(RuntimeError):
+        killed_before_commit()
+    assert count(engine, db.comments) == 0
+    with engine.connect() as conn:
+        assert inbox.load_cursors(conn, "vk-test") == {}
+
+
+def test_the_communitys_own_reply_answers_the_comment_it_replies_to(engine: Engine) -> None:
+    ingest(engine, new(comment(1)))
+    answer = comment(
+        2,
+        text="Здравствуйте! Напишите нам в личные сообщения.",
+        author_id="-42",
+        from_community=True,
+        reply_to_id="1",
+        thread_root_id="1",
+    )
+    result = ingest(engine, new(answer))
+    assert (result.stored, result.incidents, result.answered) == (1, 0, 1)
+    row = incident_row(engine, "1")
+    assert row.status == IncidentStatus.ANSWERED
+    assert row.first_response_at == answer.created_at
+    assert row.first_response_by == "platform"
+
+
+def test_a_community_reply_inside_a_thread_answers_the_thread_root(engine: Engine) -> None:
+    ingest(engine, new(comment(1)))
+    ingest(engine, new(comment(2, author_id="1002", reply_to_id="1", thread_root_id="1")))
+    answer = comment(3, author_id="-42", from_community=True, reply_to_id="2", thread_root_id="1")
+    ingest(engine, new(answer))
+    assert incident_row(engine, "2").status == IncidentStatus.ANSWERED
+    assert incident_row(engine, "1").status == IncidentStatus.OPEN
+
+
+def test_an_edit_keeps_the_old_text_in_the_history(engine: Engine) -> None:
+    ingest(engine, new(comment(1, text="первый вариант")))
+    edited = comment(1, text="исправленный вариант")
+    result = ingest(engine, CommentChange(ChangeKind.EDIT, Platform.VK, "42", "1", "7", edited))
+    assert result.updated == 1
+    with engine.connect() as conn:
+        row = conn.execute(select(db.comments.c.text, db.comments.c.edits)).one()
+    assert row.text == "исправленный вариант"
+    assert [e["text"] for e in row.edits] == ["первый вариант"]
+
+
+def test_an_edit_of_a_comment_never_seen_stores_it_as_new(engine: Engine) -> None:
+    edited = comment(5, text="текст после правки")
+    result = ingest(engine, CommentChange(ChangeKind.EDIT, Platform.VK, "42", "5", "7", edited))
+    assert (result.stored, result.incidents) == (1, 1)
+
+
+def test_deleting_closes_the_open_incident_and_restoring_reopens_it(engine: Engine) -> None:
+    ingest(engine, new(comment(1)))
+    ingest(engine, CommentChange(ChangeKind.DELETE, Platform.VK, "42", "1", "7"))
+    row = incident_row(engine, "1")
+    assert (row.status, row.closed_reason) == (IncidentStatus.CLOSED, "deleted")
+    restored = CommentChange(ChangeKind.RESTORE, Platform.VK, "42", "1", "7", comment(1))
+    ingest(engine, restored)
+    row = incident_row(engine, "1")
+    assert (row.status, row.closed_reason) == (IncidentStatus.OPEN, None)
+    with engine.connect() as conn:
+        actions = list(
+            conn.execute(select(db.audit_events.c.action).order_by(db.audit_events.c.id))
+        )
+    assert [a.action for a in actions] == ["opened", "deleted_by_author", "restored_by_author"]
+
+
+def test_two_workers_racing_for_one_reply_only_one_claims_it(
+    engine: Engine, clock: FakeClock
+) -> None:
+    ingest(engine, new(comment(1)))
+    with engine.begin() as conn:
+        inbox.queue_reply(conn, 1, "Здравствуйте!", "anna", clock())
+    lease = timedelta(minutes=2)
+    with engine.begin() as conn:
+        first = inbox.claim_reply(conn, "worker-a", clock(), lease)
+    with engine.begin() as conn:
+        second = inbox.claim_reply(conn, "worker-b", clock(), lease)
+    assert first is not None
+    assert second is None
+    assert first.idempotency_key == "incident-outbox-1"
+    assert (first.community, first.post_id, first.reply_to_id) == ("42", "7", "1")
+
+
+def test_an_expired_lease_lets_another_worker_resend_with_the_same_key(
+    engine: Engine, clock: FakeClock
+) -> None:
+    ingest(engine, new(comment(1)))
+    with engine.begin() as conn:
+        inbox.queue_reply(conn, 1, "Здравствуйте!", "anna", clock())
+        first = inbox.claim_reply(conn, "worker-a", clock(), timedelta(minutes=2))
+    clock.advance(minutes=3)
+    with engine.begin() as conn:
+        second = inbox.claim_reply(conn, "worker-b", clock(), timedelta(minutes=2))
+    assert first is not None
+    assert second is not None
+    assert second.idempotency_key == first.idempotency_key
+    assert second.attempts == 2
+    with engine.begin() as conn:
+        # the first worker comes back to life: its record is refused, the second's accepted
+        assert not inbox.mark_posted(conn, first, "worker-a", "900", None, clock())
+        assert inbox.mark_posted(conn, second, "worker-b", "900", None, clock())
+    row = incident_row(engine, "1")
+    assert (row.status, row.first_response_by) == (IncidentStatus.ANSWERED, "anna")
+
+
+def test_a_second_reply_cannot_be_queued_while_one_is_waiting(
+    engine: Engine, clock: FakeClock
+) -> None:
+    ingest(engine, new(comment(1)))
+    with engine.begin() as conn:
+        inbox.queue_reply(conn, 1, "Первый ответ", "anna", clock())
+    with (
+        pytest.raises(inbox.ReplyNotAllowed, match="already has a reply waiting"),
+        engine.begin() as conn,
+    ):
+        inbox.queue_reply(conn, 1, "Второй ответ", "boris", clock())
+    with pytest.raises(inbox.ReplyNotAllowed, match="no incident 99"), engine.begin() as conn:
+        inbox.queue_reply(conn, 99, "Ответ", "anna", clock())
+    with pytest.raises(inbox.ReplyNotAllowed, match="empty"), engine.begin() as conn:
+        inbox.queue_reply(conn, 1, "   ", "anna", clock())
+
+
+def test_our_posted_reply_coming_back_from_the_platform_keeps_the_staff_author(
+    engine: Engine, clock: FakeClock
+) -> None:
+    ingest(engine, new(comment(1)))
+    with engine.begin() as conn:
+        inbox.queue_reply(conn, 1, "Здравствуйте!", "anna", clock())
+        claim = inbox.claim_reply(conn, "w", clock(), timedelta(minutes=2))
+        assert claim is not None
+        inbox.mark_posted(conn, claim, "w", "77", "https://vk.com/x", clock())
+    echo = comment(77, author_id="-42", from_community=True, reply_to_id="1", thread_root_id="1")
+    result = ingest(engine, new(echo))
+    assert result.answered == 0
+    row = incident_row(engine, "1")
+    assert (row.first_response_by, row.first_response_at) == ("anna", clock())
+
+
+def test_times_come_back_timezone_aware_in_utc(engine: Engine) -> None:
+    moscow = comment(1).created_at.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Moscow"))
+    ingest(engine, new(comment(1, created_at=moscow)))
+    with engine.connect() as conn:
+        stored = conn.execute(select(db.comments.c.created_at)).scalar_one()
+    assert stored == moscow
+    assert stored.utcoffset() == timedelta(0)
+
+
+def test_naive_datetimes_are_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        comment(1, created_at=datetime(2026, 1, 1, 12, 0))
