@@ -1,0 +1,32 @@
+# Two commands do all the set-up (see README):
+#   make demo   installs everything into .venv and runs the demo
+#   make test   installs everything into .venv and runs the gates and the test suite
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck unit bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==26.3
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/incident demo $(ARGS)
+
+lint: install
+	$(BIN)/ruff check incident tests bench
+	$(BIN)/ruff format --check incident tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck unit

@@ -1,0 +1,44 @@
+"""Argument parsing and dispatch only. ``main(argv) -> exit code``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from incident import __version__
+from incident.commands import demo, ops
+from incident.config import ConfigError, default_config_path
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="incident",
+        description="Incident-response worker for a public body's social-media pages.",
+    )
+    parser.add_argument(
+        "--config",
+        default=str(default_config_path()),
+        metavar="PATH",
+        help="config file (default: $INCIDENT_CONFIG or ./config.toml)",
+    )
+    parser.add_argument("--version", action="version", version=f"incident {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    ops.register(sub)
+    demo.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        code: int = args.handler(args)
+    except ConfigError as exc:
+        print(f"incident: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return code

@@ -1,0 +1,171 @@
+"""``incident demo``: the whole system against a local fake VK server, on SQLite.
+
+Nothing is short-cut: the worker talks to the fake through vk_api over HTTP exactly as it talks
+to VK, with a config file written like an administrator would write it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from incident import app, inbox, migrate
+from incident.config import load_config
+from incident.daemon import Worker, utc_now
+from incident.logs import configure_logging
+from incident.sources.fakes.demo_data import random_comment, seed_demo
+from incident.sources.fakes.vk_server import FakeVk
+
+DEMO_GROUP_ID = 217_000_001
+COMMUNITY_TOKEN = "demo-community-token"  # noqa: S105 - accepted by the local fake only
+SWEEP_TOKEN = "demo-service-token"  # noqa: S105
+OPERATOR = "demo-operator"
+DEMO_REPLY = (
+    "Здравствуйте! Спасибо, что написали. Мы разберёмся и ответим здесь же. "
+    "Если понадобятся документы, напишите нам в личные сообщения сообщества."
+)
+
+CONFIG_TEMPLATE = """\
+# Written by `incident demo`: the same format as a production config.toml.
+[database]
+url = "sqlite:///incident.sqlite3"
+
+[log]
+level = "{log_level}"
+format = "console"
+
+[worker]
+sweep_interval_seconds = 30
+outbox_interval_seconds = 1
+retry_initial_seconds = 0.2
+retry_maximum_seconds = 2.0
+
+[[sources]]
+name = "vk-demo"
+platform = "vk"
+group_id = {group_id}
+community_token_file = "secrets/vk-community-token"
+sweep_token_file = "secrets/vk-sweep-token"
+longpoll_wait_seconds = 5
+api_url = "{api_url}"
+"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("demo", help="run everything against a local fake VK server")
+    p.add_argument("--seconds", type=float, help="stop by itself after this many seconds")
+    p.add_argument("--dir", default="demo-data", help="folder for the demo's database and config")
+    p.add_argument("--seed", type=int, default=7, help="random seed for the demo's comments")
+    p.add_argument(
+        "--comment-every", type=float, default=4.0, help="seconds between new citizen comments"
+    )
+    p.add_argument(
+        "--reply-every",
+        type=float,
+        default=10.0,
+        help="seconds between the demo operator's replies",
+    )
+    p.add_argument("--verbose", action="store_true", help="show the worker's log lines")
+    p.set_defaults(handler=cmd_demo)
+
+
+def _write_config(folder: Path, api_url: str, log_level: str) -> Path:
+    secrets = folder / "secrets"
+    secrets.mkdir(parents=True, exist_ok=True)
+    (secrets / "vk-community-token").write_text(COMMUNITY_TOKEN + "\n", encoding="utf-8")
+    (secrets / "vk-sweep-token").write_text(SWEEP_TOKEN + "\n", encoding="utf-8")
+    path = folder / "config.toml"
+    path.write_text(
+        CONFIG_TEMPLATE.format(group_id=DEMO_GROUP_ID, api_url=api_url, log_level=log_level),
+        encoding="utf-8",
+    )
+    return path
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    folder = Path(args.dir).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(args.seed)
+    stop = threading.Event()
+    with FakeVk() as fake:
+        fake.add_token(COMMUNITY_TOKEN, "community", DEMO_GROUP_ID)
+        fake.add_token(SWEEP_TOKEN, "service")
+        seed_demo(fake, DEMO_GROUP_ID, rng, time.time())
+        config_path = _write_config(folder, fake.url, "info" if args.verbose else "warning")
+        config = load_config(config_path)
+        configure_logging(config.log_level, config.log_format, app.known_secrets(config))
+        engine = app.open_engine(config)
+        migrate.upgrade(engine)
+        sources = app.build_sources(config)
+        worker = Worker(
+            engine,
+            sources,
+            config.worker,
+            app.build_ingestion(config),
+            listeners=[s.name for s in config.enabled_sources() if s.longpoll],
+        )
+        citizens = threading.Thread(
+            target=_citizens, args=(fake, rng, args.comment_every, stop), daemon=True
+        )
+        operator = threading.Thread(
+            target=_operator, args=(engine, args.reply_every, stop), daemon=True
+        )
+        print(f"demo: fake VK API at {fake.url} (community {DEMO_GROUP_ID})")
+        print(f"demo: database and config in {folder}")
+        print(f"demo: in another terminal:  incident --config {config_path} queue")
+        print(f"                            incident --config {config_path} status")
+        print("demo: new comments arrive every few seconds; Ctrl-C to stop")
+        deadline = None if args.seconds is None else time.monotonic() + args.seconds
+        citizens.start()
+        operator.start()
+        try:
+            worker.run_until_signal(
+                extra_stop=lambda: deadline is not None and time.monotonic() >= deadline
+            )
+        finally:
+            stop.set()
+            citizens.join(2)
+            operator.join(2)
+            for s in sources:
+                getattr(s, "close", lambda: None)()
+        with engine.connect() as conn:
+            totals = inbox.counts(conn)
+        engine.dispose()
+    print(
+        f"demo: {totals['comments']} comments stored, {totals['open']} incidents open, "
+        f"{totals['posted']} replies posted"
+    )
+    return 0
+
+
+def _citizens(fake: FakeVk, rng: random.Random, every: float, stop: threading.Event) -> None:
+    """A new realistic comment under a random post every ``every`` seconds (with jitter)."""
+    posts = fake.post_ids(DEMO_GROUP_ID)
+    users = fake.user_ids()
+    while not stop.wait(every * rng.uniform(0.5, 1.5)):
+        fake.add_comment(
+            DEMO_GROUP_ID,
+            rng.choice(posts),
+            rng.choice(users),
+            random_comment(rng),
+            date=int(time.time()),
+        )
+
+
+def _operator(engine: Engine, every: float, stop: threading.Event) -> None:
+    """The demo's staff member: answers the oldest open incident now and then, via the outbox."""
+    while not stop.wait(every):
+        with engine.begin() as conn:
+            oldest = inbox.open_incidents(conn, limit=1000)
+            if not oldest:
+                continue
+            target = min(oldest, key=lambda i: (i.created_at, i.id))
+            try:
+                inbox.queue_reply(conn, target.id, DEMO_REPLY, OPERATOR, utc_now())
+            except inbox.ReplyNotAllowed:
+                continue

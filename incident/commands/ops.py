@@ -1,0 +1,277 @@
+"""Operations commands: init, check-config, db upgrade, run, poll, status, queue, reply."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from incident import app, inbox, migrate, pipeline
+from incident.config import Config, ConfigError, load_config
+from incident.daemon import Worker, utc_now
+from incident.logs import configure_logging
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("init", help="write a starter config.toml and create the database")
+    p.add_argument("--force", action="store_true", help="overwrite an existing config file")
+    p.set_defaults(handler=cmd_init, needs_config=False)
+
+    p = sub.add_parser("check-config", help="validate the config file and its secrets")
+    p.set_defaults(handler=cmd_check_config)
+
+    p = sub.add_parser("db", help="database maintenance")
+    dbsub = p.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    up = dbsub.add_parser("upgrade", help="create or migrate the database schema")
+    up.set_defaults(handler=cmd_db_upgrade)
+
+    p = sub.add_parser("run", help="run the worker until SIGTERM/SIGINT")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("poll", help="sweep sources once and exit")
+    p.add_argument("--once", action="store_true", required=True, help="one sweep, then exit")
+    p.add_argument("--source", metavar="NAME", help="only this source")
+    p.set_defaults(handler=cmd_poll)
+
+    p = sub.add_parser("status", help="each source's state, last success and last error")
+    p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser("queue", help="open incidents, newest first")
+    p.add_argument("--limit", type=int, default=30)
+    p.set_defaults(handler=cmd_queue)
+
+    p = sub.add_parser("reply", help="queue a reply; the worker posts it as the community")
+    p.add_argument("incident_id", type=int, metavar="ID")
+    p.add_argument("--text", required=True)
+    p.add_argument("--as", dest="actor", default="cli", help="who is answering (for the record)")
+    p.set_defaults(handler=cmd_reply)
+
+
+def load(args: argparse.Namespace) -> Config:
+    config: Config = load_config(Path(args.config))
+    configure_logging(config.log_level, config.log_format, known_secrets=app.known_secrets(config))
+    return config
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = Path(args.config)
+    if path.exists() and not args.force:
+        print(f"{path} exists; use --force to overwrite it", file=sys.stderr)
+        return EXIT_USAGE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = resources.files("incident").joinpath("data/config.example.toml")
+    with example.open("rb") as src, path.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    (path.parent / "var").mkdir(exist_ok=True)
+    config = load(args)
+    engine = app.open_engine(config)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    print(f"wrote {path} and created the database ({_safe_url(config)})")
+    print("next: add a [[sources]] table, set its tokens, then `incident check-config`")
+    return EXIT_OK
+
+
+def _safe_url(config: Config) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(config.database_url).render_as_string(hide_password=True)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load(args)
+    print(f"config: {config.path}")
+    print(f"database: {_safe_url(config)}")
+    if not config.sources:
+        print("sources: none configured (add a [[sources]] table)")
+    for s in config.sources:
+        state = "enabled" if s.enabled else "disabled"
+        print(
+            f"source {s.name}: vk group {s.group_id}, {state}, community token "
+            f"{s.community_token!r}, sweep token {s.sweep_token!r}"
+        )
+    print("ok")
+    return EXIT_OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    config = load(args)
+    engine = app.open_engine(config)
+    try:
+        migrate.upgrade(engine)
+        print(f"database at revision {migrate.current_revision(engine)}")
+    finally:
+        engine.dispose()
+    return EXIT_OK
+
+
+def _require_schema(config: Config) -> Any:
+    engine = app.open_engine(config)
+    if migrate.current_revision(engine) is None:
+        engine.dispose()
+        raise ConfigError(f"{_safe_url(config)}: no schema yet; run `incident db upgrade`")
+    return engine
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load(args)
+    if not config.enabled_sources():
+        raise ConfigError(f"{config.path}: no enabled [[sources]]: nothing to run")
+    engine = _require_schema(config)
+    sources = app.build_sources(config)
+    worker = Worker(
+        engine,
+        sources,
+        config.worker,
+        app.build_ingestion(config),
+        listeners=[s.name for s in config.enabled_sources() if s.longpoll],
+    )
+    try:
+        worker.run_until_signal()
+    finally:
+        for s in sources:
+            getattr(s, "close", lambda: None)()
+        engine.dispose()
+    return EXIT_OK
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    config = load(args)
+    engine = _require_schema(config)
+    failed = False
+    try:
+        for source in app.build_sources(config, args.source):
+            outcome = pipeline.sweep_once(engine, source, utc_now, app.build_ingestion(config))
+            r = outcome.result
+            line = (
+                f"{source.name}: {r.stored} new comments, {r.incidents} incidents opened, "
+                f"{r.answered} answered on the platform, {r.duplicates} already stored, "
+                f"{outcome.api_calls} API calls"
+            )
+            if outcome.error is not None:
+                failed = True
+                line += f"; ERROR ({'stopped' if outcome.stopped else 'will retry'}): "
+                line += str(outcome.error)
+            print(line)
+            getattr(source, "close", lambda: None)()
+    finally:
+        engine.dispose()
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _ago(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return "never"
+    seconds = int((now - value).total_seconds())
+    if seconds < 120:
+        return f"{seconds}s ago"
+    if seconds < 7200:
+        return f"{seconds // 60}m ago"
+    return f"{seconds // 3600}h ago"
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    config = load(args)
+    engine = _require_schema(config)
+    now = datetime.now(UTC)
+    try:
+        with engine.connect() as conn:
+            states = inbox.source_states(conn)
+            totals = inbox.counts(conn)
+    finally:
+        engine.dispose()
+    rows = [("SOURCE", "STATE", "LAST SUCCESS", "LAST SWEEP (LAG)", "API CALLS", "LAST ERROR")]
+    for s in config.sources:
+        st = states.get(s.name)
+        if not s.enabled:
+            rows.append((s.name, "disabled", "", "", "", ""))
+        elif st is None:
+            rows.append((s.name, "never run", "", "", "", ""))
+        else:
+            err = f"{_ago(st.last_error_at, now)}: {st.last_error}" if st.last_error else ""
+            rows.append(
+                (
+                    s.name,
+                    st.state,
+                    _ago(st.last_success_at, now),
+                    _ago(st.last_sweep_at, now),
+                    str(st.api_calls),
+                    err[:120],
+                )
+            )
+    _table(rows, out)
+    print(
+        f"\n{totals['comments']} comments stored, {totals['open']} incidents open, "
+        f"{totals['posted']} replies posted",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def _table(rows: Sequence[tuple[str, ...]], out: TextIO) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip(), file=out)
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    config = load(args)
+    engine = _require_schema(config)
+    now = datetime.now(UTC)
+    try:
+        with engine.connect() as conn:
+            items = inbox.open_incidents(conn, args.limit)
+    finally:
+        engine.dispose()
+    if not items:
+        print("no open incidents")
+        return EXIT_OK
+    rows = [("ID", "PLATFORM", "TOPIC", "DUE IN", "AUTHOR", "TEXT")]
+    for i in items:
+        left = "" if i.due_at is None else _left(i.due_at, now)
+        text = " ".join(i.text.split())
+        rows.append(
+            (
+                str(i.id),
+                i.platform,
+                i.topic or "-",
+                left,
+                (i.author_name or i.author_id)[:24],
+                text[:70] + ("…" if len(text) > 70 else ""),
+            )
+        )
+    _table(rows, sys.stdout)
+    return EXIT_OK
+
+
+def _left(due: datetime, now: datetime) -> str:
+    minutes = int((due - now).total_seconds() // 60)
+    sign = "-" if minutes < 0 else ""
+    minutes = abs(minutes)
+    return f"{sign}{minutes // 60}h{minutes % 60:02d}m"
+
+
+def cmd_reply(args: argparse.Namespace) -> int:
+    config = load(args)
+    engine = _require_schema(config)
+    try:
+        with engine.begin() as conn:
+            outbox_id = inbox.queue_reply(conn, args.incident_id, args.text, args.actor, utc_now())
+    except inbox.ReplyNotAllowed as exc:
+        print(f"cannot queue the reply: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        engine.dispose()
+    print(f"reply #{outbox_id} queued for incident {args.incident_id}; the worker will post it")
+    return EXIT_OK

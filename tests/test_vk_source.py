@@ -1,0 +1,725 @@
+"""The VK source, driven through the real vk_api library against the fake VK over HTTP."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from incident.models import Batch, ChangeKind, CommentChange, OutgoingReply, Platform
+from incident.sources.base import (
+    PermanentSourceError,
+    ReplyRejectedError,
+    Source,
+    TransientSourceError,
+)
+from incident.sources.fakes.vk_server import FakeVk
+from incident.sources.vk import RetryPolicy, VkSource
+from incident.sources.vk_wire import event_changes, to_comment
+from tests.vkschema import validate_event, validate_response
+
+GID = 4242
+OTHER_GID = 777
+COMMUNITY_TOKEN = "community-secret-token-4242"
+SERVICE_TOKEN = "service-secret-token"
+RETRY = RetryPolicy(attempts=5, initial=0.001, maximum=0.004)
+ALICE, BOB = 101, 102
+
+
+class RecordingSleep:
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+
+class TopOfRange(random.Random):
+    """Full jitter that always picks the largest pause, so a test can see the caps grow."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def expected_pauses(policy: RetryPolicy, failures: int) -> list[float]:
+    return [min(policy.maximum, policy.initial * 2**k) for k in range(failures)]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeVk]:
+    with FakeVk(
+        longpoll_max_wait=1.0, validator=validate_response, event_validator=validate_event
+    ) as vk:
+        vk.add_group(GID, "Комитет по защите прав потребителей")
+        vk.add_group(OTHER_GID, "Соседнее сообщество")
+        vk.add_token(COMMUNITY_TOKEN, "community", group_id=GID)
+        vk.add_token("other-community-token", "community", group_id=OTHER_GID)
+        vk.add_token(SERVICE_TOKEN, "service")
+        vk.add_user(ALICE, "Алиса", "Петрова")
+        vk.add_user(BOB, "Борис", "Иванов")
+        yield vk
+        assert vk.schema_errors == []
+
+
+@pytest.fixture
+def sleep() -> RecordingSleep:
+    return RecordingSleep()
+
+
+class SourceFactory:
+    def __init__(self, fake: FakeVk, sleep: RecordingSleep) -> None:
+        self._fake = fake
+        self._sleep = sleep
+        self._made: list[VkSource] = []
+
+    def __call__(self, **overrides: Any) -> VkSource:
+        options: dict[str, Any] = {
+            "name": "vk-test",
+            "group_id": GID,
+            "community_token": COMMUNITY_TOKEN,
+            "sweep_token": SERVICE_TOKEN,
+            "session_factory": self._fake.session,
+            "longpoll_wait": 1,
+            "retry": RETRY,
+            "sleep": self._sleep,
+            "rng": TopOfRange(),
+            "throttle": False,
+        }
+        options.update(overrides)
+        source = VkSource(**options)
+        self._made.append(source)
+        return source
+
+    def close(self) -> None:
+        for source in self._made:
+            source.close()
+
+
+@pytest.fixture
+def make_source(fake: FakeVk, sleep: RecordingSleep) -> Iterator[SourceFactory]:
+    factory = SourceFactory(fake, sleep)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def source(make_source: SourceFactory) -> VkSource:
+    return make_source()
+
+
+def run_sweep(
+    source: VkSource, cursors: Mapping[str, str]
+) -> tuple[list[CommentChange], dict[str, str], int, list[Batch]]:
+    batches = list(source.sweep(cursors))
+    merged = dict(cursors)
+    for batch in batches:
+        merged.update(batch.cursors)
+    changes = [change for batch in batches for change in batch.changes]
+    return changes, merged, sum(b.api_calls for b in batches), batches
+
+
+def ids(changes: list[CommentChange]) -> list[int]:
+    return [int(c.external_id) for c in changes]
+
+
+def reply(key: str, post_id: int, to: int, text: str = "Спасибо, разберёмся!") -> OutgoingReply:
+    return OutgoingReply(
+        outbox_id=1,
+        idempotency_key=key,
+        community=str(GID),
+        post_id=str(post_id),
+        reply_to_id=str(to),
+        text=text,
+    )
+
+
+# -- sweep ------------------------------------------------------------------------------------
+
+
+def test_vk_source_satisfies_the_source_protocol(source: VkSource) -> None:
+    typed: Source = source
+    assert typed.platform is Platform.VK
+    assert typed.name == "vk-test"
+
+
+def test_first_sweep_takes_every_comment_in_order_with_one_call_per_post(
+    fake: FakeVk, source: VkSource
+) -> None:
+    posts = [fake.add_post(GID, f"Пост {n}") for n in range(3)]
+    written: dict[int, list[int]] = {p: [] for p in posts}
+    for round_ in range(4):
+        for post in posts:
+            written[post].append(fake.add_comment(GID, post, ALICE, f"Вопрос {round_} к {post}"))
+
+    changes, cursors, calls, batches = run_sweep(source, {})
+
+    assert calls == 1 + len(posts)
+    assert len(fake.calls) == 1 + len(posts)
+    assert [b.changes[0].post_id for b in batches] == [str(p) for p in posts]
+    for batch, post in zip(batches, posts, strict=True):
+        assert ids(list(batch.changes)) == written[post]
+        assert set(batch.cursors) == {f"post:{post}"}
+    assert all(c.kind is ChangeKind.NEW and c.comment is not None for c in changes)
+    assert sorted(ids(changes)) == sorted(i for v in written.values() for i in v)
+    assert json.loads(cursors[f"post:{posts[0]}"]) == {
+        "n": 4,
+        "last": written[posts[0]][-1],
+        "t": {},
+    }
+
+
+def test_second_sweep_with_nothing_new_costs_one_call(fake: FakeVk, source: VkSource) -> None:
+    for n in range(3):
+        post = fake.add_post(GID, f"Пост {n}")
+        fake.add_comment(GID, post, ALICE, "Комментарий")
+    _, cursors, _, _ = run_sweep(source, {})
+    calls_before = len(fake.calls)
+
+    changes, _, calls, batches = run_sweep(source, cursors)
+
+    assert changes == []
+    assert calls == 1
+    assert len(fake.calls) - calls_before == 1
+    assert [b.cursors for b in batches] == [{}]
+
+
+def test_sweep_after_a_stored_cursor_returns_only_new_comments(
+    fake: FakeVk, source: VkSource
+) -> None:
+    post = fake.add_post(GID, "Пост")
+    quiet = fake.add_post(GID, "Пост без новых комментариев")
+    old = [fake.add_comment(GID, post, ALICE, f"Старый {n}") for n in range(3)]
+    fake.add_comment(GID, quiet, BOB, "Старый в тихом посте")
+    _, cursors, _, _ = run_sweep(source, {})
+    new = [fake.add_comment(GID, post, BOB, f"Новый {n}") for n in range(2)]
+
+    changes, _, calls, _ = run_sweep(source, cursors)
+
+    assert ids(changes) == new
+    assert not set(ids(changes)) & set(old)
+    assert calls == 2  # wall.get and one page of the post that changed
+    last_call = fake.calls[-1]
+    assert last_call[0] == "wall.getComments"
+    assert last_call[1]["start_comment_id"] == str(old[-1])
+
+
+def test_post_with_exactly_one_hundred_comments_costs_one_page(
+    fake: FakeVk, source: VkSource
+) -> None:
+    post = fake.add_post(GID, "Пост")
+    written = [fake.add_comment(GID, post, ALICE, f"Комментарий {n}") for n in range(100)]
+
+    changes, _, calls, _ = run_sweep(source, {})
+
+    assert ids(changes) == written
+    assert calls == 1 + 1
+
+
+def test_sweep_pages_through_more_than_one_hundred_comments(fake: FakeVk, source: VkSource) -> None:
+    post = fake.add_post(GID, "Популярный пост")
+    written = [fake.add_comment(GID, post, ALICE, f"Комментарий {n}") for n in range(250)]
+
+    changes, cursors, calls, _ = run_sweep(source, {})
+
+    assert ids(changes) == written
+    assert calls == 1 + 3
+    assert json.loads(cursors[f"post:{post}"])["last"] == written[-1]
+    more = [fake.add_comment(GID, post, BOB, f"Ещё {n}") for n in range(120)]
+    changes, _, _, _ = run_sweep(source, cursors)
+    assert ids(changes) == more
+
+
+def test_sweep_fetches_thread_replies_beyond_the_ten_inlined(
+    fake: FakeVk, source: VkSource
+) -> None:
+    post = fake.add_post(GID, "Пост")
+    top = fake.add_comment(GID, post, ALICE, "Вопрос")
+    replies = [
+        fake.add_comment(GID, post, BOB, f"Ответ {n}", reply_to_comment=top) for n in range(25)
+    ]
+
+    changes, cursors, _, _ = run_sweep(source, {})
+
+    assert ids(changes) == [top, *replies]
+    by_id = {int(c.external_id): c.comment for c in changes}
+    first_reply = by_id[replies[0]]
+    assert first_reply is not None
+    assert first_reply.thread_root_id == str(top)
+    assert first_reply.reply_to_id == str(top)
+    assert json.loads(cursors[f"post:{post}"])["t"] == {str(top): [25, replies[-1]]}
+
+    later = [fake.add_comment(GID, post, ALICE, f"Ещё {n}", reply_to_comment=top) for n in range(3)]
+    changes, _, _, _ = run_sweep(source, cursors)
+    assert ids(changes) == later
+
+
+def test_reply_under_an_older_comment_is_found_by_the_next_sweep(
+    fake: FakeVk, source: VkSource
+) -> None:
+    post = fake.add_post(GID, "Пост")
+    older = fake.add_comment(GID, post, ALICE, "Первый вопрос")
+    fake.add_comment(GID, post, BOB, "Второй вопрос")
+    _, cursors, _, _ = run_sweep(source, {})
+    answer = fake.add_comment(GID, post, BOB, "Ответ на первый", reply_to_comment=older)
+    nested = fake.add_comment(GID, post, ALICE, "Ответ на ответ", reply_to_comment=answer)
+
+    changes, cursors, _, _ = run_sweep(source, cursors)
+
+    assert ids(changes) == [answer, nested]
+    nested_comment = changes[1].comment
+    assert nested_comment is not None
+    assert nested_comment.reply_to_id == str(answer)
+    assert nested_comment.thread_root_id == str(older)
+    assert run_sweep(source, cursors)[0] == []
+
+
+def test_comment_carries_author_time_and_text(fake: FakeVk, source: VkSource) -> None:
+    post = fake.add_post(GID, "Пост")
+    text = "Магазин отказывается вернуть деньги за сломанный чайник, что делать? " * 3
+    cid = fake.add_comment(GID, post, ALICE, text, date=1_767_000_000)
+
+    changes, _, _, _ = run_sweep(source, {})
+
+    comment = changes[0].comment
+    assert comment is not None
+    assert comment.text == text  # not cut to VK's default 90-character preview
+    assert comment.author_id == str(ALICE)
+    assert comment.author_name == "Алиса Петрова"
+    assert comment.created_at == datetime.fromtimestamp(1_767_000_000, tz=UTC)
+    assert comment.community == str(GID)
+    assert comment.post_id == str(post)
+    assert comment.external_id == str(cid)
+    assert comment.from_community is False
+    assert comment.reply_to_id is None
+    assert comment.thread_root_id is None
+    assert comment.raw["id"] == cid
+
+
+def test_community_own_comment_is_marked_from_community(fake: FakeVk, source: VkSource) -> None:
+    post = fake.add_post(GID, "Пост")
+    question = fake.add_comment(GID, post, ALICE, "Вопрос")
+    fake.add_comment(GID, post, -GID, "Ответ комитета", reply_to_comment=question)
+
+    changes, _, _, _ = run_sweep(source, {})
+
+    flags = [(c.comment.from_community, c.comment.author_name) for c in changes if c.comment]
+    assert flags == [(False, "Алиса Петрова"), (True, "Комитет по защите прав потребителей")]
+
+
+def test_deleted_comments_are_skipped(fake: FakeVk, source: VkSource) -> None:
+    post = fake.add_post(GID, "Пост")
+    kept = fake.add_comment(GID, post, ALICE, "Остаётся")
+    gone = fake.add_comment(GID, post, BOB, "Удалят")
+    reply_gone = fake.add_comment(GID, post, BOB, "Тоже удалят", reply_to_comment=kept)
+    fake.delete_comment(GID, gone)
+    fake.delete_comment(GID, reply_gone)
+
+    changes, _, _, _ = run_sweep(source, {})
+
+    assert ids(changes) == [kept]
+
+
+def test_unreadable_cursor_reads_the_post_from_the_start(fake: FakeVk, source: VkSource) -> None:
+    post = fake.add_post(GID, "Пост")
+    written = [fake.add_comment(GID, post, ALICE, f"Комментарий {n}") for n in range(3)]
+
+    changes, cursors, _, _ = run_sweep(source, {f"post:{post}": "{not json"})
+
+    assert ids(changes) == written
+    assert json.loads(cursors[f"post:{post}"])["n"] == 3
+
+
+def test_comment_without_text_maps_to_empty_text() -> None:
+    item = {"id": 5, "from_id": ALICE, "date": 1_700_000_000, "attachments": [{"type": "photo"}]}
+
+    comment = to_comment(GID, item, 3, None, None)
+
+    assert comment.text == ""
+    assert comment.external_id == "5"
+
+
+# -- long poll --------------------------------------------------------------------------------
+
+
+def test_listen_without_stored_ts_asks_for_a_sweep(source: VkSource) -> None:
+    batch = source.listen_once({})
+
+    assert batch.needs_sweep is True
+    assert batch.changes == ()
+    assert "ts" in json.loads(batch.cursors["longpoll"])
+
+
+def test_live_events_become_changes_with_event_ids(fake: FakeVk, source: VkSource) -> None:
+    post = fake.add_post(GID, "Пост")
+    cursors = dict(source.listen_once({}).cursors)
+    cid = fake.add_comment(GID, post, ALICE, "Новый")
+    fake.edit_comment(GID, cid, "Исправленный")
+    fake.delete_comment(GID, cid)
+    fake.restore_comment(GID, cid)
+
+    batch = source.listen_once(cursors)
+
+    kinds = [c.kind for c in batch.changes]
+    assert kinds == [ChangeKind.NEW, ChangeKind.EDIT, ChangeKind.DELETE, ChangeKind.RESTORE]
+    assert [c.event_id for c in batch.changes] == [e["event_id"] for e in fake.events(GID)]
+    assert {c.external_id for c in batch.changes} == {str(cid)}
+    assert {c.post_id for c in batch.changes} == {str(post)}
+    edited = batch.changes[1].comment
+    assert edited is not None
+    assert edited.text == "Исправленный"
+    assert batch.changes[2].comment is None
+    assert batch.needs_sweep is False
+    assert batch.cursors["longpoll"] != cursors["longpoll"]
+    assert source.listen_once(batch.cursors).changes == ()
+
+
+def test_a_new_instance_resumes_from_the_stored_ts(
+    fake: FakeVk, make_source: SourceFactory
+) -> None:
+    cursors = make_source().listen_once({}).cursors
+    post = fake.add_post(GID, "Пост")
+    cid = fake.add_comment(GID, post, ALICE, "Пока воркер перезапускался")
+
+    batch = make_source().listen_once(cursors)
+
+    assert [c.external_id for c in batch.changes] == [str(cid)]
+    assert batch.needs_sweep is False
+    assert batch.api_calls == 2  # groups.getLongPollServer for the key, then a_check
+
+
+def test_events_of_other_groups_and_types_are_ignored() -> None:
+    obj = {"id": 9, "from_id": ALICE, "date": 1, "text": "x", "post_id": 3, "owner_id": -GID}
+    updates = [
+        {"group_id": OTHER_GID, "type": "wall_reply_new", "event_id": "a", "object": obj},
+        {"group_id": GID, "type": "wall_post_new", "event_id": "b", "object": obj},
+        {"group_id": GID, "type": "wall_reply_new", "event_id": "c", "object": obj},
+    ]
+
+    changes = event_changes(GID, updates)
+
+    assert [c.event_id for c in changes] == ["c"]
+
+
+def test_failed_1_takes_the_new_ts_and_asks_for_a_sweep(fake: FakeVk, source: VkSource) -> None:
+    cursors = source.listen_once({}).cursors
+    fake.longpoll_fail_next(1)
+
+    batch = source.listen_once(cursors)
+
+    assert batch.needs_sweep is True
+    assert "longpoll" in batch.cursors
+    post = fake.add_post(GID, "Пост")
+    cid = fake.add_comment(GID, post, ALICE, "После сбоя")
+    assert [c.external_id for c in source.listen_once(batch.cursors).changes] == [str(cid)]
+
+
+def test_failed_2_fetches_a_new_key_and_keeps_the_ts(fake: FakeVk, source: VkSource) -> None:
+    cursors = source.listen_once({}).cursors
+    fake.longpoll_fail_next(2)
+
+    batch = source.listen_once(cursors)
+
+    assert batch.needs_sweep is False
+    assert batch.cursors == cursors
+    assert [m for m, _ in fake.calls].count("groups.getLongPollServer") == 2
+    post = fake.add_post(GID, "Пост")
+    cid = fake.add_comment(GID, post, ALICE, "С новым ключом")
+    assert [c.external_id for c in source.listen_once(batch.cursors).changes] == [str(cid)]
+
+
+def test_failed_3_fetches_a_new_key_and_ts_and_asks_for_a_sweep(
+    fake: FakeVk, source: VkSource
+) -> None:
+    cursors = source.listen_once({}).cursors
+    fake.longpoll_fail_next(3)
+
+    batch = source.listen_once(cursors)
+
+    assert batch.needs_sweep is True
+    assert [m for m, _ in fake.calls].count("groups.getLongPollServer") == 2
+    post = fake.add_post(GID, "Пост")
+    cid = fake.add_comment(GID, post, ALICE, "После нового ключа")
+    assert [c.external_id for c in source.listen_once(batch.cursors).changes] == [str(cid)]
+
+
+def test_long_poll_http_fault_is_retried(
+    fake: FakeVk, source: VkSource, sleep: RecordingSleep
+) -> None:
+    cursors = source.listen_once({}).cursors
+    post = fake.add_post(GID, "Пост")
+    cid = fake.add_comment(GID, post, ALICE, "Комментарий")
+    fake.http_error_next("longpoll", 502)
+    fake.truncate_next("longpoll")
+
+    batch = source.listen_once(cursors)
+
+    assert [c.external_id for c in batch.changes] == [str(cid)]
+    assert sleep.pauses == expected_pauses(RETRY, 2)
+    assert batch.api_calls == 3
+
+
+def test_long_poll_slower_than_the_timeout_is_retried(
+    fake: FakeVk, make_source: SourceFactory, sleep: RecordingSleep
+) -> None:
+    source = make_source(http_timeout=0.3)
+    cursors = source.listen_once({}).cursors
+    post = fake.add_post(GID, "Пост")
+    cid = fake.add_comment(GID, post, ALICE, "Комментарий")
+    fake.delay_next("longpoll", 3.0)
+
+    batch = source.listen_once(cursors)
+
+    assert [c.external_id for c in batch.changes] == [str(cid)]
+    assert len(sleep.pauses) == 1
+
+
+# -- faults -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [6, 9, 10, 29])
+def test_transient_vk_error_is_retried_with_growing_backoff(
+    fake: FakeVk, source: VkSource, sleep: RecordingSleep, code: int
+) -> None:
+    post = fake.add_post(GID, "Пост")
+    cid = fake.add_comment(GID, post, ALICE, "Комментарий")
+    fake.fail_next("wall.get", code, times=3)
+
+    changes, _, calls, _ = run_sweep(source, {})
+
+    assert ids(changes) == [cid]
+    assert sleep.pauses == expected_pauses(RETRY, 3)
+    assert sleep.pauses == sorted(sleep.pauses)
+    assert calls == 3 + 1 + 1
+
+
+@pytest.mark.parametrize(
+    ("inject", "method"),
+    [
+        ("http_error_next", "wall.get"),
+        ("truncate_next", "wall.get"),
+        ("http_error_next", "wall.getComments"),
+        ("truncate_next", "wall.getComments"),
+    ],
+)
+def test_http_fault_and_broken_json_are_retried(
+    fake: FakeVk, source: VkSource, sleep: RecordingSleep, inject: str, method: str
+) -> None:
+    post = fake.add_post(GID, "Пост")
+    cid = fake.add_comment(GID, post, ALICE, "Комментарий")
+    getattr(fake, inject)(method, times=2)
+
+    changes, _, calls, _ = run_sweep(source, {})
+
+    assert ids(changes) == [cid]
+    assert sleep.pauses == expected_pauses(RETRY, 2)
+    assert calls == 2 + 1 + 1
+
+
+def test_call_slower_than_the_http_timeout_is_retried(
+    fake: FakeVk, make_source: SourceFactory, sleep: RecordingSleep
+) -> None:
+    source = make_source(http_timeout=0.3)
+    post = fake.add_post(GID, "Пост")
+    cid = fake.add_comment(GID, post, ALICE, "Комментарий")
+    fake.delay_next("wall.getComments", 2.0)
+
+    changes, _, calls, _ = run_sweep(source, {})
+
+    assert ids(changes) == [cid]
+    assert len(sleep.pauses) == 1
+    assert calls == 3
+
+
+def test_exhausted_attempts_raise_transient_error(
+    fake: FakeVk, source: VkSource, sleep: RecordingSleep
+) -> None:
+    fake.add_post(GID, "Пост")
+    fake.fail_next("wall.get", 10, times=RETRY.attempts)
+
+    with pytest.raises(TransientSourceError) as raised:
+        run_sweep(source, {})
+
+    assert "wall.get" in str(raised.value)
+    assert len(fake.calls) == RETRY.attempts
+    assert sleep.pauses == expected_pauses(RETRY, RETRY.attempts - 1)
+    assert sleep.pauses[-1] == RETRY.maximum  # capped
+
+
+def test_broken_sweep_token_stops_the_source(fake: FakeVk, make_source: SourceFactory) -> None:
+    source = make_source(sweep_token="revoked-token")
+
+    with pytest.raises(PermanentSourceError) as raised:
+        run_sweep(source, {})
+
+    assert "sweep_token" in str(raised.value)
+    assert "revoked-token" not in str(raised.value)
+    assert len(fake.calls) == 1
+
+
+def test_community_token_used_for_sweeping_stops_the_source(
+    fake: FakeVk, make_source: SourceFactory
+) -> None:
+    source = make_source(sweep_token=COMMUNITY_TOKEN)
+
+    with pytest.raises(PermanentSourceError) as raised:
+        run_sweep(source, {})
+
+    assert "27" in str(raised.value)
+    assert "сервисный" in str(raised.value)
+    assert len(fake.calls) == 1
+
+
+def test_broken_community_token_stops_listening(make_source: SourceFactory) -> None:
+    source = make_source(community_token="revoked-token")
+
+    with pytest.raises(PermanentSourceError) as raised:
+        source.listen_once({})
+
+    assert "community_token" in str(raised.value)
+
+
+def test_captcha_stops_the_source_without_prompting(fake: FakeVk, source: VkSource) -> None:
+    fake.add_post(GID, "Пост")
+    fake.fail_next("wall.get", 14)
+
+    with pytest.raises(PermanentSourceError) as raised:
+        run_sweep(source, {})
+
+    assert "капч" in str(raised.value)
+    assert len(fake.calls) == 1
+
+
+def test_no_token_reaches_logs_or_errors(
+    fake: FakeVk, source: VkSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    post = fake.add_post(GID, "Пост")
+    question = fake.add_comment(GID, post, ALICE, "Вопрос")
+    fake.fail_next("wall.get", 9)
+    fake.http_error_next("wall.getComments")
+    fake.fail_next("wall.createComment", 10)
+    fake.http_error_next("longpoll")
+    run_sweep(source, {})
+    source.post_reply(reply("k1", post, question))
+    source.listen_once(source.listen_once({}).cursors)
+    fake.fail_next("wall.get", 10, times=RETRY.attempts)
+    with pytest.raises(TransientSourceError) as raised:
+        run_sweep(source, {})
+
+    logged = caplog.text + " ".join(str(r.__dict__) for r in caplog.records)
+    for secret in (COMMUNITY_TOKEN, SERVICE_TOKEN):
+        assert secret not in logged
+        assert secret not in str(raised.value)
+    assert caplog.records  # the retries were logged
+
+
+# -- replies ----------------------------------------------------------------------------------
+
+
+def test_posting_twice_with_the_same_key_creates_one_comment(
+    fake: FakeVk, source: VkSource
+) -> None:
+    post = fake.add_post(GID, "Пост")
+    question = fake.add_comment(GID, post, ALICE, "Вопрос")
+
+    first = source.post_reply(reply("outbox-1", post, question))
+    second = source.post_reply(reply("outbox-1", post, question))
+
+    assert first == second
+    assert len(fake.created) == 1
+    created = fake.created[0]
+    assert created["from_id"] == -GID
+    assert created["reply_to_comment"] == question
+    assert first.external_id == str(created["id"])
+    assert first.url == (
+        f"https://vk.com/wall-{GID}_{post}?reply={created['id']}&thread={question}"
+    )
+
+
+def test_reply_whose_answer_was_lost_is_retried_without_a_duplicate(
+    fake: FakeVk, source: VkSource, sleep: RecordingSleep
+) -> None:
+    post = fake.add_post(GID, "Пост")
+    question = fake.add_comment(GID, post, ALICE, "Вопрос")
+    fake.truncate_next("wall.createComment")
+
+    posted = source.post_reply(reply("outbox-2", post, question, "Ответ"))
+
+    assert len(fake.created) == 1
+    assert posted.external_id == str(fake.created[0]["id"])
+    assert len(sleep.pauses) == 1
+
+
+def test_reply_in_a_thread_links_to_the_thread_root(fake: FakeVk, source: VkSource) -> None:
+    post = fake.add_post(GID, "Пост")
+    question = fake.add_comment(GID, post, ALICE, "Вопрос")
+    follow_up = fake.add_comment(GID, post, BOB, "Уточнение", reply_to_comment=question)
+
+    posted = source.post_reply(reply("outbox-3", post, follow_up))
+
+    assert posted.url is not None
+    assert posted.url.endswith(f"?reply={posted.external_id}&thread={question}")
+
+
+def test_reply_to_a_deleted_comment_is_rejected(fake: FakeVk, source: VkSource) -> None:
+    post = fake.add_post(GID, "Пост")
+    question = fake.add_comment(GID, post, ALICE, "Вопрос")
+    fake.delete_comment(GID, question)
+
+    with pytest.raises(ReplyRejectedError) as raised:
+        source.post_reply(reply("outbox-4", post, question))
+
+    assert "100" in str(raised.value)
+    assert fake.created == []
+
+
+@pytest.mark.parametrize("code", [15, 212, 213, 222])
+def test_reply_refused_by_vk_is_rejected_with_its_code(
+    fake: FakeVk, source: VkSource, code: int
+) -> None:
+    post = fake.add_post(GID, "Пост")
+    question = fake.add_comment(GID, post, ALICE, "Вопрос")
+    fake.fail_next("wall.createComment", code)
+
+    with pytest.raises(ReplyRejectedError) as raised:
+        source.post_reply(reply("outbox-5", post, question))
+
+    assert str(code) in str(raised.value)
+    assert [m for m, _ in fake.calls].count("wall.createComment") == 1
+
+
+def test_too_many_replies_is_transient(
+    fake: FakeVk, source: VkSource, sleep: RecordingSleep
+) -> None:
+    post = fake.add_post(GID, "Пост")
+    question = fake.add_comment(GID, post, ALICE, "Вопрос")
+    fake.fail_next("wall.createComment", 223, times=RETRY.attempts)
+
+    with pytest.raises(TransientSourceError):
+        source.post_reply(reply("outbox-6", post, question))
+
+    assert fake.created == []
+    assert len(sleep.pauses) == RETRY.attempts - 1
+    fake_reply = source.post_reply(reply("outbox-6", post, question))
+    assert fake_reply.external_id == str(fake.created[0]["id"])
+
+
+def test_reply_for_another_community_is_rejected(fake: FakeVk, source: VkSource) -> None:
+    other = OutgoingReply(
+        outbox_id=2,
+        idempotency_key="x",
+        community=str(OTHER_GID),
+        post_id="1",
+        reply_to_id="2",
+        text="Ответ",
+    )
+
+    with pytest.raises(ReplyRejectedError):
+        source.post_reply(other)
+
+    assert fake.calls == []
