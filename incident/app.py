@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import Engine
 
+from incident import sla
 from incident.config import Config
 from incident.db import make_engine
-from incident.inbox import calendar_hours
+from incident.inbox import DeadlinePolicy
+from incident.models import Comment
 from incident.pipeline import Ingestion
 from incident.sources.base import Source
 from incident.sources.factory import build_vk_source
 
-DEFAULT_TARGET_HOURS = 8.0
+
+def working_hours_policy(settings: sla.SlaSettings) -> DeadlinePolicy:
+    """Deadlines in working hours under the deployment's calendar and per-topic policies."""
+
+    def policy(
+        comment: Comment, seen_at: datetime, topic: str | None
+    ) -> tuple[datetime, datetime | None]:
+        d = sla.deadline(comment.created_at, seen_at, topic, comment.platform.value, settings)
+        return d.started_at.astimezone(UTC), d.due.astimezone(UTC)
+
+    return policy
 
 
 def open_engine(config: Config) -> Engine:
@@ -19,7 +33,7 @@ def open_engine(config: Config) -> Engine:
 
 
 def build_ingestion(config: Config) -> Ingestion:
-    return Ingestion(deadline=calendar_hours(DEFAULT_TARGET_HOURS))
+    return Ingestion(deadline=working_hours_policy(config.sla))
 
 
 def build_sources(config: Config, only: str | None = None) -> list[Source]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from incident import __version__
-from incident.commands import demo, ops
-from incident.config import ConfigError, default_config_path
+from incident.commands import demo, ops, sla
+from incident.config import ConfigError, default_config_path, load_config
 
 EXIT_USAGE = 2
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ops.register(sub)
     demo.register(sub)
+    sla.register(sub)
     return parser
 
 
@@ -35,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
+        if args.command == "sla":
+            # the calendar and policies of this deployment, when it has a config file
+            path = Path(args.config)
+            if path.exists():
+                args.sla_settings = load_config(path, require_secrets=False).sla
         code: int = args.handler(args)
     except ConfigError as exc:
         print(f"incident: configuration error: {exc}", file=sys.stderr)

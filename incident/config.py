@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from incident.sla import SlaSettings, sla_settings_from_mapping
+
 DEFAULT_CONFIG_NAME = "config.toml"
 VK_API_URL = "https://api.vk.ru/"
 
@@ -80,6 +82,7 @@ class Config:
     log_format: str = "auto"
     rules_dir: Path = Path("rules")
     replies_dir: Path = Path("replies")
+    sla: SlaSettings = field(default_factory=SlaSettings)
 
     def enabled_sources(self) -> tuple[VkSourceConfig, ...]:
         return tuple(s for s in self.sources if s.enabled)
@@ -175,8 +178,14 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:80]
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
-    """Read and validate ``path``. Raises ConfigError with a message for a human."""
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, *, require_secrets: bool = True
+) -> Config:
+    """Read and validate ``path``. Raises ConfigError with a message for a human.
+
+    ``require_secrets=False`` is for processes that never call a platform (the web app, the
+    queue and status commands): a missing token is then not an error, and is left empty.
+    """
     env = os.environ if environ is None else environ
     try:
         raw = path.read_bytes()
@@ -190,10 +199,16 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(data, path, env)
+    return parse_config(data, path, env, require_secrets=require_secrets)
 
 
-def parse_config(data: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Config:
+def parse_config(
+    data: Mapping[str, Any],
+    path: Path,
+    environ: Mapping[str, str],
+    *,
+    require_secrets: bool = True,
+) -> Config:
     base = path.parent
     top = _Table(data, "")
     top.where = str(path)
@@ -232,7 +247,12 @@ def parse_config(data: Mapping[str, Any], path: Path, environ: Mapping[str, str]
     sources: list[VkSourceConfig] = []
     for t in top.tables("sources"):
         t.where = f"{path} {t.where.lstrip()}"
-        sources.append(_vk_source(t, base, environ))
+        sources.append(_vk_source(t, base, environ, require_secrets))
+    sla_data = top._data.pop("sla", {})
+    try:
+        sla = sla_settings_from_mapping(sla_data, f"{path} [sla]")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -247,6 +267,7 @@ def parse_config(data: Mapping[str, Any], path: Path, environ: Mapping[str, str]
         log_format=log_format,
         rules_dir=rules_dir,
         replies_dir=replies_dir,
+        sla=sla,
     )
 
 
@@ -264,7 +285,9 @@ def _database_url(url: str, base: Path) -> str:
     return url
 
 
-def _vk_source(t: _Table, base: Path, environ: Mapping[str, str]) -> VkSourceConfig:
+def _vk_source(
+    t: _Table, base: Path, environ: Mapping[str, str], require_secrets: bool
+) -> VkSourceConfig:
     name = t.text("name", pattern=r"[a-z0-9][a-z0-9_-]{0,62}")
     t.where = f"{t.where} ({name})"
     t.choice("platform", ("vk",), "vk")
@@ -285,7 +308,7 @@ def _vk_source(t: _Table, base: Path, environ: Mapping[str, str]) -> VkSourceCon
         api_url=t.text("api_url", VK_API_URL, pattern=r"https?://.+/"),
     )
     t.done()
-    if enabled:
+    if enabled and require_secrets:
         for key, secret in (("community_token", community), ("sweep_token", sweep)):
             if secret is None:
                 raise ConfigError(

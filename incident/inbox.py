@@ -38,14 +38,16 @@ class Classification:
 
 
 Classifier = Callable[[Comment], Classification]
-# (published_at, seen_at) -> (clock start, due time)
-DeadlinePolicy = Callable[[Comment, datetime], tuple[datetime, datetime | None]]
+# (comment, seen_at, topic) -> (clock start, due time)
+DeadlinePolicy = Callable[[Comment, datetime, str | None], tuple[datetime, datetime | None]]
 
 
 def calendar_hours(hours: float) -> DeadlinePolicy:
     """The simplest policy: the clock starts at publication and runs ``hours`` calendar hours."""
 
-    def policy(comment: Comment, seen_at: datetime) -> tuple[datetime, datetime | None]:
+    def policy(
+        comment: Comment, seen_at: datetime, topic: str | None
+    ) -> tuple[datetime, datetime | None]:
         return comment.created_at, comment.created_at + timedelta(hours=hours)
 
     return policy
@@ -153,8 +155,8 @@ def _store_new(
         if _record_platform_answer(conn, c, comment_id, now):
             result.answered += 1
         return comment_id
-    opened_at, due_at = deadline(c, now)
     verdict = classify(c)
+    opened_at, due_at = deadline(c, now, verdict.topic)
     incident_id = conn.execute(
         insert(db.incidents)
         .values(

@@ -101,3 +101,20 @@ def test_bad_config_gets_a_clear_error_naming_the_key(
 def test_a_missing_file_says_how_to_create_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="incident init"):
         load_config(tmp_path / "nope.toml", environ={})
+
+
+def test_commands_that_never_call_a_platform_load_without_tokens(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, SOURCE), environ={}, require_secrets=False)
+    assert config.source("vk-main").community_token.value == ""
+
+
+def test_the_sla_table_sets_the_working_calendar_and_policies(tmp_path: Path) -> None:
+    text = '[sla]\nworkday_start = "10:00"\ntarget_hours = 4\n'
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.sla.default_policy.target_hours == 4
+    assert config.sla.calendar.workday_start.hour == 10
+
+
+def test_a_bad_sla_value_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[sla\]\.target_hours"):
+        load_config(write(tmp_path, "[sla]\ntarget_hours = 'eight'\n"), environ={})

@@ -24,10 +24,10 @@ EXIT_USAGE = 2
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("init", help="write a starter config.toml and create the database")
     p.add_argument("--force", action="store_true", help="overwrite an existing config file")
-    p.set_defaults(handler=cmd_init, needs_config=False)
+    p.set_defaults(handler=cmd_init)
 
     p = sub.add_parser("check-config", help="validate the config file and its secrets")
-    p.set_defaults(handler=cmd_check_config)
+    p.set_defaults(handler=cmd_check_config, needs_secrets=True)
 
     p = sub.add_parser("db", help="database maintenance")
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -35,12 +35,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.set_defaults(handler=cmd_db_upgrade)
 
     p = sub.add_parser("run", help="run the worker until SIGTERM/SIGINT")
-    p.set_defaults(handler=cmd_run)
+    p.set_defaults(handler=cmd_run, needs_secrets=True)
 
     p = sub.add_parser("poll", help="sweep sources once and exit")
     p.add_argument("--once", action="store_true", required=True, help="one sweep, then exit")
     p.add_argument("--source", metavar="NAME", help="only this source")
-    p.set_defaults(handler=cmd_poll)
+    p.set_defaults(handler=cmd_poll, needs_secrets=True)
 
     p = sub.add_parser("status", help="each source's state, last success and last error")
     p.set_defaults(handler=cmd_status)
@@ -57,7 +57,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def load(args: argparse.Namespace) -> Config:
-    config: Config = load_config(Path(args.config))
+    """The config for a command; platform secrets are required only by commands that call a
+    platform (they set ``needs_secrets``)."""
+    config: Config = load_config(
+        Path(args.config), require_secrets=getattr(args, "needs_secrets", False)
+    )
     configure_logging(config.log_level, config.log_format, known_secrets=app.known_secrets(config))
     return config
 
