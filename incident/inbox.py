@@ -88,17 +88,27 @@ def ingest(
     classify: Classifier = no_classification,
 ) -> IngestResult:
     result = IngestResult()
+    pending_new: list[Comment] = []  # consecutive NEW changes, stored together
+
+    def flush() -> None:
+        if pending_new:
+            _store_new(conn, source, pending_new, now, deadline, classify, result)
+            pending_new.clear()
+
     for change in batch.changes:
         if change.event_id is not None and not _first_sighting(conn, source, change.event_id, now):
             result.duplicates += 1
             continue
         if change.kind is ChangeKind.NEW:
             assert change.comment is not None
-            _store_new(conn, source, change.comment, now, deadline, classify, result)
-        elif change.kind is ChangeKind.EDIT:
+            pending_new.append(change.comment)
+            continue
+        flush()
+        if change.kind is ChangeKind.EDIT:
             _apply_edit(conn, source, change, now, deadline, classify, result)
         else:
             _apply_delete_or_restore(conn, source, change, now, deadline, classify, result)
+    flush()
     save_cursors(conn, source, batch.cursors, now)
     return result
 
@@ -117,67 +127,88 @@ def _first_sighting(conn: Connection, source: str, event_id: str, now: datetime)
 def _store_new(
     conn: Connection,
     source: str,
-    c: Comment,
+    comments: Sequence[Comment],
     now: datetime,
     deadline: DeadlinePolicy,
     classify: Classifier,
     result: IngestResult,
-) -> int | None:
+) -> None:
+    """Store new comments in three statements (comments, incidents, audit events), whatever
+    their number; then let the community's own comments answer what they reply to, in order."""
+    by_key = {c.external_id: c for c in comments}
     stmt = (
         _insert(conn, db.comments)
-        .values(
-            platform=c.platform.value,
-            community=c.community,
-            post_id=c.post_id,
-            external_id=c.external_id,
-            author_id=c.author_id,
-            author_name=c.author_name,
-            text=c.text,
-            created_at=c.created_at,
-            seen_at=now,
-            from_community=c.from_community,
-            reply_to_id=c.reply_to_id,
-            thread_root_id=c.thread_root_id,
-            deleted=False,
-            edits=[],
-            raw=dict(c.raw),
-            updated_at=now,
-        )
         .on_conflict_do_nothing(index_elements=["platform", "community", "external_id"])
-        .returning(db.comments.c.id)
+        .returning(db.comments.c.id, db.comments.c.external_id)
     )
-    comment_id: int | None = conn.execute(stmt).scalar()
-    if comment_id is None:
-        result.duplicates += 1
-        return None
-    result.stored += 1
-    if c.from_community:
-        if _record_platform_answer(conn, c, comment_id, now):
-            result.answered += 1
-        return comment_id
-    verdict = classify(c)
-    opened_at, due_at = deadline(c, now, verdict.topic)
-    incident_id = conn.execute(
-        insert(db.incidents)
-        .values(
-            comment_id=comment_id,
-            platform=c.platform.value,
-            community=c.community,
-            source=source,
-            status=IncidentStatus.OPEN.value,
-            topic=verdict.topic,
-            verdict=dict(verdict.verdict) if verdict.verdict is not None else None,
-            ruleset_version=verdict.ruleset_version,
-            opened_at=opened_at,
-            due_at=due_at,
-            created_at=now,
-            updated_at=now,
+    rows: list[dict[str, Any]] = [
+        {
+            "platform": c.platform.value,
+            "community": c.community,
+            "post_id": c.post_id,
+            "external_id": c.external_id,
+            "author_id": c.author_id,
+            "author_name": c.author_name,
+            "text": c.text,
+            "created_at": c.created_at,
+            "seen_at": now,
+            "from_community": c.from_community,
+            "reply_to_id": c.reply_to_id,
+            "thread_root_id": c.thread_root_id,
+            "deleted": False,
+            "edits": [],
+            "raw": dict(c.raw),
+            "updated_at": now,
+        }
+        for c in by_key.values()
+    ]
+    stored = {r.external_id: r.id for r in conn.execute(stmt, rows)}
+    result.duplicates += len(comments) - len(stored)
+    result.stored += len(stored)
+    citizens = [(by_key[x], cid) for x, cid in stored.items() if not by_key[x].from_community]
+    if citizens:
+        incident_rows: list[dict[str, Any]] = []
+        for c, comment_id in citizens:
+            verdict = classify(c)
+            opened_at, due_at = deadline(c, now, verdict.topic)
+            incident_rows.append(
+                {
+                    "comment_id": comment_id,
+                    "platform": c.platform.value,
+                    "community": c.community,
+                    "source": source,
+                    "status": IncidentStatus.OPEN.value,
+                    "topic": verdict.topic,
+                    "verdict": dict(verdict.verdict) if verdict.verdict is not None else None,
+                    "ruleset_version": verdict.ruleset_version,
+                    "opened_at": opened_at,
+                    "due_at": due_at,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        opened = conn.execute(
+            insert(db.incidents).returning(db.incidents.c.id, db.incidents.c.topic),
+            incident_rows,
+        ).all()
+        conn.execute(
+            insert(db.audit_events),
+            [
+                {
+                    "at": now,
+                    "actor": WORKER,
+                    "incident_id": r.id,
+                    "action": "opened",
+                    "details": {"source": source, "topic": r.topic},
+                }
+                for r in opened
+            ],
         )
-        .returning(db.incidents.c.id)
-    ).scalar_one()
-    result.incidents += 1
-    audit(conn, now, WORKER, "opened", incident_id, source=source, topic=verdict.topic)
-    return comment_id
+        result.incidents += len(opened)
+    for external_id, comment_id in stored.items():
+        c = by_key[external_id]
+        if c.from_community and _record_platform_answer(conn, c, comment_id, now):
+            result.answered += 1
 
 
 def _record_platform_answer(conn: Connection, c: Comment, answer_id: int, now: datetime) -> bool:
@@ -250,7 +281,7 @@ def _apply_edit(
     assert change.comment is not None
     row = _comment_row(conn, change)
     if row is None:  # an edit of a comment we never saw: it is new to us
-        _store_new(conn, source, change.comment, now, deadline, classify, result)
+        _store_new(conn, source, [change.comment], now, deadline, classify, result)
         return
     if row.text == change.comment.text:
         result.duplicates += 1
@@ -291,7 +322,7 @@ def _apply_delete_or_restore(
     row = _comment_row(conn, change)
     if row is None:
         if not deleting and change.comment is not None:
-            _store_new(conn, source, change.comment, now, deadline, classify, result)
+            _store_new(conn, source, [change.comment], now, deadline, classify, result)
         else:
             result.duplicates += 1  # a delete of something we never stored: nothing to do
         return
