@@ -1,0 +1,126 @@
+"""The command line as an administrator uses it: init, check-config, db upgrade, status, queue,
+reply, and the demo's end-to-end run."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from incident.cli import main
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[int, str, str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "incident", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=120,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_init_writes_a_config_and_a_database_that_the_other_commands_use(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    code, out, err = run("--config", str(config), "init")
+    assert code == 0, err
+    assert config.exists()
+    assert (tmp_path / "var" / "incident.sqlite3").exists()
+    assert "wrote" in out
+    code, out, _ = run("--config", str(config), "check-config")
+    assert code == 0
+    assert "sources: none configured" in out
+    code, out, _ = run("--config", str(config), "queue")
+    assert (code, out.strip()) == (0, "no open incidents")
+    code, out, _ = run("--config", str(config), "status")
+    assert code == 0
+    assert "0 comments stored, 0 incidents open, 0 replies posted" in out
+    code, _, err = run("--config", str(config), "reply", "7", "--text", "Здравствуйте")
+    assert code == 1
+    assert "no incident 7" in err
+
+
+def test_init_refuses_to_overwrite_an_existing_config(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("# mine\n", encoding="utf-8")
+    code, _, err = run("--config", str(config), "init")
+    assert code == 2
+    assert "--force" in err
+    assert config.read_text(encoding="utf-8") == "# mine\n"
+
+
+def test_a_configuration_error_exits_2_with_the_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[worker]\nsweep_interval_seconds = 'often'\n", encoding="utf-8")
+    code, _, err = run("--config", str(config), "check-config")
+    assert code == 2
+    assert str(config) in err
+    assert "sweep_interval_seconds: expected a number" in err
+
+
+def test_a_missing_token_is_reported_without_printing_any_secret(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[[sources]]\nname = "vk-main"\ngroup_id = 1\n', encoding="utf-8")
+    code, _, err = run(
+        "--config",
+        str(config),
+        "check-config",
+        env={"INCIDENT_VK_MAIN_SWEEP_TOKEN": "vk1.a.should-never-be-printed-0123456789"},
+    )
+    assert code == 2
+    assert "INCIDENT_VK_MAIN_COMMUNITY_TOKEN" in err
+    assert "should-never-be-printed" not in err
+
+
+def test_commands_that_need_the_schema_say_how_to_create_it(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[database]\nurl = "sqlite:///empty.sqlite3"\n', encoding="utf-8")
+    assert main(["--config", str(config), "queue"]) == 2
+
+
+def test_the_config_path_defaults_to_the_INCIDENT_CONFIG_variable(tmp_path: Path) -> None:
+    config = tmp_path / "elsewhere.toml"
+    code, _, err = run("init", env={"INCIDENT_CONFIG": str(config)}, cwd=tmp_path)
+    assert code == 0, err
+    assert config.exists()
+
+
+def test_sla_due_uses_the_deployments_calendar(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[sla]\nworkday_start = "10:00"\nworkday_end = "19:00"\n', encoding="utf-8")
+    code, out, err = run(
+        "--config", str(config), "sla", "due", "--from", "2026-11-20T18:59:00+03:00", "--hours", "8"
+    )
+    assert code == 0, err
+    assert out.strip() == "2026-11-23T17:59:00+03:00"
+
+
+def test_the_demo_stores_comments_opens_incidents_and_posts_replies(tmp_path: Path) -> None:
+    code, out, err = run(
+        "demo",
+        "--seconds",
+        "12",
+        "--dir",
+        str(tmp_path / "demo"),
+        "--reply-every",
+        "2",
+        "--comment-every",
+        "1",
+    )
+    assert code == 0, err
+    summary = out.strip().splitlines()[-1]
+    match = re.fullmatch(
+        r"demo: (\d+) comments stored, (\d+) incidents open, (\d+) replies posted", summary
+    )
+    assert match, summary
+    stored, open_, posted = map(int, match.groups())
+    assert stored > 40  # the seeded comments and the ones that arrived live
+    assert open_ > 0
+    assert posted >= 2
+    assert (tmp_path / "demo" / "incident.sqlite3").exists()
