@@ -64,6 +64,7 @@ class IngestResult:
     answered: int = 0  # incidents answered directly on the platform
     duplicates: int = 0  # changes already stored (replays, repeated events)
     updated: int = 0  # edits, deletes, restores applied
+    follow_ups: int = 0  # comments that joined their author's open incident in the thread
 
     def add(self, other: IngestResult) -> None:
         self.stored += other.stored
@@ -71,6 +72,7 @@ class IngestResult:
         self.answered += other.answered
         self.duplicates += other.duplicates
         self.updated += other.updated
+        self.follow_ups += other.follow_ups
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -165,50 +167,120 @@ def _store_new(
     stored = {r.external_id: r.id for r in conn.execute(stmt, rows)}
     result.duplicates += len(comments) - len(stored)
     result.stored += len(stored)
-    citizens = [(by_key[x], cid) for x, cid in stored.items() if not by_key[x].from_community]
-    if citizens:
-        incident_rows: list[dict[str, Any]] = []
-        for c, comment_id in citizens:
-            verdict = classify(c)
-            opened_at, due_at = deadline(c, now, verdict.topic)
-            incident_rows.append(
-                {
-                    "comment_id": comment_id,
-                    "platform": c.platform.value,
-                    "community": c.community,
-                    "source": source,
-                    "status": IncidentStatus.OPEN.value,
-                    "topic": verdict.topic,
-                    "verdict": dict(verdict.verdict) if verdict.verdict is not None else None,
-                    "ruleset_version": verdict.ruleset_version,
-                    "opened_at": opened_at,
-                    "due_at": due_at,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-        opened = conn.execute(
-            insert(db.incidents).returning(db.incidents.c.id, db.incidents.c.topic),
-            incident_rows,
-        ).all()
-        conn.execute(
-            insert(db.audit_events),
-            [
-                {
-                    "at": now,
-                    "actor": WORKER,
-                    "incident_id": r.id,
-                    "action": "opened",
-                    "details": {"source": source, "topic": r.topic},
-                }
-                for r in opened
-            ],
+    # In batch order: top-level citizen comments are opened in bulk; a community comment (an
+    # answer) or a citizen's reply inside a thread is handled on its own, after what precedes it.
+    run: list[tuple[Comment, int]] = []
+
+    def flush() -> None:
+        _open_incidents(conn, source, run, now, deadline, classify, result)
+        run.clear()
+
+    for c in by_key.values():
+        comment_id = stored.get(c.external_id)
+        if comment_id is None:
+            continue
+        if not c.from_community and c.thread_root_id is None:
+            run.append((c, comment_id))
+            continue
+        flush()
+        if c.from_community:
+            if _record_platform_answer(conn, c, comment_id, now):
+                result.answered += 1
+        else:
+            _open_or_follow_up(conn, source, c, comment_id, now, deadline, classify, result)
+    flush()
+
+
+def _open_incidents(
+    conn: Connection,
+    source: str,
+    comments: Sequence[tuple[Comment, int]],
+    now: datetime,
+    deadline: DeadlinePolicy,
+    classify: Classifier,
+    result: IngestResult,
+) -> list[int]:
+    if not comments:
+        return []
+    incident_rows: list[dict[str, Any]] = []
+    for c, comment_id in comments:
+        verdict = classify(c)
+        opened_at, due_at = deadline(c, now, verdict.topic)
+        incident_rows.append(
+            {
+                "comment_id": comment_id,
+                "platform": c.platform.value,
+                "community": c.community,
+                "source": source,
+                "status": IncidentStatus.OPEN.value,
+                "topic": verdict.topic,
+                "verdict": dict(verdict.verdict) if verdict.verdict is not None else None,
+                "ruleset_version": verdict.ruleset_version,
+                "opened_at": opened_at,
+                "due_at": due_at,
+                "created_at": now,
+                "updated_at": now,
+            }
         )
-        result.incidents += len(opened)
-    for external_id, comment_id in stored.items():
-        c = by_key[external_id]
-        if c.from_community and _record_platform_answer(conn, c, comment_id, now):
-            result.answered += 1
+    opened = conn.execute(
+        insert(db.incidents).returning(db.incidents.c.id, db.incidents.c.topic),
+        incident_rows,
+    ).all()
+    conn.execute(
+        insert(db.audit_events),
+        [
+            {
+                "at": now,
+                "actor": WORKER,
+                "incident_id": r.id,
+                "action": "opened",
+                "details": {"source": source, "topic": r.topic},
+            }
+            for r in opened
+        ],
+    )
+    result.incidents += len(opened)
+    return [r.id for r in opened]
+
+
+def _open_or_follow_up(
+    conn: Connection,
+    source: str,
+    c: Comment,
+    comment_id: int,
+    now: datetime,
+    deadline: DeadlinePolicy,
+    classify: Classifier,
+    result: IngestResult,
+) -> None:
+    """A citizen's comment inside a thread. If the same author already has an incident in this
+    thread that is still open, this is a follow-up: it joins that incident and its clock. If
+    that incident was answered (or closed), the follow-up opens a new incident with a new
+    clock. Otherwise (someone else's thread) it is an incident of its own."""
+    previous = conn.execute(
+        select(db.incidents.c.id, db.incidents.c.status)
+        .join(db.comments, db.comments.c.id == db.incidents.c.comment_id)
+        .where(
+            db.comments.c.platform == c.platform.value,
+            db.comments.c.community == c.community,
+            db.comments.c.author_id == c.author_id,
+            or_(
+                db.comments.c.external_id == c.thread_root_id,
+                db.comments.c.thread_root_id == c.thread_root_id,
+            ),
+        )
+        .order_by(db.incidents.c.id.desc())
+        .limit(1)
+    ).first()
+    if previous is not None and previous.status == IncidentStatus.OPEN.value:
+        audit(conn, now, WORKER, "follow_up", previous.id, comment=c.external_id)
+        result.follow_ups += 1
+        return
+    (incident_id,) = _open_incidents(
+        conn, source, [(c, comment_id)], now, deadline, classify, result
+    )
+    if previous is not None:
+        audit(conn, now, WORKER, "reopened_by_follow_up", incident_id, previous=previous.id)
 
 
 def _record_platform_answer(conn: Connection, c: Comment, answer_id: int, now: datetime) -> bool:

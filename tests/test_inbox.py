@@ -261,3 +261,43 @@ def test_times_come_back_timezone_aware_in_utc(engine: Engine) -> None:
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         comment(1, created_at=datetime(2026, 1, 1, 12, 0))
+
+
+def test_a_follow_up_by_the_same_author_before_an_answer_joins_the_open_incident(
+    engine: Engine,
+) -> None:
+    ingest(engine, new(comment(1)))
+    result = ingest(
+        engine, new(comment(2, text="И чек не выдали", thread_root_id="1", reply_to_id="1"))
+    )
+    assert (result.stored, result.incidents, result.follow_ups) == (1, 0, 1)
+    assert count(engine, db.incidents) == 1
+    first = incident_row(engine, "1")
+    assert first.due_at == T0 + timedelta(minutes=1, hours=8)  # the clock did not restart
+
+
+def test_a_follow_up_after_the_answer_opens_a_new_incident_with_a_new_clock(
+    engine: Engine,
+) -> None:
+    ingest(engine, new(comment(1)))
+    answer = comment(2, author_id="-42", from_community=True, reply_to_id="1", thread_root_id="1")
+    follow_up = comment(3, text="Не помогло", reply_to_id="2", thread_root_id="1")
+    result = ingest(engine, new(answer), new(follow_up))  # in one batch, in order
+    assert (result.answered, result.incidents) == (1, 1)
+    assert incident_row(engine, "1").status == IncidentStatus.ANSWERED
+    reopened = incident_row(engine, "3")
+    assert reopened.status == IncidentStatus.OPEN
+    assert reopened.opened_at == follow_up.created_at
+    with engine.connect() as conn:
+        event = conn.execute(
+            select(db.audit_events.c.details).where(
+                db.audit_events.c.action == "reopened_by_follow_up"
+            )
+        ).scalar_one()
+    assert event == {"previous": incident_row(engine, "1").id}
+
+
+def test_another_citizens_reply_in_a_thread_is_an_incident_of_its_own(engine: Engine) -> None:
+    ingest(engine, new(comment(1)))
+    result = ingest(engine, new(comment(2, author_id="2002", thread_root_id="1", reply_to_id="1")))
+    assert (result.incidents, result.follow_ups) == (1, 0)
