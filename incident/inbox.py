@@ -37,7 +37,9 @@ class Classification:
     ruleset_version: str | None
 
 
-Classifier = Callable[[Comment], Classification]
+# (comment, the author's earlier texts, newest first) -> classification
+Classifier = Callable[[Comment, Sequence[str]], Classification]
+HISTORY_LIMIT = 20  # earlier comments per author handed to the classifier (flood detection)
 # (comment, seen_at, topic) -> (clock start, due time)
 DeadlinePolicy = Callable[[Comment, datetime, str | None], tuple[datetime, datetime | None]]
 
@@ -53,7 +55,7 @@ def calendar_hours(hours: float) -> DeadlinePolicy:
     return policy
 
 
-def no_classification(comment: Comment) -> Classification:
+def no_classification(comment: Comment, history: Sequence[str]) -> Classification:
     return Classification(None, None, None)
 
 
@@ -203,8 +205,9 @@ def _open_incidents(
     if not comments:
         return []
     incident_rows: list[dict[str, Any]] = []
+    histories = _author_histories(conn, [c for c, _ in comments])
     for c, comment_id in comments:
-        verdict = classify(c)
+        verdict = classify(c, histories.get((c.author_id, c.external_id), ()))
         opened_at, due_at = deadline(c, now, verdict.topic)
         incident_rows.append(
             {
@@ -241,6 +244,37 @@ def _open_incidents(
     )
     result.incidents += len(opened)
     return [r.id for r in opened]
+
+
+def _author_histories(
+    conn: Connection, comments: Sequence[Comment]
+) -> dict[tuple[str, str], list[str]]:
+    """Each comment's author's earlier texts in this community, newest first, in one query."""
+    if not comments or comments[0].from_community:
+        return {}
+    first = comments[0]
+    authors = {c.author_id for c in comments}
+    rows = conn.execute(
+        select(db.comments.c.author_id, db.comments.c.external_id, db.comments.c.text)
+        .where(
+            db.comments.c.platform == first.platform.value,
+            db.comments.c.community == first.community,
+            db.comments.c.author_id.in_(authors),
+        )
+        .order_by(db.comments.c.id.desc())
+        .limit(HISTORY_LIMIT * len(authors) + len(comments))
+    ).all()
+    by_author: dict[str, list[tuple[str, str]]] = {}
+    for r in rows:
+        by_author.setdefault(r.author_id, []).append((r.external_id, r.text))
+    result: dict[tuple[str, str], list[str]] = {}
+    for c in comments:
+        texts = by_author.get(c.author_id, [])
+        # newest first: skip this comment and anything stored after it
+        ids = [x for x, _ in texts]
+        later = ids.index(c.external_id) + 1 if c.external_id in ids else 0
+        result[(c.author_id, c.external_id)] = [t for _, t in texts[later:]][:HISTORY_LIMIT]
+    return result
 
 
 def _open_or_follow_up(
@@ -366,7 +400,7 @@ def _apply_edit(
     )
     incident_id = _incident_of(conn, row.id)
     if incident_id is not None:
-        verdict = classify(change.comment)
+        verdict = classify(change.comment, ())
         conn.execute(
             update(db.incidents)
             .where(db.incidents.c.id == incident_id)
