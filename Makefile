@@ -30,3 +30,9 @@ unit: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
+
+# Benchmarks print figures; they are not part of `make test`.
+bench: install
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/classify.py $(EVAL)

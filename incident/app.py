@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
 from incident import sla
-from incident.config import Config
+from incident.classify import classify
+from incident.config import Config, ConfigError
 from incident.db import make_engine
-from incident.inbox import DeadlinePolicy
+from incident.inbox import Classification, Classifier, DeadlinePolicy
 from incident.models import Comment
 from incident.pipeline import Ingestion
+from incident.rules import RulesError, RuleSet, load_ruleset
 from incident.sources.base import Source
 from incident.sources.factory import build_vk_source
 
@@ -32,8 +35,32 @@ def open_engine(config: Config) -> Engine:
     return make_engine(config.database_url)
 
 
-def build_ingestion(config: Config) -> Ingestion:
-    return Ingestion(deadline=working_hours_policy(config.sla))
+def rule_classifier(ruleset: RuleSet) -> Classifier:
+    """Classify with the rule set; the verdict (with its explanation) is stored as JSON."""
+
+    def run(comment: Comment, history: Sequence[str]) -> Classification:
+        verdict = classify(comment.text, ruleset, history=history)
+        return Classification(verdict.topic, verdict.to_json(), ruleset.version)
+
+    return run
+
+
+def load_rules(config: Config) -> RuleSet:
+    try:
+        return load_ruleset(config.rules_dir)
+    except RulesError as exc:
+        problems = "; ".join(exc.problems[:5])
+        raise ConfigError(
+            f"{config.path}: the rules in {config.rules_dir} do not load: {problems} "
+            "(see `incident rules check`)"
+        ) from None
+
+
+def build_ingestion(config: Config, ruleset: RuleSet | None = None) -> Ingestion:
+    return Ingestion(
+        deadline=working_hours_policy(config.sla),
+        classify=rule_classifier(ruleset or load_rules(config)),
+    )
 
 
 def build_sources(config: Config, only: str | None = None) -> list[Source]:

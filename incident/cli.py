@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from incident import __version__
+from incident.commands import classify as classify_commands
 from incident.commands import demo, ops, sla
 from incident.config import ConfigError, default_config_path, load_config
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops.register(sub)
     demo.register(sub)
     sla.register(sub)
+    classify_commands.register(sub)
     return parser
 
 

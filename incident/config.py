@@ -240,8 +240,8 @@ def parse_config(
 
     paths = top.table("paths")
     paths.where = f"{path} [paths]"
-    rules_dir = base / paths.text("rules", "rules")
-    replies_dir = base / paths.text("replies", "replies")
+    rules_dir = _data_dir(paths.text("rules", ""), "rules", base)
+    replies_dir = _data_dir(paths.text("replies", ""), "replies", base)
     paths.done()
 
     sources: list[VkSourceConfig] = []
@@ -269,6 +269,18 @@ def parse_config(
         replies_dir=replies_dir,
         sla=sla,
     )
+
+
+# The rules and reply templates shipped with this checkout of incident.
+SHIPPED_DATA = Path(__file__).resolve().parent.parent
+
+
+def _data_dir(configured: str, name: str, base: Path) -> Path:
+    """A configured folder (relative to the config file), else ``<config dir>/<name>`` when it
+    exists, else the folder shipped beside the package."""
+    if configured:
+        return base / configured
+    return base / name if (base / name).is_dir() else SHIPPED_DATA / name
 
 
 def _database_url(url: str, base: Path) -> str:

@@ -23,6 +23,7 @@ from incident.models import (
     CommentChange,
     IncidentStatus,
     OutboxStatus,
+    Platform,
     SourceState,
 )
 
@@ -857,3 +858,75 @@ def counts(conn: Connection) -> dict[str, int]:
             .where(db.outbox.c.status == OutboxStatus.POSTED.value)
         ),
     }
+
+
+def reclassify_open(
+    conn: Connection,
+    classify: Classifier,
+    version: str,
+    now: datetime,
+    *,
+    everything: bool = False,
+) -> tuple[int, int]:
+    """Classify open incidents again under rule set ``version`` (only those classified under
+    another version unless ``everything``). Deadlines stay as they were. Returns (checked,
+    topic changed)."""
+    query = (
+        select(
+            db.incidents.c.id,
+            db.incidents.c.topic,
+            db.comments.c.platform,
+            db.comments.c.community,
+            db.comments.c.post_id,
+            db.comments.c.external_id,
+            db.comments.c.author_id,
+            db.comments.c.text,
+            db.comments.c.created_at,
+        )
+        .join(db.comments, db.comments.c.id == db.incidents.c.comment_id)
+        .where(db.incidents.c.status == IncidentStatus.OPEN.value)
+        .order_by(db.incidents.c.id)
+    )
+    if not everything:
+        query = query.where(
+            or_(
+                db.incidents.c.ruleset_version.is_(None),
+                db.incidents.c.ruleset_version != version,
+            )
+        )
+    checked = changed = 0
+    for row in conn.execute(query).all():
+        comment = Comment(
+            platform=Platform(row.platform),
+            community=row.community,
+            post_id=row.post_id,
+            external_id=row.external_id,
+            author_id=row.author_id,
+            text=row.text,
+            created_at=row.created_at,
+        )
+        verdict = classify(comment, ())
+        conn.execute(
+            update(db.incidents)
+            .where(db.incidents.c.id == row.id)
+            .values(
+                topic=verdict.topic,
+                verdict=dict(verdict.verdict) if verdict.verdict is not None else None,
+                ruleset_version=verdict.ruleset_version,
+                updated_at=now,
+            )
+        )
+        checked += 1
+        if verdict.topic != row.topic:
+            changed += 1
+            audit(
+                conn,
+                now,
+                WORKER,
+                "reclassified",
+                row.id,
+                topic=verdict.topic,
+                was=row.topic,
+                rules=version,
+            )
+    return checked, changed

@@ -49,6 +49,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--limit", type=int, default=30)
     p.set_defaults(handler=cmd_queue)
 
+    p = sub.add_parser(
+        "reclassify", help="classify open incidents again after a change of the rules"
+    )
+    p.add_argument(
+        "--all", action="store_true", help="every open incident, not only those under older rules"
+    )
+    p.set_defaults(handler=cmd_reclassify)
+
     p = sub.add_parser("reply", help="queue a reply; the worker posts it as the community")
     p.add_argument("incident_id", type=int, metavar="ID")
     p.add_argument("--text", required=True)
@@ -278,4 +286,26 @@ def cmd_reply(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     print(f"reply #{outbox_id} queued for incident {args.incident_id}; the worker will post it")
+    return EXIT_OK
+
+
+def cmd_reclassify(args: argparse.Namespace) -> int:
+    config = load(args)
+    ruleset = app.load_rules(config)
+    engine = _require_schema(config)
+    try:
+        with engine.begin() as conn:
+            checked, changed = inbox.reclassify_open(
+                conn,
+                app.rule_classifier(ruleset),
+                ruleset.version,
+                utc_now(),
+                everything=args.all,
+            )
+    finally:
+        engine.dispose()
+    print(
+        f"rules {ruleset.version}: {checked} open incidents classified again, "
+        f"{changed} changed topic"
+    )
     return EXIT_OK

@@ -1,0 +1,347 @@
+"""Pure topic classifier: ``classify(text, ruleset) -> Verdict``.
+
+How a verdict is reached (each step leaves a trace in the verdict, so staff can see why):
+
+1. The text is tokenised into words with spans (``incident.text``); each distinct word is
+   stemmed once and cached in the rule set.
+2. A stem that no rule uses is mapped to a rule stem: first through the rule set's aliases
+   (other case forms of rule words, where the snowball stemmer is inconsistent), else as a
+   typo with rapidfuzz (one slip in stems under 8 letters, two from 11; same first three
+   letters). Typo matches count 0.8 of their weight and are marked ``fuzzy``.
+3. Phrases are looked up by their first stem; at each position the longest phrase wins, so
+   "мтс банк" (finance) beats "мтс" (telecom). Each distinct phrase counts once per comment.
+4. Spam features (links with hashtags, link dumps, hashtag floods, repeats of the author's
+   earlier comments, contentless abuse) add to the ``spam`` topic with a reason each.
+5. The best topic wins if its score reaches the threshold, else the verdict is
+   ``"unclassified"``. Flags: abusive, urgent, flood, question, complaint, thanks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA, Indel
+
+from incident.rules import Phrase, RuleSet
+from incident.text import Analysis
+
+__all__ = ["UNCLASSIFIED", "Match", "Verdict", "classify"]
+
+UNCLASSIFIED = "unclassified"
+_CYRILLIC = re.compile(r"[а-я]")
+_MASKED = re.compile(r"[^\W\d_]\*+[^\W\d_]")
+_FUZZY_WEIGHT = 0.8
+_WORD_CACHE_LIMIT = 200_000
+
+
+class Match(NamedTuple):
+    """A rule phrase found in the text; ``start``/``end`` index the ORIGINAL text.
+
+    (A named tuple rather than a dataclass: thousands are built per second.)
+    """
+
+    phrase: str
+    start: int
+    end: int
+    weight: float
+    topic: str  # a topic id, or "flag:<name>" for flag phrases
+    kind: str  # positive | negative | urgent | flag | spam | abusive
+    fuzzy: bool = False
+    redirect: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "phrase": self.phrase,
+            "span": [self.start, self.end],
+            "weight": round(self.weight, 3),
+            "topic": self.topic,
+            "kind": self.kind,
+            "fuzzy": self.fuzzy,
+            **({"redirect": self.redirect} if self.redirect else {}),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The classifier's decision about one comment and the evidence behind it."""
+
+    topic: str  # a topic id or "unclassified"
+    score: float  # the winning topic's summed weight
+    confidence: float  # 0..1: how far the winner is ahead of the runner-up
+    matches: tuple[Match, ...]
+    runner_up: str | None
+    runner_up_score: float
+    flags: frozenset[str]
+    reasons: tuple[str, ...]  # plain-language reasons for spam/abuse/flood decisions
+    scores: tuple[tuple[str, float], ...]  # every topic with a non-zero score, best first
+    redirect: str | None  # for out-of-competence topics: the sub-theme id to redirect to
+    in_competence: bool
+    ruleset_version: str
+
+    def matches_for(self, topic: str) -> tuple[Match, ...]:
+        return tuple(m for m in self.matches if m.topic == topic)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "score": round(self.score, 3),
+            "confidence": round(self.confidence, 3),
+            "runner_up": self.runner_up,
+            "runner_up_score": round(self.runner_up_score, 3),
+            "flags": sorted(self.flags),
+            "in_competence": self.in_competence,
+            "redirect": self.redirect,
+            "reasons": list(self.reasons),
+            "scores": {t: round(s, 3) for t, s in self.scores},
+            "matches": [m.to_json() for m in self.matches],
+            "ruleset_version": self.ruleset_version,
+        }
+
+
+def _resolve(stem: str, ruleset: RuleSet) -> str:
+    """The rule stem this unknown text stem is a typo of, or the stem itself.
+
+    Strict on purpose, since short Russian stems are one letter apart all the time
+    ("провод"/"проход"): below 8 letters only one inserted or dropped letter is forgiven,
+    from 8 letters one edit (a swap of neighbours counts as one), from 11 letters two; the
+    first three letters must agree.
+    """
+    if (
+        stem in ruleset._vocab_set
+        or len(stem) < ruleset.settings.fuzzy_min_length
+        or not _CYRILLIC.match(stem)
+    ):
+        return stem
+    bucket = ruleset.vocabulary_by_prefix.get(stem[:3])
+    if not bucket:
+        return stem
+    size = len(stem)
+    if size < 8:
+        found = process.extractOne(stem, bucket, scorer=Indel.distance, score_cutoff=1)
+    else:
+        found = process.extractOne(
+            stem, bucket, scorer=OSA.distance, score_cutoff=1 if size < 11 else 2
+        )
+    if found is None:
+        return stem
+    target = str(found[0])
+    # "деревн" is not a typo of "дерев": a different ending is another word, not a slip
+    if target.startswith(stem) or stem.startswith(target):
+        return stem
+    return target
+
+
+def _obscenity(form: str, ruleset: RuleSet) -> str:
+    """Why this folded word is abusive, or '' when it is not."""
+    lexicon = ruleset.lexicon
+    if lexicon.obscene_sources and lexicon.obscene.match(form):
+        return "нецензурная лексика"
+    if lexicon.masked_obscenity and "*" in form and _MASKED.search(form):
+        return "замаскированное ругательство"
+    return ""
+
+
+def _word_info(raw: str, ruleset: RuleSet) -> tuple[str, bool, str]:
+    """(rule stem, corrected as a typo?, abuse reason) of a word as written; cached."""
+    form, stem = ruleset.normalizer.word(raw)
+    alias = ruleset.aliases.get(stem)
+    canon = alias if alias is not None else _resolve(stem, ruleset)
+    info = (canon, alias is None and canon != stem, _obscenity(form, ruleset))
+    cache = ruleset._words
+    if len(cache) >= _WORD_CACHE_LIMIT:
+        cache.clear()
+    cache[raw] = info
+    return info
+
+
+def _scan(
+    canon: Sequence[str], typos: Sequence[bool], ruleset: RuleSet
+) -> list[tuple[Phrase, int, int, bool]]:
+    """(phrase, first token, end token, fuzzy) for each longest phrase found."""
+    index = ruleset.index_by_length
+    hits = [i for i, s in enumerate(canon) if s in index]
+    found: list[tuple[Phrase, int, int, bool]] = []
+    any_typo = any(typos)
+    free = 0  # tokens before this one are already part of a longer phrase
+    for i in hits:
+        if i < free:
+            continue
+        best = 0
+        for length, stems, phrase in index[canon[i]]:
+            if length < best:
+                break
+            if length == 1 or tuple(canon[i : i + length]) == stems:
+                best = length
+                end = i + length
+                found.append((phrase, i, end, any_typo and any(typos[i:end])))
+        free = i + (best or 1)
+    return found
+
+
+def _is_flood(
+    analysis: Analysis, canon: Sequence[str], history: Sequence[str], ruleset: RuleSet
+) -> str | None:
+    if len(canon) >= 8 and len(set(canon)) * 4 <= len(canon):
+        return "одно и то же слово повторяется много раз"
+    if not history or not canon:
+        return None
+    key = analysis.key
+    for earlier in history:
+        other = ruleset.normalizer.analyze(earlier).key
+        if other and (other == key or fuzz.ratio(key, other) >= ruleset.settings.flood_similarity):
+            return "автор уже присылал этот текст"
+    return None
+
+
+def _position(match: Match) -> tuple[int, int]:
+    return (match.start, match.end)
+
+
+def classify(
+    text: str,
+    ruleset: RuleSet,
+    *,
+    history: Sequence[str] = (),
+    threshold: float | None = None,
+) -> Verdict:
+    """Classify one comment. ``history``: earlier texts by the same author (flood check).
+
+    ``threshold`` overrides the rule set's ``classifier.threshold``.
+    """
+    settings = ruleset.settings
+    limit = settings.threshold if threshold is None else threshold
+    analysis = ruleset.normalizer.analyze(text)
+    get = ruleset._words.get
+    infos = [get(w) or _word_info(w, ruleset) for w in analysis.raw]
+    canon: Sequence[str]
+    typos: Sequence[bool]
+    abusive: Sequence[str]
+    canon, typos, abusive = zip(*infos, strict=True) if infos else ((), (), ())
+    scores: dict[str, float] = {}
+    seen: set[tuple[str, str]] = set()
+    matches: list[Match] = []
+    flags: set[str] = set()
+    reasons: list[str] = []
+    redirect_weight: dict[str, float] = {}
+
+    found = _scan(canon, typos, ruleset)
+    spans = analysis.spans if found else ()
+    for phrase, first, end, fuzzy in found:
+        start, stop = spans[first][0], spans[end - 1][1]
+        if phrase.kind == "flag":
+            flags.add(phrase.target.removeprefix("flag:"))
+            matches.append(Match(phrase.text, start, stop, 0.0, phrase.target, "flag", fuzzy))
+            continue
+        if phrase.kind == "urgent":
+            flags.add("urgent")
+            matches.append(Match(phrase.text, start, stop, 0.0, phrase.target, "urgent", fuzzy))
+            continue
+        key = (phrase.target, phrase.text)
+        if key in seen:
+            continue
+        seen.add(key)
+        weight = phrase.weight * (_FUZZY_WEIGHT if fuzzy else 1.0)
+        if phrase.kind == "negative":
+            weight = -weight
+        scores[phrase.target] = scores.get(phrase.target, 0.0) + weight
+        if phrase.redirect is not None:
+            redirect_weight[phrase.redirect] = redirect_weight.get(phrase.redirect, 0.0) + weight
+        matches.append(
+            Match(
+                phrase.text, start, stop, weight, phrase.target, phrase.kind, fuzzy, phrase.redirect
+            )
+        )
+
+    resort = False  # matches found by the scan are in text order already
+    for body, start, stop in analysis.compounds:
+        for m in ruleset.brand_pattern.finditer(body):
+            phrase = ruleset.brands[m.group()]
+            key = (phrase.target, phrase.text)
+            if key in seen:
+                continue
+            seen.add(key)
+            scores[phrase.target] = scores.get(phrase.target, 0.0) + phrase.weight
+            matches.append(
+                Match(phrase.text, start, stop, phrase.weight, phrase.target, "positive")
+            )
+            resort = True
+
+    if "?" in text:
+        flags.add("question")
+
+    # Spam features.
+    spam = 0.0
+    if analysis.urls and analysis.hashtags:
+        spam += settings.url_and_hashtag
+        reasons.append("ссылка вместе с хештегами")
+    if analysis.urls >= settings.many_urls:
+        spam += settings.many_urls_weight
+        reasons.append(f"много ссылок: {analysis.urls}")
+    if analysis.hashtags >= settings.many_hashtags:
+        spam += settings.many_hashtags_weight
+        reasons.append(f"много хештегов: {analysis.hashtags}")
+    if analysis.urls and analysis.words <= settings.link_only_words:
+        spam += settings.link_only_weight
+        reasons.append("ссылка почти без текста")
+    flood = _is_flood(analysis, canon, history, ruleset)
+    if flood is not None:
+        flags.add("flood")
+        spam += settings.flood_weight
+        reasons.append(flood)
+
+    abuse = [(i, why) for i, why in enumerate(abusive) if why] if any(abusive) else []
+    if abuse:
+        resort = True
+        flags.add("abusive")
+        for idx, _why in abuse:
+            start, stop = analysis.span(idx)
+            matches.append(Match(text[start:stop], start, stop, 0.0, "flag:abusive", "abusive"))
+        reasons.append(abuse[0][1])
+    if "abusive" in flags and not abuse:
+        reasons.append("угроза")
+
+    if spam:
+        scores["spam"] = scores.get("spam", 0.0) + spam
+    order = ruleset.order
+    ranked = sorted(
+        ((t, s) for t, s in scores.items() if s > 0), key=lambda ts: (-ts[1], order.get(ts[0], 99))
+    )
+    if "abusive" in flags and (not ranked or ranked[0][1] < limit):
+        scores["spam"] = scores.get("spam", 0.0) + settings.contentless_abuse
+        reasons.append("ругань без сути обращения")
+        ranked = sorted(
+            ((t, s) for t, s in scores.items() if s > 0),
+            key=lambda ts: (-ts[1], order.get(ts[0], 99)),
+        )
+
+    best_topic, best = ranked[0] if ranked else (UNCLASSIFIED, 0.0)
+    runner_up, second = ranked[1] if len(ranked) > 1 else (None, 0.0)
+    if best < limit:
+        runner_up, second = (best_topic, best) if ranked else (None, 0.0)
+        best_topic = UNCLASSIFIED
+    topic_rules = ruleset.topics.get(best_topic)
+    redirect: str | None = None
+    if topic_rules is not None and topic_rules.redirects:
+        positive = {r: w for r, w in redirect_weight.items() if w > 0}
+        redirect = (
+            max(positive, key=lambda r: positive[r]) if positive else topic_rules.redirects[0].id
+        )
+    confidence = 0.0 if best_topic == UNCLASSIFIED else (best - second) / best if best else 0.0
+    return Verdict(
+        topic=best_topic,
+        score=best if best_topic != UNCLASSIFIED else 0.0,
+        confidence=confidence,
+        matches=tuple(sorted(matches, key=_position) if resort else matches),
+        runner_up=runner_up,
+        runner_up_score=second,
+        flags=frozenset(flags),
+        reasons=tuple(dict.fromkeys(reasons)),
+        scores=tuple(ranked),
+        redirect=redirect,
+        in_competence=bool(topic_rules and topic_rules.in_competence),
+        ruleset_version=ruleset.version,
+    )

@@ -1,0 +1,290 @@
+"""``incident classify``, ``incident suggest`` and ``incident rules check``.
+
+``classify "текст"`` prints the verdict and why (``--json`` for the JSON form);
+``classify --jsonl IN.jsonl`` (``-`` for stdin) reads ``{"text": ...}`` lines and writes one
+JSON verdict per line to stdout, in the same order. ``suggest "текст"`` shows the ranked reply
+drafts. ``rules check`` validates every rule and reply file, runs the rule examples and checks
+the replies' wording. A rules author edits a phrase and runs ``incident classify "пример"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TextIO
+
+from incident.classify import UNCLASSIFIED, Verdict, classify
+from incident.replies import (
+    RepliesError,
+    ReplyContext,
+    load_replies,
+    plain_language_problems,
+    suggest,
+)
+from incident.rules import RulesError, RuleSet, load_ruleset
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    classify_parser = subparsers.add_parser(
+        "classify",
+        help="тема комментария и объяснение",
+        description="Определяет тему комментария и показывает, какие фразы правил сработали.",
+    )
+    _add_rules_option(classify_parser)
+    classify_parser.add_argument("text", nargs="?", help="текст комментария")
+    classify_parser.add_argument(
+        "--jsonl",
+        metavar="IN.jsonl",
+        help='файл со строками {"text": ...} ("-" для stdin); вердикты пишутся в stdout',
+    )
+    classify_parser.add_argument("--json", action="store_true", help="вывести вердикт как JSON")
+    classify_parser.add_argument(
+        "--history",
+        action="append",
+        default=[],
+        metavar="ТЕКСТ",
+        help="прежний комментарий того же автора (проверка на флуд); можно повторять",
+    )
+    classify_parser.set_defaults(handler=run_classify)
+
+    suggest_parser = subparsers.add_parser(
+        "suggest",
+        help="черновики ответа на комментарий",
+        description="Показывает черновики ответов, лучшие первыми.",
+    )
+    _add_rules_option(suggest_parser)
+    _add_replies_option(suggest_parser)
+    suggest_parser.add_argument("text", help="текст комментария")
+    suggest_parser.add_argument("--platform", default="vk", help="vk, ok или telegram")
+    suggest_parser.add_argument("--author-name", default=None, help="имя автора")
+    suggest_parser.add_argument("--community", default=None, help="название сообщества")
+    suggest_parser.add_argument("--private-link", default=None, help="ссылка на личные сообщения")
+    suggest_parser.add_argument("--hotline", default=None, help="телефон горячей линии")
+    suggest_parser.add_argument("--json", action="store_true", help="вывести черновики как JSON")
+    suggest_parser.set_defaults(handler=run_suggest)
+
+    rules_parser = subparsers.add_parser("rules", help="проверка правил и шаблонов ответов")
+    rules_commands = rules_parser.add_subparsers(
+        dest="rules_command", metavar="КОМАНДА", required=True
+    )
+    check = rules_commands.add_parser(
+        "check",
+        help="проверить правила, примеры и шаблоны ответов",
+        description="Проверяет файлы правил и ответов, прогоняет примеры и простоту текстов.",
+    )
+    _add_rules_option(check)
+    _add_replies_option(check)
+    check.set_defaults(handler=run_rules_check)
+
+
+def _add_rules_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rules", type=Path, default=Path("rules"), metavar="DIR", help="каталог правил"
+    )
+
+
+def _add_replies_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--replies",
+        type=Path,
+        default=Path("replies"),
+        metavar="DIR",
+        help="каталог шаблонов ответов",
+    )
+
+
+def _load_rules(args: argparse.Namespace, err: TextIO) -> RuleSet | None:
+    try:
+        return load_ruleset(args.rules)
+    except RulesError as exc:
+        print(f"Ошибки в правилах ({args.rules}):", file=err)
+        for problem in exc.problems:
+            print(f"  {problem}", file=err)
+        return None
+
+
+# --------------------------------------------------------------------------- classify
+
+
+def explain(verdict: Verdict, ruleset: RuleSet, text: str) -> str:
+    """The verdict in plain Russian, with every matched phrase where it was found."""
+    lines: list[str] = []
+    if verdict.topic == UNCLASSIFIED:
+        lines.append("Тема: не определена (ни одна тема не набрала порог)")
+    else:
+        lines.append(f"Тема: {verdict.topic} — {ruleset.title(verdict.topic)}")
+        lines.append(f"В компетенции комитета: {'да' if verdict.in_competence else 'нет'}")
+        lines.append(f"Баллы: {verdict.score:.1f}, уверенность {verdict.confidence:.0%}")
+    if verdict.runner_up:
+        lines.append(f"Второе место: {verdict.runner_up} ({verdict.runner_up_score:.1f})")
+    if verdict.flags:
+        lines.append("Флаги: " + ", ".join(sorted(verdict.flags)))
+    if verdict.redirect:
+        topic = ruleset.topics[verdict.topic]
+        body = next(r.body for r in topic.redirects if r.id == verdict.redirect)
+        lines.append(f"Куда направить: {body} ({verdict.redirect})")
+    if verdict.reasons:
+        lines.append("Причины: " + "; ".join(verdict.reasons))
+    if verdict.scores:
+        lines.append("Все темы: " + ", ".join(f"{t} {s:.1f}" for t, s in verdict.scores))
+    if verdict.matches:
+        lines.append("Совпадения:")
+        for m in verdict.matches:
+            found = text[m.start : m.end]
+            note = " (с опечаткой)" if m.fuzzy else ""
+            if m.kind in ("positive", "negative"):
+                sign = "+" if m.weight >= 0 else "−"
+                lines.append(
+                    f"  «{found}» [{m.start}:{m.end}] → {m.topic} {sign}{abs(m.weight):.1f}"
+                    f" по фразе «{m.phrase}»{note}"
+                )
+            else:
+                lines.append(f"  «{found}» [{m.start}:{m.end}] → {m.topic} ({m.kind}){note}")
+    else:
+        lines.append("Совпадений с правилами нет.")
+    lines.append(f"Версия правил: {verdict.ruleset_version}")
+    return "\n".join(lines)
+
+
+def _jsonl_lines(source: IO[str]) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(source, start=1):
+        if line.strip():
+            yield number, line
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    out, err = sys.stdout, sys.stderr
+    if (args.text is None) == (args.jsonl is None):
+        print("Укажите текст комментария или --jsonl ФАЙЛ (но не оба).", file=err)
+        return EXIT_USAGE
+    ruleset = _load_rules(args, err)
+    if ruleset is None:
+        return EXIT_FAILED
+    if args.text is not None:
+        verdict = classify(args.text, ruleset, history=tuple(args.history))
+        if args.json:
+            print(json.dumps(verdict.to_json(), ensure_ascii=False), file=out)
+        else:
+            print(explain(verdict, ruleset, args.text), file=out)
+        return EXIT_OK
+    try:
+        source: IO[str] = (
+            sys.stdin if args.jsonl == "-" else open(args.jsonl, encoding="utf-8")  # noqa: SIM115
+        )
+    except OSError as exc:
+        print(f"Не удалось открыть {args.jsonl}: {exc}", file=err)
+        return EXIT_FAILED
+    bad = 0
+    try:
+        for number, line in _jsonl_lines(source):
+            try:
+                row = json.loads(line)
+                text = row["text"] if isinstance(row, dict) else None
+                if not isinstance(text, str):
+                    raise ValueError('нет строкового поля "text"')
+            except (ValueError, KeyError) as exc:
+                bad += 1
+                print(f"строка {number}: {exc}", file=err)
+                record = {"topic": UNCLASSIFIED, "error": f"строка {number}: {exc}"}
+                print(json.dumps(record, ensure_ascii=False), file=out)
+                continue
+            print(json.dumps(classify(text, ruleset).to_json(), ensure_ascii=False), file=out)
+    finally:
+        if source is not sys.stdin:
+            source.close()
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+# --------------------------------------------------------------------------- suggest
+
+
+def run_suggest(args: argparse.Namespace) -> int:
+    out, err = sys.stdout, sys.stderr
+    ruleset = _load_rules(args, err)
+    if ruleset is None:
+        return EXIT_FAILED
+    try:
+        catalog = load_replies(args.replies, ruleset)
+    except RepliesError as exc:
+        print(f"Ошибки в шаблонах ответов ({args.replies}):", file=err)
+        for problem in exc.problems:
+            print(f"  {problem}", file=err)
+        return EXIT_FAILED
+    verdict = classify(args.text, ruleset)
+    context = ReplyContext(
+        platform=args.platform,
+        community_name=args.community,
+        author_first_name=args.author_name,
+        private_link=args.private_link,
+        hotline=args.hotline,
+    )
+    drafts = suggest(verdict, catalog, context)
+    if args.json:
+        payload = {"verdict": verdict.to_json(), "drafts": [d.to_json() for d in drafts]}
+        print(json.dumps(payload, ensure_ascii=False), file=out)
+        return EXIT_OK
+    title = ruleset.title(verdict.topic) if verdict.topic != UNCLASSIFIED else "не определена"
+    print(f"Тема: {verdict.topic} — {title}", file=out)
+    if "abusive" in verdict.flags:
+        print("Комментарий с бранью или угрозами: на него можно не отвечать.", file=out)
+    if not drafts:
+        print("Черновиков нет (спам не требует ответа).", file=out)
+    for number, draft in enumerate(drafts, start=1):
+        why = f" — {'; '.join(draft.why)}" if draft.why else ""
+        print(f"\n{number}. {draft.reply_id} ({draft.kind}){why}", file=out)
+        print(draft.text, file=out)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- rules check
+
+
+def run_rules_check(args: argparse.Namespace) -> int:
+    out, err = sys.stdout, sys.stderr
+    ruleset = _load_rules(args, err)
+    if ruleset is None:
+        return EXIT_FAILED
+    failures = 0
+    examples = 0
+    for topic in ruleset.topics.values():
+        for example in topic.examples:
+            examples += 1
+            verdict = classify(example, ruleset)
+            if verdict.topic != topic.id:
+                failures += 1
+                print(
+                    f"{topic.source.name}: пример должен быть {topic.id}, "
+                    f"а получилось {verdict.topic}: «{example}»",
+                    file=err,
+                )
+                scores = ", ".join(f"{t} {s:.1f}" for t, s in verdict.scores) or "нет совпадений"
+                print(f"    баллы: {scores}", file=err)
+    try:
+        catalog = load_replies(args.replies, ruleset)
+    except RepliesError as exc:
+        print(f"Ошибки в шаблонах ответов ({args.replies}):", file=err)
+        for problem in exc.problems:
+            print(f"  {problem}", file=err)
+        return EXIT_FAILED
+    wording = 0
+    for reply in catalog.replies.values():
+        for problem in plain_language_problems(reply):
+            wording += 1
+            print(f"{reply.source}: {reply.id}: {problem}", file=err)
+    print(
+        f"Темы: {len(ruleset.topics)}, примеры: {examples} (не прошли: {failures}), "
+        f"шаблоны ответов: {len(catalog.replies)} (замечаний к тексту: {wording}), "
+        f"версия правил {ruleset.version}",
+        file=out,
+    )
+    if failures or wording:
+        return EXIT_FAILED
+    print("Всё в порядке.", file=out)
+    return EXIT_OK

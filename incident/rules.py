@@ -1,0 +1,565 @@
+"""Load, validate and compile ``rules/`` into a ``RuleSet``.
+
+Layout of ``rules/`` (one TOML file per topic, plus ``_flags.toml``)::
+
+    id = "telecom"                      # must equal the file name
+    title = "Связь, интернет, почта"
+    in_competence = true
+    replies = ["telecom-answer", ...]    # reply ids suggested for this topic, best first
+    urgent = ["нет связи со скорой"]     # phrases that make a comment urgent
+    examples = ["Мегафон опять без интернета"]  # must classify to this topic
+
+    [phrases]                           # phrase = weight; words are stemmed, case-insensitive
+    "мтс" = 3
+    "мобильный интернет" = 3
+
+    [negative]                          # phrase = weight taken away from this topic
+    "мтс банк" = 3
+
+    [[redirect]]                        # only for topics out of competence: where to send people
+    id = "roads"
+    body = "дорожная служба администрации"
+    phrases = { "яма" = 2 }
+
+``_flags.toml`` holds the classifier settings, spam features, the obscenity list and intent
+phrases. Every problem is reported with its file and key; loading fails if there is any.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from incident.text import Normalizer, fold
+
+__all__ = [
+    "FLAGS_FILE",
+    "Phrase",
+    "Redirect",
+    "RuleSet",
+    "RulesError",
+    "Settings",
+    "Topic",
+    "load_ruleset",
+]
+
+FLAGS_FILE = "_flags.toml"
+SPECIAL_TOPICS = ("spam",)
+INTENTS = ("question", "complaint", "thanks", "urgent")
+_ID_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+class RulesError(Exception):
+    """The rule files are invalid; ``problems`` lists each one as 'file: key: what'."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """One phrase of a rule. ``target`` is a topic id, or ``flag:<name>`` for flag phrases."""
+
+    text: str
+    stems: tuple[str, ...]
+    weight: float
+    target: str
+    kind: str  # "positive" | "negative" | "urgent" | "flag"
+    redirect: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    id: str
+    body: str
+    phrases: tuple[Phrase, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    id: str
+    title: str
+    in_competence: bool
+    replies: tuple[str, ...]
+    examples: tuple[str, ...]
+    phrases: tuple[Phrase, ...]
+    negative: tuple[Phrase, ...]
+    urgent: tuple[Phrase, ...]
+    redirects: tuple[Redirect, ...]
+    source: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    threshold: float = 1.0  # below this best score the verdict is "unclassified"
+    fuzzy_min_length: int = 5  # shorter stems are never corrected
+    url_and_hashtag: float = 6.0  # spam score of a comment with a link and a hashtag
+    many_urls: int = 3
+    many_urls_weight: float = 6.0
+    many_hashtags: int = 5
+    many_hashtags_weight: float = 4.0
+    link_only_weight: float = 6.0  # a link and at most this many words
+    link_only_words: int = 3
+    flood_similarity: float = 90.0  # rapidfuzz ratio to an earlier comment of the same author
+    flood_weight: float = 10.0  # spam score of a repeated comment
+    contentless_abuse: float = 2.0  # spam score of an abusive comment with no topic phrase
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    obscene: re.Pattern[str]  # matched against folded word forms
+    obscene_sources: tuple[str, ...]
+    masked_obscenity: bool  # a word with '*' between letters counts as masked obscenity
+
+
+@dataclass(slots=True)
+class RuleSet:
+    """Validated, compiled rules. Build with ``load_ruleset``; treat as read-only."""
+
+    topics: Mapping[str, Topic]
+    settings: Settings
+    lexicon: Lexicon
+    index: Mapping[str, tuple[Phrase, ...]]  # first stem -> phrases starting with it, longest first
+    vocabulary_by_prefix: Mapping[str, tuple[str, ...]]  # typo targets by first 3 letters
+    version: str
+    normalizer: Normalizer
+    intent_phrases: Mapping[str, tuple[Phrase, ...]]
+    brands: Mapping[str, Phrase] = field(default_factory=dict)  # folded word -> strong phrase
+    brand_pattern: re.Pattern[str] = re.compile(r"(?!)")  # finds brands inside #tags/@names
+    order: Mapping[str, int] = field(default_factory=dict)  # tie-break: file order
+    _words: dict[str, tuple[str, bool, str]] = field(default_factory=dict)  # classify's cache
+    aliases: Mapping[str, str] = field(default_factory=dict)  # inflected stem -> rule stem
+    # the index again as (number of words, stems, phrase) triples, for the classifier's loop
+    index_by_length: Mapping[str, tuple[tuple[int, tuple[str, ...], Phrase], ...]] = field(
+        default_factory=dict
+    )
+    _vocab_set: frozenset[str] = frozenset()
+
+    @property
+    def topic_ids(self) -> tuple[str, ...]:
+        return tuple(self.topics)
+
+    def title(self, topic: str) -> str:
+        found = self.topics.get(topic)
+        return found.title if found else topic
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, where: Path | str, key: str, what: str) -> None:
+        name = where.name if isinstance(where, Path) else where
+        self.items.append(f"{name}: {key}: {what}")
+
+
+def _read_toml(path: Path, problems: _Problems) -> dict[str, Any] | None:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        problems.add(path, "-", f"not valid TOML: {exc}")
+    except OSError as exc:
+        problems.add(path, "-", f"cannot read: {exc}")
+    return None
+
+
+def _str_list(data: Mapping[str, Any], key: str, path: Path, problems: _Problems) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        problems.add(path, key, "must be a list of non-empty strings")
+        return []
+    return [v.strip() for v in value]
+
+
+def _weighted(
+    data: Mapping[str, Any],
+    key: str,
+    path: Path,
+    problems: _Problems,
+    *,
+    target: str,
+    kind: str,
+    normalizer: Normalizer,
+    redirect: str | None = None,
+) -> list[Phrase]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        problems.add(path, key, 'must be a table of "phrase" = weight')
+        return []
+    out: list[Phrase] = []
+    for text, weight in value.items():
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            problems.add(path, f"{key}.{text}", "weight must be a number")
+            continue
+        if not 0 < float(weight) <= 20:
+            problems.add(path, f"{key}.{text}", "weight must be above 0 and at most 20")
+            continue
+        stems = normalizer.phrase(text)
+        if not stems:
+            problems.add(path, f"{key}.{text}", "phrase has no words")
+            continue
+        if len(stems) == 1 and stems[0] in normalizer.stopword_stems():
+            problems.add(
+                path,
+                f"{key}.{text}",
+                f"stems to {stems[0]!r} like a common word (меня, за, почти...): "
+                "it would match everywhere; use a longer phrase",
+            )
+            continue
+        out.append(Phrase(text, stems, float(weight), target, kind, redirect))
+    return out
+
+
+def _plain_phrases(
+    texts: Iterable[str],
+    path: Path,
+    key: str,
+    problems: _Problems,
+    *,
+    target: str,
+    kind: str,
+    normalizer: Normalizer,
+) -> list[Phrase]:
+    out: list[Phrase] = []
+    for text in texts:
+        stems = normalizer.phrase(text)
+        if not stems:
+            problems.add(path, f"{key}", f"phrase {text!r} has no words")
+            continue
+        out.append(Phrase(text, stems, 0.0, target, kind))
+    return out
+
+
+_TOPIC_KEYS = {
+    "id",
+    "title",
+    "in_competence",
+    "replies",
+    "urgent",
+    "examples",
+    "phrases",
+    "negative",
+    "redirect",
+}
+
+
+def _load_topic(path: Path, normalizer: Normalizer, problems: _Problems) -> Topic | None:
+    data = _read_toml(path, problems)
+    if data is None:
+        return None
+    for key in sorted(set(data) - _TOPIC_KEYS):
+        problems.add(path, key, "unknown key")
+    topic_id = data.get("id")
+    if not isinstance(topic_id, str) or not _ID_RE.match(topic_id):
+        problems.add(path, "id", "must be a lower-case id like 'trade'")
+        return None
+    if topic_id != path.stem:
+        problems.add(path, "id", f"must equal the file name {path.stem!r}")
+    title = data.get("title")
+    if not isinstance(title, str) or not title.strip():
+        problems.add(path, "title", "must be a non-empty string (Russian title)")
+        title = topic_id
+    in_competence = data.get("in_competence")
+    if not isinstance(in_competence, bool):
+        problems.add(path, "in_competence", "must be true or false")
+        in_competence = False
+    phrases = _weighted(
+        data, "phrases", path, problems, target=topic_id, kind="positive", normalizer=normalizer
+    )
+    negative = _weighted(
+        data, "negative", path, problems, target=topic_id, kind="negative", normalizer=normalizer
+    )
+    urgent = _plain_phrases(
+        _str_list(data, "urgent", path, problems),
+        path,
+        "urgent",
+        problems,
+        target=topic_id,
+        kind="urgent",
+        normalizer=normalizer,
+    )
+    redirects: list[Redirect] = []
+    raw_redirects = data.get("redirect", [])
+    if not isinstance(raw_redirects, list):
+        problems.add(path, "redirect", "must be an array of tables ([[redirect]])")
+        raw_redirects = []
+    for i, item in enumerate(raw_redirects):
+        where = f"redirect[{i}]"
+        if not isinstance(item, dict):
+            problems.add(path, where, "must be a table")
+            continue
+        for key in sorted(set(item) - {"id", "body", "phrases"}):
+            problems.add(path, f"{where}.{key}", "unknown key")
+        rid = item.get("id")
+        body = item.get("body")
+        if not isinstance(rid, str) or not _ID_RE.match(rid):
+            problems.add(path, f"{where}.id", "must be a lower-case id like 'roads'")
+            continue
+        if not isinstance(body, str) or not body.strip():
+            problems.add(path, f"{where}.body", "must name the body to redirect to")
+            continue
+        rphrases = _weighted(
+            item,
+            "phrases",
+            path,
+            problems,
+            target=topic_id,
+            kind="positive",
+            normalizer=normalizer,
+            redirect=rid,
+        )
+        redirects.append(Redirect(rid, body, tuple(rphrases)))
+    if redirects and in_competence:
+        problems.add(path, "redirect", "only topics out of competence redirect")
+    if not in_competence and topic_id not in SPECIAL_TOPICS and not redirects:
+        problems.add(path, "redirect", "a topic out of competence must say where to redirect")
+    if not phrases and not any(r.phrases for r in redirects):
+        problems.add(path, "phrases", "a topic needs at least one phrase")
+    seen: dict[tuple[str, ...], str] = {}
+    for phrase in [*phrases, *negative, *(p for r in redirects for p in r.phrases)]:
+        earlier = seen.setdefault(phrase.stems, phrase.text)
+        if earlier != phrase.text:
+            problems.add(
+                path,
+                f"phrases.{phrase.text}",
+                f"same words as {earlier!r} once endings are dropped: keep one of them",
+            )
+    examples = _str_list(data, "examples", path, problems)
+    if not examples:
+        problems.add(path, "examples", "add at least one example comment")
+    replies = _str_list(data, "replies", path, problems)
+    return Topic(
+        id=topic_id,
+        title=title.strip(),
+        in_competence=in_competence,
+        replies=tuple(replies),
+        examples=tuple(examples),
+        phrases=tuple(phrases),
+        negative=tuple(negative),
+        urgent=tuple(urgent),
+        redirects=tuple(redirects),
+        source=path,
+    )
+
+
+def _load_flags(
+    path: Path, normalizer: Normalizer, problems: _Problems
+) -> tuple[Settings, Lexicon, dict[str, tuple[Phrase, ...]]]:
+    settings = Settings()
+    lexicon = Lexicon(re.compile(r"(?!)"), (), True)
+    intents: dict[str, tuple[Phrase, ...]] = {}
+    if not path.exists():
+        problems.add(path, "-", "missing: the classifier settings and word lists live here")
+        return settings, lexicon, intents
+    data = _read_toml(path, problems)
+    if data is None:
+        return settings, lexicon, intents
+    for key in sorted(set(data) - {"classifier", "abusive", "intents"}):
+        problems.add(path, key, "unknown key")
+    raw = data.get("classifier", {})
+    values: dict[str, Any] = {}
+    defaults = Settings()
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            if not hasattr(defaults, key):
+                problems.add(path, f"classifier.{key}", "unknown setting")
+                continue
+            expected = type(getattr(defaults, key))
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                problems.add(path, f"classifier.{key}", "must be a number")
+                continue
+            if expected is int and not isinstance(value, int):
+                problems.add(path, f"classifier.{key}", "must be a whole number")
+                continue
+            if value < 0:
+                problems.add(path, f"classifier.{key}", "must not be negative")
+                continue
+            values[key] = expected(value)
+        settings = Settings(**values)
+    else:
+        problems.add(path, "classifier", "must be a table")
+    abusive = data.get("abusive", {})
+    if not isinstance(abusive, dict):
+        problems.add(path, "abusive", "must be a table")
+        abusive = {}
+    patterns = _str_list(abusive, "patterns", path, problems)
+    good: list[str] = []
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.add(path, "abusive.patterns", f"{pattern!r} is not a valid pattern: {exc}")
+            continue
+        good.append(pattern)
+    masked = abusive.get("masked_obscenity", True)
+    if not isinstance(masked, bool):
+        problems.add(path, "abusive.masked_obscenity", "must be true or false")
+        masked = True
+    threats = _str_list(abusive, "threats", path, problems)
+    lexicon = Lexicon(
+        re.compile(r"(?<!\S)(?:" + "|".join(f"(?:{p})" for p in good) + ")")
+        if good
+        else re.compile(r"(?!)"),
+        tuple(good),
+        masked,
+    )
+    intents["abusive"] = tuple(
+        _plain_phrases(
+            threats, path, "abusive.threats", problems,
+            target="flag:abusive", kind="flag", normalizer=normalizer,
+        )
+    )  # fmt: skip
+    raw_intents = data.get("intents", {})
+    if not isinstance(raw_intents, dict):
+        problems.add(path, "intents", "must be a table")
+        raw_intents = {}
+    for key in sorted(set(raw_intents) - set(INTENTS)):
+        problems.add(path, f"intents.{key}", f"unknown intent; known: {', '.join(INTENTS)}")
+    for name in INTENTS:
+        texts = _str_list(raw_intents, name, path, problems)
+        intents[name] = tuple(
+            _plain_phrases(
+                texts, path, f"intents.{name}", problems,
+                target=f"flag:{name}", kind="flag", normalizer=normalizer,
+            )
+        )  # fmt: skip
+    return settings, lexicon, intents
+
+
+_CYRILLIC_WORD = re.compile(r"^[а-я]+$")
+_VOWEL_ENDINGS = ("ы", "и", "е", "у", "ой", "ом")
+_CONSONANT_ENDINGS = ("а", "у", "е", "ом", "ы", "и")
+
+
+def _inflections(word: str) -> set[str]:
+    """Rough case forms of a noun-like word ("батарея" -> "батареи", "батарее", ...)."""
+    if len(word) < 4 or not _CYRILLIC_WORD.match(word):
+        return set()
+    if word[-1] in "аяоеьй":
+        base = word[:-1]
+        return {base + ending for ending in _VOWEL_ENDINGS}
+    return {word + ending for ending in _CONSONANT_ENDINGS}
+
+
+def _aliases(
+    phrases: Iterable[Phrase], normalizer: Normalizer, stems: frozenset[str]
+) -> dict[str, str]:
+    """Map stems of inflected forms of rule words to the rule word's own stem.
+
+    The snowball stemmer is not consistent across a word's forms ("ростелеком" -> "ростелек",
+    "ростелекоме" -> "ростелеком"; "батарея" -> "батаре", "батареи" -> "батар"). An alias never
+    overrides a stem that some rule uses itself, a common word's stem, or a stem under 4 letters.
+    """
+    stop = normalizer.stopword_stems()
+    words: dict[str, str] = {}
+    for phrase in phrases:
+        analysis = normalizer.analyze(phrase.text)
+        for form, stem in zip(analysis.forms, analysis.stems, strict=True):
+            words.setdefault(form, stem)
+    aliases: dict[str, str] = {}
+    for form, stem in words.items():
+        for variant in _inflections(form):
+            other = normalizer.stem(variant)
+            if other != stem and other not in stems and other not in stop and len(other) >= 4:
+                aliases.setdefault(other, stem)
+    return aliases
+
+
+def load_ruleset(directory: Path) -> RuleSet:
+    """Read every ``*.toml`` in ``directory``; raise ``RulesError`` listing all problems."""
+    problems = _Problems()
+    if not directory.is_dir():
+        raise RulesError([f"{directory}: -: not a directory"])
+    normalizer = Normalizer()
+    files = sorted(p for p in directory.glob("*.toml") if not p.name.startswith("_"))
+    topics: dict[str, Topic] = {}
+    for path in files:
+        topic = _load_topic(path, normalizer, problems)
+        if topic is None:
+            continue
+        if topic.id in topics:
+            problems.add(path, "id", f"topic {topic.id!r} is defined twice")
+            continue
+        topics[topic.id] = topic
+    if not topics:
+        problems.add(directory.name or str(directory), "-", "no topic files found")
+    settings, lexicon, intents = _load_flags(directory / FLAGS_FILE, normalizer, problems)
+    if problems.items:
+        raise RulesError(problems.items)
+
+    digest = hashlib.sha256()
+    for path in [*files, directory / FLAGS_FILE]:
+        digest.update(path.name.encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+
+    all_phrases: list[Phrase] = []
+    for topic in topics.values():
+        all_phrases.extend(topic.phrases)
+        all_phrases.extend(topic.negative)
+        all_phrases.extend(topic.urgent)
+        for redirect in topic.redirects:
+            all_phrases.extend(redirect.phrases)
+    for group in intents.values():
+        all_phrases.extend(group)
+    grouped: dict[str, list[Phrase]] = {}
+    for phrase in all_phrases:
+        grouped.setdefault(phrase.stems[0], []).append(phrase)
+    index = {
+        key: tuple(sorted(group, key=lambda p: -len(p.stems))) for key, group in grouped.items()
+    }
+    vocab = sorted(
+        {
+            stem
+            for phrase in all_phrases
+            for stem in phrase.stems
+            if len(stem) >= settings.fuzzy_min_length
+        }
+    )
+    by_prefix_lists: dict[str, list[str]] = {}
+    for stem in vocab:
+        by_prefix_lists.setdefault(stem[:3], []).append(stem)
+    by_prefix = {k: tuple(v) for k, v in by_prefix_lists.items()}
+    every_stem = frozenset(stem for phrase in all_phrases for stem in phrase.stems)
+    # Strong one-word phrases are also looked for inside hashtags and mentions
+    # ("#яненавижусбербанк", "@MegaFonHelp"), where words are glued together.
+    brands: dict[str, Phrase] = {}
+    for topic in topics.values():
+        for phrase in topic.phrases:
+            word = fold(phrase.text)
+            if len(phrase.stems) == 1 and phrase.weight >= 3 and len(word) >= 3 and word.isalnum():
+                brands.setdefault(word, phrase)
+    brand_pattern = (
+        re.compile("|".join(re.escape(w) for w in sorted(brands, key=len, reverse=True)))
+        if brands
+        else re.compile(r"(?!)")
+    )
+    return RuleSet(
+        topics=topics,
+        settings=settings,
+        lexicon=lexicon,
+        index=index,
+        vocabulary_by_prefix=by_prefix,
+        version=digest.hexdigest()[:16],
+        normalizer=normalizer,
+        intent_phrases=intents,
+        brands=brands,
+        order={t: i for i, t in enumerate(topics)},
+        brand_pattern=brand_pattern,
+        aliases=_aliases(all_phrases, normalizer, every_stem),
+        index_by_length={
+            key: tuple((len(p.stems), p.stems, p) for p in group) for key, group in index.items()
+        },
+        _vocab_set=every_stem,
+    )

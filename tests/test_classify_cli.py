@@ -1,0 +1,195 @@
+"""``classify``, ``suggest`` and ``rules check`` through a real argparse parser."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from incident.commands import classify as commands
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = str(ROOT / "rules")
+REPLIES = str(ROOT / "replies")
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="incident")
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands.register(sub)
+    args = parser.parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+def test_classify_prints_the_topic_and_the_matched_phrase(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = run(["classify", "--rules", RULES, "Билайн опять без интернета"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Тема: telecom" in out
+    assert "«Билайн» [0:6] → telecom" in out
+
+
+def test_classify_json_prints_one_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run(["classify", "--rules", RULES, "--json", "Сбербанк заблокировал карту"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert payload["topic"] == "finance"
+
+
+def test_classify_history_detects_flood(capsys: pytest.CaptureFixture[str]) -> None:
+    text = "Верните деньги за тариф"
+    code = run(["classify", "--rules", RULES, "--json", "--history", text, text])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert "flood" in payload["flags"]
+
+
+def test_classify_jsonl_writes_one_verdict_per_line_in_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    texts = [
+        "В поликлинике нет талонов к терапевту",
+        "МТС списал деньги",
+        "Яма на дороге",
+        "В кафе принесли холодный суп",
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "\n".join(json.dumps({"text": t}, ensure_ascii=False) for t in texts) + "\n",
+        encoding="utf-8",
+    )
+    code = run(["classify", "--rules", RULES, "--jsonl", str(source)])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert [json.loads(line)["topic"] for line in lines] == ["medical", "telecom", "other", "food"]
+
+
+def test_classify_jsonl_keeps_order_and_reports_bad_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "Билайн"}\nне json\n{"id": 3}\n{"text": "Сбербанк"}\n', "utf-8")
+    code = run(["classify", "--rules", RULES, "--jsonl", str(source)])
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert code == 1
+    assert [r["topic"] for r in rows] == ["telecom", "unclassified", "unclassified", "finance"]
+    assert "error" in rows[1]
+    assert "строка 2" in captured.err
+
+
+def test_classify_needs_exactly_one_of_text_and_jsonl(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["classify", "--rules", RULES]) == 2
+    assert run(["classify", "--rules", RULES, "--jsonl", "x.jsonl", "текст"]) == 2
+    assert "Укажите текст" in capsys.readouterr().err
+
+
+def test_classify_reports_rule_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "rules"
+    shutil.copytree(RULES, broken)
+    (broken / "food.toml").write_text('id = "food"\n', encoding="utf-8")
+    assert run(["classify", "--rules", str(broken), "суп"]) == 1
+    assert "food.toml: title" in capsys.readouterr().err
+
+
+def test_suggest_shows_ranked_drafts(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run(
+        [
+            "suggest",
+            "--rules",
+            RULES,
+            "--replies",
+            REPLIES,
+            "--author-name",
+            "Ирина",
+            "--private-link",
+            "https://vk.me/club1",
+            "Второй день нет горячей воды, управляющая компания молчит",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Тема: housing" in out
+    assert "1. housing-answer (answer)" in out
+    assert "Ирина, здравствуйте!" in out
+    assert "https://vk.me/club1" in out
+
+
+def test_suggest_json_lists_drafts(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run(["suggest", "--rules", RULES, "--replies", REPLIES, "--json", "Яма на дороге"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert payload["verdict"]["topic"] == "other"
+    assert payload["drafts"][0]["reply_id"] == "redirect-roads"
+
+
+def test_rules_check_passes_on_the_shipped_files(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run(["rules", "check", "--rules", RULES, "--replies", REPLIES])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Всё в порядке." in out
+
+
+def test_rules_check_fails_on_an_example_that_misses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    food = (rules / "food.toml").read_text(encoding="utf-8")
+    example = "Сломался лифт в подъезде"
+    food = food.replace("examples = [", f'examples = [\n  "{example}",', 1)
+    (rules / "food.toml").write_text(food, encoding="utf-8")
+    code = run(["rules", "check", "--rules", str(rules), "--replies", REPLIES])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"пример должен быть food, а получилось housing: «{example}»" in captured.err
+    assert "не прошли: 1" in captured.out
+
+
+def test_rules_check_fails_on_bureaucratic_reply(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    replies = tmp_path / "replies"
+    shutil.copytree(REPLIES, replies)
+    (replies / "extra.toml").write_text(
+        '[[reply]]\nid = "stiff"\ntopics = ["trade"]\nkind = "answer"\n'
+        'text = "Уведомляем, что данный вопрос рассмотрен."\n',
+        encoding="utf-8",
+    )
+    code = run(["rules", "check", "--rules", RULES, "--replies", str(replies)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "extra.toml: stiff: канцелярит: «уведомляем»" in err
+
+
+def test_classify_jsonl_reads_stdin_in_a_separate_process() -> None:
+    script = (
+        "import argparse, sys\n"
+        "from incident.commands import classify\n"
+        "p = argparse.ArgumentParser()\n"
+        "classify.register(p.add_subparsers(dest='c', required=True))\n"
+        "a = p.parse_args(sys.argv[1:])\n"
+        "sys.exit(a.handler(a))\n"
+    )
+    lines = "\n".join(json.dumps({"text": t}, ensure_ascii=False) for t in ["Теле2", "Мегафон"])
+    result = subprocess.run(
+        [sys.executable, "-c", script, "classify", "--rules", RULES, "--jsonl", "-"],
+        input=lines,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(x)["topic"] for x in result.stdout.splitlines()] == ["telecom", "telecom"]
