@@ -378,6 +378,39 @@ def test_live_events_become_changes_with_event_ids(fake: FakeVk, source: VkSourc
     assert source.listen_once(batch.cursors).changes == ()
 
 
+def test_live_comments_carry_author_names_asked_once_per_author(
+    fake: FakeVk, source: VkSource
+) -> None:
+    post = fake.add_post(GID, "Пост")
+    cursors = dict(source.listen_once({}).cursors)
+    fake.add_comment(GID, post, ALICE, "Первый")
+    fake.add_comment(GID, post, BOB, "Второй")
+    first = source.listen_once(cursors)
+    fake.add_comment(GID, post, ALICE, "Ещё раз")
+    calls_before = len(fake.calls)
+    second = source.listen_once(first.cursors)
+
+    names = [c.comment.author_name for c in first.changes + second.changes if c.comment]
+    assert names == ["Алиса Петрова", "Борис Иванов", "Алиса Петрова"]
+    assert [m for m, _ in fake.calls[calls_before:]] == []  # a_check only: the name was cached
+    assert [m for m, _ in fake.calls].count("users.get") == 1
+
+
+def test_live_comments_still_arrive_when_names_cannot_be_had(
+    fake: FakeVk, source: VkSource
+) -> None:
+    post = fake.add_post(GID, "Пост")
+    cursors = dict(source.listen_once({}).cursors)
+    cid = fake.add_comment(GID, post, ALICE, "Без имени, но не потерян")
+    fake.http_error_next("users.get", 502, times=10)
+
+    batch = source.listen_once(cursors)
+
+    assert [c.external_id for c in batch.changes] == [str(cid)]
+    assert batch.changes[0].comment is not None
+    assert batch.changes[0].comment.author_name is None
+
+
 def test_a_new_instance_resumes_from_the_stored_ts(
     fake: FakeVk, make_source: SourceFactory
 ) -> None:
@@ -389,7 +422,8 @@ def test_a_new_instance_resumes_from_the_stored_ts(
 
     assert [c.external_id for c in batch.changes] == [str(cid)]
     assert batch.needs_sweep is False
-    assert batch.api_calls == 2  # groups.getLongPollServer for the key, then a_check
+    # groups.getLongPollServer for the key, a_check, users.get for the new author's name
+    assert batch.api_calls == 3
 
 
 def test_events_of_other_groups_and_types_are_ignored() -> None:
@@ -460,7 +494,7 @@ def test_long_poll_http_fault_is_retried(
 
     assert [c.external_id for c in batch.changes] == [str(cid)]
     assert sleep.pauses == expected_pauses(RETRY, 2)
-    assert batch.api_calls == 3
+    assert batch.api_calls == 4  # three a_check tries, then users.get for the name
 
 
 def test_long_poll_slower_than_the_timeout_is_retried(

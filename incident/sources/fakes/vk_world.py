@@ -232,6 +232,7 @@ class VkWorld:
             "wall.getComments": self._wall_get_comments,
             "wall.createComment": self._wall_create_comment,
             "groups.getById": self._groups_get_by_id,
+            "users.get": self._users_get,
             "groups.getLongPollServer": self._groups_get_long_poll_server,
         }.get(method)
         token = self.tokens.get(params.get("access_token", ""))
@@ -452,6 +453,17 @@ class VkWorld:
         if not found:
             raise VkError(100, "group_ids is undefined")
         return {"groups": found, "profiles": []}
+
+    def _users_get(self, token: Token, params: dict[str, str], now: int) -> Any:
+        ids = [p.strip() for p in params.get("user_ids", "").split(",") if p.strip()]
+        if len(ids) > 1000:
+            raise VkError(100, "too many user ids")
+        found = []
+        for part in ids:
+            if not part.isdigit():
+                raise VkError(113, f"invalid user id {part}")
+            found.append(self._user_wire(int(part)))
+        return found
 
     def _groups_get_long_poll_server(self, token: Token, params: dict[str, str], now: int) -> Any:
         group = self.groups.get(_int(params, "group_id"))
