@@ -9,7 +9,7 @@ from pathlib import Path
 
 from incident import __version__
 from incident.commands import classify as classify_commands
-from incident.commands import demo, ops, sla
+from incident.commands import demo, ops, sla, users, web
 from incident.config import ConfigError, default_config_path, load_config
 
 EXIT_USAGE = 2
@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ops.register(sub)
     demo.register(sub)
+    web.register(sub)
+    users.register(sub)
     sla.register(sub)
     classify_commands.register(sub)
     return parser

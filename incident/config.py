@@ -21,6 +21,7 @@ from incident.sla import SlaSettings, sla_settings_from_mapping
 
 DEFAULT_CONFIG_NAME = "config.toml"
 VK_API_URL = "https://api.vk.ru/"
+GOSUSLUGI_URL = "https://www.gosuslugi.ru/"
 
 T = TypeVar("T")
 
@@ -54,6 +55,8 @@ class VkSourceConfig:
     longpoll: bool = True
     longpoll_wait: int = 25
     api_url: str = VK_API_URL
+    display_name: str = ""  # {community_name} in reply templates
+    private_link: str = ""  # {private_link}: where citizens write privately (VK: vk.me/club<id>)
 
     @property
     def platform(self) -> str:
@@ -73,6 +76,14 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyValues:
+    """Deployment-wide values for reply templates' placeholders."""
+
+    hotline: str = ""  # {hotline}: the committee's phone line
+    gosuslugi_link: str = GOSUSLUGI_URL  # {gosuslugi_link}: formal appeals
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     database_url: str
@@ -83,6 +94,7 @@ class Config:
     rules_dir: Path = Path("rules")
     replies_dir: Path = Path("replies")
     sla: SlaSettings = field(default_factory=SlaSettings)
+    reply_values: ReplyValues = field(default_factory=ReplyValues)
 
     def enabled_sources(self) -> tuple[VkSourceConfig, ...]:
         return tuple(s for s in self.sources if s.enabled)
@@ -244,6 +256,14 @@ def parse_config(
     replies_dir = _data_dir(paths.text("replies", ""), "replies", base)
     paths.done()
 
+    rv = top.table("replies")
+    rv.where = f"{path} [replies]"
+    reply_values = ReplyValues(
+        hotline=rv.text("hotline", ""),
+        gosuslugi_link=rv.text("gosuslugi_link", GOSUSLUGI_URL, pattern=r"https?://\S+"),
+    )
+    rv.done()
+
     sources: list[VkSourceConfig] = []
     for t in top.tables("sources"):
         t.where = f"{path} {t.where.lstrip()}"
@@ -268,6 +288,7 @@ def parse_config(
         rules_dir=rules_dir,
         replies_dir=replies_dir,
         sla=sla,
+        reply_values=reply_values,
     )
 
 
@@ -318,6 +339,10 @@ def _vk_source(
         longpoll=t.flag("longpoll", True),
         longpoll_wait=t.integer("longpoll_wait_seconds", 25, low=1, high=90),
         api_url=t.text("api_url", VK_API_URL, pattern=r"https?://.+/"),
+        display_name=t.text("display_name", ""),
+        private_link=t.text(
+            "private_link", f"https://vk.me/club{group_id}", pattern=r"https?://\S+"
+        ),
     )
     t.done()
     if enabled and require_secrets:

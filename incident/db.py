@@ -185,6 +185,66 @@ source_status = Table(
 )
 
 
+# --- staff web app (migration 0002) ------------------------------------------------------
+
+# Claims: who is answering an incident right now, until when (a short lease).
+incidents.append_column(Column("claimed_by", String(64)))
+incidents.append_column(Column("claimed_until", UtcDateTime))
+Index("ix_incidents_queue_topic", incidents.c.status, incidents.c.topic, incidents.c.due_at)
+Index("ix_incidents_assignee", incidents.c.assignee, incidents.c.status, incidents.c.due_at)
+Index("ix_incidents_claimed", incidents.c.claimed_by, incidents.c.status, incidents.c.due_at)
+Index("ix_incidents_due", incidents.c.due_at)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(128), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),  # staff | supervisor | admin
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("password_changed_at", UtcDateTime, nullable=False),  # older sessions are void
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", String(200), primary_key=True),  # "user:<name>" or "ip:<address>"
+    Column("failures", Integer, nullable=False, default=0),
+    Column("window_start", UtcDateTime, nullable=False),
+    Column("locked_until", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False),
+    Column("author", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_notes_incident", "incident_id", "created_at"),
+)
+
+topic_corrections = Table(
+    "topic_corrections",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False),
+    Column("from_topic", String(32)),
+    Column("to_topic", String(32), nullable=False),
+    Column("ruleset_version", String(64)),
+    Column("actor", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_topic_corrections_at", "at"),
+    Index("ix_topic_corrections_incident", "incident_id"),
+)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the pragmas SQLite needs for a worker and a web app side by side."""
     if url.startswith("sqlite"):

@@ -8,23 +8,30 @@ from __future__ import annotations
 
 import argparse
 import random
+import secrets
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from incident import app, inbox, migrate
-from incident.config import load_config
+from incident import app, inbox, migrate, users
+from incident.commands.web import apply_reply_values
+from incident.config import Config, load_config
 from incident.daemon import Worker, utc_now
 from incident.logs import configure_logging
 from incident.sources.fakes.demo_data import random_comment, seed_demo
 from incident.sources.fakes.vk_server import FakeVk
+from incident.web import WebSettings, create_app
+from incident.web.serve import BackgroundServer
 
 DEMO_GROUP_ID = 217_000_001
 COMMUNITY_TOKEN = "demo-community-token"  # noqa: S105 - accepted by the local fake only
 SWEEP_TOKEN = "demo-service-token"  # noqa: S105
 OPERATOR = "demo-operator"
+DEMO_LOGIN = "demo"
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - the demo's local account, printed on start
 DEMO_REPLY = (
     "Здравствуйте! Спасибо, что написали. Мы разберёмся и ответим здесь же. "
     "Если понадобятся документы, напишите нам в личные сообщения сообщества."
@@ -45,7 +52,10 @@ outbox_interval_seconds = 1
 retry_initial_seconds = 0.2
 retry_maximum_seconds = 2.0
 
-[[sources]]
+[replies]
+hotline = "8 800 000-00-00 (демо)"
+
+{paths}[[sources]]
 name = "vk-demo"
 platform = "vk"
 group_id = {group_id}
@@ -53,6 +63,7 @@ community_token_file = "secrets/vk-community-token"
 sweep_token_file = "secrets/vk-sweep-token"
 longpoll_wait_seconds = 5
 api_url = "{api_url}"
+display_name = "Комитет по защите прав потребителей (демо)"
 """
 
 
@@ -71,6 +82,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="seconds between the demo operator's replies",
     )
     p.add_argument("--verbose", action="store_true", help="show the worker's log lines")
+    p.add_argument("--host", default="127.0.0.1", help="web app address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="web app port (default 8080; 0: any)")
+    p.add_argument("--no-web", action="store_true", help="do not start the web app")
     p.set_defaults(handler=cmd_demo)
 
 
@@ -81,10 +95,21 @@ def _write_config(folder: Path, api_url: str, log_level: str) -> Path:
     (secrets / "vk-sweep-token").write_text(SWEEP_TOKEN + "\n", encoding="utf-8")
     path = folder / "config.toml"
     path.write_text(
-        CONFIG_TEMPLATE.format(group_id=DEMO_GROUP_ID, api_url=api_url, log_level=log_level),
+        CONFIG_TEMPLATE.format(
+            group_id=DEMO_GROUP_ID, api_url=api_url, log_level=log_level, paths=_paths_table()
+        ),
         encoding="utf-8",
     )
     return path
+
+
+def _paths_table() -> str:
+    """Point the demo at the rules and replies of this checkout (or of the current folder)."""
+    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
+        rules, replies = root / "rules", root / "replies"
+        if rules.is_dir() and replies.is_dir():
+            return f"[paths]\nrules = {str(rules)!r}\nreplies = {str(replies)!r}\n\n"
+    return ""
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -109,6 +134,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             app.build_ingestion(config),
             listeners=[s.name for s in config.enabled_sources() if s.longpoll],
         )
+        web = None if args.no_web else _start_web(engine, config, args.host, args.port)
         citizens = threading.Thread(
             target=_citizens, args=(fake, rng, args.comment_every, stop), daemon=True
         )
@@ -119,6 +145,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"demo: database and config in {folder}")
         print(f"demo: in another terminal:  incident --config {config_path} queue")
         print(f"                            incident --config {config_path} status")
+        if web is not None:
+            print(f"demo: web app at {web.url}/  login: {DEMO_LOGIN}  password: {DEMO_PASSWORD}")
         print("demo: new comments arrive every few seconds; Ctrl-C to stop")
         deadline = None if args.seconds is None else time.monotonic() + args.seconds
         citizens.start()
@@ -131,6 +159,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             stop.set()
             citizens.join(2)
             operator.join(2)
+            if web is not None:
+                web.stop()
             for s in sources:
                 getattr(s, "close", lambda: None)()
         with engine.connect() as conn:
@@ -141,6 +171,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{totals['posted']} replies posted"
     )
     return 0
+
+
+def ensure_demo_account(engine: Engine, now: datetime) -> None:
+    """The demo's staff login: created on the first run, its password reset on later ones."""
+    with engine.begin() as conn:
+        if users.get_user(conn, DEMO_LOGIN) is None:
+            users.add_user(
+                conn,
+                DEMO_LOGIN,
+                DEMO_PASSWORD,
+                users.Role.ADMIN,
+                now,
+                display_name="Демо-сотрудник",
+                actor="demo",
+            )
+        else:
+            users.set_password(conn, DEMO_LOGIN, DEMO_PASSWORD, now, actor="demo")
+            users.set_disabled(conn, DEMO_LOGIN, False, now, actor="demo")
+
+
+def _start_web(engine: Engine, config: Config, host: str, port: int) -> BackgroundServer:
+    ensure_demo_account(engine, utc_now())
+    settings = WebSettings(
+        secret=secrets.token_urlsafe(48),
+        secure_cookies=False,  # plain HTTP on the demo's local address
+        rules_dir=config.rules_dir,
+        replies_dir=config.replies_dir,
+    )
+    web = create_app(engine, settings)
+    apply_reply_values(web.state.knowledge, config)
+    try:
+        return BackgroundServer(web, host, port).start()
+    except RuntimeError:
+        print(f"demo: {host}:{port} is busy; starting the web app on a free port instead")
+        return BackgroundServer(web, host, 0).start()
 
 
 def _citizens(fake: FakeVk, rng: random.Random, every: float, stop: threading.Event) -> None:

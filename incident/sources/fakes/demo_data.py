@@ -463,12 +463,23 @@ SEEDS: list[_Seed] = [
 ]
 
 
-def seed_demo(fake: FakeVk, group_id: int, rng: random.Random, now: float) -> None:
-    """Create the committee's community, its users, posts and comments in ``fake``."""
+# The demo squeezes the seeded two days into the last ~14 hours, so that its queue shows
+# incidents on track, close to their deadline and overdue side by side.
+DEMO_TIME_SCALE = 0.3
+
+
+def seed_demo(
+    fake: FakeVk, group_id: int, rng: random.Random, now: float, scale: float = DEMO_TIME_SCALE
+) -> None:
+    """Create the committee's community, its users, posts and comments in ``fake``.
+
+    ``scale`` shrinks the seeded time line (1.0: posts over the last two days)."""
     fake.add_group(group_id, GROUP_NAME, GROUP_SCREEN_NAME)
     for user_id, first, last in USERS.values():
         fake.add_user(user_id, first, last)
-    post_dates = [int(now - hours * 3600 + rng.randint(-900, 900)) for hours, _ in POSTS]
+    post_dates = [
+        int(now - hours * 3600 * scale + rng.randint(-900, 900) * scale) for hours, _ in POSTS
+    ]
     post_ids = [
         fake.add_post(group_id, text, date=date)
         for (_, text), date in zip(POSTS, post_dates, strict=True)
@@ -476,7 +487,7 @@ def seed_demo(fake: FakeVk, group_id: int, rng: random.Random, now: float) -> No
     latest = int(now) - 60
     dated = []
     for seed in SEEDS:
-        date = post_dates[seed.post] + seed.minutes * 60 + rng.randint(0, 240)
+        date = post_dates[seed.post] + int((seed.minutes * 60 + rng.randint(0, 240)) * scale)
         dated.append((min(date, latest), seed))
     ids: dict[str, int] = {}
     for date, seed in sorted(dated, key=lambda pair: pair[0]):

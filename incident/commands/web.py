@@ -1,0 +1,83 @@
+"""``incident web``: serve the staff web app with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+
+from incident.commands.ops import _require_schema, load
+from incident.config import Config
+from incident.web import WebSettings, create_app
+from incident.web.auth import SecretError, load_secret
+from incident.web.knowledge import Knowledge
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("web", help="serve the staff web app (queue, incident cards, accounts)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument(
+        "--insecure-cookies",
+        action="store_true",
+        help="send the session cookie over plain HTTP too (development without TLS only)",
+    )
+    p.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="trust X-Forwarded-For/-Proto from a reverse proxy on this machine",
+    )
+    p.set_defaults(handler=cmd_web)
+
+
+def session_secret() -> str:
+    """The configured secret, or a random one for this process (sessions end on restart)."""
+    try:
+        secret = load_secret()
+    except (OSError, SecretError) as exc:
+        raise SystemExit(f"incident web: session secret: {exc}") from exc
+    if secret is None:
+        print(
+            "incident web: no INCIDENT_WEB_SECRET / INCIDENT_WEB_SECRET_FILE / systemd credential "
+            "'incident-web-secret': using a random secret; sessions end when the process stops "
+            "and cannot be shared between several web processes",
+            file=sys.stderr,
+        )
+        secret = secrets.token_urlsafe(48)
+    return secret
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    config = load(args)
+    engine = _require_schema(config)
+    settings = WebSettings(
+        secret=session_secret(),
+        secure_cookies=not args.insecure_cookies,
+        rules_dir=config.rules_dir,
+        replies_dir=config.replies_dir,
+    )
+    web = create_app(engine, settings)
+    apply_reply_values(web.state.knowledge, config)
+    try:
+        uvicorn.run(
+            web,
+            host=args.host,
+            port=args.port,
+            proxy_headers=args.proxy_headers,
+            forwarded_allow_ips="127.0.0.1" if args.proxy_headers else None,
+            log_level=config.log_level.lower(),
+            access_log=False,
+        )
+    finally:
+        engine.dispose()
+    return 0
+
+
+def apply_reply_values(knowledge: Knowledge, config: Config) -> None:
+    """Fill the reply templates' placeholders from the deployment's configuration."""
+    knowledge.hotline = config.reply_values.hotline or None
+    knowledge.gosuslugi_link = config.reply_values.gosuslugi_link or None
+    for s in config.sources:
+        knowledge.places[str(s.group_id)] = (s.display_name or None, s.private_link or None)

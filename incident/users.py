@@ -1,0 +1,272 @@
+"""Staff accounts: argon2-hashed passwords, roles, disabling, login throttling.
+
+Functions take an open connection inside a transaction and ``now`` (time is an argument).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from incident import db, inbox
+
+
+class Role(StrEnum):
+    STAFF = "staff"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return {"staff": 0, "supervisor": 1, "admin": 2}[self.value]
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+    @property
+    def label(self) -> str:
+        return {"staff": "сотрудник", "supervisor": "руководитель", "admin": "администратор"}[
+            self.value
+        ]
+
+
+class UserError(Exception):
+    """A user cannot be created or changed; the message says why (in Russian, for the UI)."""
+
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD = 10
+
+_hasher = PasswordHasher()
+# A hash to verify against when the user does not exist, so both paths cost the same.
+_DUMMY_HASH = _hasher.hash("incident-dummy-password")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    disabled: bool
+    password_changed_at: datetime
+
+    def can(self, role: Role) -> bool:
+        return self.role.at_least(role)
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=Role(row.role),
+        disabled=row.disabled,
+        password_changed_at=row.password_changed_at,
+    )
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"пароль слишком короткий: нужно не меньше {MIN_PASSWORD} символов")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def add_user(
+    conn: Connection,
+    username: str,
+    password: str,
+    role: Role,
+    now: datetime,
+    *,
+    display_name: str | None = None,
+    actor: str = "cli",
+) -> User:
+    username = username.strip().lower()
+    if not USERNAME.match(username):
+        raise UserError(
+            "логин: 2-64 символа, латинские строчные буквы, цифры, точка, дефис, подчёркивание"
+        )
+    _check_password(password)
+    if get_user(conn, username) is not None:
+        raise UserError(f"пользователь {username} уже есть")
+    conn.execute(
+        insert(db.users).values(
+            username=username,
+            display_name=(display_name or username).strip()[:128] or username,
+            password_hash=hash_password(password),
+            role=role.value,
+            disabled=False,
+            password_changed_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    inbox.audit(conn, now, actor, "user_added", None, user=username, role=role.value)
+    user = get_user(conn, username)
+    assert user is not None
+    return user
+
+
+def get_user(conn: Connection, username: str) -> User | None:
+    row = conn.execute(select(db.users).where(db.users.c.username == username)).first()
+    return _user(row) if row is not None else None
+
+
+def list_users(conn: Connection) -> list[User]:
+    return [_user(r) for r in conn.execute(select(db.users).order_by(db.users.c.username))]
+
+
+def set_password(
+    conn: Connection, username: str, password: str, now: datetime, *, actor: str = "cli"
+) -> None:
+    """Change the password; every session opened before ``now`` stops working."""
+    _check_password(password)
+    done = conn.execute(
+        update(db.users)
+        .where(db.users.c.username == username)
+        .values(password_hash=hash_password(password), password_changed_at=now, updated_at=now)
+    ).rowcount
+    if done != 1:
+        raise UserError(f"нет пользователя {username}")
+    inbox.audit(conn, now, actor, "user_password_changed", None, user=username)
+
+
+def set_disabled(
+    conn: Connection, username: str, disabled: bool, now: datetime, *, actor: str = "cli"
+) -> None:
+    done = conn.execute(
+        update(db.users)
+        .where(db.users.c.username == username)
+        .values(disabled=disabled, updated_at=now)
+    ).rowcount
+    if done != 1:
+        raise UserError(f"нет пользователя {username}")
+    action = "user_disabled" if disabled else "user_enabled"
+    inbox.audit(conn, now, actor, action, None, user=username)
+
+
+def set_role(
+    conn: Connection, username: str, role: Role, now: datetime, *, actor: str = "cli"
+) -> None:
+    done = conn.execute(
+        update(db.users)
+        .where(db.users.c.username == username)
+        .values(role=role.value, updated_at=now)
+    ).rowcount
+    if done != 1:
+        raise UserError(f"нет пользователя {username}")
+    inbox.audit(conn, now, actor, "user_role_changed", None, user=username, role=role.value)
+
+
+# --- login and throttling ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """At most ``failures`` wrong passwords per key within ``window``; then locked for ``lock``."""
+
+    failures: int = 5
+    window: timedelta = timedelta(minutes=15)
+    lock: timedelta = timedelta(minutes=15)
+
+
+class LoginLocked(Exception):
+    def __init__(self, until: datetime) -> None:
+        self.until = until
+        super().__init__(f"locked until {until.isoformat()}")
+
+
+def _throttle_keys(username: str, address: str | None) -> list[str]:
+    keys = [f"user:{username.strip().lower()[:64]}"]
+    if address:
+        keys.append(f"ip:{address[:64]}")
+    return keys
+
+
+def _locked_until(conn: Connection, keys: list[str], now: datetime) -> datetime | None:
+    rows = conn.execute(
+        select(db.login_throttle.c.locked_until).where(
+            db.login_throttle.c.key.in_(keys), db.login_throttle.c.locked_until > now
+        )
+    ).all()
+    return max((r.locked_until for r in rows), default=None)
+
+
+def _record_failure(conn: Connection, key: str, now: datetime, policy: Throttle) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(db.login_throttle).values(
+        key=key, failures=0, window_start=now, locked_until=None, updated_at=now
+    )
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+    row = conn.execute(
+        select(db.login_throttle).where(db.login_throttle.c.key == key).with_for_update()
+    ).one()
+    failures, start = row.failures, row.window_start
+    if now - start > policy.window:
+        failures, start = 0, now
+    failures += 1
+    locked = now + policy.lock if failures >= policy.failures else None
+    conn.execute(
+        update(db.login_throttle)
+        .where(db.login_throttle.c.key == key)
+        .values(
+            failures=0 if locked else failures,
+            window_start=now if locked else start,
+            locked_until=locked,
+            updated_at=now,
+        )
+    )
+
+
+def authenticate(
+    conn: Connection,
+    username: str,
+    password: str,
+    now: datetime,
+    *,
+    address: str | None = None,
+    policy: Throttle | None = None,
+) -> User | None:
+    """The user if the password is right and the account active; None otherwise.
+
+    Raises LoginLocked while too many recent failures lock the name or the address. The caller
+    must commit the transaction even when None is returned: it records the failure.
+    """
+    policy = policy or Throttle()
+    keys = _throttle_keys(username, address)
+    until = _locked_until(conn, keys, now)
+    if until is not None:
+        raise LoginLocked(until)
+    name = username.strip().lower()
+    row = conn.execute(select(db.users).where(db.users.c.username == name)).first()
+    stored = row.password_hash if row is not None else _DUMMY_HASH
+    try:
+        ok: bool = _hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        ok = False
+    if not ok or row is None or row.disabled:
+        for key in keys:
+            _record_failure(conn, key, now, policy)
+        inbox.audit(conn, now, name[:64] or "?", "login_failed", None, address=address)
+        return None
+    conn.execute(delete(db.login_throttle).where(db.login_throttle.c.key.in_(keys)))
+    if _hasher.check_needs_rehash(stored):
+        conn.execute(
+            update(db.users)
+            .where(db.users.c.id == row.id)
+            .values(password_hash=hash_password(password), updated_at=now)
+        )
+    inbox.audit(conn, now, row.username, "login", None, address=address)
+    return _user(row)

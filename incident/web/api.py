@@ -1,0 +1,266 @@
+"""JSON API under /api/: the same operations as the pages, the same login and CSRF rules.
+
+Scripts log in through /login (form) and send the session's CSRF token (GET /api/me returns it)
+in the ``X-CSRF-Token`` header with every POST. The OpenAPI description is /api/openapi.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+
+from incident import staff
+from incident.users import User
+from incident.web import queries
+from incident.web.auth import csrf_token, current_user
+from incident.web.cards import card_json, load_card, row_json
+from incident.web.knowledge import Knowledge
+
+router = APIRouter(prefix="/api", tags=["incidents"])
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def _now(request: Request) -> datetime:
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock()
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def _knowledge(request: Request) -> Knowledge:
+    k: Knowledge = request.app.state.knowledge
+    return k
+
+
+class Me(BaseModel):
+    username: str
+    display_name: str
+    role: str
+    csrf_token: str
+
+
+class ReplyIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000)
+    kind: Literal["answer", "move-to-private", "redirect", "thanks", "clarify"] = "answer"
+    reply_id: str | None = Field(default=None, max_length=100)
+
+
+class CloseIn(BaseModel):
+    reason: Literal["spam", "abuse", "duplicate", "already_answered"]
+
+
+class TopicIn(BaseModel):
+    topic: str = Field(min_length=1, max_length=32)
+
+
+class AssignIn(BaseModel):
+    assignee: str | None = Field(default=None, max_length=64)
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class RetryIn(BaseModel):
+    outbox_id: int
+
+
+class ClaimIn(BaseModel):
+    force: bool = False
+
+
+class Done(BaseModel):
+    ok: bool = True
+    outbox_id: int | None = None
+    claimed_by: str | None = None
+
+
+def _refused(exc: staff.ActionRefused) -> HTTPException:
+    return HTTPException(409, str(exc))
+
+
+@router.get("/me")
+def me(request: Request, user: CurrentUser) -> Me:
+    """Who is logged in, and the CSRF token to send with POST requests."""
+    return Me(
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role.value,
+        csrf_token=csrf_token(request),
+    )
+
+
+@router.get("/incidents")
+def list_incidents(
+    request: Request,
+    user: CurrentUser,
+    platform: str | None = None,
+    community: str | None = None,
+    topic: str | None = None,
+    status: Literal["open", "answered", "closed", "all"] = "open",
+    mine: bool = False,
+    overdue: bool = False,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> dict[str, Any]:
+    """The queue: oldest deadline first, 50 at a time, with the same filters as the page."""
+    f = queries.QueueFilter(platform, community, topic, status, mine, overdue, q, offset)
+    now = _now(request)
+    with _engine(request).connect() as conn:
+        rows = queries.queue(conn, f, user.username, now)
+        total = queries.count(conn, f, user.username, now)
+    return {
+        "items": [row_json(r, now) for r in rows],
+        "total": total,
+        "total_capped": total > queries.COUNT_CAP,
+        "offset": offset,
+    }
+
+
+@router.get("/incidents/{incident_id}")
+def get_incident(
+    request: Request, incident_id: int, user: CurrentUser, claim: bool = False
+) -> dict[str, Any]:
+    """The card: comment, thread, verdict, drafts, replies, notes and history.
+    ``claim=true`` takes the incident for the caller for a few minutes, as opening the page
+    does."""
+    now = _now(request)
+    if claim:
+        try:
+            with _engine(request).begin() as conn:
+                staff.claim(conn, incident_id, user.username, now)
+        except staff.ActionRefused as exc:
+            raise HTTPException(404, str(exc)) from exc
+    with _engine(request).connect() as conn:
+        data = load_card(conn, incident_id, user.username, now, _knowledge(request))
+    if data is None:
+        raise HTTPException(404, f"Инцидента №{incident_id} нет.")
+    return card_json(data, now)
+
+
+def _run(request: Request, work: Callable[[Any, datetime], Any]) -> Any:
+    try:
+        with _engine(request).begin() as conn:
+            return work(conn, _now(request))
+    except staff.ActionRefused as exc:
+        raise _refused(exc) from exc
+
+
+@router.post("/incidents/{incident_id}/reply")
+def reply(request: Request, incident_id: int, body: ReplyIn, user: CurrentUser) -> Done:
+    """Queue a public reply; the worker posts it. 409 if a reply is already sent or waiting,
+    or someone else holds the incident."""
+
+    def work(conn: Any, now: datetime) -> int:
+        row = queries.incident(conn, incident_id)
+        limit = _knowledge(request).limit(row.platform) if row else None
+        return staff.send_reply(
+            conn,
+            incident_id,
+            body.text,
+            user.username,
+            now,
+            kind=staff.ReplyKind(body.kind),
+            reply_id=body.reply_id,
+            limit=limit,
+        )
+
+    return Done(outbox_id=_run(request, work))
+
+
+@router.post("/incidents/{incident_id}/retry")
+def retry(request: Request, incident_id: int, body: RetryIn, user: CurrentUser) -> Done:
+    _run(request, lambda c, n: staff.retry_reply(c, incident_id, body.outbox_id, user.username, n))
+    return Done(outbox_id=body.outbox_id)
+
+
+@router.post("/incidents/{incident_id}/close")
+def close(request: Request, incident_id: int, body: CloseIn, user: CurrentUser) -> Done:
+    """Mark "no answer needed" with a reason."""
+    reason = staff.CloseReason(body.reason)
+    _run(request, lambda c, n: staff.close_no_answer(c, incident_id, reason, user.username, n))
+    return Done()
+
+
+@router.post("/incidents/{incident_id}/reopen")
+def reopen(request: Request, incident_id: int, user: CurrentUser) -> Done:
+    _run(request, lambda c, n: staff.reopen(c, incident_id, user.username, n))
+    return Done()
+
+
+@router.post("/incidents/{incident_id}/topic")
+def topic(request: Request, incident_id: int, body: TopicIn, user: CurrentUser) -> Done:
+    """Change the topic; recorded as a correction for improving the rules."""
+    _run(request, lambda c, n: staff.change_topic(c, incident_id, body.topic, user.username, n))
+    return Done()
+
+
+@router.post("/incidents/{incident_id}/assign")
+def assign(request: Request, incident_id: int, body: AssignIn, user: CurrentUser) -> Done:
+    _run(request, lambda c, n: staff.assign(c, incident_id, body.assignee, user.username, n))
+    return Done()
+
+
+@router.post("/incidents/{incident_id}/notes")
+def add_note(request: Request, incident_id: int, body: NoteIn, user: CurrentUser) -> Done:
+    _run(request, lambda c, n: staff.add_note(c, incident_id, body.text, user.username, n))
+    return Done()
+
+
+@router.post("/incidents/{incident_id}/claim")
+def claim(request: Request, incident_id: int, body: ClaimIn, user: CurrentUser) -> Done:
+    """Take the incident for a few minutes (``force`` takes it over from someone else)."""
+    got = _run(
+        request,
+        lambda c, n: staff.claim(c, incident_id, user.username, n, force=body.force),
+    )
+    return Done(ok=got.by == user.username, claimed_by=got.by)
+
+
+@router.get("/openapi.json", include_in_schema=False)
+def openapi(request: Request, user: CurrentUser) -> JSONResponse:
+    return JSONResponse(_schema(request))
+
+
+@router.get("/docs", include_in_schema=False)
+def docs(request: Request, user: CurrentUser) -> HTMLResponse:
+    """A plain list of the API's operations (no CDN-hosted Swagger UI)."""
+    schema = _schema(request)
+    templates = request.app.state.templates
+    ops = []
+    for path, methods in schema.get("paths", {}).items():
+        for method, op in methods.items():
+            ops.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                }
+            )
+    response: HTMLResponse = templates.TemplateResponse(
+        request,
+        "api_docs.html",
+        {"ops": ops, "user": user, "csrf": csrf_token(request), "flash": None},
+    )
+    return response
+
+
+def _schema(request: Request) -> dict[str, Any]:
+    app = request.app
+    if getattr(app.state, "openapi", None) is None:
+        app.state.openapi = get_openapi(
+            title=app.title, version=app.version, routes=app.routes, description=__doc__
+        )
+    schema: dict[str, Any] = app.state.openapi
+    return schema

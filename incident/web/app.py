@@ -1,0 +1,164 @@
+"""The application factory: ``create_app(engine, settings) -> FastAPI``.
+
+Nothing here reads the environment or the clock by itself: the CLI passes the engine, the
+secret and the clock in, tests pass their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine, text
+from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from incident.users import Role
+from incident.web import display
+from incident.web.auth import SESSION_HOURS, LoginRequired, csrf_guard, csrf_token
+from incident.web.knowledge import KIND_TITLES, Knowledge, load_knowledge, redirect_text
+
+HERE = Path(__file__).parent
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    secret: str
+    secure_cookies: bool = True
+    rules_dir: Path | None = None
+    replies_dir: Path | None = None
+    clock: Callable[[], datetime] = _utc_now
+    refresh_seconds: int = 10
+    knowledge: Knowledge | None = field(default=None)
+
+
+def templates() -> Jinja2Templates:
+    t = Jinja2Templates(directory=str(HERE / "templates"))
+    env = t.env
+    env.autoescape = True
+    env.filters["clean"] = display.clean
+    env.filters["first_line"] = display.first_line
+    env.filters["msk"] = display.msk
+    env.filters["details"] = display.details_text
+    env.globals.update(
+        STATUS_TITLES=display.STATUS_TITLES,
+        OUTBOX_TITLES=display.OUTBOX_TITLES,
+        PLATFORM_TITLES=display.PLATFORM_TITLES,
+        ACTION_TITLES=display.ACTION_TITLES,
+        KIND_TITLES=KIND_TITLES,
+        FLAG_TITLES=display.FLAG_TITLES,
+        redirect_text=redirect_text,
+        Role=Role,
+        time_left=display.time_left,
+        highlight=display.highlight,
+    )
+    return t
+
+
+def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
+    from incident.web import api, views
+
+    app = FastAPI(
+        title="incident: рабочее место SMM",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served at /api/openapi.json, behind login
+        dependencies=[Depends(csrf_guard)],
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.clock = settings.clock
+    app.state.knowledge = settings.knowledge or load_knowledge(
+        settings.rules_dir, settings.replies_dir
+    )
+    app.state.templates = templates()
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret,
+        session_cookie="incident_session",
+        max_age=SESSION_HOURS * 3600,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "Нужно войти."}, status_code=401)
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        from urllib.parse import quote
+
+        safe_next = quote(target, safe="/?=&") if request.method == "GET" else "/queue"
+        return RedirectResponse(f"/login?next={safe_next}", status_code=303)
+
+    def error_page(request: Request, status: int, message: Any) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": message}, status_code=status)
+        response: Response = app.state.templates.TemplateResponse(
+            request,
+            "error.html",
+            {
+                "status": status,
+                "message": message if isinstance(message, str) else None,
+                "csrf": csrf_token(request),
+                "user": getattr(request.state, "user", None),
+                "Role": Role,
+            },
+            status_code=status,
+        )
+        return response
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return error_page(request, exc.status_code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        return error_page(request, 400, "Форма заполнена неверно: проверьте поля и повторите.")
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> JSONResponse:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse({"ok": False}, status_code=503)
+        return JSONResponse({"ok": True})
+
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(views.router)
+    app.include_router(api.router)
+    return app

@@ -1,0 +1,160 @@
+"""The rules and reply catalogue as the web app uses them: topic names and ranked drafts.
+
+Both are optional: when the folders are missing or invalid, the card still works, without
+suggestions (the problem is logged once at start-up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from incident import classify as _classify
+from incident import replies as _replies
+from incident import rules as _rules
+from incident.classify import UNCLASSIFIED
+from incident.logs import get_logger
+
+
+@dataclass(frozen=True, slots=True)
+class DraftView:
+    reply_id: str
+    kind: str
+    text: str
+    why: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectView:
+    id: str
+    body: str
+
+
+KIND_TITLES = {
+    "answer": "ответ",
+    "move-to-private": "в личные сообщения",
+    "redirect": "в другое ведомство",
+    "thanks": "благодарность",
+    "clarify": "уточнить",
+}
+
+FALLBACK_PRIVATE = (
+    "Здравствуйте! Чтобы разобраться, нам нужны подробности, которые не стоит писать "
+    "публично. Напишите, пожалуйста, в личные сообщения сообщества — ответим там."
+)
+FALLBACK_REDIRECT = (
+    "Здравствуйте! Этот вопрос решает другое ведомство: {body}. "
+    "Обратитесь, пожалуйста, туда — там помогут быстрее."
+)
+
+
+def redirect_text(body: str) -> str:
+    return FALLBACK_REDIRECT.format(body=body)
+
+
+@dataclass(slots=True)
+class Knowledge:
+    ruleset: Any = None
+    catalog: Any = None
+    topics: dict[str, str] = field(default_factory=dict)  # id -> title
+    redirects: list[RedirectView] = field(default_factory=list)
+    # placeholders' values: per community id (name, private link), and deployment-wide
+    places: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    hotline: str | None = None
+    gosuslugi_link: str | None = "https://www.gosuslugi.ru/"
+
+    def title(self, topic: str | None) -> str:
+        if not topic:
+            return "—"
+        if topic == UNCLASSIFIED:
+            return "не определена"
+        return self.topics.get(topic, topic)
+
+    def limit(self, platform: str) -> int | None:
+        if self.catalog is None:
+            return None
+        value = self.catalog.limit(platform)
+        return int(value) if value is not None else None
+
+    def drafts(
+        self,
+        text: str,
+        topic: str | None,
+        verdict: Mapping[str, Any] | None,
+        platform: str,
+        author_name: str | None,
+        community: str | None = None,
+    ) -> list[DraftView]:
+        out: list[DraftView] = []
+        if self.catalog is not None and self.ruleset is not None:
+            try:
+                v = _classify.classify(text, self.ruleset)
+                if topic and topic != v.topic:  # a person corrected the topic: follow them
+                    v = _replace_topic(v, topic, self.ruleset)
+                first = (author_name or "").split(" ")[0] or None
+                name, link = self.places.get(community or "", (None, None))
+                context = _replies.ReplyContext(
+                    platform=platform,
+                    author_first_name=first,
+                    community_name=name,
+                    private_link=link,
+                    hotline=self.hotline,
+                    gosuslugi_link=self.gosuslugi_link,
+                )
+                for d in _replies.suggest(v, self.catalog, context):
+                    out.append(DraftView(d.reply_id, d.kind, d.text, tuple(d.why)))
+            except Exception:  # a bad rule must never take the card down
+                get_logger().exception("drafts_failed")
+        kinds = {d.kind for d in out}
+        if "move-to-private" not in kinds:
+            out.append(DraftView("builtin-private", "move-to-private", FALLBACK_PRIVATE))
+        if "redirect" not in kinds:
+            body = _redirect_body(verdict, self.redirects)
+            if body:
+                text = redirect_text(body)
+                out.append(DraftView("builtin-redirect", "redirect", text))
+        return out
+
+
+def _replace_topic(verdict: Any, topic: str, ruleset: Any) -> Any:
+    import dataclasses
+
+    found = ruleset.topics.get(topic)
+    return dataclasses.replace(
+        verdict,
+        topic=topic,
+        in_competence=bool(found.in_competence) if found is not None else True,
+        redirect=None,
+    )
+
+
+def _redirect_body(verdict: Mapping[str, Any] | None, redirects: list[RedirectView]) -> str:
+    if not verdict:
+        return ""
+    wanted = verdict.get("redirect")
+    return next((r.body for r in redirects if r.id == wanted), "")
+
+
+def load_knowledge(rules_dir: Path | None, replies_dir: Path | None) -> Knowledge:
+    k = Knowledge()
+    if rules_dir is None:
+        return k
+    log = get_logger()
+    try:
+        k.ruleset = _rules.load_ruleset(rules_dir)
+    except Exception as exc:
+        log.warning("rules_unavailable", folder=str(rules_dir), reason=str(exc)[:500])
+        return k
+    for topic in k.ruleset.topics.values():
+        k.topics[topic.id] = topic.title
+        for r in topic.redirects:
+            k.redirects.append(RedirectView(r.id, r.body))
+    if replies_dir is None:
+        return k
+    try:
+        k.catalog = _replies.load_replies(replies_dir, k.ruleset)
+    except Exception as exc:
+        log.warning("replies_unavailable", folder=str(replies_dir), reason=str(exc)[:500])
+    return k

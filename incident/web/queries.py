@@ -1,0 +1,321 @@
+"""Read-side queries for the web app: the queue with its filters, and everything a card shows.
+
+Every query is bounded (LIMIT) and walks an index in the queue's order, so a page costs the
+same with 100 or 100,000 incidents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, or_, select
+
+from incident import db
+from incident.models import IncidentStatus
+
+PAGE = 50
+COUNT_CAP = 1000  # "1000+": never count the whole table for a badge
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    platform: str | None = None
+    community: str | None = None
+    topic: str | None = None
+    status: str = IncidentStatus.OPEN.value  # open | answered | closed | all
+    mine: bool = False
+    overdue: bool = False
+    q: str | None = None
+    offset: int = 0
+
+    def as_query(self) -> dict[str, str]:
+        """The filter as URL query parameters (for links and the live refresh)."""
+        out: dict[str, str] = {}
+        for key in ("platform", "community", "topic", "q"):
+            value = getattr(self, key)
+            if value:
+                out[key] = value
+        if self.status != IncidentStatus.OPEN.value:
+            out["status"] = self.status
+        if self.mine:
+            out["mine"] = "1"
+        if self.overdue:
+            out["overdue"] = "1"
+        return out
+
+
+STATUSES = ("open", "answered", "closed", "all")
+
+
+def _text_search(conn: Connection, q: str) -> Any:
+    if conn.dialect.name == "postgresql":
+        return db.comments.c.text.ilike(f"%{_escape_like(q)}%", escape="\\")
+    # SQLite's LIKE folds ASCII only: try the usual spellings of a Cyrillic word as well.
+    variants = {q, q.lower(), q.upper(), q.capitalize()}
+    return or_(*(db.comments.c.text.contains(v, autoescape=True) for v in sorted(variants)))
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _where(conn: Connection, f: QueueFilter, user: str, now: datetime) -> list[Any]:
+    i = db.incidents.c
+    where: list[Any] = []
+    if f.status in STATUSES and f.status != "all":
+        where.append(i.status == f.status)
+    if f.platform:
+        where.append(i.platform == f.platform)
+    if f.community:  # a source name, or the platform's community id
+        where.append(or_(i.source == f.community, i.community == f.community))
+    if f.topic:
+        where.append(i.topic == f.topic)
+    if f.mine:
+        where.append(or_(i.assignee == user, (i.claimed_by == user) & (i.claimed_until > now)))
+    if f.overdue:
+        where.append(i.due_at < now)
+    if f.q:
+        where.append(_text_search(conn, f.q.strip()[:200]))
+    return where
+
+
+def _queue_select(conn: Connection, f: QueueFilter, user: str, now: datetime) -> Any:
+    i = db.incidents.c
+    c = db.comments.c
+    return (
+        select(
+            i.id,
+            i.platform,
+            i.community,
+            i.source,
+            i.topic,
+            i.status,
+            i.due_at,
+            i.assignee,
+            i.claimed_by,
+            i.claimed_until,
+            i.closed_reason,
+            c.author_name,
+            c.author_id,
+            func.substr(c.text, 1, 300).label("text"),
+            c.created_at,
+        )
+        .join(db.comments, c.id == i.comment_id)
+        .where(*_where(conn, f, user, now))
+    )
+
+
+def queue(conn: Connection, f: QueueFilter, user: str, now: datetime) -> list[Any]:
+    """One page of the queue: the oldest deadline first, incidents without one at the end.
+
+    Two plain ``ORDER BY due_at, id`` queries rather than one ``NULLS LAST``: SQLite can walk
+    the (status, due_at) index for the former but would sort every row for the latter.
+    """
+    i = db.incidents.c
+    offset = max(0, f.offset)
+    base = _queue_select(conn, f, user, now)
+    rows = list(
+        conn.execute(
+            base.where(i.due_at.is_not(None)).order_by(i.due_at, i.id).limit(PAGE).offset(offset)
+        )
+    )
+    if len(rows) == PAGE:
+        return rows
+    with_deadline = offset + len(rows)
+    if not rows and offset:
+        with_deadline = int(
+            conn.execute(
+                select(func.count()).select_from(
+                    base.where(i.due_at.is_not(None)).with_only_columns(i.id).subquery()
+                )
+            ).scalar_one()
+        )
+    rest = conn.execute(
+        base.where(i.due_at.is_(None))
+        .order_by(i.id)
+        .limit(PAGE - len(rows))
+        .offset(max(0, offset - with_deadline))
+    )
+    return rows + list(rest)
+
+
+def count(conn: Connection, f: QueueFilter, user: str, now: datetime) -> int:
+    """How many incidents match, capped at COUNT_CAP + 1."""
+    inner = (
+        select(db.incidents.c.id)
+        .join(db.comments, db.comments.c.id == db.incidents.c.comment_id)
+        .where(*_where(conn, f, user, now))
+        .limit(COUNT_CAP + 1)
+        .subquery()
+    )
+    return int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
+
+
+def newest_open_id(conn: Connection) -> int:
+    """The highest incident id: the live refresh compares it to know something new came in."""
+    return int(conn.execute(select(func.coalesce(func.max(db.incidents.c.id), 0))).scalar_one())
+
+
+def choices(conn: Connection) -> dict[str, list[str]]:
+    """Values for the filter drop-downs: from the sources table (small), not the incidents."""
+    platforms = sorted({r.platform for r in conn.execute(select(db.source_status.c.platform))})
+    return {"platforms": platforms or ["vk", "ok", "telegram"]}
+
+
+def communities(conn: Connection) -> list[str]:
+    """The configured sources (one community each) that have reported at least once."""
+    return sorted(r.source for r in conn.execute(select(db.source_status.c.source)))
+
+
+# --- the card ----------------------------------------------------------------------------
+
+
+def incident(conn: Connection, incident_id: int) -> Any | None:
+    i = db.incidents.c
+    c = db.comments.c
+    return conn.execute(
+        select(
+            i.id,
+            i.platform,
+            i.community,
+            i.source,
+            i.status,
+            i.topic,
+            i.verdict,
+            i.ruleset_version,
+            i.assignee,
+            i.opened_at,
+            i.due_at,
+            i.first_response_at,
+            i.first_response_by,
+            i.closed_reason,
+            i.claimed_by,
+            i.claimed_until,
+            i.created_at,
+            c.id.label("comment_id"),
+            c.post_id,
+            c.external_id,
+            c.author_id,
+            c.author_name,
+            c.text,
+            c.created_at.label("published_at"),
+            c.reply_to_id,
+            c.thread_root_id,
+            c.deleted,
+            c.edits,
+        )
+        .join(db.comments, c.id == i.comment_id)
+        .where(i.id == incident_id)
+    ).first()
+
+
+def thread(conn: Connection, card: Any, limit: int = 30) -> list[Any]:
+    """The comment's thread: its root and the replies under it, oldest first."""
+    c = db.comments.c
+    root = card.thread_root_id or card.external_id
+    return list(
+        conn.execute(
+            select(
+                c.id,
+                c.external_id,
+                c.author_id,
+                c.author_name,
+                c.text,
+                c.created_at,
+                c.from_community,
+                c.deleted,
+            )
+            .where(
+                c.platform == card.platform,
+                c.community == card.community,
+                c.post_id == card.post_id,
+                or_(c.external_id == root, c.thread_root_id == root),
+            )
+            .order_by(c.created_at, c.id)
+            .limit(limit)
+        )
+    )
+
+
+def author_history(conn: Connection, card: Any, limit: int = 10) -> list[Any]:
+    i = db.incidents.c
+    c = db.comments.c
+    return list(
+        conn.execute(
+            select(i.id, i.status, i.topic, func.substr(c.text, 1, 200).label("text"), c.created_at)
+            .join(db.incidents, i.comment_id == c.id)
+            .where(
+                c.platform == card.platform,
+                c.author_id == card.author_id,
+                c.id != card.comment_id,
+            )
+            .order_by(c.created_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def replies(conn: Connection, incident_id: int) -> list[Any]:
+    o = db.outbox.c
+    return list(
+        conn.execute(
+            select(
+                o.id,
+                o.text,
+                o.status,
+                o.created_by,
+                o.created_at,
+                o.attempts,
+                o.posted_url,
+                o.posted_at,
+                o.last_error,
+            )
+            .where(o.incident_id == incident_id)
+            .order_by(o.id)
+        )
+    )
+
+
+def history(conn: Connection, incident_id: int, limit: int = 200) -> list[Any]:
+    a = db.audit_events.c
+    return list(
+        conn.execute(
+            select(a.id, a.at, a.actor, a.action, a.details)
+            .where(a.incident_id == incident_id)
+            .order_by(a.at, a.id)
+            .limit(limit)
+        )
+    )
+
+
+def notes(conn: Connection, incident_id: int) -> list[Any]:
+    n = db.notes.c
+    return list(
+        conn.execute(
+            select(n.id, n.author, n.text, n.created_at)
+            .where(n.incident_id == incident_id)
+            .order_by(n.created_at, n.id)
+            .limit(200)
+        )
+    )
+
+
+def audit_log(conn: Connection, before: int | None = None, limit: int = 100) -> list[Any]:
+    a = db.audit_events.c
+    query = select(a.id, a.at, a.actor, a.incident_id, a.action, a.details)
+    if before is not None:
+        query = query.where(a.id < before)
+    return list(conn.execute(query.order_by(a.id.desc()).limit(limit)))
+
+
+def active_usernames(conn: Connection) -> list[str]:
+    return [
+        r.username
+        for r in conn.execute(
+            select(db.users.c.username)
+            .where(db.users.c.disabled.is_(False))
+            .order_by(db.users.c.username)
+        )
+    ]

@@ -1,0 +1,294 @@
+"""Who may do what: login, sessions, roles, CSRF, throttling. Every route is walked."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from sqlalchemy import Engine, func, select
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from incident import db, users
+from incident.users import Role
+from tests.browser.world import (
+    PASSWORD,
+    SECRET,
+    add_incident,
+    add_user,
+    csrf_of,
+    login,
+    make_app,
+    post_form,
+)
+from tests.conftest import FakeClock
+
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/health")}
+ADMIN_ONLY = "/admin/"
+SUPERVISOR_ONLY = {"/stats"}
+
+
+@pytest.fixture
+def app(engine: Engine, clock: FakeClock) -> Any:
+    add_user(engine, "anna", Role.STAFF, clock())
+    add_user(engine, "root", Role.ADMIN, clock())
+    add_incident(engine, clock(), "Магазин не вернул деньги", external_id="1")
+    return make_app(engine, clock)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as c:
+        yield c
+
+
+def routes(app: Any) -> list[tuple[str, str]]:
+    """(method, concrete path) for every route the app serves, path parameters filled in."""
+    found = []
+    for route in _flatten(app.routes):
+        path = re.sub(r"\{incident_id\}", "1", route.path)
+        path = re.sub(r"\{[a-z_]+\}", "anna", path)
+        for method in sorted(route.methods or ()):
+            if method != "HEAD":
+                found.append((method, path))
+    return found
+
+
+def _flatten(items: Any) -> Iterator[Any]:
+    """Routes, with included routers opened up (FastAPI keeps them as one entry each)."""
+    for route in items:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            prefix = getattr(getattr(route, "include_context", None), "prefix", "") or ""
+            assert prefix == "", "routers are included without an extra prefix"
+            yield from _flatten(included.routes)
+        elif isinstance(route, APIRoute | Route):
+            yield route
+
+
+def request(client: TestClient, method: str, path: str, token: str | None) -> Any:
+    headers = {"X-CSRF-Token": token} if token else {}
+    if method == "GET":
+        return client.get(path, follow_redirects=False)
+    return client.request(method, path, headers=headers, json={}, follow_redirects=False)
+
+
+def refused_as_anonymous(response: Any, path: str) -> bool:
+    if path.startswith("/api/"):
+        return bool(response.status_code == 401)
+    return response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+def test_the_route_walk_covers_pages_actions_api_and_admin(app: Any) -> None:
+    paths = {p for _, p in routes(app)}
+    for expected in (
+        "/queue",
+        "/incidents/1",
+        "/incidents/1/reply",
+        "/api/incidents",
+        "/api/openapi.json",
+        "/admin/users",
+        "/admin/audit",
+        "/stats",
+    ):
+        assert expected in paths
+    assert len(routes(app)) >= 30
+
+
+def test_every_route_refuses_anonymous_access_even_with_a_valid_csrf_token(
+    app: Any, client: TestClient
+) -> None:
+    token = csrf_of(client)  # an anonymous session's token: passes CSRF, must not pass login
+    checked = 0
+    for method, path in routes(app):
+        if (method, path) in PUBLIC:
+            continue
+        response = request(client, method, path, token)
+        assert refused_as_anonymous(response, path), (method, path, response.status_code)
+        checked += 1
+    assert checked >= 30
+
+
+def test_staff_are_refused_on_admin_and_supervisor_routes(app: Any, client: TestClient) -> None:
+    assert login(client, "anna").status_code == 303
+    token = csrf_of(client, "/queue")
+    checked = 0
+    for method, path in routes(app):
+        if not (path.startswith(ADMIN_ONLY) or path in SUPERVISOR_ONLY):
+            continue
+        response = request(client, method, path, token)
+        assert response.status_code == 403, (method, path, response.status_code)
+        checked += 1
+    assert checked >= 7
+
+
+def test_an_admin_reaches_admin_pages(client: TestClient) -> None:
+    assert login(client, "root").status_code == 303
+    assert client.get("/admin/users").status_code == 200
+    assert client.get("/admin/audit").status_code == 200
+    assert client.get("/stats").status_code == 200
+
+
+def test_every_post_without_the_csrf_token_is_refused(
+    app: Any, client: TestClient, engine: Engine
+) -> None:
+    assert login(client, "root").status_code == 303
+    with engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(db.audit_events)).scalar_one()
+    posts = [(m, p) for m, p in routes(app) if m == "POST"]
+    for _, path in posts:
+        response = client.post(path, data={"text": "x", "reason": "spam"}, follow_redirects=False)
+        assert response.status_code == 403, path
+        wrong = client.post(
+            path, data={"text": "x", "csrf_token": "forged" * 8}, follow_redirects=False
+        )
+        assert wrong.status_code == 403, path
+    with engine.connect() as conn:
+        after = conn.execute(select(func.count()).select_from(db.audit_events)).scalar_one()
+    assert after == before  # nothing happened
+    assert len(posts) >= 15
+
+
+def test_a_wrong_password_is_refused_and_the_right_one_opens_the_queue(
+    client: TestClient,
+) -> None:
+    bad = login(client, "anna", "wrong password!")
+    assert bad.status_code == 401
+    assert "Неверный логин или пароль" in bad.text
+    good = login(client, "anna")
+    assert (good.status_code, good.headers["location"]) == (303, "/queue")
+    assert "Магазин не вернул деньги" in client.get("/queue").text
+
+
+def test_login_is_locked_after_five_failures_even_for_the_right_password(
+    client: TestClient, clock: FakeClock
+) -> None:
+    for _ in range(5):
+        assert login(client, "anna", "wrong password!").status_code == 401
+    locked = login(client, "anna")
+    assert locked.status_code == 401
+    assert "Слишком много неудачных попыток" in locked.text
+    clock.advance(minutes=16)
+    assert login(client, "anna").status_code == 303
+
+
+def test_failures_spread_over_time_do_not_lock(engine: Engine, clock: FakeClock) -> None:
+    add_user(engine, "vera", Role.STAFF, clock())
+    for _ in range(8):
+        with engine.begin() as conn:
+            assert users.authenticate(conn, "vera", "nope", clock(), address="10.0.0.1") is None
+        clock.advance(minutes=4)  # 4 failures per 15-minute window at most
+    with engine.begin() as conn:
+        assert users.authenticate(conn, "vera", PASSWORD, clock(), address="10.0.0.1")
+
+
+def test_the_session_cookie_is_httponly_samesite_and_secure_when_asked(
+    engine: Engine, clock: FakeClock
+) -> None:
+    add_user(engine, "anna", Role.STAFF, clock())
+    app = make_app(engine, clock, secure_cookies=True)
+    with TestClient(app, base_url="https://testserver") as client:
+        response = login(client, "anna")
+    cookie = response.headers["set-cookie"].lower()
+    assert "incident_session=" in cookie
+    for flag in ("httponly", "samesite=lax", "secure"):
+        assert flag in cookie
+
+
+def test_disabling_a_user_ends_their_open_session(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    assert login(client, "anna").status_code == 303
+    assert client.get("/queue").status_code == 200
+    with engine.begin() as conn:
+        users.set_disabled(conn, "anna", True, clock())
+    response = client.get("/queue", follow_redirects=False)
+    assert response.status_code == 303
+    assert login(client, "anna").status_code == 401
+
+
+def test_a_password_change_ends_sessions_opened_before_it(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    assert login(client, "anna").status_code == 303
+    clock.advance(seconds=5)
+    with engine.begin() as conn:
+        users.set_password(conn, "anna", "a new long password", clock())
+    assert client.get("/api/me").status_code == 401
+    assert login(client, "anna", "a new long password").status_code == 303
+    assert client.get("/api/me").json()["username"] == "anna"
+
+
+def test_sessions_expire_after_a_working_day(client: TestClient, clock: FakeClock) -> None:
+    assert login(client, "anna").status_code == 303
+    clock.advance(hours=13)
+    assert client.get("/api/me").status_code == 401
+
+
+def test_login_redirects_only_to_local_paths(client: TestClient) -> None:
+    token = csrf_of(client)
+    for target, expected in (
+        ("/incidents/1", "/incidents/1"),
+        ("https://evil.example/", "/queue"),
+        ("//evil.example/", "/queue"),
+    ):
+        client.cookies.clear()
+        token = csrf_of(client)
+        response = client.post(
+            "/login",
+            data={"username": "anna", "password": PASSWORD, "csrf_token": token, "next": target},
+            follow_redirects=False,
+        )
+        assert response.headers["location"] == expected
+
+
+def test_an_admin_adds_a_user_who_can_then_log_in(client: TestClient) -> None:
+    assert login(client, "root").status_code == 303
+    response = post_form(
+        client,
+        "/admin/users",
+        {"username": "galina", "password": "galina's password", "role": "supervisor"},
+        "/admin/users",
+    )
+    assert response.status_code == 303
+    assert "galina" in client.get("/admin/users").text
+    client.cookies.clear()
+    assert login(client, "galina", "galina's password").status_code == 303
+    assert client.get("/stats").status_code == 200
+    assert client.get("/admin/users").status_code == 403
+
+
+def test_the_audit_log_records_logins_and_user_changes(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    login(client, "anna", "wrong password!")
+    assert login(client, "root").status_code == 303
+    page = client.get("/admin/audit").text
+    assert "неудачный вход" in page
+    assert "добавлен пользователь" in page
+
+
+def test_health_is_public_and_says_ok(client: TestClient) -> None:
+    response = client.get("/health")
+    assert (response.status_code, response.json()) == (200, {"ok": True})
+
+
+def test_pages_forbid_framing_and_inline_scripts(client: TestClient) -> None:
+    response = client.get("/login")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+
+
+def test_secret_must_be_long(tmp_path: Any) -> None:
+    from incident.web.auth import SecretError, load_secret
+
+    assert load_secret({}) is None
+    assert load_secret({"INCIDENT_WEB_SECRET": SECRET}) == SECRET
+    (tmp_path / "incident-web-secret").write_text(SECRET + "\n", encoding="utf-8")
+    assert load_secret({"CREDENTIALS_DIRECTORY": str(tmp_path)}) == SECRET
+    with pytest.raises(SecretError):
+        load_secret({"INCIDENT_WEB_SECRET": "short"})

@@ -1,0 +1,145 @@
+"""`incident user ...`, `incident web` and the demo's web app, run as an administrator would."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from incident import users
+from incident.config import load_config
+from incident.db import make_engine
+from incident.users import Role
+from tests.browser.world import PASSWORD
+from tests.conftest import FakeClock
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "incident", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_user_add_passwd_disable_and_list(tmp_path: Path, clock: FakeClock) -> None:
+    config = tmp_path / "config.toml"
+    assert run("--config", str(config), "init")[0] == 0
+    base = ("--config", str(config), "user")
+    code, out, err = run(
+        *base,
+        "add",
+        "anna",
+        "--role",
+        "supervisor",
+        "--name",
+        "Анна П.",
+        env={"INCIDENT_USER_PASSWORD": PASSWORD},
+    )
+    assert code == 0, err
+    assert "added anna (supervisor)" in out
+    code, _, err = run(*base, "add", "anna", env={"INCIDENT_USER_PASSWORD": PASSWORD})
+    assert code == 1
+    assert "уже есть" in err
+    code, _, err = run(*base, "add", "bob", env={"INCIDENT_USER_PASSWORD": "short"})
+    assert (code, "слишком короткий" in err) == (1, True)
+
+    engine = make_engine(load_config(config).database_url)
+    try:
+        with engine.begin() as conn:
+            user = users.authenticate(conn, "anna", PASSWORD, clock())
+        assert user is not None
+        assert (user.role, user.display_name) == (Role.SUPERVISOR, "Анна П.")
+        assert (
+            run(*base, "passwd", "anna", env={"INCIDENT_USER_PASSWORD": "another password"})[0] == 0
+        )
+        with engine.begin() as conn:
+            assert users.authenticate(conn, "anna", PASSWORD, clock()) is None
+            assert users.authenticate(conn, "anna", "another password", clock()) is not None
+        assert run(*base, "disable", "anna")[0] == 0
+        with engine.begin() as conn:
+            assert users.authenticate(conn, "anna", "another password", clock()) is None
+        code, out, _ = run(*base, "list")
+        assert re.search(r"^anna\tsupervisor\tdisabled\t", out, re.M)
+        assert run(*base, "enable", "anna")[0] == 0
+        assert run(*base, "disable", "nobody")[0] == 1
+    finally:
+        engine.dispose()
+
+
+def test_the_stored_password_is_an_argon2_hash(tmp_path: Path, clock: FakeClock) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    from incident import migrate
+    from incident.db import users as users_table
+
+    migrate.upgrade(engine)
+    try:
+        with engine.begin() as conn:
+            users.add_user(conn, "anna", PASSWORD, Role.STAFF, clock())
+            stored = conn.execute(users_table.select()).one().password_hash
+        assert stored.startswith("$argon2id$")
+        assert PASSWORD not in stored
+    finally:
+        engine.dispose()
+
+
+def test_web_help_lists_host_and_port() -> None:
+    code, out, _ = run("web", "--help")
+    assert code == 0
+    assert "--host" in out
+    assert "--port" in out
+
+
+def test_the_demo_serves_the_web_app_and_prints_the_login(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "incident",
+            "demo",
+            "--seconds",
+            "8",
+            "--port",
+            "0",
+            "--dir",
+            str(tmp_path / "demo"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "web app at" in line:
+                break
+        found = re.search(r"web app at (http://\S+?)/\s+login: (\S+)\s+password: (\S+)", lines[-1])
+        assert found, lines
+        url, name, password = found.groups()
+        with httpx.Client(base_url=url, timeout=10, follow_redirects=True) as client:
+            assert client.get("/health").json() == {"ok": True}
+            page = client.get("/login")
+            token = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+            assert token
+            response = client.post(
+                "/login",
+                data={"username": name, "password": password, "csrf_token": token.group(1)},
+            )
+            assert response.status_code == 200
+            assert "Очередь" in response.text
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert re.search(r"demo: \d+ comments stored, \d+ incidents open, \d+ replies posted", rest)

@@ -1,0 +1,162 @@
+"""The queue: order, filters, search, paging, the live-refresh fragment, and safe display."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, update
+from starlette.testclient import TestClient
+
+from incident import db
+from incident.models import Platform
+from incident.users import Role
+from incident.web import display, queries
+from tests.browser.world import add_incident, add_user, login, make_app
+from tests.conftest import FakeClock
+
+
+@pytest.fixture
+def client(engine: Engine, clock: FakeClock) -> Iterator[TestClient]:
+    add_user(engine, "anna", Role.STAFF, clock())
+    with TestClient(make_app(engine, clock)) as c:
+        assert login(c, "anna").status_code == 303
+        yield c
+
+
+def ids(client: TestClient, **params: Any) -> list[int]:
+    response = client.get("/api/incidents", params=params)
+    assert response.status_code == 200
+    return [r["id"] for r in response.json()["items"]]
+
+
+def test_the_oldest_deadline_comes_first_and_incidents_without_one_last(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    late = add_incident(engine, clock(), "a", external_id="1", age=timedelta(hours=1))
+    early = add_incident(engine, clock(), "b", external_id="2", age=timedelta(hours=5))
+    none = add_incident(engine, clock(), "c", external_id="3", age=timedelta(hours=9))
+    middle = add_incident(engine, clock(), "d", external_id="4", age=timedelta(hours=3))
+    with engine.begin() as conn:
+        conn.execute(update(db.incidents).where(db.incidents.c.id == none).values(due_at=None))
+    assert ids(client) == [early, middle, late, none]
+
+
+def test_paging_continues_past_the_incidents_with_a_deadline(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    made = [
+        add_incident(engine, clock(), f"t{i}", external_id=str(i), age=timedelta(minutes=i))
+        for i in range(queries.PAGE + 5)
+    ]
+    undated = made[:3]
+    with engine.begin() as conn:
+        conn.execute(update(db.incidents).where(db.incidents.c.id.in_(undated)).values(due_at=None))
+    first, second = ids(client), ids(client, offset=queries.PAGE)
+    assert len(first) == queries.PAGE
+    assert len(second) == 5
+    assert sorted(first + second) == sorted(made)
+    assert second[-3:] == undated
+
+
+def test_overdue_shows_only_incidents_past_their_deadline(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    over = add_incident(engine, clock(), "old", external_id="1", age=timedelta(hours=9))
+    add_incident(engine, clock(), "new", external_id="2", age=timedelta(hours=1))
+    assert ids(client, overdue="true") == [over]
+
+
+def test_filters_by_platform_community_topic_and_status(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    vk = add_incident(engine, clock(), "vk", external_id="1", topic="trade")
+    tg = add_incident(
+        engine, clock(), "tg", external_id="2", platform=Platform.TELEGRAM, community="-100"
+    )
+    other = add_incident(engine, clock(), "vk2", external_id="3", community="43", topic="housing")
+    assert ids(client, platform="telegram") == [tg]
+    assert sorted(ids(client, community="42")) == [vk]
+    assert ids(client, community="vk-43") == [other]  # the configured source name works too
+    assert ids(client, topic="housing") == [other]
+    with engine.begin() as conn:
+        conn.execute(update(db.incidents).where(db.incidents.c.id == vk).values(status="closed"))
+    assert ids(client, status="closed") == [vk]
+    assert sorted(ids(client, status="all")) == sorted([vk, tg, other])
+
+
+def test_search_finds_russian_words_whatever_their_case(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    hit = add_incident(engine, clock(), "Управляющая компания не вывозит мусор", external_id="1")
+    add_incident(engine, clock(), "Такси нагрубило", external_id="2")
+    percent = add_incident(engine, clock(), "Скидка 100% не дали", external_id="3")
+    assert ids(client, q="мусор") == [hit]
+    assert ids(client, q="управляющая") == [hit]
+    assert ids(client, q="100%") == [percent]
+    assert ids(client, q="%") == [percent]  # LIKE wildcards are searched for literally
+
+
+def test_the_page_and_its_live_fragment_list_the_same_rows(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    add_incident(engine, clock(), "Первый комментарий", external_id="1")
+    page = client.get("/queue").text
+    fragment = client.get("/queue/rows").text
+    assert fragment.startswith('<tbody id="queue-rows"')
+    assert "Первый комментарий" in page
+    assert "Первый комментарий" in fragment
+    add_incident(engine, clock(), "Второй комментарий", external_id="2")
+    assert "Второй комментарий" in client.get("/queue/rows").text
+
+
+def test_untrusted_comment_text_is_escaped_in_the_queue_and_the_card(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)> \u202eabc\u200b ' + "Ж" * 5000
+    incident = add_incident(engine, clock(), evil, external_id="1", author_name="<b>Мэллори</b>")
+    for path in ("/queue", f"/incidents/{incident}"):
+        html = client.get(path).text
+        assert "<script>alert" not in html
+        assert "<img src=x" not in html
+        assert "&lt;script&gt;" in html
+        assert "&lt;b&gt;Мэллори&lt;/b&gt;" in html
+        assert "\u202e" not in html
+        assert "\u200b" not in html
+
+
+def test_highlight_marks_matched_phrases_and_escapes_everything_else() -> None:
+    text = "<b>Магазин</b> не вернул деньги"
+    vernul, dengi = text.index("вернул"), text.index("деньги")
+    matches = [
+        {"span": [vernul, vernul + 6], "kind": "positive"},
+        {"span": [dengi, dengi + 6], "kind": "urgent"},
+        {"span": [vernul + 1, vernul + 3], "kind": "positive"},  # overlaps: skipped
+        {"span": [dengi, len(text) + 5], "kind": "positive"},  # out of range: skipped
+        {"span": "bad"},
+    ]
+    out = str(display.highlight(text, matches))
+    assert out == (
+        "&lt;b&gt;Магазин&lt;/b&gt; не "
+        '<mark class="m-positive">вернул</mark> <mark class="m-urgent">деньги</mark>'
+    )
+
+
+def test_hidden_and_reordering_characters_are_removed_but_emoji_joiners_kept() -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert display.clean("a\u202eb\u2066c\u200bd\ufeffe\x07f" + family) == "abcdef" + family
+
+
+def test_time_left_turns_amber_then_red_then_overdue(clock: FakeClock) -> None:
+    now = clock()
+    assert display.time_left(now + timedelta(hours=5), now) == ("5 ч 00 м", "ok")
+    assert display.time_left(now + timedelta(minutes=90), now) == ("1 ч 30 м", "amber")
+    assert display.time_left(now + timedelta(minutes=20), now) == ("20 мин", "red")
+    assert display.time_left(now - timedelta(days=1, hours=2), now) == ("−1 д 2 ч", "overdue")
+    assert display.time_left(None, now) == ("без срока", "ok")
+
+
+def test_times_are_shown_in_moscow_time(clock: FakeClock) -> None:
+    assert display.msk(clock()) == "20.11 12:00"  # 09:00 UTC
