@@ -7,7 +7,9 @@ uvicorn on 127.0.0.1 and times REQUESTS sequential GETs over one keep-alive conn
 
 - queue: GET /queue (open incidents, oldest deadline first, the first page of 50);
 - card:  GET /incidents/<random id> (which also claims the incident: a write per request);
-- search (for information): GET /queue?q=<word>.
+- search (for information): GET /queue?q=<word>;
+- health (the baseline): GET /health, the same server and connection with no database work;
+  each page's median is printed as a ratio to it.
 
 Prints the median and the 95th percentile per page and database; target p95 < 100 ms.
 
@@ -201,6 +203,7 @@ def measure(
         if "Очередь" not in client.get("/queue").text:
             raise SystemExit("login failed")
         for name, call in (
+            ("health", lambda: client.get("/health")),  # baseline: the framework, no database
             ("queue", lambda: client.get("/queue")),
             ("card", lambda: client.get(f"/incidents/{rng.randint(1, count)}")),
             ("search", lambda: client.get("/queue", params={"q": "отопления"})),
@@ -251,12 +254,14 @@ def main(argv: list[str] | None = None) -> int:
             for name, median, high in run_on(url, "postgresql", args):
                 table.append(("postgresql", name, median, high))
     print(f"\n{args.requests} requests each, {args.incidents:,} incidents; target p95 < 100 ms")
-    print(f"{'database':<12}{'page':<8}{'median ms':>10}{'p95 ms':>10}")
+    print(f"{'database':<12}{'page':<8}{'median ms':>10}{'p95 ms':>10}{'x health':>10}")
     failed = False
+    floor = {db: median for db, name, median, _ in table if name == "health"}
     for database, name, median, high in table:
-        flag = "" if name == "search" or high < 100 else "  OVER TARGET"
+        flag = "" if name in ("search", "health") or high < 100 else "  OVER TARGET"
         failed = failed or bool(flag)
-        print(f"{database:<12}{name:<8}{median:>10.1f}{high:>10.1f}{flag}")
+        ratio = median / floor[database] if floor.get(database) else float("nan")
+        print(f"{database:<12}{name:<8}{median:>10.1f}{high:>10.1f}{ratio:>10.1f}{flag}")
     return 1 if failed else 0
 
 
