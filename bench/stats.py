@@ -1,0 +1,295 @@
+"""Statistics benchmark: ``stats.compute`` over a year of incidents, PostgreSQL and SQLite.
+
+Generates the rows with set-based SQL (PostgreSQL ``generate_series``, SQLite a recursive CTE)
+and prints how long that took; then times ``stats.compute`` (every figure of the statistics
+page: counts, shares, median and p90 in working and calendar hours, daily volume by topic,
+daily medians, open/overdue now, moves and redirects, the slowest incidents) for:
+
+- the whole year, every community (the target: PostgreSQL 1,000,000 rows < 500 ms,
+  SQLite 100,000 rows < 300 ms, median of 20 runs);
+- one month of one community (what a supervisor usually looks at).
+
+The baseline, measured in the same run, is what the stored answer figures avoid: reading the
+year's rows and computing working hours and the figures in Python at query time. It runs
+once (it is slow); the ratio is baseline / median.
+
+Usage: python bench/stats.py [--postgres URL] [--pg-rows 1000000] [--sqlite-rows 100000]
+       [--runs 20] [--skip-postgres] [--skip-sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from incident import db, migrate, stats
+from incident.calendar import working_time_between
+from incident.db import make_engine
+from incident.sla import SlaSettings
+from incident.stats import Filters
+
+YEAR_START = datetime(2025, 11, 1, tzinfo=UTC)
+NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+YEAR = Filters.for_days(date(2025, 11, 1), date(2026, 10, 31))
+MONTH = Filters.for_month(2026, 10, community="7")
+TOPICS = [
+    "trade",
+    "services",
+    "food",
+    "telecom",
+    "finance",
+    "transport",
+    "housing",
+    "medical",
+    "other",
+    "spam",
+]
+COMMUNITIES = 20
+
+PG_GENERATE = [
+    """
+    INSERT INTO comments (id, platform, community, post_id, external_id, author_id, text,
+                          created_at, seen_at, from_community, deleted, edits, raw, updated_at)
+    SELECT i, (ARRAY['vk','ok','telegram'])[1 + i % 3], (i % :communities)::text,
+           (i % 1000)::text, i::text, (i % 5000)::text, 'Магазин не вернул деньги',
+           t, t, false, false, '[]'::jsonb, '{}'::jsonb, t
+    FROM (SELECT row_number() OVER (ORDER BY t) AS i, t  -- ids follow time, as in real life
+          FROM (SELECT CAST(:start AS timestamptz) + random() * interval '365 days' AS t
+                FROM generate_series(1, :n)) AS r) AS s
+    """,
+    """
+    INSERT INTO incidents (id, comment_id, platform, community, source, status, topic,
+                           opened_at, due_at, first_response_at, first_response_by,
+                           response_seconds, response_working_seconds, on_time,
+                           created_at, updated_at)
+    SELECT id, id, platform, community, 'src-' || community,
+           CASE WHEN ans THEN 'answered' WHEN id % 7 = 0 THEN 'closed' ELSE 'open' END,
+           (CAST(:topics AS text[]))[1 + id % 10], created_at, created_at + interval '24 hours',
+           CASE WHEN ans THEN created_at + rs * interval '1 second' END,
+           CASE WHEN ans THEN CASE WHEN id % 4 = 0 THEN 'platform' ELSE 'user' || id % 15 END END,
+           CASE WHEN ans THEN rs END, CASE WHEN ans THEN (rs * 0.4)::bigint END,
+           CASE WHEN ans THEN rs <= 86400 END, created_at, created_at
+    FROM (SELECT c.*, random() < 0.9 AS ans,
+                 (-ln(1 - random()) * 6 * 3600)::bigint AS rs FROM comments AS c) AS s
+    """,
+    """
+    INSERT INTO outbox (incident_id, source, text, status, created_by, created_at, attempts,
+                        next_attempt_at, updated_at, kind)
+    SELECT id, source, 'Напишите нам', 'posted', 'user1', opened_at, 1, opened_at, opened_at,
+           CASE WHEN id % 40 = 0 THEN 'redirect' ELSE 'move-to-private' END
+    FROM incidents WHERE id % 20 = 0
+    """,
+]
+
+SQLITE_GENERATE = [
+    """
+    WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < :n)
+    INSERT INTO comments (id, platform, community, post_id, external_id, author_id, text,
+                          created_at, seen_at, from_community, deleted, edits, raw, updated_at)
+    SELECT i, CASE i % 3 WHEN 0 THEN 'vk' WHEN 1 THEN 'ok' ELSE 'telegram' END,
+           CAST(i % :communities AS TEXT), CAST(i % 1000 AS TEXT), CAST(i AS TEXT),
+           CAST(i % 5000 AS TEXT), 'Магазин не вернул деньги', t, t, 0, 0, '[]', '{}', t
+    FROM (SELECT row_number() OVER (ORDER BY t) AS i, t  -- ids follow time, as in real life
+          FROM (SELECT strftime('%Y-%m-%d %H:%M:%S', :start_epoch + abs(random()) % 31536000,
+                                'unixepoch') || '.000000' AS t FROM s))
+    """,
+    """
+    INSERT INTO incidents (id, comment_id, platform, community, source, status, topic,
+                           opened_at, due_at, first_response_at, first_response_by,
+                           response_seconds, response_working_seconds, on_time,
+                           created_at, updated_at)
+    SELECT id, id, platform, community, 'src-' || community,
+           CASE WHEN ans THEN 'answered' WHEN id % 7 = 0 THEN 'closed' ELSE 'open' END,
+           CASE id % 10 WHEN 0 THEN 'trade' WHEN 1 THEN 'services' WHEN 2 THEN 'food'
+             WHEN 3 THEN 'telecom' WHEN 4 THEN 'finance' WHEN 5 THEN 'transport'
+             WHEN 6 THEN 'housing' WHEN 7 THEN 'medical' WHEN 8 THEN 'other' ELSE 'spam' END,
+           created_at,
+           strftime('%Y-%m-%d %H:%M:%S', created_at, '+1 day') || '.000000',
+           CASE WHEN ans THEN strftime('%Y-%m-%d %H:%M:%S', created_at,
+                                       '+' || rs || ' seconds') || '.000000' END,
+           CASE WHEN ans THEN CASE WHEN id % 4 = 0 THEN 'platform' ELSE 'user' || id % 15 END
+           END,
+           CASE WHEN ans THEN rs END, CASE WHEN ans THEN rs * 4 / 10 END,
+           CASE WHEN ans THEN rs <= 86400 END, created_at, created_at
+    FROM (SELECT c.*, (id * 7919) % 10 < 9 AS ans,  -- SQLite re-evaluates random() per use
+                 ((id * 104729) % 43200) * (1 + (id * 31) % 3) / 2 AS rs
+          FROM comments AS c)
+    """,
+    """
+    INSERT INTO outbox (incident_id, source, text, status, created_by, created_at, attempts,
+                        next_attempt_at, updated_at, kind)
+    SELECT id, source, 'Напишите нам', 'posted', 'user1', opened_at, 1, opened_at, opened_at,
+           CASE WHEN id % 40 = 0 THEN 'redirect' ELSE 'move-to-private' END
+    FROM incidents WHERE id % 20 = 0
+    """,
+    "ANALYZE",
+]
+
+
+def generate(engine: Engine, statements: list[str], params: dict[str, Any]) -> float:
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        for sql in statements:
+            used = {k: v for k, v in params.items() if f":{k}" in sql}
+            conn.execute(text(sql), used)
+    return time.perf_counter() - started
+
+
+def timed(runs: int, work: Callable[[], object]) -> list[float]:
+    work()  # warm the caches once
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        work()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def compute(engine: Engine, filters: Filters) -> stats.Stats:
+    with engine.begin() as conn:
+        return stats.compute(conn, filters, NOW)
+
+
+def python_side(engine: Engine, filters: Filters, settings: SlaSettings) -> dict[str, Any]:
+    """The baseline: working hours per row in Python at query time, figures in Python."""
+    i = db.incidents.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(i.opened_at, i.first_response_at, i.first_response_by, i.due_at, i.topic).where(
+                i.opened_at >= filters.start, i.opened_at < filters.end
+            )
+        ).all()
+    working, calendar, daily = [], [], Counter[tuple[date, str]]()
+    on_time = 0
+    tz = filters.tz
+    for r in rows:
+        daily[(r.opened_at.astimezone(tz).date(), r.topic)] += 1
+        if r.first_response_at is None or r.first_response_by == "worker":
+            continue
+        working.append(
+            working_time_between(r.opened_at, r.first_response_at, settings.calendar).seconds
+        )
+        calendar.append((r.first_response_at - r.opened_at).total_seconds())
+        on_time += r.first_response_at <= r.due_at
+    return {
+        "median_working": statistics.median(working),
+        "p90_working": statistics.quantiles(working, n=10, method="inclusive")[8],
+        "median": statistics.median(calendar),
+        "p90": statistics.quantiles(calendar, n=10, method="inclusive")[8],
+        "daily": len(daily),
+        "on_time": on_time,
+    }
+
+
+def report(name: str, rows: int, engine: Engine, runs: int, target_ms: float) -> bool:
+    year = timed(runs, lambda: compute(engine, YEAR))
+    month = timed(runs, lambda: compute(engine, MONTH))
+    s = compute(engine, YEAR)
+    started = time.perf_counter()
+    python_side(engine, YEAR, SlaSettings())
+    baseline = time.perf_counter() - started
+    med_year, med_month = statistics.median(year), statistics.median(month)
+    ok = med_year * 1000 < target_ms
+    print(f"{name}: {rows:,} incidents over a year ({s.comments:,} in the period)")
+    print(
+        f"  stats.compute, whole year, all communities: median {med_year * 1000:.0f} ms, "
+        f"min {min(year) * 1000:.0f} ms, max {max(year) * 1000:.0f} ms (of {runs}); "
+        f"target < {target_ms:.0f} ms: {'OK' if ok else 'MISSED'}"
+    )
+    print(
+        f"  stats.compute, one month of one community: median {med_month * 1000:.0f} ms (of {runs})"
+    )
+    print(
+        f"  baseline (working hours computed in Python per row at query time, year): "
+        f"{baseline * 1000:.0f} ms, {baseline / med_year:.1f}x slower than stats.compute"
+    )
+    print(
+        f"  sanity: answered {s.answered:,}, on time {s.on_time_share or 0:.1%}, "
+        f"median {s.median_working_hours or 0:.2f} working h / {s.median_hours or 0:.2f} h, "
+        f"p90 {s.p90_working_hours or 0:.2f} / {s.p90_hours or 0:.2f}, "
+        f"moves {s.moves_to_private:,}, redirects {s.redirects:,}"
+    )
+    return ok
+
+
+def bench_postgres(url: str, rows: int, runs: int) -> bool:
+    name = f"incident_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(url).set(database=name).render_as_string(hide_password=False))
+    try:
+        migrate.upgrade(engine)
+        took = generate(
+            engine,
+            PG_GENERATE,
+            {"n": rows, "communities": COMMUNITIES, "start": YEAR_START, "topics": TOPICS},
+        )
+        started = time.perf_counter()
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")  # what autovacuum does to a settled table
+        print(
+            f"PostgreSQL: generated {rows:,} incidents in {took:.1f} s "
+            f"(+ VACUUM ANALYZE {time.perf_counter() - started:.1f} s)"
+        )
+        return report("PostgreSQL", rows, engine, runs, 500)
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def bench_sqlite(rows: int, runs: int) -> bool:
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
+        try:
+            migrate.upgrade(engine)
+            took = generate(
+                engine,
+                SQLITE_GENERATE,
+                {
+                    "n": rows,
+                    "communities": COMMUNITIES,
+                    "start_epoch": int(YEAR_START.timestamp()),
+                },
+            )
+            print(f"SQLite: generated {rows:,} incidents in {took:.1f} s")
+            return report("SQLite", rows, engine, runs, 300)
+        finally:
+            engine.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
+    parser.add_argument("--pg-rows", type=int, default=1_000_000)
+    parser.add_argument("--sqlite-rows", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+    ok = True
+    if not args.skip_sqlite:
+        ok &= bench_sqlite(args.sqlite_rows, args.runs)
+    if not args.skip_postgres:
+        ok &= bench_postgres(args.postgres, args.pg_rows, args.runs)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

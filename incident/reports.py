@@ -1,0 +1,497 @@
+"""Exports (CSV, XLSX) of incidents with their times, and the monthly report per community.
+
+The monthly report follows the regional rating's shape: per community the number of
+incidents, the answered share, the on-time share, the median first-answer time and the
+overdue count (the rating only scores a community with at least ``RATED_MINIMUM`` incidents in
+the month), then the volume by topic (the committee's hotline breakdown) as a table and a chart.
+It renders as XLSX, CSV or a printable HTML page.
+
+CSV is written for a Russian spreadsheet: UTF-8 with a BOM, ``;`` between fields and a decimal
+comma. Cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``)
+are neutralised in both formats: citizens write the comments.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from sqlalchemy import Connection, select
+
+from incident import db, stats
+from incident.stats import TOPIC_LABELS, UNCLASSIFIED, Filters, Stats
+
+RATED_MINIMUM = 2  # incidents a month below which the rating does not score a community
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+STATUS_LABELS = {"open": "ждёт ответа", "answered": "отвечено", "closed": "закрыто"}
+
+# (key, Russian header, kind) of an exported incident; kind: text | datetime | hours | bool | int
+EXPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("id", "№", "int"),
+    ("platform", "Платформа", "text"),
+    ("community", "Сообщество", "text"),
+    ("source", "Источник", "text"),
+    ("topic", "Тема", "text"),
+    ("status", "Статус", "text"),
+    ("closed_reason", "Причина закрытия", "text"),
+    ("author", "Автор", "text"),
+    ("text", "Комментарий", "text"),
+    ("opened_at", "Поступило", "datetime"),
+    ("due_at", "Срок ответа", "datetime"),
+    ("first_response_at", "Первый ответ", "datetime"),
+    ("first_response_by", "Кто ответил", "text"),
+    ("working_hours", "Время ответа, рабочие ч", "hours"),
+    ("hours", "Время ответа, ч", "hours"),
+    ("on_time", "В срок", "bool"),
+    ("assignee", "Ответственный", "text"),
+)
+
+
+# ----- incident export --------------------------------------------------------------------
+
+
+def export_rows(
+    conn: Connection, filters: Filters, labels: Mapping[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Incidents opened in the period (oldest first) with their times; datetimes are naive
+    local times of the filters' zone (what a spreadsheet shows), hours are floats."""
+    i, c = db.incidents.c, db.comments.c
+    tz = filters.tz
+    names = labels or TOPIC_LABELS
+    where = [i.opened_at >= filters.start, i.opened_at < filters.end]
+    for key in ("community", "platform", "topic"):
+        value = getattr(filters, key)
+        if value is not None:
+            where.append(i[key] == value)
+    result = conn.execution_options(yield_per=2000).execute(
+        select(
+            i.id,
+            i.platform,
+            i.community,
+            i.source,
+            i.topic,
+            i.status,
+            i.closed_reason,
+            i.opened_at,
+            i.due_at,
+            i.first_response_at,
+            i.first_response_by,
+            i.response_working_seconds,
+            i.response_seconds,
+            i.on_time,
+            i.assignee,
+            c.author_name,
+            c.author_id,
+            c.text,
+        )
+        .join(db.comments, c.id == i.comment_id)
+        .where(*where)
+        .order_by(i.opened_at, i.id)
+    )
+
+    def local(moment: datetime | None) -> datetime | None:
+        return None if moment is None else moment.astimezone(tz).replace(tzinfo=None)
+
+    for r in result:
+        topic = r.topic or UNCLASSIFIED
+        yield {
+            "id": r.id,
+            "platform": r.platform,
+            "community": r.community,
+            "source": r.source,
+            "topic": names.get(topic, topic),
+            "status": STATUS_LABELS.get(r.status, r.status),
+            "closed_reason": r.closed_reason,
+            "author": r.author_name or r.author_id,
+            "text": r.text,
+            "opened_at": local(r.opened_at),
+            "due_at": local(r.due_at),
+            "first_response_at": local(r.first_response_at),
+            "first_response_by": r.first_response_by,
+            "working_hours": _hours(r.response_working_seconds),
+            "hours": _hours(r.response_seconds),
+            "on_time": r.on_time,
+            "assignee": r.assignee,
+        }
+
+
+def _hours(seconds: int | None) -> float | None:
+    return None if seconds is None else round(seconds / 3600, 2)
+
+
+def safe_text(value: str) -> str:
+    """A cell text a spreadsheet will not run as a formula."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _csv_value(value: Any, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind == "datetime":
+        return f"{value:%d.%m.%Y %H:%M}"
+    if kind == "hours" or isinstance(value, float):
+        return f"{value:.2f}".replace(".", ",")
+    if kind == "bool":
+        return "да" if value else "нет"
+    return safe_text(str(value))
+
+
+def write_incidents_csv(rows: Iterable[Mapping[str, Any]], out: IO[str]) -> int:
+    """Write the export as CSV to a text stream (open it with newline=""). Returns rows."""
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow([header for _, header, _ in EXPORT_COLUMNS])
+    n = 0
+    for row in rows:
+        writer.writerow([_csv_value(row[key], kind) for key, _, kind in EXPORT_COLUMNS])
+        n += 1
+    return n
+
+
+_WIDTHS = {"text": 18, "datetime": 17, "hours": 12, "bool": 8, "int": 8}
+
+
+def _cell(ws: WriteOnlyWorksheet, value: Any, kind: str = "text") -> Cell:
+    if kind == "bool" and value is not None:
+        value = "да" if value else "нет"
+    cell = WriteOnlyCell(ws, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"  # never a formula, whatever the text starts with
+    elif kind == "datetime" and value is not None:
+        cell.number_format = "DD.MM.YYYY HH:MM"
+    elif kind == "hours" and value is not None:
+        cell.number_format = "0.00"
+    return cell
+
+
+def _header(ws: WriteOnlyWorksheet, titles: Sequence[str]) -> list[Cell]:
+    cells = []
+    for title in titles:
+        cell = WriteOnlyCell(ws, value=title)
+        cell.data_type = "s"
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        cells.append(cell)
+    return cells
+
+
+def write_incidents_xlsx(rows: Iterable[Mapping[str, Any]], path: Path) -> int:
+    """Write the export as an XLSX workbook (streamed: memory stays flat). Returns rows."""
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Обращения")
+    for n, (key, _, kind) in enumerate(EXPORT_COLUMNS, start=1):
+        width = 60 if key == "text" else _WIDTHS[kind]
+        ws.column_dimensions[get_column_letter(n)].width = width
+    ws.freeze_panes = "A2"
+    ws.append(_header(ws, [header for _, header, _ in EXPORT_COLUMNS]))
+    count = 0
+    for row in rows:
+        ws.append([_cell(ws, row[key], kind) for key, _, kind in EXPORT_COLUMNS])
+        count += 1
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(EXPORT_COLUMNS))}{count + 1}"
+    wb.save(path)
+    return count
+
+
+# ----- the monthly report -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityRow:
+    platform: str | None  # None for the total row
+    community: str | None
+    source: str | None
+    incidents: int
+    answered: int
+    answered_share: float | None
+    on_time: int
+    on_time_share: float | None
+    median_working_hours: float | None
+    median_hours: float | None
+    overdue: int  # unanswered past due (at the report's ``now``)
+
+    @property
+    def rated(self) -> bool:
+        return self.incidents >= RATED_MINIMUM
+
+    @property
+    def name(self) -> str:
+        if self.community is None:
+            return "Итого"
+        return f"{self.platform}/{self.community}" + (f" ({self.source})" if self.source else "")
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlyReport:
+    year: int
+    month: int
+    timezone: str
+    now: datetime
+    communities: tuple[CommunityRow, ...]
+    total: CommunityRow
+    overall: Stats  # all the chosen communities together (topics, daily series)
+
+    @property
+    def title(self) -> str:
+        return f"Отчёт об ответах на обращения за {MONTHS[self.month - 1]} {self.year} г."
+
+
+MONTHS = (
+    "январь",
+    "февраль",
+    "март",
+    "апрель",
+    "май",
+    "июнь",
+    "июль",
+    "август",
+    "сентябрь",
+    "октябрь",
+    "ноябрь",
+    "декабрь",
+)
+
+
+def _row(s: Stats, platform: str | None, community: str | None, source: str | None) -> CommunityRow:
+    return CommunityRow(
+        platform=platform,
+        community=community,
+        source=source,
+        incidents=s.comments,
+        answered=s.answered,
+        answered_share=s.answered_share,
+        on_time=s.on_time,
+        on_time_share=s.on_time_share,
+        median_working_hours=s.median_working_hours,
+        median_hours=s.median_hours,
+        overdue=s.overdue_unanswered,
+    )
+
+
+def monthly_report(
+    conn: Connection,
+    year: int,
+    month: int,
+    now: datetime,
+    *,
+    timezone: str = "Europe/Moscow",
+    community: str | None = None,
+) -> MonthlyReport:
+    """The month's figures per community (of every platform), most incidents first."""
+    month_filters = Filters.for_month(year, month, timezone, community=community)
+    i = db.incidents.c
+    where = [i.opened_at >= month_filters.start, i.opened_at < month_filters.end]
+    if community is not None:
+        where.append(i.community == community)
+    pages = conn.execute(select(i.platform, i.community, i.source).where(*where).distinct()).all()
+    rows = []
+    for platform, page, source in pages:
+        s = stats.compute(
+            conn,
+            Filters.for_month(year, month, timezone, community=page, platform=platform),
+            now,
+        )
+        rows.append(_row(s, platform, page, source))
+    rows.sort(key=lambda r: (-r.incidents, r.platform or "", r.community or ""))
+    overall = stats.compute(conn, month_filters, now)
+    return MonthlyReport(
+        year=year,
+        month=month,
+        timezone=timezone,
+        now=now,
+        communities=tuple(rows),
+        total=_row(overall, None, None, None),
+        overall=overall,
+    )
+
+
+REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Сообщество", "text"),
+    ("Обращений", "int"),
+    ("Отвечено", "int"),
+    ("Доля отвеченных", "share"),
+    ("В срок", "int"),
+    ("Доля в срок", "share"),
+    ("Медиана, рабочие ч", "hours"),
+    ("Медиана, ч", "hours"),
+    ("Просрочено", "int"),
+    ("В рейтинге", "text"),
+)
+
+
+def _report_values(row: CommunityRow) -> list[Any]:
+    return [
+        row.name,
+        row.incidents,
+        row.answered,
+        row.answered_share,
+        row.on_time,
+        row.on_time_share,
+        row.median_working_hours,
+        row.median_hours,
+        row.overdue,
+        "" if row.community is None else ("да" if row.rated else f"нет (< {RATED_MINIMUM})"),
+    ]
+
+
+def _topic_rows(report: MonthlyReport, labels: Mapping[str, str] | None) -> list[list[Any]]:
+    names = labels or TOPIC_LABELS
+    return [
+        [
+            names.get(t.topic, t.topic),
+            t.comments,
+            t.answered,
+            t.on_time / t.answered if t.answered else None,
+            t.overdue,
+        ]
+        for t in report.overall.by_topic
+    ]
+
+
+TOPIC_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Тема", "text"),
+    ("Обращений", "int"),
+    ("Отвечено", "int"),
+    ("Доля в срок среди отвеченных", "share"),
+    ("Просрочено", "int"),
+)
+
+
+def write_report_xlsx(
+    report: MonthlyReport, path: Path, labels: Mapping[str, str] | None = None
+) -> None:
+    wb = Workbook(write_only=True)
+    sheets: list[tuple[str, Sequence[tuple[str, str]], list[list[Any]]]] = [
+        (
+            "Рейтинг",
+            REPORT_COLUMNS,
+            [_report_values(r) for r in (*report.communities, report.total)],
+        ),
+        ("Темы", TOPIC_COLUMNS, _topic_rows(report, labels)),
+    ]
+    topics, weeks = stats.volume_table(report.overall, "day")
+    names = labels or TOPIC_LABELS
+    sheets.append(
+        (
+            "По дням",
+            [("День", "text"), *[(names.get(t, t), "int") for t in topics]],
+            [[day, *counts] for day, counts in weeks],
+        )
+    )
+    for title, columns, rows in sheets:
+        ws = wb.create_sheet(title)
+        for n in range(1, len(columns) + 1):
+            ws.column_dimensions[get_column_letter(n)].width = 34 if n == 1 else 14
+        ws.freeze_panes = "B2"
+        if title == "Рейтинг":
+            ws.append([_cell(ws, report.title)])
+            ws.append([])
+        ws.append(_header(ws, [name for name, _ in columns]))
+        for values in rows:
+            cells = []
+            for value, (_, kind) in zip(values, columns, strict=True):
+                cell = _cell(ws, value, "hours" if kind == "hours" else kind)
+                if kind == "share" and value is not None:
+                    cell.number_format = "0.0%"
+                cells.append(cell)
+            ws.append(cells)
+    wb.save(path)
+
+
+def _fmt(value: Any, kind: str) -> str:
+    if value is None:
+        return "—"
+    if kind == "share":
+        return f"{value * 100:.1f} %".replace(".", ",")
+    if kind == "hours":
+        return f"{value:.2f}".replace(".", ",")
+    return str(value)
+
+
+def _csv_report_value(value: Any, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind == "share":
+        return f"{value * 100:.1f}%".replace(".", ",")
+    if kind == "hours":
+        return f"{value:.2f}".replace(".", ",")
+    return safe_text(str(value))
+
+
+def write_report_csv(report: MonthlyReport, out: IO[str]) -> None:
+    """The rating table as CSV (title line, header, one line per community, the total)."""
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow([report.title])
+    writer.writerow([name for name, _ in REPORT_COLUMNS])
+    for row in (*report.communities, report.total):
+        values = zip(_report_values(row), REPORT_COLUMNS, strict=True)
+        writer.writerow([_csv_report_value(v, kind) for v, (_, kind) in values])
+
+
+def report_html(report: MonthlyReport, labels: Mapping[str, str] | None = None) -> str:
+    """A standalone printable page (inline CSS and SVG, nothing fetched)."""
+    e = html.escape
+
+    def table(columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]]) -> str:
+        head = "".join(f"<th>{e(name)}</th>" for name, _ in columns)
+        body = "".join(
+            "<tr>"
+            + "".join(
+                f'<td class="{kind}">{e(_fmt(v, kind))}</td>'
+                for v, (_, kind) in zip(values, columns, strict=True)
+            )
+            + "</tr>"
+            for values in rows
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    rating = table(REPORT_COLUMNS, [_report_values(r) for r in (*report.communities, report.total)])
+    topics = table(TOPIC_COLUMNS, _topic_rows(report, labels))
+    generated = report.now.astimezone(report.overall.filters.tz)
+    return f"""<!doctype html>
+<html lang="ru"><head><meta charset="utf-8"><title>{e(report.title)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; color: #111; }}
+h1 {{ font-size: 1.4em; }} h2 {{ font-size: 1.1em; margin-top: 1.5em; }}
+table {{ border-collapse: collapse; margin: 0.5em 0; }}
+th, td {{ border: 1px solid #999; padding: 0.25em 0.5em; }}
+th {{ background: #eee; }} td.int, td.share, td.hours {{ text-align: right; }}
+tbody tr:last-child td {{ font-weight: bold; }}
+.note {{ color: #555; font-size: 0.9em; }}
+@media print {{ body {{ margin: 0; }} svg {{ max-width: 100%; height: auto; }}
+  h2 {{ break-after: avoid; }} table, svg {{ break-inside: avoid; }} }}
+</style></head><body>
+<h1>{e(report.title)}</h1>
+<p class="note">Часовой пояс: {e(report.timezone)}. Сформирован {generated:%d.%m.%Y %H:%M}.
+Учитываются только ответы сотрудников; «в срок» — доля ответов в срок среди отвеченных
+и просроченных без ответа. В рейтинге оцениваются сообщества, где за месяц
+не меньше {RATED_MINIMUM} обращений.</p>
+<h2>Рейтинг сообществ</h2>
+{rating}
+<h2>Обращения по темам</h2>
+{topics}
+{stats.svg_daily_volume(report.overall, labels)}
+<h2>Время первого ответа</h2>
+{stats.svg_response_time(report.overall)}
+</body></html>
+"""
+
+
+def month_of(text: str) -> tuple[int, int]:
+    """``2026-10`` -> (2026, 10); ValueError with a Russian message otherwise."""
+    try:
+        first = date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise ValueError(f"{text!r}: нужен месяц в виде ГГГГ-ММ, например 2026-10") from None
+    return first.year, first.month

@@ -1,0 +1,245 @@
+"""The SLA warning step: mark incidents whose deadline is near or past, and tell the staff once.
+
+``warn_breaches_once`` is a run-once pipeline step (the daemon schedules it, e.g. every
+minute). For every open incident it finds
+
+* past ``due_at`` without a breach mark: sets ``breach_notified_at`` (and ``warned_at`` if the
+  incident skipped the warning, e.g. after downtime: only the breach is announced);
+* past its warn moment (``[sla] warn_at`` of the budget, the same moment ``sla.deadline``
+  computes) without a warning mark: sets ``warned_at``.
+
+Marks are claimed with a conditional UPDATE (``... WHERE warned_at IS NULL``), so with several
+workers each incident is announced by exactly one of them. Each run sends at most one message
+per stage to each notifier, listing the incidents (a burst of breaches is one message, not a
+flood). If no notifier delivered a stage's message, that stage's marks are released and the
+next run tries again; if at least one did, they stay (the other channel's failure is logged
+and audited). A worker that dies between the claim and the send loses that one message: the
+marks favour "never twice" over "always", the incident stays visibly overdue in the queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, literal, or_, select, update
+
+from incident import db, inbox, sla
+from incident.logs import get_logger
+from incident.models import IncidentStatus
+from incident.notify import Notifier, send_to_all
+from incident.stats import TOPIC_LABELS, UNCLASSIFIED
+
+MAX_LISTED = 20  # incidents listed by name in one message
+BATCH = 500  # incidents examined per run
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    id: int
+    platform: str
+    community: str
+    topic: str | None
+    due_at: datetime
+    text: str
+    author: str | None
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    if hours >= 48:
+        return f"{hours // 24} дн {hours % 24} ч"
+    return f"{hours} ч {minutes:02d} мин" if hours else f"{minutes} мин"
+
+
+def _snippet(text: str, limit: int = 90) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _plural(n: int) -> str:
+    if n % 10 == 1 and n % 100 != 11:
+        return "обращение"
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return "обращения"
+    return "обращений"
+
+
+def format_message(
+    stage: str,
+    items: Sequence[_Due],
+    now: datetime,
+    settings: sla.SlaSettings,
+    base_url: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> tuple[str, str]:
+    """(subject, text) in Russian for a "warn" or a "breach" batch."""
+    tz = settings.calendar.tz
+    n = len(items)
+    if stage == "breach":
+        subject = f"Просрочен ответ: {n} {_plural(n)}"
+    else:
+        subject = f"Скоро срок ответа: {n} {_plural(n)}"
+    lines = [subject, ""]
+    names = labels or TOPIC_LABELS
+    for item in items[:MAX_LISTED]:
+        topic = names.get(item.topic or UNCLASSIFIED, item.topic or "без темы")
+        due_local = item.due_at.astimezone(tz)
+        when = (
+            f"просрочено на {_duration(now - item.due_at)}"
+            if stage == "breach"
+            else f"осталось {_duration(item.due_at - now)}"
+        )
+        lines.append(
+            f"• №{item.id}, {item.platform}/{item.community}, «{topic}»: "
+            f"срок {due_local:%d.%m %H:%M}, {when}"
+        )
+        lines.append(f"  {item.author or 'Автор'}: {_snippet(item.text)}")
+        if base_url:
+            lines.append(f"  {base_url.rstrip('/')}/incidents/{item.id}")
+    if n > MAX_LISTED:
+        lines.append(f"…и ещё {n - MAX_LISTED}")
+    return subject, "\n".join(lines)
+
+
+def _candidates(engine: Engine, now: datetime) -> list[Any]:
+    i = db.incidents.c
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(
+                    i.id,
+                    i.platform,
+                    i.community,
+                    i.topic,
+                    i.opened_at,
+                    i.due_at,
+                    i.warned_at,
+                    i.breach_notified_at,
+                    db.comments.c.text,
+                    db.comments.c.author_name,
+                )
+                .join(db.comments, db.comments.c.id == i.comment_id)
+                .where(
+                    i.status == IncidentStatus.OPEN.value,
+                    i.due_at.is_not(None),
+                    or_(i.warned_at.is_(None), i.breach_notified_at.is_(None)),
+                    i.opened_at <= now,
+                )
+                .order_by(i.due_at)
+                .limit(BATCH)
+            )
+        )
+
+
+def _claim(engine: Engine, stage: str, ids: list[int], now: datetime) -> list[int]:
+    if not ids:
+        return []
+    i = db.incidents.c
+    column = i.breach_notified_at if stage == "breach" else i.warned_at
+    values: dict[str, Any] = {column.key: now}
+    if stage == "breach":
+        values["warned_at"] = func.coalesce(i.warned_at, literal(now, db.UtcDateTime))
+    with engine.begin() as conn:
+        claimed = [
+            int(r[0])
+            for r in conn.execute(
+                update(db.incidents)
+                .where(
+                    i.id.in_(ids),
+                    column.is_(None),
+                    i.status == IncidentStatus.OPEN.value,
+                )
+                .values(**values)
+                .returning(i.id)
+            )
+        ]
+        for incident_id in claimed:
+            inbox.audit(conn, now, inbox.WORKER, f"sla_{stage}", incident_id)
+    return sorted(claimed)
+
+
+def _release(engine: Engine, stage: str, ids: list[int], now: datetime) -> None:
+    i = db.incidents.c
+    with engine.begin() as conn:
+        if stage == "breach":
+            conn.execute(
+                update(db.incidents)
+                .where(i.id.in_(ids), i.breach_notified_at == now)
+                .values(breach_notified_at=None)
+            )
+            # a warning claimed together with the breach goes back too
+            conn.execute(
+                update(db.incidents).where(i.id.in_(ids), i.warned_at == now).values(warned_at=None)
+            )
+        else:
+            conn.execute(
+                update(db.incidents).where(i.id.in_(ids), i.warned_at == now).values(warned_at=None)
+            )
+
+
+def warn_breaches_once(
+    engine: Engine,
+    settings: sla.SlaSettings,
+    notifiers: Sequence[Notifier],
+    now: datetime,
+    *,
+    base_url: str | None = None,
+    warn: bool = True,
+    breach: bool = True,
+    labels: Mapping[str, str] | None = None,
+) -> int:
+    """Mark and announce near and past deadlines. Returns how many incidents were marked
+    (0: nothing to do). With no notifiers the marks are still set (the queue shows them)."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now must be timezone-aware, got {now!r}")
+    log = get_logger(step="sla_warnings")
+    due: dict[str, list[_Due]] = {"breach": [], "warn": []}
+    for r in _candidates(engine, now):
+        item = _Due(r.id, r.platform, r.community, r.topic, r.due_at, r.text, r.author_name)
+        if r.due_at < now:
+            if r.breach_notified_at is None and breach:
+                due["breach"].append(item)
+            continue
+        if r.warned_at is not None or not warn:
+            continue
+        d = sla.deadline(r.opened_at, None, r.topic, r.platform, settings)
+        if now >= min(d.warn, r.due_at):
+            due["warn"].append(item)
+    marked = 0
+    for stage in ("breach", "warn"):
+        by_id = {item.id: item for item in due[stage]}
+        claimed = _claim(engine, stage, list(by_id), now)
+        if not claimed:
+            continue
+        marked += len(claimed)
+        items = [by_id[c] for c in claimed]
+        if not notifiers:
+            continue
+        subject, text = format_message(stage, items, now, settings, base_url, labels)
+        outcome = send_to_all(notifiers, subject, text)
+        failed = {name: reason for name, reason in outcome.items() if reason is not None}
+        if failed:
+            log.warning("sla_notification_failed", stage=stage, failed=failed)
+            with engine.begin() as conn:
+                inbox.audit(
+                    conn,
+                    now,
+                    inbox.WORKER,
+                    "sla_notification_failed",
+                    None,
+                    stage=stage,
+                    failed=failed,
+                )
+        if len(failed) == len(outcome):
+            _release(engine, stage, claimed, now)
+            marked -= len(claimed)
+            continue
+        log.info("sla_notified", stage=stage, incidents=len(claimed), channels=sorted(outcome))
+    return marked
+
+
+__all__ = ["format_message", "warn_breaches_once"]
