@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine
 
-from incident import sla
+from incident import sla, stats, warnings
 from incident.classify import classify
 from incident.config import Config, ConfigError
 from incident.db import make_engine
-from incident.inbox import Classification, Classifier, DeadlinePolicy
+from incident.inbox import Classification, Classifier, DeadlinePolicy, ResponseFigures
 from incident.models import Comment
+from incident.notify import Notifier
 from incident.pipeline import Ingestion
 from incident.rules import RulesError, RuleSet, load_ruleset
 from incident.sources.base import Source
@@ -56,11 +58,43 @@ def load_rules(config: Config) -> RuleSet:
         ) from None
 
 
+def answer_figures(settings: sla.SlaSettings) -> ResponseFigures:
+    """What is stored with an incident's first answer: its times in calendar and working hours."""
+
+    def figures(
+        opened_at: datetime, answered_at: datetime, due_at: datetime | None
+    ) -> dict[str, Any]:
+        return stats.response_figures(opened_at, answered_at, due_at, settings)
+
+    return figures
+
+
 def build_ingestion(config: Config, ruleset: RuleSet | None = None) -> Ingestion:
     return Ingestion(
         deadline=working_hours_policy(config.sla),
         classify=rule_classifier(ruleset or load_rules(config)),
+        figures=answer_figures(config.sla),
     )
+
+
+def build_warn_step(
+    engine: Engine, config: Config, notifiers: Sequence[Notifier], labels: Mapping[str, str]
+) -> Callable[[datetime], int]:
+    """The SLA warnings step of the worker, bound to this deployment's settings."""
+
+    def step(now: datetime) -> int:
+        return warnings.warn_breaches_once(
+            engine,
+            config.sla,
+            notifiers,
+            now,
+            base_url=config.notify.base_url,
+            warn=config.notify.warn,
+            breach=config.notify.breach,
+            labels=labels,
+        )
+
+    return step
 
 
 def build_sources(config: Config, only: str | None = None) -> list[Source]:

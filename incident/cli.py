@@ -9,7 +9,7 @@ from pathlib import Path
 
 from incident import __version__
 from incident.commands import classify as classify_commands
-from incident.commands import demo, ops, sla, users, web
+from incident.commands import demo, ops, report, sla, users, web
 from incident.config import ConfigError, default_config_path, load_config
 
 EXIT_USAGE = 2
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     web.register(sub)
     users.register(sub)
     sla.register(sub)
+    report.register(sub)
     classify_commands.register(sub)
     return parser
 

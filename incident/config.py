@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from incident.notify import NotifySettings, notify_settings_from_mapping
 from incident.sla import SlaSettings, sla_settings_from_mapping
 
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -95,6 +96,7 @@ class Config:
     replies_dir: Path = Path("replies")
     sla: SlaSettings = field(default_factory=SlaSettings)
     reply_values: ReplyValues = field(default_factory=ReplyValues)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     def enabled_sources(self) -> tuple[VkSourceConfig, ...]:
         return tuple(s for s in self.sources if s.enabled)
@@ -273,6 +275,13 @@ def parse_config(
         sla = sla_settings_from_mapping(sla_data, f"{path} [sla]")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    notify_data = top._data.pop("notify", {})
+    try:
+        notify = notify_settings_from_mapping(
+            notify_data, f"{path} [notify]", environ, require_secrets=require_secrets
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -289,6 +298,7 @@ def parse_config(
         replies_dir=replies_dir,
         sla=sla,
         reply_values=reply_values,
+        notify=notify,
     )
 
 

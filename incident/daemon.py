@@ -46,6 +46,8 @@ class Worker:
         listeners: Sequence[str] = (),
         clock: Clock = utc_now,
         worker_id: str | None = None,
+        warn_step: Callable[[datetime], int] | None = None,
+        warn_interval: float = 60.0,
     ) -> None:
         self.engine = engine
         self.sources = {s.name: s for s in sources}
@@ -57,7 +59,10 @@ class Worker:
             worker_id=worker_id or default_worker_id(),
             lease=timedelta(seconds=config.reply_lease),
             max_attempts=config.reply_attempts,
+            figures=ingestion.figures,
         )
+        self.warn_step = warn_step
+        self.warn_interval = warn_interval
         self.stopping = threading.Event()
         self.stopped_sources: set[str] = set()
         self._scheduler = BackgroundScheduler(timezone=UTC)
@@ -92,6 +97,15 @@ class Worker:
                 self.engine, self.sources, self.clock, self.reply_policy, rng
             ):
                 return
+
+    def warn(self) -> None:
+        if self.warn_step is None or self.stopping.is_set():
+            return
+        try:
+            self.warn_step(self.clock())
+        except Exception:
+            # Warnings must never take the worker down; the next run tries again.
+            self.log.exception("warnings_failed")
 
     def _listen_loop(self, name: str) -> None:
         source = self.sources[name]
@@ -136,6 +150,17 @@ class Worker:
             coalesce=True,
             misfire_grace_time=None,
         )
+        if self.warn_step is not None:
+            self._scheduler.add_job(
+                self.warn,
+                "interval",
+                id="warnings",
+                seconds=self.warn_interval,
+                next_run_time=now,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
         self._scheduler.start()
         for name in self.listeners:
             thread = threading.Thread(

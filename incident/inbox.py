@@ -40,6 +40,8 @@ class Classification:
 
 # (comment, the author's earlier texts, newest first) -> classification
 Classifier = Callable[[Comment, Sequence[str]], Classification]
+# (opened_at, first answer at, due_at) -> the columns stored with the first answer
+ResponseFigures = Callable[[datetime, datetime, datetime | None], dict[str, Any]]
 HISTORY_LIMIT = 20  # earlier comments per author handed to the classifier (flood detection)
 # (comment, seen_at, topic) -> (clock start, due time)
 DeadlinePolicy = Callable[[Comment, datetime, str | None], tuple[datetime, datetime | None]]
@@ -54,6 +56,12 @@ def calendar_hours(hours: float) -> DeadlinePolicy:
         return comment.created_at, comment.created_at + timedelta(hours=hours)
 
     return policy
+
+
+def no_figures(
+    opened_at: datetime, answered_at: datetime, due_at: datetime | None
+) -> dict[str, Any]:
+    return {}
 
 
 def no_classification(comment: Comment, history: Sequence[str]) -> Classification:
@@ -91,13 +99,14 @@ def ingest(
     *,
     deadline: DeadlinePolicy,
     classify: Classifier = no_classification,
+    figures: ResponseFigures = no_figures,
 ) -> IngestResult:
     result = IngestResult()
     pending_new: list[Comment] = []  # consecutive NEW changes, stored together
 
     def flush() -> None:
         if pending_new:
-            _store_new(conn, source, pending_new, now, deadline, classify, result)
+            _store_new(conn, source, pending_new, now, deadline, classify, result, figures)
             pending_new.clear()
 
     for change in batch.changes:
@@ -110,9 +119,9 @@ def ingest(
             continue
         flush()
         if change.kind is ChangeKind.EDIT:
-            _apply_edit(conn, source, change, now, deadline, classify, result)
+            _apply_edit(conn, source, change, now, deadline, classify, result, figures)
         else:
-            _apply_delete_or_restore(conn, source, change, now, deadline, classify, result)
+            _apply_delete_or_restore(conn, source, change, now, deadline, classify, result, figures)
     flush()
     save_cursors(conn, source, batch.cursors, now)
     return result
@@ -137,6 +146,7 @@ def _store_new(
     deadline: DeadlinePolicy,
     classify: Classifier,
     result: IngestResult,
+    figures: ResponseFigures,
 ) -> None:
     """Store new comments in three statements (comments, incidents, audit events), whatever
     their number; then let the community's own comments answer what they reply to, in order."""
@@ -187,7 +197,7 @@ def _store_new(
             continue
         flush()
         if c.from_community:
-            if _record_platform_answer(conn, c, comment_id, now):
+            if _record_platform_answer(conn, c, comment_id, now, figures):
                 result.answered += 1
         else:
             _open_or_follow_up(conn, source, c, comment_id, now, deadline, classify, result)
@@ -318,12 +328,20 @@ def _open_or_follow_up(
         audit(conn, now, WORKER, "reopened_by_follow_up", incident_id, previous=previous.id)
 
 
-def _record_platform_answer(conn: Connection, c: Comment, answer_id: int, now: datetime) -> bool:
+def _record_platform_answer(
+    conn: Connection, c: Comment, answer_id: int, now: datetime, figures: ResponseFigures
+) -> bool:
     """A comment by the community itself answers the comment it replies to (or its thread root)."""
     targets = [t for t in (c.reply_to_id, c.thread_root_id) if t]
     for target in targets:
         row = conn.execute(
-            select(db.incidents.c.id, db.incidents.c.status, db.incidents.c.first_response_at)
+            select(
+                db.incidents.c.id,
+                db.incidents.c.status,
+                db.incidents.c.first_response_at,
+                db.incidents.c.opened_at,
+                db.incidents.c.due_at,
+            )
             .join(db.comments, db.comments.c.id == db.incidents.c.comment_id)
             .where(
                 db.comments.c.platform == c.platform.value,
@@ -347,6 +365,7 @@ def _record_platform_answer(conn: Connection, c: Comment, answer_id: int, now: d
                 first_response_by=by,
                 answer_comment_id=answer_id,
                 updated_at=now,
+                **figures(row.opened_at, c.created_at, row.due_at),
             )
         )
         audit(conn, now, by, "answered", row.id, comment=c.external_id, via="platform")
@@ -384,11 +403,12 @@ def _apply_edit(
     deadline: DeadlinePolicy,
     classify: Classifier,
     result: IngestResult,
+    figures: ResponseFigures,
 ) -> None:
     assert change.comment is not None
     row = _comment_row(conn, change)
     if row is None:  # an edit of a comment we never saw: it is new to us
-        _store_new(conn, source, [change.comment], now, deadline, classify, result)
+        _store_new(conn, source, [change.comment], now, deadline, classify, result, figures)
         return
     if row.text == change.comment.text:
         result.duplicates += 1
@@ -424,12 +444,13 @@ def _apply_delete_or_restore(
     deadline: DeadlinePolicy,
     classify: Classifier,
     result: IngestResult,
+    figures: ResponseFigures,
 ) -> None:
     deleting = change.kind is ChangeKind.DELETE
     row = _comment_row(conn, change)
     if row is None:
         if not deleting and change.comment is not None:
-            _store_new(conn, source, [change.comment], now, deadline, classify, result)
+            _store_new(conn, source, [change.comment], now, deadline, classify, result, figures)
         else:
             result.duplicates += 1  # a delete of something we never stored: nothing to do
         return
@@ -565,7 +586,16 @@ class ReplyNotAllowed(Exception):
     """A reply cannot be queued for this incident; the message says why."""
 
 
-def queue_reply(conn: Connection, incident_id: int, text: str, actor: str, now: datetime) -> int:
+def queue_reply(
+    conn: Connection,
+    incident_id: int,
+    text: str,
+    actor: str,
+    now: datetime,
+    kind: str | None = None,
+) -> int:
+    """Queue a public reply for the worker to post. ``kind``: answer, move-to-private,
+    redirect, thanks, clarify (counted by the statistics)."""
     text = text.strip()
     if not text:
         raise ReplyNotAllowed("the reply is empty")
@@ -592,6 +622,7 @@ def queue_reply(conn: Connection, incident_id: int, text: str, actor: str, now: 
             incident_id=incident_id,
             source=row.source,
             text=text,
+            kind=kind,
             status=OutboxStatus.PENDING.value,
             created_by=actor,
             created_at=now,
@@ -697,6 +728,7 @@ def mark_posted(
     external_id: str,
     url: str | None,
     now: datetime,
+    figures: ResponseFigures = no_figures,
 ) -> bool:
     """Record the platform's acceptance. False if our lease was lost to another worker
     (who will resend with the same idempotency key and record the same comment)."""
@@ -719,16 +751,36 @@ def mark_posted(
     ).rowcount
     if done != 1:
         return False
-    conn.execute(
-        update(db.incidents)
-        .where(db.incidents.c.id == claim.incident_id, db.incidents.c.first_response_at.is_(None))
-        .values(
-            status=IncidentStatus.ANSWERED.value,
-            first_response_at=now,
-            first_response_by=claim.created_by,
-            updated_at=now,
+    row = conn.execute(
+        select(
+            db.incidents.c.first_response_at,
+            db.incidents.c.opened_at,
+            db.incidents.c.due_at,
+            db.comments.c.external_id.label("answer_external_id"),
         )
-    )
+        .outerjoin(db.comments, db.comments.c.id == db.incidents.c.answer_comment_id)
+        .where(db.incidents.c.id == claim.incident_id)
+    ).one()
+    if row.first_response_at is None:
+        conn.execute(
+            update(db.incidents)
+            .where(db.incidents.c.id == claim.incident_id)
+            .values(
+                status=IncidentStatus.ANSWERED.value,
+                first_response_at=now,
+                first_response_by=claim.created_by,
+                updated_at=now,
+                **figures(row.opened_at, now, row.due_at),
+            )
+        )
+    elif row.answer_external_id == external_id:
+        # Our reply came back through the platform before we recorded it, and was taken for
+        # an answer typed in VK: it is this person's answer.
+        conn.execute(
+            update(db.incidents)
+            .where(db.incidents.c.id == claim.incident_id)
+            .values(first_response_by=claim.created_by, updated_at=now)
+        )
     audit(
         conn,
         now,

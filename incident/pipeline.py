@@ -14,7 +14,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from incident import inbox
-from incident.inbox import Classifier, DeadlinePolicy, IngestResult, no_classification
+from incident.inbox import (
+    Classifier,
+    DeadlinePolicy,
+    IngestResult,
+    ResponseFigures,
+    no_classification,
+    no_figures,
+)
 from incident.logs import get_logger
 from incident.models import Batch, OutgoingReply, SourceState
 from incident.sources.base import (
@@ -30,10 +37,12 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True, slots=True)
 class Ingestion:
-    """How new comments become incidents: the deadline policy and the classifier."""
+    """How new comments become incidents: the deadline policy and the classifier; and what is
+    stored when an incident gets its first answer."""
 
     deadline: DeadlinePolicy
     classify: Classifier = no_classification
+    figures: ResponseFigures = no_figures
 
 
 @dataclass(slots=True)
@@ -72,6 +81,7 @@ def _commit_batch(
                 now,
                 deadline=ingestion.deadline,
                 classify=ingestion.classify,
+                figures=ingestion.figures,
             )
         )
     outcome.api_calls += batch.api_calls
@@ -185,6 +195,7 @@ class ReplyPolicy:
     max_attempts: int = 8
     backoff_initial: timedelta = timedelta(seconds=5)
     backoff_maximum: timedelta = timedelta(minutes=15)
+    figures: ResponseFigures = no_figures
 
 
 def send_one_reply(
@@ -246,7 +257,13 @@ def send_one_reply(
         return True
     with engine.begin() as conn:
         recorded = inbox.mark_posted(
-            conn, claim, policy.worker_id, posted.external_id, posted.url, clock()
+            conn,
+            claim,
+            policy.worker_id,
+            posted.external_id,
+            posted.url,
+            clock(),
+            policy.figures,
         )
     log.info("reply_posted", comment=posted.external_id, recorded=recorded)
     return True

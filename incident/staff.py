@@ -187,7 +187,7 @@ def send_reply(
     if earlier is not None:
         raise ActionRefused(f"Ответ уже отправлен ({earlier.created_by}); второй не нужен.")
     try:
-        outbox_id = inbox.queue_reply(conn, incident_id, text, user, now)
+        outbox_id = inbox.queue_reply(conn, incident_id, text, user, now, kind=kind.value)
     except inbox.ReplyNotAllowed as exc:
         raise ActionRefused(f"Ответ не поставлен в очередь: {exc}") from exc
     inbox.audit(

@@ -118,3 +118,19 @@ def test_the_sla_table_sets_the_working_calendar_and_policies(tmp_path: Path) ->
 def test_a_bad_sla_value_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\[sla\]\.target_hours"):
         load_config(write(tmp_path, "[sla]\ntarget_hours = 'eight'\n"), environ={})
+
+
+def test_the_notify_table_configures_telegram_with_the_token_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    text = '[notify]\ntelegram_chat_id = "-100123"\nbase_url = "https://incident.example/"\n'
+    env = {**TOKENS, "INCIDENT_TELEGRAM_BOT_TOKEN": "123456:bot-token-value"}
+    config = load_config(write(tmp_path, text), environ=env)
+    assert config.notify.telegram is not None
+    assert config.notify.incident_url(5) == "https://incident.example/incidents/5"
+    assert "bot-token-value" not in repr(config)
+
+
+def test_a_bad_notify_key_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[notify\]: unknown key\(s\): telegram"):
+        load_config(write(tmp_path, "[notify]\ntelegram = 1\n"), environ={})

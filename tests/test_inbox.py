@@ -301,3 +301,56 @@ def test_another_citizens_reply_in_a_thread_is_an_incident_of_its_own(engine: En
     ingest(engine, new(comment(1)))
     result = ingest(engine, new(comment(2, author_id="2002", thread_root_id="1", reply_to_id="1")))
     assert (result.incidents, result.follow_ups) == (1, 0)
+
+
+def figures_stub(opened: datetime, answered: datetime, due: datetime | None) -> dict[str, Any]:
+    return {
+        "response_seconds": int((answered - opened).total_seconds()),
+        "on_time": due is not None and answered <= due,
+    }
+
+
+def test_an_answer_on_the_platform_stores_the_response_figures(engine: Engine) -> None:
+    ingest(engine, new(comment(1)))
+    answer = comment(61, author_id="-42", from_community=True, reply_to_id="1", thread_root_id="1")
+    with engine.begin() as conn:
+        inbox.ingest(
+            conn, "vk-test", Batch((new(answer),)), T0, deadline=POLICY, figures=figures_stub
+        )
+    row = incident_row(engine, "1")
+    assert row.response_seconds == 60 * 60  # comment 1 at T0+1 min, answer at T0+61 min
+    assert row.on_time is True
+
+
+def test_a_posted_reply_stores_the_figures_and_its_kind(engine: Engine, clock: FakeClock) -> None:
+    ingest(engine, new(comment(1)))
+    clock.advance(hours=9)
+    with engine.begin() as conn:
+        outbox_id = inbox.queue_reply(conn, 1, "Напишите нам", "anna", clock(), "move-to-private")
+        claim = inbox.claim_reply(conn, "w", clock(), timedelta(minutes=2))
+        assert claim is not None
+        inbox.mark_posted(conn, claim, "w", "77", None, clock(), figures_stub)
+        kind = conn.execute(
+            select(db.outbox.c.kind).where(db.outbox.c.id == outbox_id)
+        ).scalar_one()
+    row = incident_row(engine, "1")
+    assert kind == "move-to-private"
+    assert row.response_seconds == (clock() - (T0 + timedelta(minutes=1))).total_seconds()
+    assert row.on_time is False  # due 8 calendar hours after the comment, answered after 9
+
+
+def test_a_reply_echoed_by_the_platform_before_it_was_recorded_keeps_its_author(
+    engine: Engine, clock: FakeClock
+) -> None:
+    ingest(engine, new(comment(1)))
+    with engine.begin() as conn:
+        inbox.queue_reply(conn, 1, "Здравствуйте!", "anna", clock())
+        claim = inbox.claim_reply(conn, "w", clock(), timedelta(minutes=2))
+    assert claim is not None
+    # the long poll delivers our own reply before the sender records it
+    echo = comment(77, author_id="-42", from_community=True, reply_to_id="1", thread_root_id="1")
+    ingest(engine, new(echo))
+    assert incident_row(engine, "1").first_response_by == "platform"
+    with engine.begin() as conn:
+        assert inbox.mark_posted(conn, claim, "w", "77", None, clock())
+    assert incident_row(engine, "1").first_response_by == "anna"

@@ -224,3 +224,38 @@ def test_python_dash_m_incident_shows_help() -> None:
         "demo",
     ):
         assert command in out.stdout
+
+
+def test_the_daemon_runs_the_warnings_step_and_survives_its_failures(
+    engine: Engine, fake: FakeVk
+) -> None:
+    calls: list[object] = []
+
+    def flaky_warnings(now: object) -> int:
+        calls.append(now)
+        if len(calls) == 1:
+            raise RuntimeError("the mail server is down")
+        return 0
+
+    source = VkSource(
+        name="vk-test",
+        group_id=GID,
+        community_token="community-token",
+        sweep_token="service-token",
+        session_factory=fake.session,
+        throttle=False,
+    )
+    worker = Worker(
+        engine,
+        [source],
+        WorkerConfig(sweep_interval=3600, outbox_interval=3600),
+        Ingestion(deadline=calendar_hours(8)),
+        warn_step=flaky_warnings,
+        warn_interval=0.1,
+    )
+    worker.start()
+    try:
+        assert wait_for(lambda: len(calls) >= 3)  # it went on after the first one failed
+    finally:
+        worker.stop(timeout=5)
+        source.close()

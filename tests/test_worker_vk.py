@@ -382,3 +382,36 @@ def test_a_reply_hitting_a_transient_fault_is_retried_later_and_posted_once(
     clock.advance(hours=1)
     assert pipeline.send_one_reply(engine, sources, clock, ReplyPolicy("w"))
     assert len(fake.created) == 1
+
+
+@pytest.mark.parametrize(("cap_hours", "on_time"), [(24.0, False), (None, True)])
+def test_answer_times_in_working_hours_are_stored_with_the_first_answer(
+    engine: Engine,
+    fake: FakeVk,
+    source: VkSource,
+    clock: FakeClock,
+    cap_hours: float | None,
+    on_time: bool,
+) -> None:
+    """A comment on Friday at 20:00, answered on Monday at 09:30, took 30 working minutes.
+    With the default 24-hour calendar cap it was still due on Saturday at 20:00 (late); with
+    no cap only the 8 working hours count (on time)."""
+    from datetime import UTC, datetime
+
+    from incident.app import answer_figures, working_hours_policy
+    from incident.sla import SlaPolicy, SlaSettings
+
+    settings = SlaSettings(default_policy=SlaPolicy(cap_hours=cap_hours))
+    ingestion = Ingestion(deadline=working_hours_policy(settings), figures=answer_figures(settings))
+    friday_evening = int(datetime(2026, 11, 20, 17, 0, tzinfo=UTC).timestamp())  # 20:00 MSK
+    monday_morning = int(datetime(2026, 11, 23, 6, 30, tzinfo=UTC).timestamp())  # 09:30 MSK
+    post = fake.add_post(GID, "Пост", date=friday_evening - 3600)
+    question = fake.add_comment(GID, post, 1001, "Вопрос в пятницу вечером", date=friday_evening)
+    fake.add_comment(
+        GID, post, -GID, "Ответ в понедельник", date=monday_morning, reply_to_comment=question
+    )
+    pipeline.sweep_once(engine, source, clock, ingestion)
+    row = incident_of(engine, question)
+    assert row.response_seconds == (monday_morning - friday_evening)
+    assert row.response_working_seconds == 30 * 60  # only Monday 09:00-09:30 counts
+    assert row.on_time is on_time

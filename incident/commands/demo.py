@@ -127,12 +127,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         engine = app.open_engine(config)
         migrate.upgrade(engine)
         sources = app.build_sources(config)
+        ruleset = app.load_rules(config)
+        labels = {t.id: t.title for t in ruleset.topics.values()}
         worker = Worker(
             engine,
             sources,
             config.worker,
-            app.build_ingestion(config),
+            app.build_ingestion(config, ruleset),
             listeners=[s.name for s in config.enabled_sources() if s.longpoll],
+            # no notification channel in the demo: the queue still marks near deadlines
+            warn_step=app.build_warn_step(engine, config, [], labels),
         )
         web = None if args.no_web else _start_web(engine, config, args.host, args.port)
         citizens = threading.Thread(

@@ -11,10 +11,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from incident import app, inbox, migrate, pipeline
+from incident import app, inbox, migrate, pipeline, stats
 from incident.config import Config, ConfigError, load_config
 from incident.daemon import Worker, utc_now
 from incident.logs import configure_logging
+from incident.notify import build_notifiers
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -122,7 +123,13 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     engine = app.open_engine(config)
     try:
         migrate.upgrade(engine)
+        with engine.begin() as conn:
+            # answers given before their times were stored (older versions) get them now
+            figures = stats.backfill_response_figures(conn, config.sla)
+            kinds = stats.backfill_reply_kinds(conn)
         print(f"database at revision {migrate.current_revision(engine)}")
+        if figures or kinds:
+            print(f"filled in answer times of {figures} incidents and kinds of {kinds} replies")
     finally:
         engine.dispose()
     return EXIT_OK
@@ -141,19 +148,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not config.enabled_sources():
         raise ConfigError(f"{config.path}: no enabled [[sources]]: nothing to run")
     engine = _require_schema(config)
+    ruleset = app.load_rules(config)
     sources = app.build_sources(config)
+    notifiers = build_notifiers(config.notify)
+    labels = {t.id: t.title for t in ruleset.topics.values()}
     worker = Worker(
         engine,
         sources,
         config.worker,
-        app.build_ingestion(config),
+        app.build_ingestion(config, ruleset),
         listeners=[s.name for s in config.enabled_sources() if s.longpoll],
+        warn_step=app.build_warn_step(engine, config, notifiers, labels),
     )
     try:
         worker.run_until_signal()
     finally:
         for s in sources:
             getattr(s, "close", lambda: None)()
+        for n in notifiers:
+            n.close()
         engine.dispose()
     return EXIT_OK
 
