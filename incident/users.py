@@ -63,7 +63,8 @@ class User:
         return self.role.at_least(role)
 
 
-def _user(row: Any) -> User:
+def user_from_row(row: Any) -> User:
+    """A ``User`` from a row of the users table."""
     return User(
         id=row.id,
         username=row.username,
@@ -121,11 +122,11 @@ def add_user(
 
 def get_user(conn: Connection, username: str) -> User | None:
     row = conn.execute(select(db.users).where(db.users.c.username == username)).first()
-    return _user(row) if row is not None else None
+    return user_from_row(row) if row is not None else None
 
 
 def list_users(conn: Connection) -> list[User]:
-    return [_user(r) for r in conn.execute(select(db.users).order_by(db.users.c.username))]
+    return [user_from_row(r) for r in conn.execute(select(db.users).order_by(db.users.c.username))]
 
 
 def set_password(
@@ -269,4 +270,4 @@ def authenticate(
             .values(password_hash=hash_password(password), updated_at=now)
         )
     inbox.audit(conn, now, row.username, "login", None, address=address)
-    return _user(row)
+    return user_from_row(row)

@@ -25,7 +25,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy import Engine, select
 
 from incident import db
-from incident.users import Role, User
+from incident.users import Role, User, user_from_row
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
@@ -127,14 +127,7 @@ def session_user(request: Request) -> User | None:
     # A session older than the last password change is void (one-second cookie resolution).
     if row.password_changed_at > datetime.fromtimestamp(iat + 1, UTC):
         return None
-    return User(
-        id=row.id,
-        username=row.username,
-        display_name=row.display_name,
-        role=Role(row.role),
-        disabled=row.disabled,
-        password_changed_at=row.password_changed_at,
-    )
+    return user_from_row(row)
 
 
 def current_user(request: Request) -> User:
