@@ -70,11 +70,7 @@ def export_rows(
     i, c = db.incidents.c, db.comments.c
     tz = filters.tz
     names = labels or TOPIC_LABELS
-    where = [i.opened_at >= filters.start, i.opened_at < filters.end]
-    for key in ("community", "platform", "topic"):
-        value = getattr(filters, key)
-        if value is not None:
-            where.append(i[key] == value)
+    where = stats.scope(filters)  # period, community, platform, topic, person
     result = conn.execution_options(yield_per=2000).execute(
         select(
             i.id,

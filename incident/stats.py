@@ -335,7 +335,9 @@ def _human_answer() -> ColumnElement[bool]:
     )
 
 
-def _scope(filters: Filters, *, period: bool = True) -> list[ColumnElement[bool]]:
+def scope(filters: Filters, *, period: bool = True) -> list[ColumnElement[bool]]:
+    """The conditions on incidents that ``filters`` mean: the one definition of each filter,
+    shared by the statistics and the exports."""
     conds: list[ColumnElement[bool]] = []
     if period:
         conds += [_I.opened_at >= filters.start, _I.opened_at < filters.end]
@@ -477,7 +479,7 @@ def _joined_scope(conn: Connection, filters: Filters) -> list[ColumnElement[bool
     repeated, or with a community filter it reads all of the community's rows and matches
     them to the days afterwards; SQLite's planner does the opposite with it (it scans the
     whole period once per day: 30 times slower for a year), so it gets the days alone."""
-    return _scope(filters, period=conn.dialect.name == "postgresql")
+    return scope(filters, period=conn.dialect.name == "postgresql")
 
 
 def _in_day(days: CTE) -> ColumnElement[bool]:
@@ -526,13 +528,13 @@ def compute(conn: Connection, filters: Filters, now: datetime) -> Stats:
     comments, answered, on_time, late, closed, overdue_unanswered = totals
 
     pct, medians = _answer_times(conn, filters, days, human)
-    conds = _scope(filters)
+    conds = scope(filters)
 
     queue = conn.execute(
         select(
             func.count(),
             func.sum(case((and_(_I.due_at.is_not(None), _I.due_at < now), 1), else_=0)),
-        ).where(*_scope(filters, period=False), _I.status == "open")
+        ).where(*scope(filters, period=False), _I.status == "open")
     ).one()
 
     ob = db.outbox.c
@@ -660,7 +662,8 @@ _PALETTE = (
     "#ffbb78",
 )
 _W, _H = 720, 320
-_LEFT, _RIGHT, _TOP, _BOTTOM = 48, 170, 28, 36
+_LEFT, _RIGHT, _TOP, _BOTTOM = 48, 200, 28, 36
+_LEGEND_CHARS = 28  # ~6 px a character at font-size 11: fits the right margin
 
 
 def _label(topic: str, labels: Mapping[str, str] | None) -> str:
@@ -675,6 +678,17 @@ def _nice_max(value: float) -> float:
         if value <= step * magnitude:
             return step * magnitude
     return 10.0 * magnitude
+
+
+def _nice_count_max(value: float) -> int:
+    """A top for a count axis whose four grid steps are whole numbers (no "3,8 comments")."""
+    step_needed = max(1.0, value / 4)
+    magnitude = 10 ** math.floor(math.log10(step_needed))
+    for factor in (1, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        step = factor * magnitude
+        if step >= step_needed and float(step).is_integer():
+            return int(4 * step)
+    return int(40 * magnitude)
 
 
 def _fmt(value: float) -> str:
@@ -718,7 +732,11 @@ def _legend(entries: Sequence[tuple[str, str]]) -> list[str]:
         y = _TOP + 14 * i
         x = _W - _RIGHT + 12
         parts.append(f'<rect x="{x}" y="{y}" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{x + 14}" y="{y + 9}">{html.escape(name)}</text>')
+        shown = name if len(name) <= _LEGEND_CHARS else name[: _LEGEND_CHARS - 1] + "…"
+        parts.append(
+            f'<text x="{x + 14}" y="{y + 9}"><title>{html.escape(name)}</title>'
+            f"{html.escape(shown)}</text>"
+        )
     return parts
 
 
@@ -726,7 +744,7 @@ def svg_daily_volume(stats: Stats, labels: Mapping[str, str] | None = None) -> s
     """Stacked bars: comments per local day, one colour per topic."""
     days = stats.days
     totals = [sum(c[i] for _, c in stats.daily_volume) for i in range(len(days))]
-    top = _nice_max(max(totals, default=0))
+    top = _nice_count_max(max(totals, default=0))
     parts = _frame("Обращения по дням и темам", days, top, "шт.")
     plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
     width = plot_w / max(1, len(days))

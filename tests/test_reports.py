@@ -75,6 +75,20 @@ def test_export_filters_one_community(world: World) -> None:
     assert [r["id"] for r in rows] == [ids["other"]]
 
 
+def test_export_filters_a_person_and_comments_without_a_topic_like_the_statistics(
+    world: World,
+) -> None:
+    boris = world.incident(T0, answered_after=timedelta(hours=1), by="boris")
+    assigned = world.incident(T0, assignee="boris")
+    untopical = world.incident(T0, topic=None)
+    world.incident(T0, answered_after=timedelta(hours=1), by="anna")
+    with world.engine.connect() as conn:
+        mine = list(reports.export_rows(conn, Filters.for_month(2026, 10, person="boris")))
+        bare = list(reports.export_rows(conn, Filters.for_month(2026, 10, topic="unclassified")))
+    assert [r["id"] for r in mine] == [boris, assigned]
+    assert [r["id"] for r in bare] == [untopical]
+
+
 def test_csv_export_suits_a_russian_spreadsheet_and_defuses_formulas(world: World) -> None:
     world.incident(T0, answered_after=timedelta(minutes=90))
     out = io.StringIO()

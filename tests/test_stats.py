@@ -468,3 +468,22 @@ def test_backfill_takes_reply_kinds_from_the_staff_apps_audit_events(world: Worl
         assert stats.backfill_reply_kinds(conn) == 0
     s = world.compute()
     assert (s.moves_to_private, s.redirects) == (1, 1)
+
+
+def test_the_volume_chart_counts_in_whole_numbers_and_its_legend_fits(world: World) -> None:
+    for day in range(5):  # five comments on one day: a 0..5 axis would tick at 1,25 and 3,75
+        world.incident(T0 + timedelta(hours=day), topic="trade")
+    s = world.compute()
+    svg = stats.svg_daily_volume(
+        s, {"trade": "Торговля: магазины, маркетплейсы, возврат, гарантия"}
+    )
+    root = ET.fromstring(svg)  # noqa: S314 -- our own output, checked well-formed
+    ns = "{http://www.w3.org/2000/svg}"
+    axis = [t.text for t in root.iter(f"{ns}text") if t.get("text-anchor") == "end"]
+    assert axis == ["0", "2", "4", "6", "8"]
+    legend = [t for t in root.iter(f"{ns}text") if t.find(f"{ns}title") is not None]
+    shown = legend[0].find(f"{ns}title")
+    assert shown is not None
+    assert shown.tail is not None
+    assert len(shown.tail) <= 28  # the long topic title is shortened, the full one is its title
+    assert shown.text == "Торговля: магазины, маркетплейсы, возврат, гарантия"

@@ -202,6 +202,7 @@ def _start_web(engine: Engine, config: Config, host: str, port: int) -> Backgrou
         secure_cookies=False,  # plain HTTP on the demo's local address
         rules_dir=config.rules_dir,
         replies_dir=config.replies_dir,
+        sla=config.sla,
     )
     web = create_app(engine, settings)
     apply_reply_values(web.state.knowledge, config)

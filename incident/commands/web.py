@@ -57,6 +57,7 @@ def cmd_web(args: argparse.Namespace) -> int:
         secure_cookies=not args.insecure_cookies,
         rules_dir=config.rules_dir,
         replies_dir=config.replies_dir,
+        sla=config.sla,
     )
     web = create_app(engine, settings)
     apply_reply_values(web.state.knowledge, config)

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, text
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from incident.sla import SlaSettings
 from incident.users import Role
 from incident.web import display
 from incident.web.auth import SESSION_HOURS, LoginRequired, csrf_guard, csrf_token
@@ -43,6 +44,9 @@ class WebSettings:
     clock: Callable[[], datetime] = _utc_now
     refresh_seconds: int = 10
     knowledge: Knowledge | None = field(default=None)
+    # The deployment's SLA settings: the statistics page takes its time zone from them
+    # (Europe/Moscow without them).
+    sla: SlaSettings | None = None
 
 
 def templates() -> Jinja2Templates:
@@ -69,7 +73,7 @@ def templates() -> Jinja2Templates:
 
 
 def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
-    from incident.web import api, views
+    from incident.web import api, stats_views, views
 
     app = FastAPI(
         title="incident: рабочее место SMM",
@@ -119,7 +123,8 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
             target += "?" + request.url.query
         from urllib.parse import quote
 
-        safe_next = quote(target, safe="/?=&") if request.method == "GET" else "/queue"
+        # the whole target is one parameter: its own "&" and "=" must stay encoded
+        safe_next = quote(target, safe="/") if request.method == "GET" else "/queue"
         return RedirectResponse(f"/login?next={safe_next}", status_code=303)
 
     def error_page(request: Request, status: int, message: Any) -> Response:
@@ -159,6 +164,8 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
         return JSONResponse({"ok": True})
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    # before views: its /stats placeholder is superseded by the statistics page
+    app.include_router(stats_views.router)
     app.include_router(views.router)
     app.include_router(api.router)
     return app

@@ -362,12 +362,7 @@ def release(request: Request, incident_id: int, user: CurrentUser) -> Response:
     return _back("/queue")
 
 
-# --- supervisors and admins ----------------------------------------------------------------
-
-
-@router.get("/stats")
-def stats(request: Request, user: Supervisor) -> Response:
-    return render(request, "stats.html", {})
+# --- admins (the supervisors' statistics are in stats_views.py) -----------------------------
 
 
 @router.get("/admin/users")

@@ -1,0 +1,394 @@
+"""The supervisors' statistics in the web app: the page, /api/stats, exports, the monthly report.
+
+Every test runs on SQLite and on PostgreSQL. The world is built with the statistics tests'
+``World`` (incidents stored the way the inbox stores them, answer figures included); expected
+values are computed here from what the test built, never copied from the code under test.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import re
+import statistics
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
+
+from incident.calendar import WorkingCalendar
+from incident.sla import SlaSettings
+from incident.users import Role
+from incident.web.knowledge import Knowledge
+from tests.browser.world import add_user, login, make_app
+from tests.conftest import FakeClock
+from tests.test_stats import NOW, T0, World
+
+OCTOBER = {"from": "2026-10-01", "to": "2026-10-31"}
+
+
+@pytest.fixture
+def world(engine: Engine) -> World:
+    return World(engine)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW.astimezone(UTC))
+
+
+@contextmanager
+def _client(engine: Engine, clock: FakeClock, name: str, **settings: Any) -> Iterator[TestClient]:
+    add_user(engine, name, Role.SUPERVISOR if name == "boris" else Role.STAFF, clock())
+    knowledge = Knowledge(topics={"trade": "Торговля", "housing": "ЖКХ и управляющие компании"})
+    app = make_app(engine, clock, knowledge=knowledge, **settings)
+    with TestClient(app) as c:
+        assert login(c, name).status_code == 303
+        yield c
+
+
+@pytest.fixture
+def boris(engine: Engine, clock: FakeClock) -> Iterator[TestClient]:
+    """A supervisor, logged in."""
+    with _client(engine, clock, "boris") as c:
+        yield c
+
+
+def api(client: TestClient, **params: str) -> dict[str, Any]:
+    response = client.get("/api/stats", params=params)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def filename_of(response: Any) -> str:
+    """The UTF-8 file name from ``Content-Disposition: ...; filename*=UTF-8''...``."""
+    header = response.headers["content-disposition"]
+    assert header.startswith("attachment;")
+    assert re.search(r'filename="[A-Za-z0-9._-]+"', header), header  # the ASCII fallback
+    found = re.search(r"filename\*=UTF-8''([^;\s]+)", header)
+    assert found, header
+    return unquote(found.group(1))
+
+
+def csv_rows(response: Any) -> list[list[str]]:
+    body = response.content
+    assert body.startswith(b"\xef\xbb\xbf")  # the BOM: spreadsheets read the Cyrillic right
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
+
+
+# ----- figures --------------------------------------------------------------------------
+
+
+def test_the_api_gives_the_figures_of_the_chosen_period(boris: TestClient, world: World) -> None:
+    delays = [timedelta(minutes=30), timedelta(hours=2), timedelta(hours=5)]
+    for n, delay in enumerate(delays):
+        world.incident(T0 + timedelta(days=n), answered_after=delay)
+    world.incident(T0 + timedelta(days=3))  # open, long past due at NOW
+    world.incident(T0 - timedelta(days=3), answered_after=timedelta(minutes=1))  # September
+    data = api(boris, **OCTOBER)
+    assert data["comments"] == len(delays) + 1
+    assert data["answered"] == len(delays)
+    expected = statistics.median(d.total_seconds() / 3600 for d in delays)
+    assert data["median_hours"] == pytest.approx(expected)
+    assert data["overdue_now"] == 1
+    assert data["open_now"] == 1
+    assert data["topic_titles"]["trade"] == "Торговля"
+    assert data["filters"]["start"].startswith("2026-10-01T00:00:00")
+
+
+def test_answers_by_the_worker_do_not_count_as_answers(boris: TestClient, world: World) -> None:
+    world.incident(T0, answered_after=timedelta(hours=1), by="anna")
+    world.incident(T0, answered_after=timedelta(minutes=1), by="worker")
+    data = api(boris, **OCTOBER)
+    assert (data["comments"], data["answered"]) == (2, 1)
+    assert data["median_hours"] == pytest.approx(1.0)
+
+
+def test_filters_narrow_the_figures_by_community_platform_topic_and_person(
+    boris: TestClient, world: World
+) -> None:
+    world.incident(T0, answered_after=timedelta(hours=1), by="anna", community="42")
+    world.incident(T0, answered_after=timedelta(hours=2), by="vera", community="43")
+    world.incident(T0, topic="housing", community="43", assignee="anna")
+    world.incident(T0, topic=None, platform="ok", community="43")
+    assert api(boris, **OCTOBER, community="43")["comments"] == 3
+    assert api(boris, **OCTOBER, platform="ok")["comments"] == 1
+    assert api(boris, **OCTOBER, topic="housing")["comments"] == 1
+    assert api(boris, **OCTOBER, topic="unclassified")["comments"] == 1
+    anna = api(boris, **OCTOBER, person="anna")
+    assert (anna["comments"], anna["answered"]) == (2, 1)
+    assert api(boris, **OCTOBER, community="43", person="vera")["median_hours"] == 2.0
+    # an empty choice in the form means "all"
+    assert api(boris, **OCTOBER, community="", topic="")["comments"] == 4
+
+
+def test_the_default_period_is_the_current_month_of_the_deployment_time_zone(
+    engine: Engine,
+) -> None:
+    # 21:30 UTC on 31 October: already 1 November in Moscow, still October in Kaliningrad
+    late_evening = FakeClock(datetime(2026, 10, 31, 21, 30, tzinfo=UTC))
+    with _client(engine, late_evening, "boris") as moscow:
+        filters = api(moscow)["filters"]
+    assert filters["start"].startswith("2026-11-01T00:00:00+03:00")
+    assert filters["end"].startswith("2026-12-01T00:00:00+03:00")
+    kaliningrad = SlaSettings(calendar=WorkingCalendar(timezone="Europe/Kaliningrad"))
+    app = make_app(engine, late_evening, knowledge=Knowledge(), sla=kaliningrad)
+    with TestClient(app) as c:
+        assert login(c, "boris").status_code == 303
+        filters = api(c)["filters"]
+    assert filters["start"].startswith("2026-10-01T00:00:00+02:00")
+    assert filters["timezone"] == "Europe/Kaliningrad"
+
+
+def test_a_backwards_or_too_long_period_is_refused_with_a_message(boris: TestClient) -> None:
+    backwards = boris.get("/stats", params={"from": "2026-10-31", "to": "2026-10-01"})
+    assert backwards.status_code == 400
+    assert "раньше" in backwards.text
+    assert boris.get("/api/stats", params={"from": "2026-10-31", "to": "2026-10-01"}).json()[
+        "detail"
+    ]
+    too_long = boris.get("/api/stats", params={"from": "2024-01-01", "to": "2026-10-01"})
+    assert too_long.status_code == 400
+    assert boris.get("/stats", params={"from": "вчера"}).status_code == 400
+    assert boris.get("/api/stats", params={"from": "2026-02-30"}).status_code == 422
+
+
+# ----- access ---------------------------------------------------------------------------
+
+STATS_ROUTES = ("/stats", "/api/stats", "/stats/export?format=csv", "/stats/report?format=xlsx")
+
+
+def test_staff_are_refused_every_statistics_route(engine: Engine, clock: FakeClock) -> None:
+    with _client(engine, clock, "anna") as anna:
+        for path in STATS_ROUTES:
+            response = anna.get(path, follow_redirects=False)
+            assert response.status_code == 403, path
+            assert "content-disposition" not in response.headers
+
+
+def test_anonymous_visitors_are_sent_to_login_or_get_401(engine: Engine, clock: FakeClock) -> None:
+    with TestClient(make_app(engine, clock)) as anonymous:
+        for path in STATS_ROUTES:
+            response = anonymous.get(path, follow_redirects=False)
+            if path.startswith("/api/"):
+                assert response.status_code == 401
+            else:
+                assert response.status_code == 303
+                assert response.headers["location"].startswith("/login?next=/stats")
+
+
+def test_admins_see_the_page_and_staff_have_no_link_to_it(engine: Engine, clock: FakeClock) -> None:
+    add_user(engine, "root", Role.ADMIN, clock())
+    with TestClient(make_app(engine, clock)) as c:
+        assert login(c, "root").status_code == 303
+        assert 'href="/stats"' in c.get("/queue").text
+        assert c.get("/stats").status_code == 200
+    with _client(engine, clock, "anna") as anna:
+        assert 'href="/stats"' not in anna.get("/queue").text
+
+
+# ----- the page -------------------------------------------------------------------------
+
+
+def _svg(page: str, element_id: str) -> ET.Element:
+    found = re.search(rf'<figure class="chart" id="{element_id}">(.*?)</figure>', page, re.S)
+    assert found, element_id
+    return ET.fromstring(found.group(1))  # noqa: S314 - our own server's output
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def test_the_page_shows_the_figures_both_charts_and_links_to_the_slowest(
+    boris: TestClient, world: World
+) -> None:
+    slow = world.incident(T0, answered_after=timedelta(days=3), topic="housing")
+    quick = world.incident(T0 + timedelta(days=1), answered_after=timedelta(minutes=20))
+    world.incident(T0 + timedelta(days=2))
+    world.reply(quick, "move-to-private")
+    world.reply(slow, "redirect")
+    page = boris.get("/stats", params=OCTOBER).text
+    kpi = dict(re.findall(r'id="kpi-([a-z-]+)"><span class="kpi-value">([^<]*)<', page))
+    assert kpi["comments"] == "3"
+    assert kpi["answered"] == "2"
+    assert kpi["moves"] == "1"
+    assert kpi["redirects"] == "1"
+    assert kpi["overdue"] == "1"
+    # stacked bars: one per (day, topic) with comments; three days, one topic each
+    bars = _svg(page, "chart-volume").findall(f"{SVG}rect[{SVG}title]")
+    assert len(bars) == 3
+    response = _svg(page, "chart-response")
+    assert response.findall(f"{SVG}circle")  # the daily medians
+    # the slowest answer comes first and links to its card
+    links = re.findall(r'<a href="/incidents/(\d+)">', page)
+    assert links[:2] == [str(slow), str(quick)]
+    # the rules' titles label topics; export links keep the chosen filters
+    assert "ЖКХ и управляющие компании" in page
+    assert 'href="/stats/export?from=2026-10-01&amp;to=2026-10-31&amp;format=csv"' in page
+
+
+def test_the_page_offers_every_community_with_incidents(boris: TestClient, world: World) -> None:
+    for community in ("43", "42", "<b>77</b>", "42"):
+        world.incident(T0, community=community)
+    page = boris.get("/stats").text  # November: none of them in the period, all offered
+    select = re.search(
+        r'<select name="community" aria-label="Сообщество">(.*?)</select>', page, re.S
+    )
+    assert select
+    options = re.findall(r'<option value="([^"]*)"', select.group(1))
+    assert sorted(options) == sorted(["", "42", "43", "&lt;b&gt;77&lt;/b&gt;"])
+    assert "<b>77</b>" not in page
+
+
+def test_the_volume_table_counts_each_topic_by_week_or_month(
+    boris: TestClient, world: World
+) -> None:
+    # Thursday 1 October and Monday 5 October: two ISO weeks
+    world.incident(T0, topic="trade")
+    world.incident(T0, topic="housing")
+    world.incident(T0 + timedelta(days=4), topic="trade")
+    weekly = boris.get("/stats", params={**OCTOBER, "by": "week"}).text
+    table = re.search(r'<table class="plain numbers" id="volume-table">(.*?)</table>', weekly, re.S)
+    assert table
+    rows = re.findall(r"<tr><td>([^<]+)</td>((?:<td>\d+</td>)+)</tr>", table.group(1))
+    counts = {label: [int(n) for n in re.findall(r"\d+", cells)] for label, cells in rows}
+    assert counts["2026-09-28"][-1] == 2  # total of the week of 1 October
+    assert counts["2026-10-05"][-1] == 1
+    monthly = boris.get("/stats", params={**OCTOBER, "by": "month"}).text
+    assert "<tr><td>2026-10</td>" in monthly
+    assert boris.get("/stats", params={**OCTOBER, "by": "year"}).status_code == 400
+
+
+# ----- exports --------------------------------------------------------------------------
+
+
+def test_the_csv_export_lists_the_period_with_a_russian_file_name(
+    boris: TestClient, world: World
+) -> None:
+    made = [
+        world.incident(T0 + timedelta(days=n), answered_after=timedelta(hours=n + 1))
+        for n in range(3)
+    ]
+    world.incident(T0 + timedelta(days=40))  # November: not in October's export
+    response = boris.get("/stats/export", params={**OCTOBER, "format": "csv"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert filename_of(response) == "обращения_2026-10-01_2026-10-31.csv"
+    assert int(response.headers["content-length"]) == len(response.content)
+    rows = csv_rows(response)
+    assert rows[0][0] == "№"
+    assert [int(r[0]) for r in rows[1:]] == made
+    hours = rows[0].index("Время ответа, ч")
+    assert [r[hours] for r in rows[1:]] == ["1,00", "2,00", "3,00"]
+
+
+def test_the_xlsx_export_opens_in_a_spreadsheet_with_the_same_rows(
+    boris: TestClient, world: World
+) -> None:
+    made = [world.incident(T0 + timedelta(hours=n), community="43") for n in range(4)]
+    world.incident(T0, community="42")
+    response = boris.get("/stats/export", params={**OCTOBER, "community": "43"})
+    assert response.status_code == 200
+    assert filename_of(response) == "обращения_2026-10-01_2026-10-31_43.xlsx"
+    book = load_workbook(io.BytesIO(response.content), read_only=True)
+    try:
+        sheet = book["Обращения"]
+        ids = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    finally:
+        book.close()
+    assert ids == made
+
+
+def test_the_export_applies_the_person_and_without_topic_filters(
+    boris: TestClient, world: World
+) -> None:
+    answered = world.incident(T0, answered_after=timedelta(hours=1), by="vera")
+    assigned = world.incident(T0, assignee="vera", topic=None)
+    world.incident(T0, answered_after=timedelta(hours=1), by="anna")
+    by_vera = csv_rows(
+        boris.get("/stats/export", params={**OCTOBER, "format": "csv", "person": "vera"})
+    )
+    assert [int(r[0]) for r in by_vera[1:]] == [answered, assigned]
+    unclassified = csv_rows(
+        boris.get("/stats/export", params={**OCTOBER, "format": "csv", "topic": "unclassified"})
+    )
+    assert [int(r[0]) for r in unclassified[1:]] == [assigned]
+
+
+# ----- the monthly report ---------------------------------------------------------------
+
+
+def test_the_monthly_report_xlsx_rates_each_community(boris: TestClient, world: World) -> None:
+    for hours in (1, 2, 3):
+        world.incident(T0, answered_after=timedelta(hours=hours), community="42")
+    world.incident(T0, community="43")
+    response = boris.get("/stats/report", params={"month": "2026-10", "format": "xlsx"})
+    assert response.status_code == 200
+    assert filename_of(response) == "отчёт_2026-10.xlsx"
+    book = load_workbook(io.BytesIO(response.content), read_only=True)
+    try:
+        assert book.sheetnames == ["Рейтинг", "Темы", "По дням"]
+        rows = [r for r in book["Рейтинг"].iter_rows(min_row=4, values_only=True) if r[0]]
+    finally:
+        book.close()
+    by_name = {r[0]: r for r in rows}
+    assert by_name["vk/42 (vk-42)"][1:3] == (3, 3)
+    assert by_name["vk/43 (vk-43)"][1:3] == (1, 0)
+    assert by_name["Итого"][1] == 4
+
+
+def test_the_monthly_report_csv_for_one_community(boris: TestClient, world: World) -> None:
+    world.incident(T0, answered_after=timedelta(hours=1), community="42")
+    world.incident(T0, community="43")
+    response = boris.get(
+        "/stats/report", params={"month": "2026-10", "format": "csv", "community": "43"}
+    )
+    assert filename_of(response) == "отчёт_2026-10_43.csv"
+    rows = csv_rows(response)
+    assert "октябрь 2026" in rows[0][0]
+    assert [r[0] for r in rows[2:]] == ["vk/43 (vk-43)", "Итого"]
+
+
+def test_the_printable_report_page_is_styled_under_a_strict_policy(
+    boris: TestClient, world: World
+) -> None:
+    world.incident(T0, answered_after=timedelta(hours=1))
+    response = boris.get("/stats/report", params={"month": "2026-10"})
+    assert response.status_code == 200
+    page = response.text
+    assert "Отчёт об ответах на обращения за октябрь 2026 г." in page
+    assert page.count("<svg") == 2
+    policy = response.headers["content-security-policy"]
+    assert "script-src" not in policy
+    assert "default-src 'none'" in policy
+    style = re.search(r"<style>(.*?)</style>", page, re.S)
+    assert style
+    digest = base64.b64encode(hashlib.sha256(style.group(1).encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in policy
+
+
+def test_a_malformed_report_month_is_refused_with_a_message(boris: TestClient) -> None:
+    response = boris.get("/stats/report", params={"month": "10-2026"})
+    assert response.status_code == 400
+    assert "ГГГГ-ММ" in response.text
+
+
+def test_a_link_with_filters_survives_the_login(engine: Engine, clock: FakeClock) -> None:
+    add_user(engine, "boris", Role.SUPERVISOR, clock())
+    target = "/stats?from=2026-10-01&to=2026-10-31&topic=trade"
+    with TestClient(make_app(engine, clock)) as c:
+        sent = c.get(target, follow_redirects=False).headers["location"]
+        form = c.get(sent).text
+        found = re.search(r'name="next" value="([^"]+)"', form)
+        assert found
+        assert found.group(1).replace("&amp;", "&") == target
