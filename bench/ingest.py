@@ -1,6 +1,7 @@
 """Ingest benchmark: the real pipeline (vk_api over HTTP -> fake VK -> SQLite/PostgreSQL).
 
-Workload: COMMUNITIES x POSTS x COMMENTS top-level comments (default 50 x 20 x 50 = 50,000).
+Workload: COMMUNITIES x POSTS x COMMENTS top-level comments (default 50 x 20 x 50 = 50,000),
+ingested as `incident run` does: classified with the shipped rules, deadlines in working hours.
 Prints, for a first (catch-up) sweep and an idle sweep of every community:
 - comments stored per second through the whole pipeline;
 - API calls per sweep, beside the minimal number for this workload (one wall.get per
@@ -27,14 +28,16 @@ from sqlalchemy import Engine, create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from incident import db, migrate, pipeline
-from incident.app import working_hours_policy
+from incident.app import answer_figures, rule_classifier, working_hours_policy
 from incident.db import make_engine
 from incident.pipeline import Ingestion
+from incident.rules import load_ruleset
 from incident.sla import SlaSettings
 from incident.sources.fakes.vk_server import FakeVk
 from incident.sources.vk import RetryPolicy, VkSource
 
 FIRST_GID = 100_001
+RULES = Path(__file__).resolve().parents[1] / "rules"
 
 
 def build_world(fake: FakeVk, communities: int, posts: int, comments: int) -> int:
@@ -159,7 +162,13 @@ def main() -> int:
         kind, engine = fresh_database(args.postgres, Path(tmp))
         try:
             migrate.upgrade(engine)
-            ingestion = Ingestion(deadline=working_hours_policy(SlaSettings()))
+            # what `incident run` does: working-hours deadlines, the shipped rules, answer times
+            settings = SlaSettings()
+            ingestion = Ingestion(
+                deadline=working_hours_policy(settings),
+                classify=rule_classifier(load_ruleset(RULES)),
+                figures=answer_figures(settings),
+            )
             srcs = sources(fake, n, p)
             fake_calls_before = len(fake.calls)
             stored, calls, seconds = sweep_all(engine, srcs, ingestion)
