@@ -20,11 +20,13 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
-from incident import pipeline
+from incident import inbox, pipeline
 from incident.config import WorkerConfig
 from incident.logs import get_logger
 from incident.pipeline import Clock, Ingestion, ReplyPolicy
 from incident.sources.base import Source
+
+LEASE_RETRY_SECONDS = 5.0  # how often a standby listener asks for a source's lease
 
 
 def utc_now() -> datetime:
@@ -63,6 +65,10 @@ class Worker:
         )
         self.warn_step = warn_step
         self.warn_interval = warn_interval
+        # One worker at a time polls a source. The lease outlives the gap between two sweeps;
+        # a listener renews it every round. If the holder dies, another worker takes over
+        # when it expires (and its first sweep catches up).
+        self.lease_ttl = timedelta(seconds=config.sweep_interval + 120)
         self.stopping = threading.Event()
         self.stopped_sources: set[str] = set()
         self._scheduler = BackgroundScheduler(timezone=UTC)
@@ -79,9 +85,24 @@ class Worker:
         if job is not None:
             job.remove()
 
+    @property
+    def worker_id(self) -> str:
+        return self.reply_policy.worker_id
+
+    def hold(self, name: str) -> bool:
+        """Take or renew this worker's lease on polling ``name``; False if another holds it."""
+        try:
+            with self.engine.begin() as conn:
+                return inbox.hold_source(conn, name, self.worker_id, self.clock(), self.lease_ttl)
+        except Exception:
+            self.log.exception("lease_failed", source=name)
+            return False
+
     def sweep(self, name: str) -> None:
         if name in self.stopped_sources or self.stopping.is_set():
             return
+        if not self.hold(name):
+            return  # another worker polls this source
         outcome = pipeline.sweep_once(
             self.engine, self.sources[name], self.clock, self.ingestion, self.stopping.is_set
         )
@@ -111,6 +132,9 @@ class Worker:
         source = self.sources[name]
         failures = 0
         while not self.stopping.is_set() and name not in self.stopped_sources:
+            if not self.hold(name):
+                self.stopping.wait(LEASE_RETRY_SECONDS)  # another worker listens; stand by
+                continue
             outcome = pipeline.listen_once(
                 self.engine, source, self.clock, self.ingestion, self.stopping.is_set
             )
@@ -171,14 +195,28 @@ class Worker:
         self.log.info("worker_started", sources=list(self.sources), listeners=self.listeners)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop within ``timeout`` seconds; calling it again does nothing."""
+        if self.stopping.is_set() and not self._scheduler.running:
+            return
         self.stopping.set()
-        self._scheduler.shutdown(wait=False)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
         deadline = datetime.now(UTC) + timedelta(seconds=timeout)
         for thread in self._threads:
             left = (deadline - datetime.now(UTC)).total_seconds()
             thread.join(max(0.0, left))
         abandoned = [t.name for t in self._threads if t.is_alive()]
+        self._release_leases()
         self.log.info("worker_stopped", abandoned_listeners=abandoned)
+
+    def _release_leases(self) -> None:
+        """Let another worker take our sources at once rather than after the lease expires."""
+        try:
+            with self.engine.begin() as conn:
+                for name in self.sources:
+                    inbox.release_source(conn, name, self.worker_id)
+        except Exception:
+            self.log.exception("lease_release_failed")
 
     def run_until_signal(self, extra_stop: Callable[[], bool] = lambda: False) -> None:
         """Start, wait for SIGTERM/SIGINT (or ``extra_stop``), then stop."""

@@ -309,3 +309,17 @@ Index("ix_incidents_slowest", incidents.c.response_working_seconds)  # the slowe
 # answer / move-to-private / redirect / thanks / clarify (the reply's kind); NULL = unknown
 outbox.append_column(Column("kind", String(32)))
 Index("ix_outbox_kind", outbox.c.kind, outbox.c.incident_id)
+
+
+# --- source leases (migration 0004) ------------------------------------------------------
+
+# With several workers on one database, one worker at a time polls a source: the holder
+# renews its lease while it works; another takes over when the lease expires.
+source_leases = Table(
+    "source_leases",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("lease_until", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from incident import db
@@ -982,3 +982,36 @@ def reclassify_open(
                 rules=version,
             )
     return checked, changed
+
+
+# --- source leases -------------------------------------------------------------------------
+
+
+def hold_source(conn: Connection, source: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+    """Take or renew the lease on polling ``source`` until ``now + ttl``. True if ``owner``
+    holds it now: it was free, expired, or already ``owner``'s. One statement, so two workers
+    asking at once cannot both win."""
+    stmt = _insert(conn, db.source_leases).values(
+        source=source, owner=owner, lease_until=now + ttl, updated_at=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["source"],
+        set_={
+            "owner": stmt.excluded.owner,
+            "lease_until": stmt.excluded.lease_until,
+            "updated_at": stmt.excluded.updated_at,
+        },
+        where=or_(
+            db.source_leases.c.owner == owner,
+            db.source_leases.c.lease_until < now,
+        ),
+    ).returning(db.source_leases.c.owner)
+    return conn.execute(stmt).first() is not None
+
+
+def release_source(conn: Connection, source: str, owner: str) -> None:
+    conn.execute(
+        delete(db.source_leases).where(
+            db.source_leases.c.source == source, db.source_leases.c.owner == owner
+        )
+    )

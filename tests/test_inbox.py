@@ -354,3 +354,29 @@ def test_a_reply_echoed_by_the_platform_before_it_was_recorded_keeps_its_author(
     with engine.begin() as conn:
         assert inbox.mark_posted(conn, claim, "w", "77", None, clock())
     assert incident_row(engine, "1").first_response_by == "anna"
+
+
+def test_one_worker_at_a_time_holds_a_source_until_its_lease_expires(
+    engine: Engine, clock: FakeClock
+) -> None:
+    ttl = timedelta(minutes=2)
+
+    def hold(owner: str) -> bool:
+        with engine.begin() as conn:
+            return inbox.hold_source(conn, "vk-main", owner, clock(), ttl)
+
+    assert hold("worker-a")
+    assert not hold("worker-b")
+    clock.advance(minutes=1)
+    assert hold("worker-a")  # renewed until minute 3
+    clock.advance(minutes=1, seconds=30)
+    assert not hold("worker-b")
+    clock.advance(minutes=1)  # worker-a went silent: its lease ran out
+    assert hold("worker-b")
+    assert not hold("worker-a")
+    with engine.begin() as conn:
+        inbox.release_source(conn, "vk-main", "worker-a")  # not the holder: changes nothing
+    assert not hold("worker-a")
+    with engine.begin() as conn:
+        inbox.release_source(conn, "vk-main", "worker-b")
+    assert hold("worker-a")

@@ -259,3 +259,50 @@ def test_the_daemon_runs_the_warnings_step_and_survives_its_failures(
     finally:
         worker.stop(timeout=5)
         source.close()
+
+
+def test_two_workers_share_the_sources_one_polls_and_the_other_takes_over(
+    engine: Engine, fake: FakeVk
+) -> None:
+    post = fake.add_post(GID, "Пост")
+
+    def worker(name: str) -> tuple[Worker, VkSource]:
+        source = VkSource(
+            name="vk-test",
+            group_id=GID,
+            community_token="community-token",
+            sweep_token="service-token",
+            session_factory=fake.session,
+            throttle=False,
+            longpoll_wait=1,
+        )
+        w = Worker(
+            engine,
+            [source],
+            WorkerConfig(sweep_interval=3600, outbox_interval=3600),
+            Ingestion(deadline=calendar_hours(8)),
+            listeners=["vk-test"],
+            worker_id=name,
+        )
+        return w, source
+
+    first, first_source = worker("worker-1")
+    second, second_source = worker("worker-2")
+    first.start()
+    try:
+        live = fake.add_comment(GID, post, 1001, "Пока работает первый")
+        assert wait_for(lambda: str(live) in stored_ids(engine))
+        time.sleep(0.5)  # let the first worker's start-up sweeps finish
+        calls_before = len(fake.calls)
+        second.start()
+        time.sleep(1.5)  # the second worker stands by: its sweep and listener find the lease taken
+        assert fake.calls[calls_before:] == []  # no sweep, no long-poll set-up by the second
+        first.stop(timeout=5)  # releases its lease
+        later = fake.add_comment(GID, post, 1001, "После остановки первого")
+        assert wait_for(lambda: str(later) in stored_ids(engine), 15)  # the second took over
+    finally:
+        first.stop(timeout=5)
+        second.stop(timeout=5)
+        first_source.close()
+        second_source.close()
+    assert len(stored_ids(engine)) == len(set(stored_ids(engine)))
