@@ -606,6 +606,9 @@ def queue_reply(
     ).first()
     if row is None:
         raise ReplyNotAllowed(f"no incident {incident_id}")
+    if row.status != IncidentStatus.OPEN.value:
+        # Answered or closed: a citizen who writes again gets a new incident to answer.
+        raise ReplyNotAllowed(f"incident {incident_id} is {row.status}; it needs no reply")
     in_flight = conn.execute(
         select(func.count())
         .select_from(db.outbox)

@@ -233,6 +233,18 @@ def test_a_second_reply_cannot_be_queued_while_one_is_waiting(
         inbox.queue_reply(conn, 1, "   ", "anna", clock())
 
 
+def test_an_answered_or_closed_incident_takes_no_further_reply(
+    engine: Engine, clock: FakeClock
+) -> None:
+    ingest(engine, new(comment(1)), new(comment(2, author_id="1002")))
+    answer = comment(3, author_id="-42", from_community=True, reply_to_id="1", thread_root_id="1")
+    ingest(engine, new(answer), CommentChange(ChangeKind.DELETE, Platform.VK, "42", "2", "7"))
+    for incident_id, status in ((1, "answered"), (2, "closed")):
+        with pytest.raises(inbox.ReplyNotAllowed, match=status), engine.begin() as conn:
+            inbox.queue_reply(conn, incident_id, "Ещё один ответ", "anna", clock())
+    assert count(engine, db.outbox) == 0
+
+
 def test_our_posted_reply_coming_back_from_the_platform_keeps_the_staff_author(
     engine: Engine, clock: FakeClock
 ) -> None:
