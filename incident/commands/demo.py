@@ -166,7 +166,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if web is not None:
                 web.stop()
             for s in sources:
-                getattr(s, "close", lambda: None)()
+                s.close()
         with engine.connect() as conn:
             totals = inbox.counts(conn)
         engine.dispose()

@@ -164,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         worker.run_until_signal()
     finally:
         for s in sources:
-            getattr(s, "close", lambda: None)()
+            s.close()
         for n in notifiers:
             n.close()
         engine.dispose()
@@ -189,7 +189,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
                 line += f"; ERROR ({'stopped' if outcome.stopped else 'will retry'}): "
                 line += str(outcome.error)
             print(line)
-            getattr(source, "close", lambda: None)()
+            source.close()
     finally:
         engine.dispose()
     return EXIT_FAILURE if failed else EXIT_OK

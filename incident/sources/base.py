@@ -70,3 +70,7 @@ class Source(Protocol):
         """Post ``reply`` as the community; repeating it with the same idempotency key must not
         post twice."""
         ...
+
+    def close(self) -> None:
+        """Release connections; the source is not used afterwards."""
+        ...
