@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
+
+from sqlalchemy import Engine
 
 from incident import app, inbox, migrate, pipeline, stats
 from incident.config import Config, ConfigError, load_config
@@ -135,49 +138,52 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _require_schema(config: Config) -> Any:
+@contextmanager
+def database(config: Config) -> Iterator[Engine]:
+    """The configured database, which must have its schema; disposed of on the way out."""
     engine = app.open_engine(config)
-    if migrate.current_revision(engine) is None:
+    try:
+        if migrate.current_revision(engine) is None:
+            raise ConfigError(f"{_safe_url(config)}: no schema yet; run `incident db upgrade`")
+        yield engine
+    finally:
         engine.dispose()
-        raise ConfigError(f"{_safe_url(config)}: no schema yet; run `incident db upgrade`")
-    return engine
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = load(args)
     if not config.enabled_sources():
         raise ConfigError(f"{config.path}: no enabled [[sources]]: nothing to run")
-    engine = _require_schema(config)
     ruleset = app.load_rules(config)
-    sources = app.build_sources(config)
-    notifiers = build_notifiers(config.notify)
     labels = {t.id: t.title for t in ruleset.topics.values()}
-    worker = Worker(
-        engine,
-        sources,
-        config.worker,
-        app.build_ingestion(config, ruleset),
-        listeners=[s.name for s in config.enabled_sources() if s.longpoll],
-        warn_step=app.build_warn_step(engine, config, notifiers, labels),
-    )
-    try:
-        worker.run_until_signal()
-    finally:
-        for s in sources:
-            s.close()
-        for n in notifiers:
-            n.close()
-        engine.dispose()
+    with database(config) as engine:
+        sources = app.build_sources(config)
+        notifiers = build_notifiers(config.notify)
+        worker = Worker(
+            engine,
+            sources,
+            config.worker,
+            app.build_ingestion(config, ruleset),
+            listeners=[s.name for s in config.enabled_sources() if s.longpoll],
+            warn_step=app.build_warn_step(engine, config, notifiers, labels),
+        )
+        try:
+            worker.run_until_signal()
+        finally:
+            for s in sources:
+                s.close()
+            for n in notifiers:
+                n.close()
     return EXIT_OK
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
     config = load(args)
-    engine = _require_schema(config)
+    ingestion = app.build_ingestion(config)  # the rule set is read once, not per source
     failed = False
-    try:
+    with database(config) as engine:
         for source in app.build_sources(config, args.source):
-            outcome = pipeline.sweep_once(engine, source, utc_now, app.build_ingestion(config))
+            outcome = pipeline.sweep_once(engine, source, utc_now, ingestion)
             r = outcome.result
             line = (
                 f"{source.name}: {r.stored} new comments, {r.incidents} incidents opened, "
@@ -190,8 +196,6 @@ def cmd_poll(args: argparse.Namespace) -> int:
                 line += str(outcome.error)
             print(line)
             source.close()
-    finally:
-        engine.dispose()
     return EXIT_FAILURE if failed else EXIT_OK
 
 
@@ -208,14 +212,10 @@ def _ago(value: datetime | None, now: datetime) -> str:
 
 def cmd_status(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     config = load(args)
-    engine = _require_schema(config)
     now = datetime.now(UTC)
-    try:
-        with engine.connect() as conn:
-            states = inbox.source_states(conn)
-            totals = inbox.counts(conn)
-    finally:
-        engine.dispose()
+    with database(config) as engine, engine.connect() as conn:
+        states = inbox.source_states(conn)
+        totals = inbox.counts(conn)
     rows = [("SOURCE", "STATE", "LAST SUCCESS", "LAST SWEEP (LAG)", "API CALLS", "LAST ERROR")]
     for s in config.sources:
         st = states.get(s.name)
@@ -252,13 +252,9 @@ def _table(rows: Sequence[tuple[str, ...]], out: TextIO) -> None:
 
 def cmd_queue(args: argparse.Namespace) -> int:
     config = load(args)
-    engine = _require_schema(config)
     now = datetime.now(UTC)
-    try:
-        with engine.connect() as conn:
-            items = inbox.open_incidents(conn, args.limit)
-    finally:
-        engine.dispose()
+    with database(config) as engine, engine.connect() as conn:
+        items = inbox.open_incidents(conn, args.limit)
     if not items:
         print("no open incidents")
         return EXIT_OK
@@ -289,15 +285,15 @@ def _left(due: datetime, now: datetime) -> str:
 
 def cmd_reply(args: argparse.Namespace) -> int:
     config = load(args)
-    engine = _require_schema(config)
-    try:
-        with engine.begin() as conn:
-            outbox_id = inbox.queue_reply(conn, args.incident_id, args.text, args.actor, utc_now())
-    except inbox.ReplyNotAllowed as exc:
-        print(f"cannot queue the reply: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    finally:
-        engine.dispose()
+    with database(config) as engine:
+        try:
+            with engine.begin() as conn:
+                outbox_id = inbox.queue_reply(
+                    conn, args.incident_id, args.text, args.actor, utc_now()
+                )
+        except inbox.ReplyNotAllowed as exc:
+            print(f"cannot queue the reply: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
     print(f"reply #{outbox_id} queued for incident {args.incident_id}; the worker will post it")
     return EXIT_OK
 
@@ -305,18 +301,14 @@ def cmd_reply(args: argparse.Namespace) -> int:
 def cmd_reclassify(args: argparse.Namespace) -> int:
     config = load(args)
     ruleset = app.load_rules(config)
-    engine = _require_schema(config)
-    try:
-        with engine.begin() as conn:
-            checked, changed = inbox.reclassify_open(
-                conn,
-                app.rule_classifier(ruleset),
-                ruleset.version,
-                utc_now(),
-                everything=args.all,
-            )
-    finally:
-        engine.dispose()
+    with database(config) as engine, engine.begin() as conn:
+        checked, changed = inbox.reclassify_open(
+            conn,
+            app.rule_classifier(ruleset),
+            ruleset.version,
+            utc_now(),
+            everything=args.all,
+        )
     print(
         f"rules {ruleset.version}: {checked} open incidents classified again, "
         f"{changed} changed topic"

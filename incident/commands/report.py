@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from incident import reports
-from incident.commands.ops import _require_schema, load
+from incident.commands.ops import database, load
 from incident.stats import Filters
 
 EXIT_OK = 0
@@ -74,19 +74,15 @@ def cmd_report(args: argparse.Namespace, now: Callable[[], datetime] | None = No
     if out == "-" and args.format == "xlsx":
         return _fail("report", "XLSX нельзя вывести в терминал; укажите --out ФАЙЛ")
     config = load(args)
-    engine = _require_schema(config)
-    try:
-        with engine.begin() as conn:
-            report = reports.monthly_report(
-                conn,
-                year,
-                month,
-                (now or _utc_now)(),
-                timezone=config.sla.calendar.timezone,
-                community=args.community,
-            )
-    finally:
-        engine.dispose()
+    with database(config) as engine, engine.begin() as conn:
+        report = reports.monthly_report(
+            conn,
+            year,
+            month,
+            (now or _utc_now)(),
+            timezone=config.sla.calendar.timezone,
+            community=args.community,
+        )
     if args.format == "xlsx":
         reports.write_report_xlsx(report, Path(out))
     elif args.format == "csv":
@@ -129,17 +125,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _fail("export", "XLSX нельзя вывести в терминал; укажите --out ФАЙЛ")
     config = load(args)
     filters = Filters.for_days(first, last, config.sla.calendar.timezone, community=args.community)
-    engine = _require_schema(config)
-    try:
-        with engine.connect() as conn:
-            rows = reports.export_rows(conn, filters)
-            if args.format == "xlsx":
-                n = reports.write_incidents_xlsx(rows, Path(args.out))
-            else:
-                with _text_out(args.out) as stream:
-                    n = reports.write_incidents_csv(rows, stream)
-    finally:
-        engine.dispose()
+    with database(config) as engine, engine.connect() as conn:
+        rows = reports.export_rows(conn, filters)
+        if args.format == "xlsx":
+            n = reports.write_incidents_xlsx(rows, Path(args.out))
+        else:
+            with _text_out(args.out) as stream:
+                n = reports.write_incidents_csv(rows, stream)
     if args.out != "-":
         print(f"{args.out}: обращений {n} за {first:%d.%m.%Y}–{last:%d.%m.%Y}")
     return EXIT_OK

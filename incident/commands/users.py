@@ -8,7 +8,7 @@ import os
 import sys
 
 from incident import users
-from incident.commands.ops import _require_schema, load
+from incident.commands.ops import database, load
 from incident.daemon import utc_now
 
 PASSWORD_ENV = "INCIDENT_USER_PASSWORD"  # noqa: S105 - a variable name; for scripts: read instead of prompting
@@ -53,66 +53,56 @@ def _password() -> str:
 
 def cmd_add(args: argparse.Namespace) -> int:
     config = load(args)
-    engine = _require_schema(config)
-    try:
-        password = _password()
-        with engine.begin() as conn:
-            user = users.add_user(
-                conn,
-                args.username,
-                password,
-                users.Role(args.role),
-                utc_now(),
-                display_name=args.display_name,
-            )
-    except users.UserError as exc:
-        print(f"incident user add: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
+    with database(config) as engine:
+        try:
+            password = _password()
+            with engine.begin() as conn:
+                user = users.add_user(
+                    conn,
+                    args.username,
+                    password,
+                    users.Role(args.role),
+                    utc_now(),
+                    display_name=args.display_name,
+                )
+        except users.UserError as exc:
+            print(f"incident user add: {exc}", file=sys.stderr)
+            return 1
     print(f"added {user.username} ({user.role.value})")
     return 0
 
 
 def cmd_passwd(args: argparse.Namespace) -> int:
     config = load(args)
-    engine = _require_schema(config)
-    try:
-        password = _password()
-        with engine.begin() as conn:
-            users.set_password(conn, args.username, password, utc_now())
-    except users.UserError as exc:
-        print(f"incident user passwd: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
+    with database(config) as engine:
+        try:
+            password = _password()
+            with engine.begin() as conn:
+                users.set_password(conn, args.username, password, utc_now())
+        except users.UserError as exc:
+            print(f"incident user passwd: {exc}", file=sys.stderr)
+            return 1
     print(f"password changed for {args.username}; their open sessions have ended")
     return 0
 
 
 def cmd_disable(args: argparse.Namespace) -> int:
     config = load(args)
-    engine = _require_schema(config)
-    try:
-        with engine.begin() as conn:
-            users.set_disabled(conn, args.username, args.disabled, utc_now())
-    except users.UserError as exc:
-        print(f"incident user: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
+    with database(config) as engine:
+        try:
+            with engine.begin() as conn:
+                users.set_disabled(conn, args.username, args.disabled, utc_now())
+        except users.UserError as exc:
+            print(f"incident user: {exc}", file=sys.stderr)
+            return 1
     print(f"{args.username} {'disabled' if args.disabled else 'enabled'}")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     config = load(args)
-    engine = _require_schema(config)
-    try:
-        with engine.connect() as conn:
-            people = users.list_users(conn)
-    finally:
-        engine.dispose()
+    with database(config) as engine, engine.connect() as conn:
+        people = users.list_users(conn)
     for u in people:
         state = "disabled" if u.disabled else "active"
         print(f"{u.username}\t{u.role.value}\t{state}\t{u.display_name}")

@@ -6,7 +6,7 @@ import argparse
 import secrets
 import sys
 
-from incident.commands.ops import _require_schema, load
+from incident.commands.ops import database, load
 from incident.config import Config
 from incident.web import WebSettings, create_app
 from incident.web.auth import SecretError, load_secret
@@ -51,7 +51,6 @@ def cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
 
     config = load(args)
-    engine = _require_schema(config)
     settings = WebSettings(
         secret=session_secret(),
         secure_cookies=not args.insecure_cookies,
@@ -59,9 +58,9 @@ def cmd_web(args: argparse.Namespace) -> int:
         replies_dir=config.replies_dir,
         sla=config.sla,
     )
-    web = create_app(engine, settings)
-    apply_reply_values(web.state.knowledge, config)
-    try:
+    with database(config) as engine:
+        web = create_app(engine, settings)
+        apply_reply_values(web.state.knowledge, config)
         uvicorn.run(
             web,
             host=args.host,
@@ -71,8 +70,6 @@ def cmd_web(args: argparse.Namespace) -> int:
             log_level=config.log_level.lower(),
             access_log=False,
         )
-    finally:
-        engine.dispose()
     return 0
 
 
