@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -280,28 +281,7 @@ incidents.append_column(Column("response_working_seconds", BigInteger))  # worki
 incidents.append_column(Column("on_time", Boolean))  # first_response_at <= due_at
 incidents.append_column(Column("warned_at", UtcDateTime))  # the "deadline is near" warning
 incidents.append_column(Column("breach_notified_at", UtcDateTime))  # the breach warning
-# Covers every column the statistics read, so a period's figures are one index range scan
-# (no table lookups; the rows also hold the verdict JSON, which a scan would drag along).
-Index(
-    "ix_incidents_stats",
-    *(
-        incidents.c[name]
-        for name in (
-            "opened_at",
-            "topic",
-            "community",
-            "platform",
-            "status",
-            "first_response_by",
-            "assignee",
-            "on_time",
-            "due_at",
-            "response_seconds",
-            "response_working_seconds",
-            "first_response_at",
-        )
-    ),
-)
+# ix_incidents_stats, the statistics' covering index: at the end of the file (0005).
 Index("ix_incidents_community_opened", incidents.c.community, incidents.c.opened_at)
 Index("ix_incidents_topic_opened", incidents.c.topic, incidents.c.opened_at)
 Index("ix_incidents_platform_opened", incidents.c.platform, incidents.c.opened_at)
@@ -322,4 +302,42 @@ source_leases = Table(
     Column("owner", String(128), nullable=False),
     Column("lease_until", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+
+# --- statistics cache (migration 0005) ---------------------------------------------------
+
+# When the incident last changed, in epoch seconds on the database's clock. Set by triggers
+# (on the incident and on its outbox rows), never by the application: the statistics cache
+# reads it to recompute only the months that changed.
+incidents.append_column(Column("changed_at", Float))
+Index("ix_incidents_changed", incidents.c.changed_at)
+# The incident's posted replies by a person (not an automatic actor) of these kinds; kept by
+# the outbox triggers, read by the statistics in the same pass as the other counts.
+incidents.append_column(Column("moves_to_private", Integer, nullable=False, server_default="0"))
+incidents.append_column(Column("redirects", Integer, nullable=False, server_default="0"))
+# Covers every column the statistics read, so a period's figures are one index range scan
+# (no table lookups; the rows also hold the verdict JSON, which a scan would drag along).
+# Made by migration 0003; migration 0005 re-created it with the reply-kind counts.
+Index(
+    "ix_incidents_stats",
+    *(
+        incidents.c[name]
+        for name in (
+            "opened_at",
+            "topic",
+            "community",
+            "platform",
+            "status",
+            "first_response_by",
+            "assignee",
+            "on_time",
+            "due_at",
+            "response_seconds",
+            "response_working_seconds",
+            "first_response_at",
+            "moves_to_private",
+            "redirects",
+        )
+    ),
 )
