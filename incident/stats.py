@@ -34,9 +34,12 @@ from __future__ import annotations
 import html
 import math
 import statistics
-from collections import defaultdict
+import threading
+from array import array
+from bisect import bisect_right
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,15 +50,16 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Integer,
+    Select,
     and_,
     bindparam,
     case,
     column,
     func,
+    literal_column,
     or_,
     select,
     text,
-    tuple_,
     update,
 )
 
@@ -401,63 +405,222 @@ def _percentile_cont(ordered: Sequence[float], p: float) -> float | None:
     return ordered[low] + (position - low) * (ordered[high] - ordered[low])
 
 
-_Figures = tuple[dict[str, float | None], dict[int, tuple[int, float | None, float | None]]]
+def _kth(runs: Sequence[Sequence[int]], k: int) -> int:
+    """The ``k``-th smallest (0-based) of the values of several sorted runs, by bisecting the
+    value range: no merge, ~30 steps of one ``bisect`` per run."""
+    live = [r for r in runs if r]
+    if len(live) == 1:
+        return live[0][k]
+    lo, hi = min(r[0] for r in live), max(r[-1] for r in live)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if sum(bisect_right(r, mid) for r in live) > k:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _percentile(runs: Sequence[Sequence[int]], p: float) -> float | None:
+    """PostgreSQL's ``percentile_cont`` (linear interpolation) over the union of sorted runs."""
+    n = sum(len(r) for r in runs)
+    if not n:
+        return None
+    position = p * (n - 1)
+    low = math.floor(position)
+    v_low = _kth(runs, low)
+    v_high = _kth(runs, low + 1) if low + 1 < n else v_low
+    return v_low + (position - low) * (v_high - v_low)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """The figures of one calendar month of the period (or the clipped piece of one): what the
+    statistics cache keeps, and what merges into a period's figures.
+
+    Everything here depends on the incidents opened in ``[start, end)`` only, and on ``now``
+    only through the overdue counts, which hold until ``valid_until`` (the earliest deadline
+    still ahead; None: none ahead, they hold until an incident changes)."""
+
+    start: datetime
+    end: datetime
+    per_topic: Mapping[str, tuple[int, ...]]  # comments, answered, on time, late, closed, overdue
+    volume: Mapping[str, tuple[int, ...]]  # per local day of the part
+    daily: Mapping[int, tuple[int, float | None, float | None]]  # day -> answered, medians (h)
+    working: array[int]  # sorted working seconds of the human answers
+    calendar: array[int]  # sorted calendar seconds of the human answers
+    days: int  # local days in the part
+    moves_to_private: int
+    redirects: int
+    computed_for: datetime
+    valid_until: datetime | None
+
+    def holds_at(self, now: datetime) -> bool:
+        return self.computed_for <= now and (self.valid_until is None or now < self.valid_until)
+
+
+class StatsCache:
+    """Month figures kept between views: the web app holds one, so a year's page reads again
+    only the months that changed since it last computed them (and the current one, which
+    changes all day). Exact: a cached month is the same figures a fresh read gives.
+
+    How a change is seen: triggers stamp ``incidents.changed_at`` with the database's clock on
+    every write to an incident or to its outbox rows (migration 0005). Each ``refresh`` reads,
+    through the index, the incidents stamped since the previous look minus ``MARGIN`` (a
+    transaction stamps at its start and becomes visible at commit, so one that ran for less
+    than ``MARGIN`` is never missed) and drops the months their ``opened_at`` falls in
+    (``opened_at`` never changes after insert). A month also expires when one of its
+    deadlines passes (``Part.valid_until``), since that changes its overdue count.
+
+    Thread-safe: the web app computes in a thread pool. A month is not kept when a change to
+    it was seen after its computation started (it may predate that change).
+    """
+
+    MARGIN = 600.0  # seconds
+
+    def __init__(self, max_parts: int = 48) -> None:
+        self.max_parts = max_parts
+        self.hits = 0
+        self.misses = 0
+        self._parts: OrderedDict[Filters, Part] = OrderedDict()
+        self._lock = threading.Lock()
+        self._mark: float | None = None  # the database clock at the last look
+        self._seen: dict[int, float] = {}  # incident -> stamp, for stamps inside the margin
+        self._generation = 0  # bumped for each change seen
+        self._changes: deque[tuple[int, datetime]] = deque(maxlen=10_000)  # (generation, opened)
+
+    def refresh(self, conn: Connection) -> int:
+        """Drop the months with changes since the last look; returns the generation to ``put``
+        the months computed from now on with."""
+        clock = float(conn.execute(select(_database_clock(conn))).scalar_one())
+        with self._lock:
+            since = (self._mark if self._mark is not None else clock) - self.MARGIN
+        changed = conn.execute(
+            select(_I.id, _I.changed_at, _I.opened_at).where(_I.changed_at >= since)
+        ).all()
+        with self._lock:
+            for incident_id, stamp, opened_at in changed:
+                if self._seen.get(incident_id) == stamp:
+                    continue
+                self._seen[incident_id] = stamp
+                self._generation += 1
+                self._changes.append((self._generation, opened_at))
+                for key in [k for k in self._parts if k.start <= opened_at < k.end]:
+                    del self._parts[key]
+            horizon = clock - self.MARGIN
+            self._seen = {i: s for i, s in self._seen.items() if s >= horizon}
+            self._mark = clock if self._mark is None else max(self._mark, clock)
+            return self._generation
+
+    def get(self, piece: Filters, now: datetime) -> Part | None:
+        with self._lock:
+            part = self._parts.get(piece)
+            if part is None or not part.holds_at(now):
+                self.misses += 1
+                return None
+            self._parts.move_to_end(piece)
+            self.hits += 1
+            return part
+
+    def put(self, piece: Filters, part: Part, generation: int) -> None:
+        with self._lock:
+            if self._changes and self._changes[0][0] > generation + 1:
+                return  # the changes since are no longer all known
+            if any(g > generation and piece.start <= o < piece.end for g, o in self._changes):
+                return  # changed while it was computed
+            self._parts[piece] = part
+            self._parts.move_to_end(piece)
+            while len(self._parts) > self.max_parts:
+                self._parts.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+
+def _database_clock(conn: Connection) -> ColumnElement[Any]:
+    """Now on the database's clock, in epoch seconds: the clock the triggers stamp with."""
+    if conn.dialect.name == "sqlite":
+        return literal_column("((julianday('now') - 2440587.5) * 86400.0)")
+    return func.extract("epoch", func.now())
+
+
+def months(filters: Filters) -> list[Filters]:
+    """The period cut at local month starts: the pieces the cache keeps apart."""
+    tz = filters.tz
+    pieces: list[Filters] = []
+    start = filters.start
+    while start < filters.end:
+        local = start.astimezone(tz)
+        following = date(local.year + local.month // 12, local.month % 12 + 1, 1)
+        end = min(filters.end, datetime.combine(following, time(0), tzinfo=tz))
+        pieces.append(replace(filters, start=start, end=end))
+        start = end
+    return pieces
+
+
+def _fetch_sorted(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+    """Plain tuples from the driver: building 100,000 Row objects would cost more than the
+    query. SQLite gets the statement with its values inlined (the dialect escapes them)."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    rows: list[tuple[Any, ...]]
+    try:
+        if conn.dialect.name == "sqlite":
+            sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+            rows = cursor.execute(sql).fetchall()
+        else:
+            compiled = stmt.compile(
+                dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+            )
+            rows = cursor.execute(str(compiled), compiled.params).fetchall()
+    finally:
+        cursor.close()
+    return rows
+
+
+_Daily = dict[int, tuple[int, float | None, float | None]]
 
 
 def _answer_times(
-    conn: Connection, filters: Filters, days: CTE, human: ColumnElement[bool]
-) -> _Figures:
-    """Median and p90 in hours over the period ({"median_working": ..., "p90_calendar": ...})
-    and per day {day index: (answered, median working hours, median calendar hours)}."""
+    conn: Connection, piece: Filters, days: CTE
+) -> tuple[_Daily, array[int], array[int]]:
+    """Per day of the piece (answered, median working hours, median calendar hours), and the
+    piece's working and calendar seconds of human answers, each sorted."""
     rws, rs = _I.response_working_seconds, _I.response_seconds
-    answered = [*_joined_scope(conn, filters), human, rws.is_not(None), rs.is_not(None)]
-    overall: dict[str, float | None] = {}
-    daily: dict[int, tuple[int, float | None, float | None]] = {}
+    where = [*_joined_scope(conn, piece), _human_answer(), rws.is_not(None), rs.is_not(None)]
+    joined = days.join(db.incidents, _in_day(days))
     if conn.dialect.name == "postgresql":
-        # One scan, two grouping sets: each day, and the whole period (i IS NULL there).
-        rows = conn.execute(
-            select(
-                days.c.i,
-                func.count(),
-                *[
-                    func.percentile_cont(p).within_group(col.asc())
-                    for col in (rws, rs)
-                    for p in (0.5, 0.9)
+        # The daily medians in SQL; the sorted values come back one column at a time.
+        daily = {
+            int(r[0]): (int(r[1]), _hours(r[2]), _hours(r[3]))
+            for r in conn.execute(
+                select(
+                    days.c.i,
+                    func.count(),
+                    func.percentile_cont(0.5).within_group(rws.asc()),
+                    func.percentile_cont(0.5).within_group(rs.asc()),
+                )
+                .select_from(joined)
+                .where(*where)
+                .group_by(days.c.i)
+            )
+        }
+        working, calendar = (
+            array(
+                "q",
+                [
+                    r[0]
+                    for r in _fetch_sorted(
+                        conn, select(col).select_from(joined).where(*where).order_by(col)
+                    )
                 ],
             )
-            .select_from(days.join(db.incidents, _in_day(days)))
-            .where(*answered)
-            .group_by(func.grouping_sets(days.c.i, tuple_()))
+            for col in (rws, rs)
         )
-        keys = ("median_working", "p90_working", "median_calendar", "p90_calendar")
-        overall = dict.fromkeys(keys)
-        for r in rows:
-            if r[0] is None:
-                overall = {key: _hours(r[2 + k]) for k, key in enumerate(keys)}
-            else:
-                daily[int(r[0])] = (int(r[1]), _hours(r[2]), _hours(r[4]))
-        return overall, daily
+        return daily, working, calendar
     # SQLite has no percentiles: read the stored numbers once (a covering index scan) and
     # sort them here; faster than one ORDER BY ... OFFSET query per figure or window
     # functions per day (see bench/stats.py and docs/stats.md).
-    stmt = (
-        select(days.c.i, rws, rs)
-        .select_from(days.join(db.incidents, _in_day(days)))
-        .where(*answered)
-    )
-    # Plain tuples from the driver: building 100,000 Row objects would cost more than the
-    # query. The bound values are the filters' strings, escaped by the dialect's literals.
-    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        answers: list[tuple[int, int, int]] = cursor.execute(sql).fetchall()
-    finally:
-        cursor.close()
-    working = sorted([r[1] for r in answers])
-    calendar = sorted([r[2] for r in answers])
-    for key, ordered in (("working", working), ("calendar", calendar)):
-        overall[f"median_{key}"] = _hours(_percentile_cont(ordered, 0.5))
-        overall[f"p90_{key}"] = _hours(_percentile_cont(ordered, 0.9))
+    answers = _fetch_sorted(conn, select(days.c.i, rws, rs).select_from(joined).where(*where))
     by_day: dict[int, tuple[list[int], list[int]]] = {}
     for i, w, c in answers:
         pair = by_day.get(i)
@@ -465,13 +628,75 @@ def _answer_times(
             pair = by_day[i] = ([], [])
         pair[0].append(w)
         pair[1].append(c)
-    for i, (w_list, c_list) in by_day.items():
-        daily[int(i)] = (
-            len(w_list),
-            _hours(statistics.median(w_list)),
-            _hours(statistics.median(c_list)),
+    daily = {
+        int(i): (len(w), _hours(statistics.median(w)), _hours(statistics.median(c)))
+        for i, (w, c) in by_day.items()
+    }
+    return (
+        daily,
+        array("q", sorted(r[1] for r in answers)),
+        array("q", sorted(r[2] for r in answers)),
+    )
+
+
+def compute_part(conn: Connection, piece: Filters, now: datetime) -> Part:
+    """The figures of one piece of the period (see ``months``), computed from the database."""
+    days = _day_bounds(conn, piece)
+    human = _human_answer()
+    pending = and_(~human, _I.status != "closed", _I.due_at.is_not(None))
+    overdue = and_(pending, _I.due_at < now)  # no human answer, not closed, past due
+    ints = [
+        func.count(),
+        func.sum(case((human, 1), else_=0)),
+        func.sum(case((and_(human, _I.on_time.is_(True)), 1), else_=0)),
+        func.sum(case((and_(human, _I.on_time.is_(False)), 1), else_=0)),
+        func.sum(case((and_(~human, _I.status == "closed"), 1), else_=0)),
+        func.sum(case((overdue, 1), else_=0)),
+    ]
+    t = func.coalesce(_I.topic, UNCLASSIFIED).label("t")
+    next_due = func.min(case((and_(pending, _I.due_at >= now), _I.due_at)))
+    grouped = conn.execute(
+        select(
+            days.c.i,
+            t,
+            next_due,
+            func.sum(_I.moves_to_private),
+            func.sum(_I.redirects),
+            *ints,
         )
-    return overall, daily
+        .select_from(days.join(db.incidents, _in_day(days)))
+        .where(*_joined_scope(conn, piece))
+        .group_by(days.c.i, t)
+    ).all()
+    n_days = len(piece.local_days())
+    volume: dict[str, list[int]] = defaultdict(lambda: [0] * n_days)
+    per_topic: dict[str, list[int]] = defaultdict(lambda: [0] * 6)
+    valid_until: datetime | None = None
+    moves = redirects = 0
+    for r in grouped:
+        volume[r[1]][int(r[0])] += int(r[5])
+        sums = per_topic[r[1]]
+        for k in range(6):
+            sums[k] += int(r[5 + k] or 0)
+        if r[2] is not None and (valid_until is None or r[2] < valid_until):
+            valid_until = r[2]
+        moves += int(r[3] or 0)
+        redirects += int(r[4] or 0)
+    daily, working, calendar = _answer_times(conn, piece, days)
+    return Part(
+        start=piece.start,
+        end=piece.end,
+        per_topic={k: tuple(v) for k, v in per_topic.items()},
+        volume={k: tuple(v) for k, v in volume.items()},
+        daily=daily,
+        days=n_days,
+        working=working,
+        calendar=calendar,
+        moves_to_private=moves,
+        redirects=redirects,
+        computed_for=now,
+        valid_until=valid_until,
+    )
 
 
 def _joined_scope(conn: Connection, filters: Filters) -> list[ColumnElement[bool]]:
@@ -486,8 +711,13 @@ def _in_day(days: CTE) -> ColumnElement[bool]:
     return and_(_I.opened_at >= days.c.lo, _I.opened_at < days.c.hi)
 
 
-def compute(conn: Connection, filters: Filters, now: datetime) -> Stats:
-    """Every figure of the statistics page for ``filters`` as of ``now``."""
+def compute(
+    conn: Connection, filters: Filters, now: datetime, cache: StatsCache | None = None
+) -> Stats:
+    """Every figure of the statistics page for ``filters`` as of ``now``.
+
+    The period's months are computed apart and merged; with a ``cache`` (the web app's), the
+    months that did not change since they were computed are not read again."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"now must be timezone-aware, got {now!r}")
     if conn.dialect.name == "postgresql":
@@ -495,40 +725,37 @@ def compute(conn: Connection, filters: Filters, now: datetime) -> Stats:
         # compilation, which costs ~170 ms a query here and never pays back for them.
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
         conn.exec_driver_sql("SET LOCAL jit = off")
-    days = _day_bounds(conn, filters)
-    human = _human_answer()
-    overdue = and_(
-        ~human, _I.status != "closed", _I.due_at.is_not(None), _I.due_at < now
-    )  # no human answer, not closed as needing none, past due
-    ints = [
-        func.count(),
-        func.sum(case((human, 1), else_=0)),
-        func.sum(case((and_(human, _I.on_time.is_(True)), 1), else_=0)),
-        func.sum(case((and_(human, _I.on_time.is_(False)), 1), else_=0)),
-        func.sum(case((and_(~human, _I.status == "closed"), 1), else_=0)),
-        func.sum(case((overdue, 1), else_=0)),
-    ]
-    t = func.coalesce(_I.topic, UNCLASSIFIED).label("t")
-    grouped = conn.execute(
-        select(days.c.i, t, *ints)
-        .select_from(days.join(db.incidents, _in_day(days)))
-        .where(*_joined_scope(conn, filters))
-        .group_by(days.c.i, t)
-    ).all()
+    generation = cache.refresh(conn) if cache is not None else 0
+    parts: list[Part] = []
+    for piece in months(filters):
+        part = cache.get(piece, now) if cache is not None else None
+        if part is None:
+            part = compute_part(conn, piece, now)
+            if cache is not None:
+                cache.put(piece, part, generation)
+        parts.append(part)
 
     day_list = filters.local_days()
     volume: dict[str, list[int]] = defaultdict(lambda: [0] * len(day_list))
     per_topic: dict[str, list[int]] = defaultdict(lambda: [0] * 6)
-    for r in grouped:
-        volume[r[1]][int(r[0])] += int(r[2])
-        sums = per_topic[r[1]]
-        for k in range(6):
-            sums[k] += int(r[2 + k] or 0)
+    daily: dict[int, tuple[int, float | None, float | None]] = {}
+    offset = 0
+    for part in parts:
+        for topic, counts in part.volume.items():
+            row = volume[topic]
+            for i, n in enumerate(counts):
+                row[offset + i] += n
+        for topic, sums in part.per_topic.items():
+            total = per_topic[topic]
+            for k in range(6):
+                total[k] += sums[k]
+        for i, figures in part.daily.items():
+            daily[offset + i] = figures
+        offset += part.days
     totals = [sum(v[k] for v in per_topic.values()) for k in range(6)]
     comments, answered, on_time, late, closed, overdue_unanswered = totals
-
-    pct, medians = _answer_times(conn, filters, days, human)
-    conds = scope(filters)
+    working = [p.working for p in parts]
+    calendar = [p.calendar for p in parts]
 
     queue = conn.execute(
         select(
@@ -536,21 +763,6 @@ def compute(conn: Connection, filters: Filters, now: datetime) -> Stats:
             func.sum(case((and_(_I.due_at.is_not(None), _I.due_at < now), 1), else_=0)),
         ).where(*scope(filters, period=False), _I.status == "open")
     ).one()
-
-    ob = db.outbox.c
-    kinds: dict[str, int] = dict(
-        conn.execute(
-            select(ob.kind, func.count())
-            .select_from(db.outbox.join(db.incidents, _I.id == ob.incident_id))
-            .where(
-                *conds,
-                ob.kind.in_((MOVE_TO_PRIVATE, REDIRECT)),
-                ob.status == "posted",
-                ob.created_by.not_in(AUTOMATIC_ACTORS),
-            )
-            .group_by(ob.kind)
-        ).all()
-    )
 
     slow_rows = conn.execute(
         select(
@@ -564,7 +776,7 @@ def compute(conn: Connection, filters: Filters, now: datetime) -> Stats:
             _I.response_working_seconds,
             _I.response_seconds,
         )
-        .where(*conds, human, _I.response_working_seconds.is_not(None))
+        .where(*scope(filters), _human_answer(), _I.response_working_seconds.is_not(None))
         .order_by(_I.response_working_seconds.desc(), _I.id)
         .limit(SLOWEST_LIMIT)
     ).all()
@@ -579,18 +791,18 @@ def compute(conn: Connection, filters: Filters, now: datetime) -> Stats:
         on_time=on_time,
         late=late,
         overdue_unanswered=overdue_unanswered,
-        median_working_hours=pct["median_working"],
-        p90_working_hours=pct["p90_working"],
-        median_hours=pct["median_calendar"],
-        p90_hours=pct["p90_calendar"],
+        median_working_hours=_hours(_percentile(working, 0.5)),
+        p90_working_hours=_hours(_percentile(working, 0.9)),
+        median_hours=_hours(_percentile(calendar, 0.5)),
+        p90_hours=_hours(_percentile(calendar, 0.9)),
         open_now=int(queue[0]),
         overdue_now=int(queue[1] or 0),
-        moves_to_private=int(kinds.get(MOVE_TO_PRIVATE, 0)),
-        redirects=int(kinds.get(REDIRECT, 0)),
+        moves_to_private=sum(p.moves_to_private for p in parts),
+        redirects=sum(p.redirects for p in parts),
         days=day_list,
         daily_volume=tuple((k, tuple(volume[k])) for k in topic_order),
         daily_response=tuple(
-            DailyResponse(d_, *medians.get(i, (0, None, None))) for i, d_ in enumerate(day_list)
+            DailyResponse(d_, *daily.get(i, (0, None, None))) for i, d_ in enumerate(day_list)
         ),
         by_topic=tuple(
             TopicRow(

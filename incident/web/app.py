@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from incident.sla import SlaSettings
+from incident.stats import StatsCache
 from incident.users import Role
 from incident.web import display
 from incident.web.auth import SESSION_HOURS, LoginRequired, csrf_guard, csrf_token
@@ -90,6 +91,8 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
         settings.rules_dir, settings.replies_dir
     )
     app.state.templates = templates()
+    # Month figures kept between views of /stats (see stats.StatsCache): one per app.
+    app.state.stats_cache = StatsCache()
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret,

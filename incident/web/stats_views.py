@@ -67,6 +67,11 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
+def _cache(request: Request) -> stats.StatsCache:
+    cache: stats.StatsCache = request.app.state.stats_cache
+    return cache
+
+
 def _knowledge(request: Request) -> Knowledge:
     k: Knowledge = request.app.state.knowledge
     return k
@@ -205,7 +210,7 @@ def auto_grouping(first: date, last: date) -> Grouping:
 
 def _compute(request: Request, chosen: StatsQuery) -> Stats:
     with _engine(request).begin() as conn:
-        return stats.compute(conn, chosen.filters, _now(request))
+        return stats.compute(conn, chosen.filters, _now(request), _cache(request))
 
 
 @router.get("/stats", include_in_schema=False)
@@ -217,7 +222,7 @@ def stats_page(
 ) -> Response:
     now = _now(request)
     with _engine(request).begin() as conn:
-        figures = stats.compute(conn, chosen.filters, now)
+        figures = stats.compute(conn, chosen.filters, now, _cache(request))
         community_ids = communities(conn)
         platforms = queries.choices(conn)["platforms"]
         people = queries.active_usernames(conn)

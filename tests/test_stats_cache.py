@@ -1,0 +1,255 @@
+"""The statistics cache: months computed once, recomputed exactly when something in them
+changes (seen through the triggers of migration 0005), merged exactly into a period's figures.
+
+Every database test runs on SQLite and on PostgreSQL. Each compares the cached figures with a
+fresh computation of the same database: the cache may only ever save work, never change a
+figure.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import Engine, select, update
+
+from incident import db, stats
+from incident.stats import Filters, StatsCache
+from tests.test_stats import MSK, World, percentile_cont
+
+# Three months of incidents, viewed on 2 December 2026
+QUARTER = Filters.for_days(date(2026, 9, 1), date(2026, 11, 30))
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=MSK)
+
+
+@pytest.fixture
+def world(engine: Engine) -> World:
+    return World(engine)
+
+
+def fill(world: World, seed: int = 7) -> list[int]:
+    """Forty incidents a month: answered at random speeds, some open, some closed."""
+    rng = random.Random(seed)
+    ids = []
+    for month in (9, 10, 11):
+        for k in range(40):
+            opened = datetime(2026, month, 1 + k % 28, 9 + k % 9, rng.randrange(60), tzinfo=MSK)
+            roll = rng.random()
+            ids.append(
+                world.incident(
+                    opened,
+                    answered_after=timedelta(minutes=rng.randrange(5, 3000))
+                    if roll < 0.7
+                    else None,
+                    closed=0.7 <= roll < 0.8,
+                    topic=rng.choice(["trade", "food", "housing", None]),
+                    community=rng.choice(["42", "43"]),
+                )
+            )
+    return ids
+
+
+def cached(
+    world: World, cache: StatsCache, filters: Filters = QUARTER, now: datetime = NOW
+) -> stats.Stats:
+    with world.engine.begin() as conn:
+        return stats.compute(conn, filters, now, cache)
+
+
+def fresh(world: World, filters: Filters = QUARTER, now: datetime = NOW) -> stats.Stats:
+    return world.compute(filters, now)
+
+
+def test_months_cut_the_period_at_local_month_starts() -> None:
+    period = Filters(
+        start=datetime(2026, 9, 15, 12, 0, tzinfo=MSK),
+        end=datetime(2026, 11, 10, 0, 0, tzinfo=MSK),
+        community="42",
+    )
+    pieces = stats.months(period)
+    assert [(p.start, p.end) for p in pieces] == [
+        (period.start, datetime(2026, 10, 1, tzinfo=MSK)),
+        (datetime(2026, 10, 1, tzinfo=MSK), datetime(2026, 11, 1, tzinfo=MSK)),
+        (datetime(2026, 11, 1, tzinfo=MSK), period.end),
+    ]
+    assert all(p.community == "42" for p in pieces)
+
+
+@given(
+    runs=st.lists(st.lists(st.integers(0, 200_000), max_size=30), min_size=1, max_size=6),
+    p=st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]),
+)
+def test_a_percentile_over_sorted_runs_is_percentile_cont_of_all_values(
+    runs: list[list[int]], p: float
+) -> None:
+    values = sorted(v for run in runs for v in run)
+    got = stats._percentile([sorted(run) for run in runs], p)
+    if not values:
+        assert got is None
+    elif p in (0.0, 1.0):
+        assert got == (values[0] if p == 0.0 else values[-1])
+    else:
+        assert got == pytest.approx(percentile_cont([float(v) for v in values], p))
+
+
+def test_cached_figures_are_the_fresh_figures_and_a_second_view_reads_no_month(
+    world: World,
+) -> None:
+    fill(world)
+    cache = StatsCache()
+    first = cached(world, cache)
+    assert first == fresh(world)
+    assert (cache.hits, cache.misses, len(cache)) == (0, 3, 3)
+    assert cached(world, cache) == first
+    assert (cache.hits, cache.misses) == (3, 3)
+    # another filter is other months
+    one = Filters.for_days(date(2026, 9, 1), date(2026, 11, 30), community="42")
+    assert cached(world, cache, one) == fresh(world, one)
+    assert cache.misses == 6
+
+
+def test_a_late_answer_to_an_old_incident_recomputes_its_month_only(world: World) -> None:
+    fill(world)
+    late = world.incident(datetime(2026, 9, 10, 11, 0, tzinfo=MSK))
+    cache = StatsCache()
+    before = cached(world, cache)
+    answered_at = datetime(2026, 11, 30, 10, 0, tzinfo=MSK)
+    with world.engine.begin() as conn:  # what the inbox does on a first answer
+        opened, due = conn.execute(
+            select(db.incidents.c.opened_at, db.incidents.c.due_at).where(db.incidents.c.id == late)
+        ).one()
+        conn.execute(
+            update(db.incidents)
+            .where(db.incidents.c.id == late)
+            .values(
+                status="answered",
+                first_response_at=answered_at,
+                first_response_by="anna",
+                updated_at=answered_at,
+                **stats.response_figures(opened, answered_at, due, world.settings),
+            )
+        )
+    misses = cache.misses
+    after = cached(world, cache)
+    assert after == fresh(world)
+    assert after.answered == before.answered + 1
+    assert cache.misses == misses + 1  # September only
+
+
+def test_a_reply_posted_later_and_a_topic_correction_show_on_the_next_view(
+    world: World,
+) -> None:
+    ids = fill(world)
+    target = world.incident(
+        datetime(2026, 10, 5, 10, 0, tzinfo=MSK), answered_after=timedelta(hours=2)
+    )
+    world.reply(target, "move-to-private", posted=False)
+    cache = StatsCache()
+    before = cached(world, cache)
+    with world.engine.begin() as conn:
+        conn.execute(
+            update(db.outbox).where(db.outbox.c.incident_id == target).values(status="posted")
+        )
+        conn.execute(
+            update(db.incidents).where(db.incidents.c.id == ids[0]).values(topic="telecom")
+        )
+    after = cached(world, cache)
+    assert after == fresh(world)
+    assert after.moves_to_private == before.moves_to_private + 1
+    assert "telecom" in dict(after.daily_volume)
+
+
+def test_a_new_incident_dated_into_a_cached_month_is_counted(world: World) -> None:
+    fill(world)
+    cache = StatsCache()
+    before = cached(world, cache)
+    world.incident(datetime(2026, 9, 3, 12, 0, tzinfo=MSK), answered_after=timedelta(hours=1))
+    after = cached(world, cache)
+    assert after == fresh(world)
+    assert after.comments == before.comments + 1
+
+
+def test_a_month_expires_when_one_of_its_deadlines_passes(world: World) -> None:
+    opened = datetime(2026, 11, 30, 10, 0, tzinfo=MSK)  # Monday: due within the working day
+    world.incident(opened)
+    cache = StatsCache()
+    early = opened + timedelta(hours=1)
+    late = opened + timedelta(days=3)
+    assert cached(world, cache, now=early) == fresh(world, now=early)
+    assert cached(world, cache, now=early).overdue_unanswered == 0
+    assert cached(world, cache, now=late) == fresh(world, now=late)
+    assert cached(world, cache, now=late).overdue_unanswered == 1
+
+
+def test_a_month_computed_while_a_change_to_it_was_seen_is_not_kept(world: World) -> None:
+    fill(world)
+    cache = StatsCache()
+    piece = stats.months(QUARTER)[0]
+    with world.engine.begin() as conn:
+        generation = cache.refresh(conn)
+        part = stats.compute_part(conn, piece, NOW)
+    world.incident(datetime(2026, 9, 20, 12, 0, tzinfo=MSK))  # committed meanwhile
+    with world.engine.begin() as conn:
+        cache.refresh(conn)  # another request sees the change
+    cache.put(piece, part, generation)
+    assert len(cache) == 0
+    october = stats.months(QUARTER)[1]
+    with world.engine.begin() as conn:
+        cache.put(october, stats.compute_part(conn, october, NOW), generation)
+    assert len(cache) == 1  # the change was not in October
+
+
+def test_triggers_stamp_every_write_unless_it_sets_the_stamp_itself(world: World) -> None:
+    incident = world.incident(datetime(2026, 10, 1, 10, 0, tzinfo=MSK))
+    i = db.incidents.c
+
+    def stamp() -> float | None:
+        with world.engine.begin() as conn:
+            value: float | None = conn.execute(
+                select(i.changed_at).where(i.id == incident)
+            ).scalar_one()
+        return value
+
+    assert stamp() is not None  # the insert
+    with world.engine.begin() as conn:
+        conn.execute(update(db.incidents).where(i.id == incident).values(changed_at=0.0))
+    assert stamp() == 0.0  # an explicit stamp is kept
+    with world.engine.begin() as conn:
+        conn.execute(update(db.incidents).where(i.id == incident).values(assignee="anna"))
+    first = stamp()
+    assert first is not None
+    assert first > datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    with world.engine.begin() as conn:
+        conn.execute(update(db.incidents).where(i.id == incident).values(changed_at=0.0))
+    world.reply(incident, "redirect")  # an outbox row stamps its incident and recounts it
+    assert stamp() != 0.0
+    with world.engine.begin() as conn:
+        row = conn.execute(select(i.redirects, i.moves_to_private).where(i.id == incident)).one()
+    assert tuple(row) == (1, 0)
+
+
+def test_the_daily_medians_of_merged_months_match_each_day(world: World) -> None:
+    fill(world, seed=11)
+    cache = StatsCache()
+    s = cached(world, cache)
+    with world.engine.begin() as conn:
+        rows = conn.execute(
+            select(db.incidents.c.opened_at, db.incidents.c.response_working_seconds).where(
+                db.incidents.c.response_working_seconds.is_not(None)
+            )
+        ).all()
+    by_day: dict[date, list[int]] = {}
+    for opened, seconds in rows:
+        by_day.setdefault(opened.astimezone(MSK).date(), []).append(seconds)
+    for day in s.daily_response:
+        expected = by_day.get(day.day)
+        if expected is None:
+            assert day.answered == 0
+            assert day.median_working_hours is None
+        else:
+            assert day.answered == len(expected)
+            assert day.median_working_hours == pytest.approx(statistics.median(expected) / 3600)
