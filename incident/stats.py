@@ -2,11 +2,13 @@
 
 Answer times are stored when an incident gets its first answer (``response_figures``, called by
 the inbox; ``backfill_response_figures`` for older rows), so no working-hours arithmetic runs
-at query time: counts are SQL aggregates, percentiles are PostgreSQL's ``percentile_cont``;
-SQLite, which has no percentiles, hands the period's stored answer times over in one covering
-index scan and they are sorted here (measured faster than ``ORDER BY ... LIMIT 2 OFFSET k`` per
-figure or window functions per day; see docs/stats.md). Both give ``percentile_cont``'s linear
-interpolation.
+at query time. A period is cut at local month starts (``months``); each month's figures
+(``compute_part``: counts by day and topic from the covering index, daily medians, and the
+month's answer times sorted) merge exactly into the period's: counts add up and the median and
+p90 are ``percentile_cont``'s linear interpolation over the union of the sorted months, found
+by bisection (``_percentile``). The web app keeps months in a ``StatsCache`` and recomputes
+only those that changed, so a year's page reads the million rows once, not on every view
+(figures in the README, from ``bench/stats.py``).
 
 Definitions (what the page and the monthly report show)
 --------------------------------------------------------
@@ -619,7 +621,7 @@ def _answer_times(
         return daily, working, calendar
     # SQLite has no percentiles: read the stored numbers once (a covering index scan) and
     # sort them here; faster than one ORDER BY ... OFFSET query per figure or window
-    # functions per day (see bench/stats.py and docs/stats.md).
+    # functions per day (measured with bench/stats.py).
     answers = _fetch_sorted(conn, select(days.c.i, rws, rs).select_from(joined).where(*where))
     by_day: dict[int, tuple[list[int], list[int]]] = {}
     for i, w, c in answers:

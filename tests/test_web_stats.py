@@ -106,6 +106,23 @@ def test_the_api_gives_the_figures_of_the_chosen_period(boris: TestClient, world
     assert data["filters"]["start"].startswith("2026-10-01T00:00:00")
 
 
+def test_the_page_keeps_months_between_views_and_shows_the_next_change(
+    boris: TestClient, world: World
+) -> None:
+    world.incident(T0, answered_after=timedelta(hours=1))
+    quarter = {"from": "2026-08-01", "to": "2026-10-31"}
+    assert api(boris, **quarter)["comments"] == 1
+    cache = boris.app.state.stats_cache  # type: ignore[attr-defined]
+    assert len(cache) == 3  # August, September, October
+    hits = cache.hits
+    assert api(boris, **quarter)["comments"] == 1
+    assert cache.hits == hits + 3
+    world.incident(T0 - timedelta(days=40), answered_after=timedelta(hours=2))  # in August
+    data = api(boris, **quarter)
+    assert (data["comments"], data["answered"]) == (2, 2)
+    assert data["median_hours"] == pytest.approx(1.5)
+
+
 def test_answers_by_the_worker_do_not_count_as_answers(boris: TestClient, world: World) -> None:
     world.incident(T0, answered_after=timedelta(hours=1), by="anna")
     world.incident(T0, answered_after=timedelta(minutes=1), by="worker")

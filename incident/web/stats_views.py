@@ -44,7 +44,7 @@ router = APIRouter()
 Supervisor = Annotated[User, Depends(require(Role.SUPERVISOR))]
 
 DEFAULT_TIMEZONE = "Europe/Moscow"
-MAX_DAYS = 366  # the longest period one view computes (a year: see docs/stats.md)
+MAX_DAYS = 366  # the longest period one view computes (a year: see bench/stats.py)
 CHUNK = 64 * 1024
 Grouping = Literal["day", "week", "month"]
 GROUPING_TITLES: Mapping[str, str] = {"day": "по дням", "week": "по неделям", "month": "по месяцам"}
