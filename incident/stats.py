@@ -560,7 +560,7 @@ def months(filters: Filters) -> list[Filters]:
     return pieces
 
 
-def _fetch_sorted(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+def _fetch_rows(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
     """Plain tuples from the driver: building 100,000 Row objects would cost more than the
     query. SQLite gets the statement with its values inlined (the dialect escapes them)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -611,7 +611,7 @@ def _answer_times(
                 "q",
                 [
                     r[0]
-                    for r in _fetch_sorted(
+                    for r in _fetch_rows(
                         conn, select(col).select_from(joined).where(*where).order_by(col)
                     )
                 ],
@@ -622,7 +622,7 @@ def _answer_times(
     # SQLite has no percentiles: read the stored numbers once (a covering index scan) and
     # sort them here; faster than one ORDER BY ... OFFSET query per figure or window
     # functions per day (measured with bench/stats.py).
-    answers = _fetch_sorted(conn, select(days.c.i, rws, rs).select_from(joined).where(*where))
+    answers = _fetch_rows(conn, select(days.c.i, rws, rs).select_from(joined).where(*where))
     by_day: dict[int, tuple[list[int], list[int]]] = {}
     for i, w, c in answers:
         pair = by_day.get(i)
