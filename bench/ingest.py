@@ -28,13 +28,13 @@ from sqlalchemy import Engine, create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from incident import db, migrate, pipeline
-from incident.app import answer_figures, rule_classifier, working_hours_policy
 from incident.db import make_engine
 from incident.pipeline import Ingestion
 from incident.rules import load_ruleset
 from incident.sla import SlaSettings
 from incident.sources.fakes.vk_server import FakeVk
 from incident.sources.vk import RetryPolicy, VkSource
+from incident.wiring import answer_figures, rule_classifier, working_hours_policy
 
 FIRST_GID = 100_001
 RULES = Path(__file__).resolve().parents[1] / "rules"

@@ -40,10 +40,10 @@ from sqlalchemy import Engine, create_engine, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 
 from incident import db, migrate, stats
-from incident.calendar import working_time_between
 from incident.db import make_engine
 from incident.sla import SlaSettings
 from incident.stats import Filters
+from incident.workcal import working_time_between
 
 YEAR_START = datetime(2025, 11, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

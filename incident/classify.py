@@ -26,12 +26,12 @@ from typing import Any, NamedTuple
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, Indel
 
+from incident.models import UNCLASSIFIED
 from incident.rules import Phrase, RuleSet
 from incident.text import Analysis
 
-__all__ = ["UNCLASSIFIED", "Match", "Verdict", "classify"]
+__all__ = ["Match", "Verdict", "classify"]
 
-UNCLASSIFIED = "unclassified"
 _CYRILLIC = re.compile(r"[а-я]")
 _MASKED = re.compile(r"[^\W\d_]\*+[^\W\d_]")
 _FUZZY_WEIGHT = 0.8

@@ -17,6 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from incident import db
 from incident.models import (
+    PLATFORM_ACTOR,
+    WORKER,
     Batch,
     ChangeKind,
     Comment,
@@ -26,9 +28,6 @@ from incident.models import (
     Platform,
     SourceState,
 )
-
-WORKER = "worker"
-PLATFORM_ACTOR = "platform"
 
 
 @dataclass(frozen=True, slots=True)

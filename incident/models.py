@@ -1,6 +1,8 @@
-"""The vocabulary shared by every layer: comments, changes, batches, replies, statuses.
+"""The vocabulary shared by every layer, one home for each word.
 
-Nothing here imports from db, sources, web or daemon.
+Platforms, comments and their changes, batches, replies, incident and outbox states, topics and
+their Russian labels, "unclassified", reply kinds, close reasons and the automatic actors. Every
+other module imports these names from here. Nothing here imports from db, sources, web or daemon.
 """
 
 from __future__ import annotations
@@ -16,6 +18,74 @@ class Platform(StrEnum):
     VK = "vk"
     OK = "ok"
     TELEGRAM = "telegram"
+
+
+# The topic of a comment no rule matched well enough (a verdict's topic, a stored topic, a filter).
+UNCLASSIFIED = "unclassified"
+
+# Short Russian labels of the committee's topics, for charts, reports and alerts; the rules'
+# own titles (rules/<topic>.toml) are longer and may be shown where there is room.
+TOPIC_LABELS: Mapping[str, str] = {
+    "trade": "Торговля",
+    "services": "Бытовые услуги",
+    "food": "Общепит",
+    "telecom": "Связь",
+    "finance": "Финансы",
+    "transport": "Транспорт",
+    "housing": "ЖКХ",
+    "medical": "Медицина",
+    "other": "Вне компетенции",
+    "spam": "Спам",
+    UNCLASSIFIED: "Без темы",
+}
+
+# Who acted, when it was not a person with an account:
+WORKER = "worker"  # the worker on its own (an automatic action)
+PLATFORM_ACTOR = "platform"  # a person answering in the platform's own interface
+# Actors whose answers are not a person's: never counted as answers, moves or redirects.
+AUTOMATIC_ACTORS: tuple[str, ...] = (WORKER,)
+
+
+class ReplyKind(StrEnum):
+    """What a reply does for the citizen; reply templates and outbox rows carry one."""
+
+    ANSWER = "answer"
+    MOVE_TO_PRIVATE = "move-to-private"
+    REDIRECT = "redirect"
+    THANKS = "thanks"
+    CLARIFY = "clarify"
+
+    @property
+    def label(self) -> str:
+        """The kind in plain Russian, as staff see it."""
+        return _REPLY_KIND_TITLES[self.value]
+
+
+_REPLY_KIND_TITLES = {
+    "answer": "ответ",
+    "move-to-private": "в личные сообщения",
+    "redirect": "в другое ведомство",
+    "thanks": "благодарность",
+    "clarify": "уточнить",
+}
+
+
+class CloseReason(StrEnum):
+    """Why an incident needs no answer."""
+
+    SPAM = "spam"
+    ABUSE = "abuse"
+    DUPLICATE = "duplicate"
+    ALREADY_ANSWERED = "already_answered"
+
+    @property
+    def label(self) -> str:
+        return {
+            "spam": "спам",
+            "abuse": "оскорбления",
+            "duplicate": "дубликат",
+            "already_answered": "уже ответили",
+        }[self.value]
 
 
 class ChangeKind(StrEnum):

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from incident.classify import UNCLASSIFIED, Verdict
+from incident.classify import Verdict
+from incident.models import UNCLASSIFIED, ReplyKind
 from incident.rules import RuleSet
 
 __all__ = [
@@ -43,7 +44,7 @@ __all__ = [
     "suggest",
 ]
 
-KINDS = ("answer", "move-to-private", "redirect", "thanks", "clarify")
+KINDS = tuple(k.value for k in ReplyKind)
 PRIVATE_REASONS = ("personal-data", "documents", "formal-appeal")
 PLACEHOLDERS: Mapping[str, str] = {
     "greeting": "«Анна, здравствуйте!» или «Здравствуйте!», если имени нет",

@@ -30,7 +30,8 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy import Connection, select
 
 from incident import db, stats
-from incident.stats import TOPIC_LABELS, UNCLASSIFIED, Filters, Stats
+from incident.models import TOPIC_LABELS, UNCLASSIFIED
+from incident.stats import Filters, Stats
 
 RATED_MINIMUM = 2  # incidents a month below which the rating does not score a community
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -1,7 +1,7 @@
 """Answer deadlines in working hours: policies, the ``[sla]`` settings, and ``deadline()``.
 
 Pure: no clock, no I/O, nothing from db/sources/web/daemon. The working-time arithmetic and
-the production calendar live in ``incident.calendar`` (re-exported here).
+the production calendar live in ``incident.workcal`` (re-exported here).
 
 Configuration (``config.toml``; every key is optional, the values shown are the defaults
 except where marked "example")::
@@ -64,7 +64,8 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from incident.calendar import (
+from incident.models import Platform
+from incident.workcal import (
     MAX_WORKING_HOURS,
     DayInfo,
     WorkingCalendar,
@@ -73,7 +74,6 @@ from incident.calendar import (
     next_working_moment,
     working_time_between,
 )
-from incident.models import Platform
 
 __all__ = [
     "MAX_WORKING_HOURS",

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from incident import db, inbox
-from incident.models import IncidentStatus, OutboxStatus
+from incident.models import CloseReason, IncidentStatus, OutboxStatus, ReplyKind
 from incident.replies import PLACEHOLDERS
 
 CLAIM_FOR = timedelta(minutes=5)
@@ -29,30 +28,6 @@ _MARKERS = tuple(f"[{description}]" for description in PLACEHOLDERS.values())
 
 class ActionRefused(Exception):
     """The action is not possible right now; the message is shown to the user as is."""
-
-
-class CloseReason(StrEnum):
-    SPAM = "spam"
-    ABUSE = "abuse"
-    DUPLICATE = "duplicate"
-    ALREADY_ANSWERED = "already_answered"
-
-    @property
-    def label(self) -> str:
-        return {
-            "spam": "спам",
-            "abuse": "оскорбления",
-            "duplicate": "дубликат",
-            "already_answered": "уже ответили",
-        }[self.value]
-
-
-class ReplyKind(StrEnum):
-    ANSWER = "answer"
-    MOVE_TO_PRIVATE = "move-to-private"
-    REDIRECT = "redirect"
-    THANKS = "thanks"
-    CLARIFY = "clarify"
 
 
 @dataclass(frozen=True, slots=True)

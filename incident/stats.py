@@ -66,30 +66,12 @@ from sqlalchemy import (
 )
 
 from incident import db
-from incident.calendar import working_time_between
+from incident.models import AUTOMATIC_ACTORS, TOPIC_LABELS, UNCLASSIFIED
 from incident.sla import SlaSettings
+from incident.workcal import working_time_between
 
-AUTOMATIC_ACTORS: tuple[str, ...] = ("worker",)
-UNCLASSIFIED = "unclassified"
-MOVE_TO_PRIVATE = "move-to-private"
-REDIRECT = "redirect"
 SLOWEST_LIMIT = 10
 
-# Short Russian chart labels for the committee's hotline topics; callers may pass their own
-# (e.g. the titles from rules/).
-TOPIC_LABELS: Mapping[str, str] = {
-    "trade": "Торговля",
-    "services": "Бытовые услуги",
-    "food": "Общепит",
-    "telecom": "Связь",
-    "finance": "Финансы",
-    "transport": "Транспорт",
-    "housing": "ЖКХ",
-    "medical": "Медицина",
-    "other": "Вне компетенции",
-    "spam": "Спам",
-    UNCLASSIFIED: "Без темы",
-}
 
 _I = db.incidents.c
 

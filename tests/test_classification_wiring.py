@@ -9,10 +9,10 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from incident import db, inbox
-from incident.app import rule_classifier
 from incident.inbox import calendar_hours
 from incident.models import Batch, ChangeKind, Comment, CommentChange, Platform
 from incident.rules import load_ruleset
+from incident.wiring import rule_classifier
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from incident.classify import UNCLASSIFIED, classify
+from incident.classify import classify
+from incident.models import UNCLASSIFIED
 from incident.rules import RuleSet, load_ruleset
 
 FLAGS = """

@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from incident import db, sla
+from incident.alerts import MAX_LISTED, warn_breaches_once
 from incident.notify import (
     EmailNotifier,
     EmailSettings,
@@ -33,7 +34,6 @@ from incident.notify import (
     build_notifiers,
     notify_settings_from_mapping,
 )
-from incident.warnings import MAX_LISTED, warn_breaches_once
 from tests.test_stats import World
 
 MSK = ZoneInfo("Europe/Moscow")

@@ -11,13 +11,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from incident import sla
-from incident.calendar import (
-    WorkingCalendar,
-    add_working_days,
-    due_at,
-    next_working_moment,
-    working_time_between,
-)
 from incident.models import Platform
 from incident.sla import (
     ClockStart,
@@ -27,6 +20,13 @@ from incident.sla import (
     SlaSettings,
     deadline,
     sla_settings_from_mapping,
+)
+from incident.workcal import (
+    WorkingCalendar,
+    add_working_days,
+    due_at,
+    next_working_moment,
+    working_time_between,
 )
 
 MSK = ZoneInfo("Europe/Moscow")

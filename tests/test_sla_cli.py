@@ -7,9 +7,9 @@ from datetime import time
 
 import pytest
 
-from incident.calendar import WorkingCalendar
 from incident.commands.sla import register
 from incident.sla import SlaSettings, sla_settings_from_mapping
+from incident.workcal import WorkingCalendar
 
 
 def run(argv: list[str], settings: SlaSettings | None = None) -> int:

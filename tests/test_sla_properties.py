@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from incident.calendar import (
+from incident.workcal import (
     WorkingCalendar,
     due_at,
     next_working_moment,

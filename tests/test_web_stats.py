@@ -25,10 +25,10 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from incident.calendar import WorkingCalendar
 from incident.sla import SlaSettings
 from incident.users import Role
 from incident.web.knowledge import Knowledge
+from incident.workcal import WorkingCalendar
 from tests.browser.world import add_user, login, make_app
 from tests.conftest import FakeClock
 from tests.test_stats import NOW, T0, World

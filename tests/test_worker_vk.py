@@ -398,8 +398,8 @@ def test_answer_times_in_working_hours_are_stored_with_the_first_answer(
     no cap only the 8 working hours count (on time)."""
     from datetime import UTC, datetime
 
-    from incident.app import answer_figures, working_hours_policy
     from incident.sla import SlaPolicy, SlaSettings
+    from incident.wiring import answer_figures, working_hours_policy
 
     settings = SlaSettings(default_policy=SlaPolicy(cap_hours=cap_hours))
     ingestion = Ingestion(deadline=working_hours_policy(settings), figures=answer_figures(settings))

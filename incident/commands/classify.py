@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TextIO
 
-from incident.classify import UNCLASSIFIED, Verdict, classify
+from incident.classify import Verdict, classify
+from incident.models import UNCLASSIFIED
 from incident.replies import (
     RepliesError,
     ReplyContext,

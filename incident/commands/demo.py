@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from incident import app, inbox, migrate, users
+from incident import inbox, migrate, users, wiring
 from incident.commands.web import apply_reply_values
 from incident.config import Config, load_config
 from incident.daemon import Worker, utc_now
@@ -123,20 +123,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         seed_demo(fake, DEMO_GROUP_ID, rng, time.time())
         config_path = _write_config(folder, fake.url, "info" if args.verbose else "warning")
         config = load_config(config_path)
-        configure_logging(config.log_level, config.log_format, app.known_secrets(config))
-        engine = app.open_engine(config)
+        configure_logging(config.log_level, config.log_format, wiring.known_secrets(config))
+        engine = wiring.open_engine(config)
         migrate.upgrade(engine)
-        sources = app.build_sources(config)
-        ruleset = app.load_rules(config)
+        sources = wiring.build_sources(config)
+        ruleset = wiring.load_rules(config)
         labels = {t.id: t.title for t in ruleset.topics.values()}
         worker = Worker(
             engine,
             sources,
             config.worker,
-            app.build_ingestion(config, ruleset),
+            wiring.build_ingestion(config, ruleset),
             listeners=[s.name for s in config.enabled_sources() if s.longpoll],
             # no notification channel in the demo: the queue still marks near deadlines
-            warn_step=app.build_warn_step(engine, config, [], labels),
+            warn_step=wiring.build_warn_step(engine, config, [], labels),
         )
         web = None if args.no_web else _start_web(engine, config, args.host, args.port)
         citizens = threading.Thread(

@@ -14,7 +14,7 @@ from typing import TextIO
 
 from sqlalchemy import Engine
 
-from incident import app, inbox, migrate, pipeline, stats
+from incident import inbox, migrate, pipeline, stats, wiring
 from incident.config import Config, ConfigError, load_config
 from incident.daemon import Worker, utc_now
 from incident.logs import configure_logging
@@ -74,7 +74,9 @@ def load(args: argparse.Namespace) -> Config:
     config: Config = load_config(
         Path(args.config), require_secrets=getattr(args, "needs_secrets", False)
     )
-    configure_logging(config.log_level, config.log_format, known_secrets=app.known_secrets(config))
+    configure_logging(
+        config.log_level, config.log_format, known_secrets=wiring.known_secrets(config)
+    )
     return config
 
 
@@ -89,7 +91,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         shutil.copyfileobj(src, dst)
     (path.parent / "var").mkdir(exist_ok=True)
     config = load(args)
-    engine = app.open_engine(config)
+    engine = wiring.open_engine(config)
     try:
         migrate.upgrade(engine)
     finally:
@@ -123,7 +125,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     config = load(args)
-    engine = app.open_engine(config)
+    engine = wiring.open_engine(config)
     try:
         migrate.upgrade(engine)
         with engine.begin() as conn:
@@ -141,7 +143,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 @contextmanager
 def database(config: Config) -> Iterator[Engine]:
     """The configured database, which must have its schema; disposed of on the way out."""
-    engine = app.open_engine(config)
+    engine = wiring.open_engine(config)
     try:
         if migrate.current_revision(engine) is None:
             raise ConfigError(f"{_safe_url(config)}: no schema yet; run `incident db upgrade`")
@@ -154,18 +156,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load(args)
     if not config.enabled_sources():
         raise ConfigError(f"{config.path}: no enabled [[sources]]: nothing to run")
-    ruleset = app.load_rules(config)
+    ruleset = wiring.load_rules(config)
     labels = {t.id: t.title for t in ruleset.topics.values()}
     with database(config) as engine:
-        sources = app.build_sources(config)
+        sources = wiring.build_sources(config)
         notifiers = build_notifiers(config.notify)
         worker = Worker(
             engine,
             sources,
             config.worker,
-            app.build_ingestion(config, ruleset),
+            wiring.build_ingestion(config, ruleset),
             listeners=[s.name for s in config.enabled_sources() if s.longpoll],
-            warn_step=app.build_warn_step(engine, config, notifiers, labels),
+            warn_step=wiring.build_warn_step(engine, config, notifiers, labels),
         )
         try:
             worker.run_until_signal()
@@ -179,10 +181,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_poll(args: argparse.Namespace) -> int:
     config = load(args)
-    ingestion = app.build_ingestion(config)  # the rule set is read once, not per source
+    ingestion = wiring.build_ingestion(config)  # the rule set is read once, not per source
     failed = False
     with database(config) as engine:
-        for source in app.build_sources(config, args.source):
+        for source in wiring.build_sources(config, args.source):
             outcome = pipeline.sweep_once(engine, source, utc_now, ingestion)
             r = outcome.result
             line = (
@@ -300,11 +302,11 @@ def cmd_reply(args: argparse.Namespace) -> int:
 
 def cmd_reclassify(args: argparse.Namespace) -> int:
     config = load(args)
-    ruleset = app.load_rules(config)
+    ruleset = wiring.load_rules(config)
     with database(config) as engine, engine.begin() as conn:
         checked, changed = inbox.reclassify_open(
             conn,
-            app.rule_classifier(ruleset),
+            wiring.rule_classifier(ruleset),
             ruleset.version,
             utc_now(),
             everything=args.all,

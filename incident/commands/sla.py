@@ -12,8 +12,8 @@ import math
 import sys
 from datetime import datetime
 
-from incident.calendar import MAX_WORKING_HOURS, WorkingCalendar, due_at
 from incident.sla import SlaSettings
+from incident.workcal import MAX_WORKING_HOURS, WorkingCalendar, due_at
 
 _WEEKDAYS = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
 EXIT_USAGE = 2

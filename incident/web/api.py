@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from incident import staff
+from incident.models import CloseReason, ReplyKind
 from incident.users import User
 from incident.web import queries
 from incident.web.auth import csrf_token, current_user
@@ -170,7 +171,7 @@ def reply(request: Request, incident_id: int, body: ReplyIn, user: CurrentUser) 
             body.text,
             user.username,
             now,
-            kind=staff.ReplyKind(body.kind),
+            kind=ReplyKind(body.kind),
             reply_id=body.reply_id,
             limit=limit,
         )
@@ -187,7 +188,7 @@ def retry(request: Request, incident_id: int, body: RetryIn, user: CurrentUser) 
 @router.post("/incidents/{incident_id}/close")
 def close(request: Request, incident_id: int, body: CloseIn, user: CurrentUser) -> Done:
     """Mark "no answer needed" with a reason."""
-    reason = staff.CloseReason(body.reason)
+    reason = CloseReason(body.reason)
     _run(request, lambda c, n: staff.close_no_answer(c, incident_id, reason, user.username, n))
     return Done()
 

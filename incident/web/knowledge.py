@@ -14,8 +14,8 @@ from typing import Any
 from incident import classify as _classify
 from incident import replies as _replies
 from incident import rules as _rules
-from incident.classify import UNCLASSIFIED
 from incident.logs import get_logger
+from incident.models import UNCLASSIFIED, ReplyKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +32,7 @@ class RedirectView:
     body: str
 
 
-KIND_TITLES = {
-    "answer": "ответ",
-    "move-to-private": "в личные сообщения",
-    "redirect": "в другое ведомство",
-    "thanks": "благодарность",
-    "clarify": "уточнить",
-}
+KIND_TITLES = {kind.value: kind.label for kind in ReplyKind}
 
 FALLBACK_PRIVATE = (
     "Здравствуйте! Чтобы разобраться, нам нужны подробности, которые не стоит писать "

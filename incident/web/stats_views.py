@@ -32,8 +32,9 @@ from sqlalchemy import Connection, Engine, text
 from starlette.background import BackgroundTask
 
 from incident import reports, stats
+from incident.models import TOPIC_LABELS, UNCLASSIFIED
 from incident.sla import SlaSettings
-from incident.stats import TOPIC_LABELS, UNCLASSIFIED, Filters, Stats
+from incident.stats import Filters, Stats
 from incident.users import Role, User
 from incident.web import queries
 from incident.web.auth import require

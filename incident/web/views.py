@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, Engine
 
 from incident import staff, users
+from incident.models import CloseReason, ReplyKind
 from incident.users import Role, User
 from incident.web import queries
 from incident.web.auth import (
@@ -221,7 +222,7 @@ def _card_context(request: Request, incident_id: int, user: User) -> dict[str, A
         **data,
         "people": people,
         "topics": k.topics,
-        "reasons": list(staff.CloseReason),
+        "reasons": list(CloseReason),
         "redirects": k.redirects,
     }
 
@@ -258,7 +259,7 @@ def send_reply(
     kind: Annotated[str, Form()] = "answer",
     reply_id: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    kinds = {k.value for k in staff.ReplyKind}
+    kinds = {k.value for k in ReplyKind}
     with _action(request, _card(incident_id)) as conn:
         platform = queries.incident(conn, incident_id)
         limit = _knowledge(request).limit(platform.platform) if platform else None
@@ -268,7 +269,7 @@ def send_reply(
             text,
             user.username,
             _now(request),
-            kind=staff.ReplyKind(kind) if kind in kinds else staff.ReplyKind.ANSWER,
+            kind=ReplyKind(kind) if kind in kinds else ReplyKind.ANSWER,
             reply_id=reply_id or None,
             limit=limit,
         )
@@ -290,12 +291,10 @@ def retry(
 def close(
     request: Request, incident_id: int, user: CurrentUser, reason: Annotated[str, Form()]
 ) -> Response:
-    if reason not in {r.value for r in staff.CloseReason}:
+    if reason not in {r.value for r in CloseReason}:
         raise HTTPException(400, "Выберите причину.")
     with _action(request, _card(incident_id)) as conn:
-        staff.close_no_answer(
-            conn, incident_id, staff.CloseReason(reason), user.username, _now(request)
-        )
+        staff.close_no_answer(conn, incident_id, CloseReason(reason), user.username, _now(request))
         _flash(request, "Закрыт без ответа.")
     return _back(_card(incident_id))
 

@@ -21,7 +21,6 @@ import pytest
 from sqlalchemy import Engine
 
 from incident import pipeline
-from incident.app import working_hours_policy
 from incident.classify import classify
 from incident.inbox import Classification
 from incident.models import Comment
@@ -34,6 +33,7 @@ from incident.sources.vk import RetryPolicy, VkSource
 from incident.users import Role
 from incident.web.knowledge import load_knowledge
 from incident.web.serve import BackgroundServer
+from incident.wiring import working_hours_policy
 from tests.browser.world import PASSWORD, add_user, make_app
 
 pytestmark = pytest.mark.browser

@@ -78,7 +78,7 @@ PG_DOWN = [
     "DROP FUNCTION IF EXISTS incident_touch_changed()",
 ]
 
-# The kind counts are the posted replies by a person: 'worker' is stats.AUTOMATIC_ACTORS.
+# The kind counts are the posted replies by a person: 'worker' is models.AUTOMATIC_ACTORS.
 # SQLite: AFTER triggers that stamp the row (recursive_triggers is off, so the stamp does not
 # fire the update trigger again). Note: a later migration that rebuilds the incidents or
 # outbox table (batch "move and copy") must create these triggers again.

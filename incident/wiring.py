@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from incident import sla, stats, warnings
+from incident import alerts, sla, stats
 from incident.classify import classify
 from incident.config import Config, ConfigError
 from incident.db import make_engine
@@ -83,7 +83,7 @@ def build_warn_step(
     """The SLA warnings step of the worker, bound to this deployment's settings."""
 
     def step(now: datetime) -> int:
-        return warnings.warn_breaches_once(
+        return alerts.warn_breaches_once(
             engine,
             config.sla,
             notifiers,

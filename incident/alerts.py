@@ -28,9 +28,8 @@ from sqlalchemy import Engine, func, literal, or_, select, update
 
 from incident import db, inbox, sla
 from incident.logs import get_logger
-from incident.models import IncidentStatus
+from incident.models import TOPIC_LABELS, UNCLASSIFIED, WORKER, IncidentStatus
 from incident.notify import Notifier, send_to_all
-from incident.stats import TOPIC_LABELS, UNCLASSIFIED
 
 MAX_LISTED = 20  # incidents listed by name in one message
 BATCH = 500  # incidents examined per run
@@ -158,7 +157,7 @@ def _claim(engine: Engine, stage: str, ids: list[int], now: datetime) -> list[in
             )
         ]
         for incident_id in claimed:
-            inbox.audit(conn, now, inbox.WORKER, f"sla_{stage}", incident_id)
+            inbox.audit(conn, now, WORKER, f"sla_{stage}", incident_id)
     return sorted(claimed)
 
 
@@ -228,7 +227,7 @@ def warn_breaches_once(
                 inbox.audit(
                     conn,
                     now,
-                    inbox.WORKER,
+                    WORKER,
                     "sla_notification_failed",
                     None,
                     stage=stage,
