@@ -22,6 +22,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check incident tests bench
 	$(BIN)/ruff format --check incident tests bench
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy
