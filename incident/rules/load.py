@@ -31,126 +31,25 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from incident.rules.inflect import inflection_aliases
+from incident.rules.model import (
+    FLAGS_FILE,
+    INTENTS,
+    SPECIAL_TOPICS,
+    Lexicon,
+    Phrase,
+    Redirect,
+    RulesError,
+    RuleSet,
+    Settings,
+    Topic,
+)
 from incident.text import Normalizer, fold
 
-__all__ = [
-    "FLAGS_FILE",
-    "Phrase",
-    "Redirect",
-    "RuleSet",
-    "RulesError",
-    "Settings",
-    "Topic",
-    "load_ruleset",
-]
-
-FLAGS_FILE = "_flags.toml"
-SPECIAL_TOPICS = ("spam",)
-INTENTS = ("question", "complaint", "thanks", "urgent")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
-
-
-class RulesError(Exception):
-    """The rule files are invalid; ``problems`` lists each one as 'file: key: what'."""
-
-    def __init__(self, problems: Iterable[str]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("\n".join(self.problems))
-
-
-@dataclass(frozen=True, slots=True)
-class Phrase:
-    """One phrase of a rule. ``target`` is a topic id, or ``flag:<name>`` for flag phrases."""
-
-    text: str
-    stems: tuple[str, ...]
-    weight: float
-    target: str
-    kind: str  # "positive" | "negative" | "urgent" | "flag"
-    redirect: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Redirect:
-    id: str
-    body: str
-    phrases: tuple[Phrase, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Topic:
-    id: str
-    title: str
-    in_competence: bool
-    replies: tuple[str, ...]
-    examples: tuple[str, ...]
-    phrases: tuple[Phrase, ...]
-    negative: tuple[Phrase, ...]
-    urgent: tuple[Phrase, ...]
-    redirects: tuple[Redirect, ...]
-    source: Path
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    threshold: float = 1.0  # below this best score the verdict is "unclassified"
-    fuzzy_min_length: int = 5  # shorter stems are never corrected
-    url_and_hashtag: float = 6.0  # spam score of a comment with a link and a hashtag
-    many_urls: int = 3
-    many_urls_weight: float = 6.0
-    many_hashtags: int = 5
-    many_hashtags_weight: float = 4.0
-    link_only_weight: float = 6.0  # a link and at most this many words
-    link_only_words: int = 3
-    flood_similarity: float = 90.0  # rapidfuzz ratio to an earlier comment of the same author
-    flood_weight: float = 10.0  # spam score of a repeated comment
-    contentless_abuse: float = 2.0  # spam score of an abusive comment with no topic phrase
-
-
-@dataclass(frozen=True, slots=True)
-class Lexicon:
-    obscene: re.Pattern[str]  # matched against folded word forms
-    obscene_sources: tuple[str, ...]
-    masked_obscenity: bool  # a word with '*' between letters counts as masked obscenity
-
-
-@dataclass(slots=True)
-class RuleSet:
-    """Validated, compiled rules. Build with ``load_ruleset``; treat as read-only."""
-
-    topics: Mapping[str, Topic]
-    settings: Settings
-    lexicon: Lexicon
-    index: Mapping[str, tuple[Phrase, ...]]  # first stem -> phrases starting with it, longest first
-    vocabulary_by_prefix: Mapping[str, tuple[str, ...]]  # typo targets by first 3 letters
-    version: str
-    normalizer: Normalizer
-    intent_phrases: Mapping[str, tuple[Phrase, ...]]
-    brands: Mapping[str, Phrase] = field(default_factory=dict)  # folded word -> strong phrase
-    brand_pattern: re.Pattern[str] = re.compile(r"(?!)")  # finds brands inside #tags/@names
-    order: Mapping[str, int] = field(default_factory=dict)  # tie-break: file order
-    _words: dict[str, tuple[str, bool, str]] = field(default_factory=dict)  # classify's cache
-    aliases: Mapping[str, str] = field(default_factory=dict)  # inflected stem -> rule stem
-    # the index again as (number of words, stems, phrase) triples, for the classifier's loop
-    index_by_length: Mapping[str, tuple[tuple[int, tuple[str, ...], Phrase], ...]] = field(
-        default_factory=dict
-    )
-    _vocab_set: frozenset[str] = frozenset()
-
-    @property
-    def topic_ids(self) -> tuple[str, ...]:
-        return tuple(self.topics)
-
-    def title(self, topic: str) -> str:
-        found = self.topics.get(topic)
-        return found.title if found else topic
-
-
-# --------------------------------------------------------------------------- loading
 
 
 class _Problems:
@@ -436,45 +335,6 @@ def _load_flags(
     return settings, lexicon, intents
 
 
-_CYRILLIC_WORD = re.compile(r"^[а-я]+$")
-_VOWEL_ENDINGS = ("ы", "и", "е", "у", "ой", "ом")
-_CONSONANT_ENDINGS = ("а", "у", "е", "ом", "ы", "и")
-
-
-def _inflections(word: str) -> set[str]:
-    """Rough case forms of a noun-like word ("батарея" -> "батареи", "батарее", ...)."""
-    if len(word) < 4 or not _CYRILLIC_WORD.match(word):
-        return set()
-    if word[-1] in "аяоеьй":
-        base = word[:-1]
-        return {base + ending for ending in _VOWEL_ENDINGS}
-    return {word + ending for ending in _CONSONANT_ENDINGS}
-
-
-def _aliases(
-    phrases: Iterable[Phrase], normalizer: Normalizer, stems: frozenset[str]
-) -> dict[str, str]:
-    """Map stems of inflected forms of rule words to the rule word's own stem.
-
-    The snowball stemmer is not consistent across a word's forms ("ростелеком" -> "ростелек",
-    "ростелекоме" -> "ростелеком"; "батарея" -> "батаре", "батареи" -> "батар"). An alias never
-    overrides a stem that some rule uses itself, a common word's stem, or a stem under 4 letters.
-    """
-    stop = normalizer.stopword_stems()
-    words: dict[str, str] = {}
-    for phrase in phrases:
-        analysis = normalizer.analyze(phrase.text)
-        for form, stem in zip(analysis.forms, analysis.stems, strict=True):
-            words.setdefault(form, stem)
-    aliases: dict[str, str] = {}
-    for form, stem in words.items():
-        for variant in _inflections(form):
-            other = normalizer.stem(variant)
-            if other != stem and other not in stems and other not in stop and len(other) >= 4:
-                aliases.setdefault(other, stem)
-    return aliases
-
-
 def load_ruleset(directory: Path) -> RuleSet:
     """Read every ``*.toml`` in ``directory``; raise ``RulesError`` listing all problems."""
     problems = _Problems()
@@ -557,7 +417,7 @@ def load_ruleset(directory: Path) -> RuleSet:
         brands=brands,
         order={t: i for i, t in enumerate(topics)},
         brand_pattern=brand_pattern,
-        aliases=_aliases(all_phrases, normalizer, every_stem),
+        aliases=inflection_aliases(all_phrases, normalizer, every_stem),
         index_by_length={
             key: tuple((len(p.stems), p.stems, p) for p in group) for key, group in index.items()
         },

@@ -1,0 +1,110 @@
+"""The compiled rules: topics, phrases, settings and the lexicon the classifier reads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from incident.text import Normalizer
+
+FLAGS_FILE = "_flags.toml"
+SPECIAL_TOPICS = ("spam",)
+INTENTS = ("question", "complaint", "thanks", "urgent")
+
+
+class RulesError(Exception):
+    """The rule files are invalid; ``problems`` lists each one as 'file: key: what'."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """One phrase of a rule. ``target`` is a topic id, or ``flag:<name>`` for flag phrases."""
+
+    text: str
+    stems: tuple[str, ...]
+    weight: float
+    target: str
+    kind: str  # "positive" | "negative" | "urgent" | "flag"
+    redirect: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    id: str
+    body: str
+    phrases: tuple[Phrase, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    id: str
+    title: str
+    in_competence: bool
+    replies: tuple[str, ...]
+    examples: tuple[str, ...]
+    phrases: tuple[Phrase, ...]
+    negative: tuple[Phrase, ...]
+    urgent: tuple[Phrase, ...]
+    redirects: tuple[Redirect, ...]
+    source: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    threshold: float = 1.0  # below this best score the verdict is "unclassified"
+    fuzzy_min_length: int = 5  # shorter stems are never corrected
+    url_and_hashtag: float = 6.0  # spam score of a comment with a link and a hashtag
+    many_urls: int = 3
+    many_urls_weight: float = 6.0
+    many_hashtags: int = 5
+    many_hashtags_weight: float = 4.0
+    link_only_weight: float = 6.0  # a link and at most this many words
+    link_only_words: int = 3
+    flood_similarity: float = 90.0  # rapidfuzz ratio to an earlier comment of the same author
+    flood_weight: float = 10.0  # spam score of a repeated comment
+    contentless_abuse: float = 2.0  # spam score of an abusive comment with no topic phrase
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    obscene: re.Pattern[str]  # matched against folded word forms
+    obscene_sources: tuple[str, ...]
+    masked_obscenity: bool  # a word with '*' between letters counts as masked obscenity
+
+
+@dataclass(slots=True)
+class RuleSet:
+    """Validated, compiled rules. Build with ``load_ruleset``; treat as read-only."""
+
+    topics: Mapping[str, Topic]
+    settings: Settings
+    lexicon: Lexicon
+    index: Mapping[str, tuple[Phrase, ...]]  # first stem -> phrases starting with it, longest first
+    vocabulary_by_prefix: Mapping[str, tuple[str, ...]]  # typo targets by first 3 letters
+    version: str
+    normalizer: Normalizer
+    intent_phrases: Mapping[str, tuple[Phrase, ...]]
+    brands: Mapping[str, Phrase] = field(default_factory=dict)  # folded word -> strong phrase
+    brand_pattern: re.Pattern[str] = re.compile(r"(?!)")  # finds brands inside #tags/@names
+    order: Mapping[str, int] = field(default_factory=dict)  # tie-break: file order
+    _words: dict[str, tuple[str, bool, str]] = field(default_factory=dict)  # classify's cache
+    aliases: Mapping[str, str] = field(default_factory=dict)  # inflected stem -> rule stem
+    # the index again as (number of words, stems, phrase) triples, for the classifier's loop
+    index_by_length: Mapping[str, tuple[tuple[int, tuple[str, ...], Phrase], ...]] = field(
+        default_factory=dict
+    )
+    _vocab_set: frozenset[str] = frozenset()
+
+    @property
+    def topic_ids(self) -> tuple[str, ...]:
+        return tuple(self.topics)
+
+    def title(self, topic: str) -> str:
+        found = self.topics.get(topic)
+        return found.title if found else topic
