@@ -1,0 +1,111 @@
+"""Ranking: the reply drafts for a verdict, best first, filled from the context."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from incident.classify import Verdict
+from incident.models import UNCLASSIFIED
+from incident.replies.model import (
+    PLACEHOLDERS,
+    Catalog,
+    Draft,
+    ReplyContext,
+    ReplyTemplate,
+)
+
+
+def _render(reply: ReplyTemplate, values: Mapping[str, str | None]) -> tuple[str, list[str]]:
+    """The text with values filled in; a missing value shows as a [marker] for staff to fill."""
+    filled: dict[str, str] = {}
+    missing: list[str] = []
+    for name in sorted(reply.placeholders):
+        value = values.get(name)
+        if value is None:
+            missing.append(name)
+            value = f"[{PLACEHOLDERS[name]}]"
+        filled[name] = value
+    return reply.text.format_map(filled), missing
+
+
+def suggest(verdict: Verdict, catalog: Catalog, context: ReplyContext | None = None) -> list[Draft]:
+    """Reply drafts for ``verdict``, best first.
+
+    Spam gets none. A value the context lacks (say, ``{private_link}``) shows as a marker in
+    brackets and is listed in ``Draft.missing``; such drafts rank a little lower. Drafts
+    longer than the platform's limit are left out.
+    """
+    context = context or ReplyContext()
+    if verdict.topic == "spam":
+        return []
+    topic = catalog.rules.topics.get(verdict.topic)
+    values = dict(context.values())
+    values["topic_title"] = topic.title if topic else None
+    bodies = {r.id: r.body for t in catalog.rules.topics.values() for r in t.redirects}
+    limit = catalog.limit(context.platform)
+    listed = topic.replies if topic else ()
+    drafts: list[Draft] = []
+    for reply in catalog.replies.values():
+        why: list[str] = []
+        rank = 0.0
+        if verdict.topic == UNCLASSIFIED:
+            if (
+                reply.kind not in ("clarify", "move-to-private", "thanks")
+                or "*" not in reply.topics
+            ):
+                continue
+        elif topic is None or not topic.in_competence:
+            if reply.id not in listed and not (
+                reply.fits(verdict.topic) and "*" not in reply.topics
+            ):
+                continue
+        elif not reply.fits(verdict.topic):
+            continue
+        if reply.id in listed:
+            rank += 10 - listed.index(reply.id) * 0.5
+            why.append("предложен правилами темы")
+        if verdict.topic in reply.topics:
+            rank += 3
+        if reply.kind == "redirect":
+            if reply.redirect == verdict.redirect:
+                rank += 30
+                why.append("вопрос не в компетенции комитета: подскажите, куда обратиться")
+            else:
+                rank -= 5
+        if reply.urgent:
+            if "urgent" in verdict.flags:
+                rank += 25
+                why.append("срочно: угроза здоровью или жизни")
+            else:
+                rank -= 3
+        if reply.kind == "thanks":
+            if "thanks" not in verdict.flags:
+                continue
+            rank += 20
+            why.append("автор благодарит")
+        if reply.kind == "clarify" and verdict.topic == UNCLASSIFIED:
+            rank += 10 if "thanks" in verdict.flags else 20
+            why.append("тема не ясна: уточните вопрос")
+        if reply.kind == "answer" and "question" in verdict.flags:
+            rank += 6
+            why.append("в комментарии вопрос")
+        if reply.kind == "move-to-private" and "complaint" in verdict.flags:
+            rank += 4 if reply.reason == "personal-data" else 2
+            why.append("жалоба: для разбора нужны подробности")
+        matched = reply.when & verdict.flags
+        if matched:
+            rank += 5 * len(matched)
+        values["redirect_body"] = bodies.get(reply.redirect) if reply.redirect else None
+        text, missing = _render(reply, values)
+        if missing:
+            rank -= 1
+            why.append("заполните: " + ", ".join(missing))
+        if limit is not None and len(text) > limit:
+            continue
+        drafts.append(Draft(reply.id, reply.kind, text, rank, tuple(why), tuple(missing)))
+    drafts.sort(key=lambda d: (-d.rank, d.reply_id))
+    return drafts
+
+
+def kinds_offered(drafts: Sequence[Draft]) -> set[str]:
+    return {d.kind for d in drafts}
