@@ -183,6 +183,8 @@ def warn_breaches_once(
     stages: tuple[inbox.MarkStage, ...] = ("breach", "warn")
     for stage in stages:
         by_id = {item.id: item for item in due[stage]}
+        if not by_id:
+            continue  # no transaction (SQLite: no write lock) when there is nothing to claim
         with engine.begin() as conn:
             claimed = inbox.claim_deadline_marks(conn, stage, list(by_id), now)
         if not claimed:

@@ -47,6 +47,9 @@ class Ingestion:
 
 @dataclass(slots=True)
 class StepOutcome:
+    """What one sweep or listen step did: the ingest counts, API calls and batches, and the
+    source's fault if there was one."""
+
     result: IngestResult = field(default_factory=IngestResult)
     api_calls: int = 0
     batches: int = 0
@@ -200,6 +203,9 @@ def listen_once(
 
 @dataclass(frozen=True, slots=True)
 class ReplyPolicy:
+    """How the reply sender works: its worker id, the lease on a claimed reply, the retry
+    budget and backoff, and what is stored with a first answer."""
+
     worker_id: str
     lease: timedelta = timedelta(minutes=2)
     max_attempts: int = 8
