@@ -5,8 +5,10 @@ minute). For every open incident it finds
 
 * past ``due_at`` without a breach mark: sets ``breach_notified_at`` (and ``warned_at`` if the
   incident skipped the warning, e.g. after downtime: only the breach is announced);
-* past its warn moment (``[sla] warn_at`` of the budget, the same moment ``sla.deadline``
-  computes) without a warning mark: sets ``warned_at``.
+* past its warn moment without a warning mark: sets ``warned_at``. The warn moment is the
+  incident's stored ``warn_at`` (``[sla] warn_at`` of the budget, computed by ``sla.deadline``
+  at ingest together with ``due_at``); rows stored before it existed get it computed once here
+  and stored.
 
 Marks are claimed with a conditional UPDATE (``... WHERE warned_at IS NULL``), so with several
 workers each incident is announced by exactly one of them. Each run sends at most one message
@@ -21,10 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, literal, or_, select, update
+from sqlalchemy import Engine, or_, select
 
 from incident import db, inbox, sla
 from incident.logs import get_logger
@@ -116,6 +118,7 @@ def _candidates(engine: Engine, now: datetime) -> list[Any]:
                     i.topic,
                     i.opened_at,
                     i.due_at,
+                    i.warn_at,
                     i.warned_at,
                     i.breach_notified_at,
                     db.comments.c.text,
@@ -134,52 +137,6 @@ def _candidates(engine: Engine, now: datetime) -> list[Any]:
         )
 
 
-def _claim(engine: Engine, stage: str, ids: list[int], now: datetime) -> list[int]:
-    if not ids:
-        return []
-    i = db.incidents.c
-    column = i.breach_notified_at if stage == "breach" else i.warned_at
-    values: dict[str, Any] = {column.key: now}
-    if stage == "breach":
-        values["warned_at"] = func.coalesce(i.warned_at, literal(now, db.UtcDateTime))
-    with engine.begin() as conn:
-        claimed = [
-            int(r[0])
-            for r in conn.execute(
-                update(db.incidents)
-                .where(
-                    i.id.in_(ids),
-                    column.is_(None),
-                    i.status == IncidentStatus.OPEN.value,
-                )
-                .values(**values)
-                .returning(i.id)
-            )
-        ]
-        for incident_id in claimed:
-            inbox.audit(conn, now, WORKER, f"sla_{stage}", incident_id)
-    return sorted(claimed)
-
-
-def _release(engine: Engine, stage: str, ids: list[int], now: datetime) -> None:
-    i = db.incidents.c
-    with engine.begin() as conn:
-        if stage == "breach":
-            conn.execute(
-                update(db.incidents)
-                .where(i.id.in_(ids), i.breach_notified_at == now)
-                .values(breach_notified_at=None)
-            )
-            # a warning claimed together with the breach goes back too
-            conn.execute(
-                update(db.incidents).where(i.id.in_(ids), i.warned_at == now).values(warned_at=None)
-            )
-        else:
-            conn.execute(
-                update(db.incidents).where(i.id.in_(ids), i.warned_at == now).values(warned_at=None)
-            )
-
-
 def warn_breaches_once(
     engine: Engine,
     settings: sla.SlaSettings,
@@ -191,12 +148,20 @@ def warn_breaches_once(
     breach: bool = True,
     labels: Mapping[str, str] | None = None,
 ) -> int:
-    """Mark and announce near and past deadlines. Returns how many incidents were marked
-    (0: nothing to do). With no notifiers the marks are still set (the queue shows them)."""
+    """Mark and announce near and past deadlines: one bounded run (at most ``BATCH``
+    incidents examined). Returns how many incidents were marked (0: nothing to do). With no
+    notifiers the marks are still set (the queue shows them).
+
+    The warning moment is the incident's stored ``warn_at`` (set at ingest with ``due_at``, by
+    the same deadline policy); the run never recomputes a stored one. An incident stored
+    before ``warn_at`` existed (NULL) gets it computed once from ``settings`` with
+    ``sla.deadline``, as it was before, and stored, so later runs read it too.
+    ``settings`` also gives the time zone of the messages."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"now must be timezone-aware, got {now!r}")
     log = get_logger(step="sla_warnings")
-    due: dict[str, list[_Due]] = {"breach": [], "warn": []}
+    due: dict[inbox.MarkStage, list[_Due]] = {"breach": [], "warn": []}
+    missing: dict[int, datetime] = {}
     for r in _candidates(engine, now):
         item = _Due(r.id, r.platform, r.community, r.topic, r.due_at, r.text, r.author_name)
         if r.due_at < now:
@@ -205,13 +170,23 @@ def warn_breaches_once(
             continue
         if r.warned_at is not None or not warn:
             continue
-        d = sla.deadline(r.opened_at, None, r.topic, r.platform, settings)
-        if now >= min(d.warn, r.due_at):
+        warn_at = r.warn_at
+        if warn_at is None:
+            d = sla.deadline(r.opened_at, None, r.topic, r.platform, settings)
+            warn_at = missing[r.id] = d.warn.astimezone(UTC)
+        if now >= min(warn_at, r.due_at):
             due["warn"].append(item)
+    if missing:
+        with engine.begin() as conn:
+            inbox.store_warn_times(conn, missing)
     marked = 0
-    for stage in ("breach", "warn"):
+    stages: tuple[inbox.MarkStage, ...] = ("breach", "warn")
+    for stage in stages:
         by_id = {item.id: item for item in due[stage]}
-        claimed = _claim(engine, stage, list(by_id), now)
+        if not by_id:
+            continue  # no transaction (SQLite: no write lock) when there is nothing to claim
+        with engine.begin() as conn:
+            claimed = inbox.claim_deadline_marks(conn, stage, list(by_id), now)
         if not claimed:
             continue
         marked += len(claimed)
@@ -234,7 +209,8 @@ def warn_breaches_once(
                     failed=failed,
                 )
         if len(failed) == len(outcome):
-            _release(engine, stage, claimed, now)
+            with engine.begin() as conn:
+                inbox.release_deadline_marks(conn, stage, claimed, now)
             marked -= len(claimed)
             continue
         log.info("sla_notified", stage=stage, incidents=len(claimed), channels=sorted(outcome))

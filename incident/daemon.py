@@ -93,7 +93,9 @@ class Worker:
         """Take or renew this worker's lease on polling ``name``; False if another holds it."""
         try:
             with self.engine.begin() as conn:
-                return inbox.hold_source(conn, name, self.worker_id, self.clock(), self.lease_ttl)
+                return inbox.take_source_lease(
+                    conn, name, self.worker_id, self.clock(), self.lease_ttl
+                )
         except Exception:
             self.log.exception("lease_failed", source=name)
             return False

@@ -305,6 +305,14 @@ source_leases = Table(
 )
 
 
+# --- the warning time stored with the deadline (migration 0006) ---------------------------
+
+# When the staff are warned that the deadline is near: computed at ingest with ``due_at`` by
+# the same deadline policy, so the SLA step reads it instead of recomputing it every run. NULL
+# on incidents stored before 0006 (the SLA step fills it in once) and on those with no deadline.
+incidents.append_column(Column("warn_at", UtcDateTime))
+
+
 # --- statistics cache (migration 0005) ---------------------------------------------------
 
 # When the incident last changed, in epoch seconds on the database's clock. Set by triggers

@@ -47,6 +47,9 @@ class Ingestion:
 
 @dataclass(slots=True)
 class StepOutcome:
+    """What one sweep or listen step did: the ingest counts, API calls and batches, and the
+    source's fault if there was one."""
+
     result: IngestResult = field(default_factory=IngestResult)
     api_calls: int = 0
     batches: int = 0
@@ -130,7 +133,14 @@ def sweep_once(
     ingestion: Ingestion,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> StepOutcome:
-    """Pull everything new from ``source`` since its stored cursors, one batch a transaction."""
+    """Pull everything new from ``source`` since its stored cursors, one batch a transaction.
+
+    Each batch is ingested with its cursors in its own transaction (``inbox.ingest``), so a
+    crash loses at most the batch in flight, which the next sweep fetches again. Stops early,
+    between batches, when ``should_stop()`` says so (the sweep is then not recorded as
+    complete). Never raises for a source's fault: it is recorded on the source's status
+    (``stopped`` if permanent, ``degraded`` otherwise) and returned in the outcome.
+    """
     outcome = StepOutcome(swept=True)
 
     def work() -> None:
@@ -164,7 +174,10 @@ def listen_once(
     ingestion: Ingestion,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> StepOutcome:
-    """Wait once for pushed events; sweep too when the source says events may have been lost."""
+    """Wait once for pushed events and ingest them as one batch; sweep too when the source
+    says events may have been lost (and we are not stopping). Faults are recorded on the
+    source's status and returned, never raised, as in ``sweep_once``; the outcome sums the
+    listen and the catch-up sweep."""
     outcome = StepOutcome()
     needs_sweep = False
 
@@ -190,6 +203,9 @@ def listen_once(
 
 @dataclass(frozen=True, slots=True)
 class ReplyPolicy:
+    """How the reply sender works: its worker id, the lease on a claimed reply, the retry
+    budget and backoff, and what is stored with a first answer."""
+
     worker_id: str
     lease: timedelta = timedelta(minutes=2)
     max_attempts: int = 8

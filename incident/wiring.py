@@ -12,7 +12,7 @@ from incident import alerts, sla, stats
 from incident.classify import classify
 from incident.config import Config, ConfigError
 from incident.db import make_engine
-from incident.inbox import Classification, Classifier, DeadlinePolicy, ResponseFigures
+from incident.inbox import Classification, Classifier, DeadlinePolicy, DueTimes, ResponseFigures
 from incident.models import Comment
 from incident.notify import Notifier
 from incident.pipeline import Ingestion
@@ -22,13 +22,12 @@ from incident.sources.factory import build_vk_source
 
 
 def working_hours_policy(settings: sla.SlaSettings) -> DeadlinePolicy:
-    """Deadlines in working hours under the deployment's calendar and per-topic policies."""
+    """Deadlines in working hours under the deployment's calendar and per-topic policies: the
+    clock start, due and warning moments of ``sla.deadline``, in UTC."""
 
-    def policy(
-        comment: Comment, seen_at: datetime, topic: str | None
-    ) -> tuple[datetime, datetime | None]:
+    def policy(comment: Comment, seen_at: datetime, topic: str | None) -> DueTimes:
         d = sla.deadline(comment.created_at, seen_at, topic, comment.platform.value, settings)
-        return d.started_at.astimezone(UTC), d.due.astimezone(UTC)
+        return DueTimes(d.started_at.astimezone(UTC), d.due.astimezone(UTC), d.warn.astimezone(UTC))
 
     return policy
 

@@ -74,9 +74,11 @@ def test_reclassify_after_adding_a_phrase_changes_only_what_the_phrase_touches(
     updated = load_ruleset(rules)
     with engine.begin() as conn:
         checked, changed = inbox.reclassify_open(
-            conn, rule_classifier(updated), updated.version, T0
+            conn, rule_classifier(updated), updated.version, T0, deadline=calendar_hours(8)
         )
     assert (checked, changed) == (2, 1)
     assert topics(engine) == {"1": "food", "2": "finance"}
     with engine.begin() as conn:  # nothing left under the old rules: a second run is a no-op
-        assert inbox.reclassify_open(conn, rule_classifier(updated), updated.version, T0) == (0, 0)
+        assert inbox.reclassify_open(
+            conn, rule_classifier(updated), updated.version, T0, deadline=calendar_hours(8)
+        ) == (0, 0)

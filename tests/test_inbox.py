@@ -375,7 +375,7 @@ def test_one_worker_at_a_time_holds_a_source_until_its_lease_expires(
 
     def hold(owner: str) -> bool:
         with engine.begin() as conn:
-            return inbox.hold_source(conn, "vk-main", owner, clock(), ttl)
+            return inbox.take_source_lease(conn, "vk-main", owner, clock(), ttl)
 
     assert hold("worker-a")
     assert not hold("worker-b")

@@ -1,4 +1,4 @@
-"""Staff actions on incidents, through the pages, the API and incident.staff directly."""
+"""Staff actions on incidents, through the pages, the API and incident.inbox directly."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from starlette.testclient import TestClient
 
-from incident import db, inbox, staff
+from incident import db, inbox
 from incident.models import IncidentStatus, OutboxStatus
 from incident.users import Role
 from tests.browser.world import add_incident, add_user, csrf_of, login, make_app, post_form
@@ -164,9 +164,9 @@ def test_concurrent_sends_on_the_same_incident_queue_exactly_one_reply(
         barrier.wait()
         try:
             with engine.begin() as conn:
-                staff.send_reply(conn, incident, f"Ответ {i}", "anna", clock())
+                inbox.queue_reply(conn, incident, f"Ответ {i}", "anna", clock())
             outcomes.append("sent")
-        except staff.ActionRefused:
+        except inbox.ActionRefused:
             outcomes.append("refused")
 
     threads = [threading.Thread(target=press_send, args=(i,)) for i in range(4)]
@@ -181,8 +181,8 @@ def test_concurrent_sends_on_the_same_incident_queue_exactly_one_reply(
 def test_a_reply_with_an_unfilled_template_marker_is_refused(
     engine: Engine, incident: int, clock: FakeClock
 ) -> None:
-    with engine.begin() as conn, pytest.raises(staff.ActionRefused, match="Заполните"):
-        staff.send_reply(
+    with engine.begin() as conn, pytest.raises(inbox.ActionRefused, match="Заполните"):
+        inbox.queue_reply(
             conn, incident, "Звоните: [телефон горячей линии комитета].", "anna", clock()
         )
     assert outbox_rows(engine, incident) == []
@@ -191,8 +191,8 @@ def test_a_reply_with_an_unfilled_template_marker_is_refused(
 def test_a_reply_longer_than_the_platform_limit_is_refused(
     engine: Engine, incident: int, clock: FakeClock
 ) -> None:
-    with engine.begin() as conn, pytest.raises(staff.ActionRefused, match="длиннее 10"):
-        staff.send_reply(
+    with engine.begin() as conn, pytest.raises(inbox.ActionRefused, match="длиннее 10"):
+        inbox.queue_reply(
             conn, incident, "Здравствуйте, это длинный ответ", "anna", clock(), limit=10
         )
 

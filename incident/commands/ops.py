@@ -294,7 +294,7 @@ def cmd_reply(args: argparse.Namespace) -> int:
                     conn, args.incident_id, args.text, args.actor, utc_now()
                 )
         except inbox.ReplyNotAllowed as exc:
-            print(f"cannot queue the reply: {exc}", file=sys.stderr)
+            print(f"cannot queue the reply: {exc.reason}", file=sys.stderr)
             return EXIT_FAILURE
     print(f"reply #{outbox_id} queued for incident {args.incident_id}; the worker will post it")
     return EXIT_OK
@@ -309,6 +309,7 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
             wiring.rule_classifier(ruleset),
             ruleset.version,
             utc_now(),
+            deadline=wiring.working_hours_policy(config.sla),
             everything=args.all,
         )
     print(

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from incident import staff
+from incident import inbox
 from incident.models import CloseReason, ReplyKind
 from incident.users import User
 from incident.web import queries
@@ -86,7 +86,7 @@ class Done(BaseModel):
     claimed_by: str | None = None
 
 
-def _refused(exc: staff.ActionRefused) -> HTTPException:
+def _refused(exc: inbox.ActionRefused) -> HTTPException:
     return HTTPException(409, str(exc))
 
 
@@ -139,8 +139,8 @@ def get_incident(
     if claim:
         try:
             with _engine(request).begin() as conn:
-                staff.claim(conn, incident_id, user.username, now)
-        except staff.ActionRefused as exc:
+                inbox.claim(conn, incident_id, user.username, now)
+        except inbox.ActionRefused as exc:
             raise HTTPException(404, str(exc)) from exc
     with _engine(request).connect() as conn:
         data = load_card(conn, incident_id, user.username, now, _knowledge(request))
@@ -153,7 +153,7 @@ def _run(request: Request, work: Callable[[Any, datetime], Any]) -> Any:
     try:
         with _engine(request).begin() as conn:
             return work(conn, _now(request))
-    except staff.ActionRefused as exc:
+    except inbox.ActionRefused as exc:
         raise _refused(exc) from exc
 
 
@@ -165,7 +165,7 @@ def reply(request: Request, incident_id: int, body: ReplyIn, user: CurrentUser) 
     def work(conn: Any, now: datetime) -> int:
         row = queries.incident(conn, incident_id)
         limit = _knowledge(request).limit(row.platform) if row else None
-        return staff.send_reply(
+        return inbox.queue_reply(
             conn,
             incident_id,
             body.text,
@@ -181,7 +181,7 @@ def reply(request: Request, incident_id: int, body: ReplyIn, user: CurrentUser) 
 
 @router.post("/incidents/{incident_id}/retry")
 def retry(request: Request, incident_id: int, body: RetryIn, user: CurrentUser) -> Done:
-    _run(request, lambda c, n: staff.retry_reply(c, incident_id, body.outbox_id, user.username, n))
+    _run(request, lambda c, n: inbox.retry_reply(c, incident_id, body.outbox_id, user.username, n))
     return Done(outbox_id=body.outbox_id)
 
 
@@ -189,32 +189,32 @@ def retry(request: Request, incident_id: int, body: RetryIn, user: CurrentUser) 
 def close(request: Request, incident_id: int, body: CloseIn, user: CurrentUser) -> Done:
     """Mark "no answer needed" with a reason."""
     reason = CloseReason(body.reason)
-    _run(request, lambda c, n: staff.close_no_answer(c, incident_id, reason, user.username, n))
+    _run(request, lambda c, n: inbox.close_no_answer(c, incident_id, reason, user.username, n))
     return Done()
 
 
 @router.post("/incidents/{incident_id}/reopen")
 def reopen(request: Request, incident_id: int, user: CurrentUser) -> Done:
-    _run(request, lambda c, n: staff.reopen(c, incident_id, user.username, n))
+    _run(request, lambda c, n: inbox.reopen(c, incident_id, user.username, n))
     return Done()
 
 
 @router.post("/incidents/{incident_id}/topic")
 def topic(request: Request, incident_id: int, body: TopicIn, user: CurrentUser) -> Done:
     """Change the topic; recorded as a correction for improving the rules."""
-    _run(request, lambda c, n: staff.change_topic(c, incident_id, body.topic, user.username, n))
+    _run(request, lambda c, n: inbox.change_topic(c, incident_id, body.topic, user.username, n))
     return Done()
 
 
 @router.post("/incidents/{incident_id}/assign")
 def assign(request: Request, incident_id: int, body: AssignIn, user: CurrentUser) -> Done:
-    _run(request, lambda c, n: staff.assign(c, incident_id, body.assignee, user.username, n))
+    _run(request, lambda c, n: inbox.assign(c, incident_id, body.assignee, user.username, n))
     return Done()
 
 
 @router.post("/incidents/{incident_id}/notes")
 def add_note(request: Request, incident_id: int, body: NoteIn, user: CurrentUser) -> Done:
-    _run(request, lambda c, n: staff.add_note(c, incident_id, body.text, user.username, n))
+    _run(request, lambda c, n: inbox.add_note(c, incident_id, body.text, user.username, n))
     return Done()
 
 
@@ -223,7 +223,7 @@ def claim(request: Request, incident_id: int, body: ClaimIn, user: CurrentUser) 
     """Take the incident for a few minutes (``force`` takes it over from someone else)."""
     got = _run(
         request,
-        lambda c, n: staff.claim(c, incident_id, user.username, n, force=body.force),
+        lambda c, n: inbox.claim(c, incident_id, user.username, n, force=body.force),
     )
     return Done(ok=got.by == user.username, claimed_by=got.by)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from incident import staff
+from incident import inbox
 from incident.web import display, queries
 from incident.web.knowledge import Knowledge
 
@@ -22,7 +22,7 @@ def load_card(
         return None
     verdict = card.verdict if isinstance(card.verdict, Mapping) else None
     matches = verdict.get("matches") if verdict else None
-    claim = staff.Claim(card.claimed_by, card.claimed_until)
+    claim = inbox.Claim(card.claimed_by, card.claimed_until)
     return {
         "card": card,
         "verdict": verdict,

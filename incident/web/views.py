@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, Engine
 
-from incident import staff, users
+from incident import inbox, users
 from incident.models import CloseReason, ReplyKind
 from incident.users import Role, User
 from incident.web import queries
@@ -82,7 +82,7 @@ def _action(request: Request, back: str) -> Iterator[Connection]:
     try:
         with _engine(request).begin() as conn:
             yield conn
-    except staff.ActionRefused as exc:
+    except inbox.ActionRefused as exc:
         _flash(request, str(exc), "error")
     except users.UserError as exc:
         _flash(request, str(exc), "error")
@@ -232,8 +232,8 @@ def card_page(request: Request, incident_id: int, user: CurrentUser) -> Response
     now = _now(request)
     try:
         with _engine(request).begin() as conn:
-            staff.claim(conn, incident_id, user.username, now)
-    except staff.ActionRefused as exc:
+            inbox.claim(conn, incident_id, user.username, now)
+    except inbox.ActionRefused as exc:
         raise HTTPException(404, str(exc)) from exc
     return render(request, "card.html", _card_context(request, incident_id, user))
 
@@ -263,7 +263,7 @@ def send_reply(
     with _action(request, _card(incident_id)) as conn:
         platform = queries.incident(conn, incident_id)
         limit = _knowledge(request).limit(platform.platform) if platform else None
-        staff.send_reply(
+        inbox.queue_reply(
             conn,
             incident_id,
             text,
@@ -282,7 +282,7 @@ def retry(
     request: Request, incident_id: int, user: CurrentUser, outbox_id: Annotated[int, Form()]
 ) -> Response:
     with _action(request, _card(incident_id)) as conn:
-        staff.retry_reply(conn, incident_id, outbox_id, user.username, _now(request))
+        inbox.retry_reply(conn, incident_id, outbox_id, user.username, _now(request))
         _flash(request, "Отправим ещё раз.")
     return _back(_card(incident_id))
 
@@ -294,7 +294,7 @@ def close(
     if reason not in {r.value for r in CloseReason}:
         raise HTTPException(400, "Выберите причину.")
     with _action(request, _card(incident_id)) as conn:
-        staff.close_no_answer(conn, incident_id, CloseReason(reason), user.username, _now(request))
+        inbox.close_no_answer(conn, incident_id, CloseReason(reason), user.username, _now(request))
         _flash(request, "Закрыт без ответа.")
     return _back(_card(incident_id))
 
@@ -302,7 +302,7 @@ def close(
 @router.post("/incidents/{incident_id}/reopen")
 def reopen(request: Request, incident_id: int, user: CurrentUser) -> Response:
     with _action(request, _card(incident_id)) as conn:
-        staff.reopen(conn, incident_id, user.username, _now(request))
+        inbox.reopen(conn, incident_id, user.username, _now(request))
         _flash(request, "Инцидент снова открыт.")
     return _back(_card(incident_id))
 
@@ -315,7 +315,7 @@ def topic(
     topic: Annotated[str, Form(max_length=32)],
 ) -> Response:
     with _action(request, _card(incident_id)) as conn:
-        staff.change_topic(conn, incident_id, topic, user.username, _now(request))
+        inbox.change_topic(conn, incident_id, topic, user.username, _now(request))
         _flash(request, "Тема изменена; исправление сохранено для улучшения правил.")
     return _back(_card(incident_id))
 
@@ -328,7 +328,7 @@ def assign(
     assignee: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     with _action(request, _card(incident_id)) as conn:
-        staff.assign(conn, incident_id, assignee, user.username, _now(request))
+        inbox.assign(conn, incident_id, assignee, user.username, _now(request))
         _flash(request, "Ответственный назначен." if assignee else "Ответственный снят.")
     return _back(_card(incident_id))
 
@@ -341,7 +341,7 @@ def note(
     text: Annotated[str, Form(max_length=10_000)],
 ) -> Response:
     with _action(request, _card(incident_id)) as conn:
-        staff.add_note(conn, incident_id, text, user.username, _now(request))
+        inbox.add_note(conn, incident_id, text, user.username, _now(request))
         _flash(request, "Заметка добавлена.")
     return _back(_card(incident_id))
 
@@ -349,7 +349,7 @@ def note(
 @router.post("/incidents/{incident_id}/claim")
 def take_over(request: Request, incident_id: int, user: CurrentUser) -> Response:
     with _action(request, _card(incident_id)) as conn:
-        staff.claim(conn, incident_id, user.username, _now(request), force=True)
+        inbox.claim(conn, incident_id, user.username, _now(request), force=True)
         _flash(request, "Инцидент теперь у вас.")
     return _back(_card(incident_id))
 
@@ -357,7 +357,7 @@ def take_over(request: Request, incident_id: int, user: CurrentUser) -> Response
 @router.post("/incidents/{incident_id}/release")
 def release(request: Request, incident_id: int, user: CurrentUser) -> Response:
     with _action(request, "/queue") as conn:
-        staff.release(conn, incident_id, user.username, _now(request))
+        inbox.release(conn, incident_id, user.username, _now(request))
     return _back("/queue")
 
 

@@ -1,0 +1,117 @@
+"""The inbox: the only writer of incidents (and of comments, cursors, the outbox, source state
+and the audit log).
+
+Every function takes an open connection inside a transaction (``engine.begin()``) and ``now``;
+the caller decides the transaction's extent. Callers use the package, not its modules::
+
+    from incident import inbox
+    inbox.ingest(conn, source, batch, now, deadline=policy)
+
+Where things are: ``ingest`` and ``new_comments`` (comments in, incidents opened, answers and
+edits), ``contracts`` (the policies ingest is handed, its result), ``outbox`` (replies queued,
+claimed, posted, failed, retried), ``claims`` and ``actions`` (what staff do to an incident),
+``deadlines`` (the SLA step's marks), ``sources`` (cursors, source status, leases), ``audit``,
+``reads`` (for the CLI), ``reclassify``.
+"""
+
+from incident.inbox.actions import (
+    MAX_NOTE,
+    add_note,
+    assign,
+    change_topic,
+    close_no_answer,
+    reopen,
+    retry_reply,
+)
+from incident.inbox.audit import audit
+from incident.inbox.claims import CLAIM_FOR, Claim, claim, claimed_by_other, release
+from incident.inbox.contracts import (
+    Classification,
+    Classifier,
+    DeadlinePolicy,
+    DueTimes,
+    IngestResult,
+    ResponseFigures,
+    calendar_hours,
+    no_classification,
+    no_figures,
+)
+from incident.inbox.deadlines import (
+    MarkStage,
+    claim_deadline_marks,
+    release_deadline_marks,
+    store_warn_times,
+)
+from incident.inbox.errors import ActionRefused, ReplyNotAllowed
+from incident.inbox.ingest import ingest
+from incident.inbox.outbox import (
+    MAX_REPLY,
+    ClaimedReply,
+    claim_reply,
+    mark_posted,
+    mark_reply_failed,
+    queue_reply,
+    reschedule_reply,
+    retry_failed_reply,
+)
+from incident.inbox.reads import counts, open_incidents
+from incident.inbox.reclassify import reclassify_open
+from incident.inbox.sources import (
+    load_cursors,
+    record_source_error,
+    record_source_success,
+    release_source,
+    save_cursors,
+    source_states,
+    take_source_lease,
+)
+
+__all__ = [
+    "CLAIM_FOR",
+    "MAX_NOTE",
+    "MAX_REPLY",
+    "ActionRefused",
+    "Claim",
+    "ClaimedReply",
+    "Classification",
+    "Classifier",
+    "DeadlinePolicy",
+    "DueTimes",
+    "IngestResult",
+    "MarkStage",
+    "ReplyNotAllowed",
+    "ResponseFigures",
+    "add_note",
+    "assign",
+    "audit",
+    "calendar_hours",
+    "change_topic",
+    "claim",
+    "claim_deadline_marks",
+    "claim_reply",
+    "claimed_by_other",
+    "close_no_answer",
+    "counts",
+    "ingest",
+    "load_cursors",
+    "mark_posted",
+    "mark_reply_failed",
+    "no_classification",
+    "no_figures",
+    "open_incidents",
+    "queue_reply",
+    "reclassify_open",
+    "record_source_error",
+    "record_source_success",
+    "release",
+    "release_deadline_marks",
+    "release_source",
+    "reopen",
+    "reschedule_reply",
+    "retry_failed_reply",
+    "retry_reply",
+    "save_cursors",
+    "source_states",
+    "store_warn_times",
+    "take_source_lease",
+]

@@ -1,0 +1,221 @@
+"""Ingest: turn a source's batch of comment changes into stored comments and incidents.
+
+New comments go through ``new_comments``; edits, deletes and restores by their authors are
+applied here. Functions take an open connection inside a transaction and ``now``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from incident import db
+from incident.inbox._sql import upsert
+from incident.inbox.audit import audit
+from incident.inbox.contracts import (
+    Classifier,
+    DeadlinePolicy,
+    IngestResult,
+    ResponseFigures,
+    no_classification,
+    no_figures,
+)
+from incident.inbox.new_comments import store_new
+from incident.inbox.sources import save_cursors
+from incident.models import WORKER, Batch, ChangeKind, Comment, CommentChange, IncidentStatus
+
+
+def ingest(
+    conn: Connection,
+    source: str,
+    batch: Batch,
+    now: datetime,
+    *,
+    deadline: DeadlinePolicy,
+    classify: Classifier = no_classification,
+    figures: ResponseFigures = no_figures,
+) -> IngestResult:
+    """Store ``batch`` from ``source`` and its cursors, in the caller's transaction.
+
+    The centre of the flow. Promises:
+
+    * **One transaction.** Nothing is committed here: the comments, incidents, answers, audit
+      events and the batch's cursors are written on ``conn``, so the caller's commit keeps all
+      of them and a crash or rollback keeps none (the next sweep resumes from the old cursors).
+    * **Exactly once.** A change whose ``event_id`` was seen before, a comment already stored
+      (unique on platform, community, comment id), an edit to the same text, a delete of a
+      deleted comment: each is counted as a duplicate and changes nothing. Replaying a batch,
+      whole or in part, is harmless.
+    * **In order.** Changes are applied in batch order; consecutive new comments are stored
+      together (a few statements per run, whatever its length), and a community comment answers
+      only what precedes it.
+    * New citizen comments open an incident each, classified by ``classify`` (given the
+      author's earlier texts) with its clock from ``deadline`` (``opened_at``, ``due_at`` and
+      ``warn_at`` stored together); a citizen's comment in a thread where the same author's
+      incident is still open joins it instead (a follow-up; the clock does not restart). A
+      comment by the community answers the incident it replies to: status ``answered``, the
+      first answer's time and author, and the ``figures`` for it. An edit reclassifies the
+      incident (its deadline is kept); a delete closes an open incident ("deleted"), a restore
+      reopens it.
+
+    The result counts: ``stored`` new comment rows, ``updated`` edits/deletes/restores applied,
+    ``duplicates`` changes that changed nothing (these three add up to the batch's changes);
+    of the stored comments, ``incidents`` opened one, ``follow_ups`` joined one, ``answered``
+    answered one.
+    """
+    result = IngestResult()
+    pending_new: list[Comment] = []  # consecutive NEW changes, stored together
+
+    def flush() -> None:
+        if pending_new:
+            store_new(conn, source, pending_new, now, deadline, classify, result, figures)
+            pending_new.clear()
+
+    for change in batch.changes:
+        if change.event_id is not None and not _first_sighting(conn, source, change.event_id, now):
+            result.duplicates += 1
+            continue
+        if change.kind is ChangeKind.NEW:
+            assert change.comment is not None
+            pending_new.append(change.comment)
+            continue
+        flush()
+        if change.kind is ChangeKind.EDIT:
+            _apply_edit(conn, source, change, now, deadline, classify, result, figures)
+        else:
+            _apply_delete_or_restore(conn, source, change, now, deadline, classify, result, figures)
+    flush()
+    save_cursors(conn, source, batch.cursors, now)
+    return result
+
+
+def _first_sighting(conn: Connection, source: str, event_id: str, now: datetime) -> bool:
+    stmt = (
+        upsert(conn, db.seen_events)
+        .values(source=source, event_id=event_id, seen_at=now)
+        .on_conflict_do_nothing()
+        .returning(db.seen_events.c.event_id)
+    )
+    # RETURNING, not rowcount: psycopg reports -1 for a conflicting INSERT ... DO NOTHING.
+    return conn.execute(stmt).first() is not None
+
+
+def _comment_row(conn: Connection, change: CommentChange) -> Any:
+    return conn.execute(
+        select(db.comments.c.id, db.comments.c.text, db.comments.c.edits, db.comments.c.deleted)
+        .where(
+            db.comments.c.platform == change.platform.value,
+            db.comments.c.community == change.community,
+            db.comments.c.external_id == change.external_id,
+        )
+        .with_for_update()
+    ).first()
+
+
+def _apply_edit(
+    conn: Connection,
+    source: str,
+    change: CommentChange,
+    now: datetime,
+    deadline: DeadlinePolicy,
+    classify: Classifier,
+    result: IngestResult,
+    figures: ResponseFigures,
+) -> None:
+    assert change.comment is not None
+    row = _comment_row(conn, change)
+    if row is None:  # an edit of a comment we never saw: it is new to us
+        store_new(conn, source, [change.comment], now, deadline, classify, result, figures)
+        return
+    if row.text == change.comment.text:
+        result.duplicates += 1
+        return
+    edits = [*row.edits, {"text": row.text, "replaced_at": now.isoformat()}]
+    conn.execute(
+        update(db.comments)
+        .where(db.comments.c.id == row.id)
+        .values(text=change.comment.text, edits=edits, raw=dict(change.comment.raw), updated_at=now)
+    )
+    incident_id = _incident_of(conn, row.id)
+    if incident_id is not None:
+        verdict = classify(change.comment, ())
+        conn.execute(
+            update(db.incidents)
+            .where(db.incidents.c.id == incident_id)
+            .values(
+                topic=verdict.topic,
+                verdict=dict(verdict.verdict) if verdict.verdict is not None else None,
+                ruleset_version=verdict.ruleset_version,
+                updated_at=now,
+            )
+        )
+        audit(conn, now, WORKER, "edited_by_author", incident_id, edits=len(edits))
+    result.updated += 1
+
+
+def _apply_delete_or_restore(
+    conn: Connection,
+    source: str,
+    change: CommentChange,
+    now: datetime,
+    deadline: DeadlinePolicy,
+    classify: Classifier,
+    result: IngestResult,
+    figures: ResponseFigures,
+) -> None:
+    deleting = change.kind is ChangeKind.DELETE
+    row = _comment_row(conn, change)
+    if row is None:
+        if not deleting and change.comment is not None:
+            store_new(conn, source, [change.comment], now, deadline, classify, result, figures)
+        else:
+            result.duplicates += 1  # a delete of something we never stored: nothing to do
+        return
+    if bool(row.deleted) == deleting:
+        result.duplicates += 1
+        return
+    conn.execute(
+        update(db.comments)
+        .where(db.comments.c.id == row.id)
+        .values(deleted=deleting, updated_at=now)
+    )
+    result.updated += 1
+    incident_id = _incident_of(conn, row.id)
+    if incident_id is None:
+        return
+    if deleting:
+        changed = conn.execute(
+            update(db.incidents)
+            .where(
+                db.incidents.c.id == incident_id,
+                db.incidents.c.status == IncidentStatus.OPEN.value,
+            )
+            .values(status=IncidentStatus.CLOSED.value, closed_reason="deleted", updated_at=now)
+        ).rowcount
+    else:
+        changed = conn.execute(
+            update(db.incidents)
+            .where(
+                db.incidents.c.id == incident_id,
+                db.incidents.c.status == IncidentStatus.CLOSED.value,
+                db.incidents.c.closed_reason == "deleted",
+            )
+            .values(status=IncidentStatus.OPEN.value, closed_reason=None, updated_at=now)
+        ).rowcount
+    audit(
+        conn,
+        now,
+        WORKER,
+        "deleted_by_author" if deleting else "restored_by_author",
+        incident_id,
+        status_changed=bool(changed),
+    )
+
+
+def _incident_of(conn: Connection, comment_id: int) -> int | None:
+    value: int | None = conn.execute(
+        select(db.incidents.c.id).where(db.incidents.c.comment_id == comment_id)
+    ).scalar()
+    return value

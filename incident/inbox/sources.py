@@ -1,0 +1,135 @@
+"""Per-source state: the cursors a sweep resumes from, the source's health, and the lease that
+lets one worker at a time poll a source."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, or_, select
+
+from incident import db
+from incident.inbox._sql import upsert
+from incident.models import SourceState
+
+# --- cursors -----------------------------------------------------------------------------
+
+
+def load_cursors(conn: Connection, source: str) -> dict[str, str]:
+    """The cursors ``source`` stored with its last committed batch (empty at first)."""
+    rows = conn.execute(
+        select(db.cursors.c.key, db.cursors.c.value).where(db.cursors.c.source == source)
+    )
+    return {r.key: r.value for r in rows}
+
+
+def save_cursors(conn: Connection, source: str, values: Mapping[str, str], now: datetime) -> None:
+    """Upsert ``values`` into ``source``'s cursors; keys not given keep their values.
+    ``ingest`` calls this in the batch's transaction, so the cursors move with the data."""
+    if not values:
+        return
+    stmt = upsert(conn, db.cursors)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["source", "key"],
+        set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+    )
+    conn.execute(
+        stmt,
+        [{"source": source, "key": k, "value": v, "updated_at": now} for k, v in values.items()],
+    )
+
+
+# --- source status -----------------------------------------------------------------------
+
+
+def record_source_success(
+    conn: Connection, source: str, platform: str, now: datetime, *, api_calls: int, swept: bool
+) -> None:
+    """Mark ``source`` healthy after a run: state ``ok``, last success (and last sweep if
+    ``swept``) at ``now``, ``api_calls`` added to its total. The last error is kept."""
+    _upsert_status(
+        conn,
+        source,
+        platform,
+        now,
+        state=SourceState.OK.value,
+        last_success_at=now,
+        **({"last_sweep_at": now} if swept else {}),
+        api_calls_add=api_calls,
+    )
+
+
+def record_source_error(
+    conn: Connection, source: str, platform: str, now: datetime, state: SourceState, error: str
+) -> None:
+    """Record a fault of ``source``: ``state`` (degraded or stopped) and the error (cut to
+    2,000 characters) at ``now``."""
+    _upsert_status(
+        conn, source, platform, now, state=state.value, last_error_at=now, last_error=error[:2000]
+    )
+
+
+def _upsert_status(
+    conn: Connection,
+    source: str,
+    platform: str,
+    now: datetime,
+    *,
+    api_calls_add: int = 0,
+    **values: Any,
+) -> None:
+    stmt = upsert(conn, db.source_status).values(
+        source=source, platform=platform, updated_at=now, api_calls=api_calls_add, **values
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["source"],
+        set_={
+            **{k: stmt.excluded[k] for k in values},
+            "updated_at": now,
+            "api_calls": db.source_status.c.api_calls + api_calls_add,
+        },
+    )
+    conn.execute(stmt)
+
+
+def source_states(conn: Connection) -> dict[str, Any]:
+    """Every source's status row, by source name."""
+    return {r.source: r for r in conn.execute(select(db.source_status))}
+
+
+# --- source leases -------------------------------------------------------------------------
+
+
+def take_source_lease(
+    conn: Connection, source: str, owner: str, now: datetime, ttl: timedelta
+) -> bool:
+    """Take or renew the lease on polling ``source`` until ``now + ttl``. True if ``owner``
+    holds it now: it was free, expired, or already ``owner``'s. One statement, so two workers
+    asking at once cannot both win."""
+    stmt = upsert(conn, db.source_leases).values(
+        source=source, owner=owner, lease_until=now + ttl, updated_at=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["source"],
+        set_={
+            "owner": stmt.excluded.owner,
+            "lease_until": stmt.excluded.lease_until,
+            "updated_at": stmt.excluded.updated_at,
+        },
+        where=or_(
+            db.source_leases.c.owner == owner,
+            db.source_leases.c.lease_until < now,
+        ),
+    ).returning(db.source_leases.c.owner)
+    return conn.execute(stmt).first() is not None
+
+
+def release_source(conn: Connection, source: str, owner: str) -> None:
+    """Give up ``owner``'s lease on ``source`` (at shutdown); a lease held by someone else
+    is left alone."""
+    conn.execute(
+        delete(db.source_leases).where(
+            db.source_leases.c.source == source, db.source_leases.c.owner == owner
+        )
+    )
