@@ -9,11 +9,11 @@ class ActionRefused(Exception):
 
 
 class ReplyNotAllowed(ActionRefused):
-    """``queue_reply`` refused: ``message`` says why for staff (Russian), ``reason`` the same
-    for the command line and logs (English). ``str()`` carries both, so whoever shows it
-    as an ``ActionRefused`` and whoever logs it both find theirs."""
+    """``queue_reply`` refused: ``str()`` and ``message`` say why for staff (Russian, shown
+    as is by the web app like any ``ActionRefused``); ``reason`` says the same for the
+    command line and logs (English)."""
 
     def __init__(self, message: str, reason: str) -> None:
-        super().__init__(f"{message} [{reason}]")
+        super().__init__(message)
         self.message = message
         self.reason = reason
