@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from incident.classify import Verdict
-from incident.models import UNCLASSIFIED, ReplyKind
+from incident.models import UNCLASSIFIED, Platform, ReplyKind
 from incident.rules import RuleSet
 
 __all__ = [
@@ -144,7 +144,7 @@ class Catalog:
 class ReplyContext:
     """What the drafts are filled with. Missing values make the drafts needing them drop out."""
 
-    platform: str = "vk"
+    platform: str = Platform.VK.value
     community_name: str | None = None
     author_first_name: str | None = None
     private_link: str | None = None

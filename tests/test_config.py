@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from incident.config import ConfigError, load_config
+from incident.config import ConfigError
+from incident.wiring import load_config
 
 SOURCE = """
 [[sources]]

@@ -43,7 +43,7 @@ from incident.sources.base import (
     ReplyRejectedError,
     TransientSourceError,
 )
-from incident.sources.vk_calls import (
+from incident.sources.vk.calls import (
     ApiRefusal,
     HttpStatusError,
     RetryPolicy,
@@ -51,7 +51,7 @@ from incident.sources.vk_calls import (
     VkCaller,
     apply_default_timeout,
 )
-from incident.sources.vk_wire import (
+from incident.sources.vk.wire import (
     Names,
     PostCursor,
     as_int,
