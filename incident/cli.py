@@ -10,7 +10,8 @@ from pathlib import Path
 from incident import __version__
 from incident.commands import classify as classify_commands
 from incident.commands import demo, ops, report, sla, users, web
-from incident.config import ConfigError, default_config_path, load_config
+from incident.config import ConfigError, default_config_path
+from incident.wiring import load_config
 
 EXIT_USAGE = 2
 

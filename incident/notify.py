@@ -1,50 +1,23 @@
 """Staff notifications: a Telegram chat through a bot (Bot API ``sendMessage`` over httpx) and
 e-mail (SMTP through smtplib), behind one small ``Notifier`` protocol.
 
-Configuration (the ``[notify]`` table; every key is optional)::
-
-    [notify]
-    base_url = "https://incident.example.ru"   # links to incident cards in messages
-    warn = true                                # "the deadline is near" (at [sla] warn_at)
-    breach = true                              # "the deadline has passed"
-    timeout_seconds = 10
-    # Telegram: on when telegram_chat_id is set
-    telegram_chat_id = "-1001234567890"
-    telegram_bot_token_env = "INCIDENT_TELEGRAM_BOT_TOKEN"   # the default
-    telegram_api_url = "https://api.telegram.org"           # the default
-    # E-mail: on when smtp_host is set; smtp_from and smtp_to are then required
-    smtp_host = "smtp.example.ru"
-    smtp_port = 587
-    smtp_security = "starttls"                 # starttls | ssl | none
-    smtp_from = "incident@example.ru"
-    smtp_to = ["duty@example.ru"]              # or one address as a string
-    smtp_username = "incident@example.ru"      # log in only when set
-    smtp_password_env = "INCIDENT_SMTP_PASSWORD"             # the default
-
-Secrets are never written in the file: the bot token and the SMTP password come from the
-environment variable named by ``*_env``, from the file named by ``<VAR>_FILE``, or from
-``$CREDENTIALS_DIRECTORY/<VAR>`` (systemd's LoadCredential=), as for the platform tokens.
+The ``[notify]`` table and the settings it gives (``NotifySettings``, ``TelegramSettings``,
+``EmailSettings``) are in ``incident.config.notify``; this module only delivers.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import smtplib
 import ssl
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from email.message import EmailMessage
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 
-DEFAULT_TELEGRAM_API = "https://api.telegram.org"
-DEFAULT_BOT_TOKEN_ENV = "INCIDENT_TELEGRAM_BOT_TOKEN"  # noqa: S105 -- a variable name
-DEFAULT_SMTP_PASSWORD_ENV = "INCIDENT_SMTP_PASSWORD"  # noqa: S105 -- a variable name
+from incident.config.notify import EmailSettings, NotifySettings, TelegramSettings
+
 TELEGRAM_LIMIT = 4096  # characters in one message
-SECURITY_MODES = ("starttls", "ssl", "none")
 
 
 class NotifyError(Exception):
@@ -63,226 +36,6 @@ class Notifier(Protocol):
     def name(self) -> str: ...
 
     def send(self, subject: str, text: str) -> None: ...
-
-
-# ----- settings ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TelegramSettings:
-    chat_id: str
-    bot_token: str = field(repr=False)
-    api_url: str = DEFAULT_TELEGRAM_API
-
-
-@dataclass(frozen=True, slots=True)
-class EmailSettings:
-    host: str
-    sender: str
-    recipients: tuple[str, ...]
-    port: int = 587
-    security: str = "starttls"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class NotifySettings:
-    telegram: TelegramSettings | None = None
-    email: EmailSettings | None = None
-    base_url: str | None = None
-    warn: bool = True
-    breach: bool = True
-    timeout: float = 10.0
-
-    def incident_url(self, incident_id: int) -> str | None:
-        if self.base_url is None:
-            return None
-        return f"{self.base_url.rstrip('/')}/incidents/{incident_id}"
-
-
-_KEYS = frozenset(
-    {
-        "base_url",
-        "warn",
-        "breach",
-        "timeout_seconds",
-        "telegram_chat_id",
-        "telegram_bot_token_env",
-        "telegram_api_url",
-        "smtp_host",
-        "smtp_port",
-        "smtp_security",
-        "smtp_from",
-        "smtp_to",
-        "smtp_username",
-        "smtp_password_env",
-    }
-)
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ADDRESS = re.compile(r"[^@\s<>,]+@[^@\s<>,]+")
-
-
-def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"[:80]
-
-
-def notify_settings_from_mapping(
-    data: Mapping[str, Any],
-    where: str,
-    environ: Mapping[str, str] | None = None,
-    *,
-    require_secrets: bool = True,
-) -> NotifySettings:
-    """Parse the ``[notify]`` table. Raises ValueError naming ``where`` and the key.
-
-    ``require_secrets=False`` is for processes that send nothing (the web app): a missing
-    token or password is then left empty instead of being an error.
-    """
-    env = os.environ if environ is None else environ
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{where}: expected a table, got {_describe(data)}")
-    unknown = sorted(set(data) - _KEYS)
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown key(s): {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})"
-        )
-
-    def path(key: str) -> str:
-        return f"{where}.{key}"
-
-    def text(key: str, default: str | None = None) -> str | None:
-        value = data.get(key, default)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"{path(key)}: expected a non-empty string, got {_describe(value)}")
-        return value.strip()
-
-    def flag(key: str, default: bool) -> bool:
-        value = data.get(key, default)
-        if not isinstance(value, bool):
-            raise ValueError(f"{path(key)}: expected true or false, got {_describe(value)}")
-        return value
-
-    def url(key: str, default: str | None) -> str | None:
-        value = text(key, default)
-        if value is not None and not re.fullmatch(r"https?://\S+", value):
-            raise ValueError(f"{path(key)}: expected an http(s) URL, got {value!r}")
-        return value
-
-    def env_name(key: str, default: str) -> str:
-        value = text(key, default)
-        assert value is not None
-        if not _ENV_NAME.fullmatch(value):
-            raise ValueError(f"{path(key)}: {value!r} is not an environment variable name")
-        return value
-
-    timeout = data.get("timeout_seconds", 10)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 300:
-        raise ValueError(f"{path('timeout_seconds')}: expected a number in (0, 300]")
-
-    telegram = None
-    chat_id = data.get("telegram_chat_id")
-    if isinstance(chat_id, int) and not isinstance(chat_id, bool):
-        chat_id = str(chat_id)
-    if chat_id is not None:
-        if not isinstance(chat_id, str) or not re.fullmatch(r"-?\d+|@\w{4,}", chat_id):
-            raise ValueError(
-                f'{path("telegram_chat_id")}: expected a chat id such as "-1001234567890" '
-                f'or "@channel", got {_describe(chat_id)}'
-            )
-        token_env = env_name("telegram_bot_token_env", DEFAULT_BOT_TOKEN_ENV)
-        token = _secret(token_env, env)
-        if token is None and require_secrets:
-            raise ValueError(
-                f"{path('telegram_bot_token_env')}: no bot token: set ${token_env}, or "
-                f"${token_env}_FILE to a file holding it"
-            )
-        api = url("telegram_api_url", DEFAULT_TELEGRAM_API)
-        assert api is not None
-        telegram = TelegramSettings(chat_id=chat_id, bot_token=token or "", api_url=api)
-    else:
-        for key in ("telegram_bot_token_env", "telegram_api_url"):
-            if key in data:
-                raise ValueError(f"{path(key)}: set telegram_chat_id too, or remove this key")
-
-    email = None
-    host = text("smtp_host")
-    if host is not None:
-        port = data.get("smtp_port", 587)
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise ValueError(f"{path('smtp_port')}: expected a port number, got {_describe(port)}")
-        security = text("smtp_security", "starttls")
-        if security not in SECURITY_MODES:
-            raise ValueError(
-                f"{path('smtp_security')}: {security!r} is not one of {', '.join(SECURITY_MODES)}"
-            )
-        sender = text("smtp_from")
-        if sender is None or not _ADDRESS.fullmatch(sender):
-            raise ValueError(f"{path('smtp_from')}: expected an e-mail address, got {sender!r}")
-        raw_to = data.get("smtp_to")
-        recipients = [raw_to] if isinstance(raw_to, str) else raw_to
-        if (
-            not isinstance(recipients, list)
-            or not recipients
-            or not all(isinstance(a, str) and _ADDRESS.fullmatch(a) for a in recipients)
-        ):
-            raise ValueError(
-                f"{path('smtp_to')}: expected an e-mail address or a list of them, "
-                f"got {_describe(raw_to)}"
-            )
-        username = text("smtp_username")
-        password = None
-        if username is not None:
-            password_env = env_name("smtp_password_env", DEFAULT_SMTP_PASSWORD_ENV)
-            password = _secret(password_env, env)
-            if password is None and require_secrets:
-                raise ValueError(
-                    f"{path('smtp_password_env')}: no SMTP password: set ${password_env}, or "
-                    f"${password_env}_FILE to a file holding it"
-                )
-        elif "smtp_password_env" in data:
-            raise ValueError(f"{path('smtp_password_env')}: set smtp_username too")
-        email = EmailSettings(
-            host=host,
-            port=port,
-            security=security,
-            sender=sender,
-            recipients=tuple(recipients),
-            username=username,
-            password=password,
-        )
-    else:
-        for key in sorted(k for k in data if k.startswith("smtp_")):
-            raise ValueError(f"{path(key)}: set smtp_host too, or remove this key")
-
-    return NotifySettings(
-        telegram=telegram,
-        email=email,
-        base_url=url("base_url", None),
-        warn=flag("warn", True),
-        breach=flag("breach", True),
-        timeout=float(timeout),
-    )
-
-
-def _secret(env_name: str, env: Mapping[str, str]) -> str | None:
-    if env.get(env_name):
-        return env[env_name].strip()
-    candidates = []
-    if env.get(f"{env_name}_FILE"):
-        candidates.append(Path(env[f"{env_name}_FILE"]))
-    if env.get("CREDENTIALS_DIRECTORY"):
-        candidates.append(Path(env["CREDENTIALS_DIRECTORY"]) / env_name)
-    for candidate in candidates:
-        try:
-            value = candidate.read_text(encoding="utf-8").strip()
-        except OSError:
-            continue
-        if value:
-            return value
-    return None
 
 
 # ----- notifiers --------------------------------------------------------------------------

@@ -1,14 +1,17 @@
-"""The composition root: turns a Config into engines, sources and ingestion policies."""
+"""The composition root: loads the Config (with the platforms registry) and turns it into
+engines, sources and ingestion policies."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
 from incident import alerts, sla, stats
+from incident import config as configuration
 from incident.classify import classify
 from incident.config import Config, ConfigError
 from incident.db import make_engine
@@ -18,7 +21,7 @@ from incident.notify import Notifier
 from incident.pipeline import Ingestion
 from incident.rules import RulesError, RuleSet, load_ruleset
 from incident.sources.base import Source
-from incident.sources.factory import build_vk_source
+from incident.sources.registry import PLATFORMS
 
 
 def working_hours_policy(settings: sla.SlaSettings) -> DeadlinePolicy:
@@ -96,12 +99,25 @@ def build_warn_step(
     return step
 
 
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, *, require_secrets: bool = True
+) -> Config:
+    """Read and validate ``path`` with every registered platform's ``[[sources]]`` parser.
+
+    See ``incident.config.load_config``; raises ConfigError with a message for a human.
+    """
+    return configuration.load_config(
+        path, environ, platforms=PLATFORMS, require_secrets=require_secrets
+    )
+
+
 def build_sources(config: Config, only: str | None = None) -> list[Source]:
+    """The configured sources (only the one named ``only``, if given; else every enabled one),
+    each built by its platform's builder."""
     chosen = [config.source(only)] if only else list(config.enabled_sources())
-    return [build_vk_source(cfg, config.worker) for cfg in chosen]
+    return [PLATFORMS[cfg.platform].build(cfg, config.worker) for cfg in chosen]
 
 
 def known_secrets(config: Config) -> list[str]:
-    return [
-        s.value for src in config.sources for s in (src.community_token, src.sweep_token) if s.value
-    ]
+    """Every secret value of the configured sources, for redaction in logs."""
+    return [s.value for src in config.sources for s in src.secrets() if s.value]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from incident.config import ConfigError, load_config
+from incident.config import ConfigError
+from incident.wiring import load_config
 
 SOURCE = """
 [[sources]]
@@ -89,6 +92,8 @@ def test_a_token_written_into_the_file_is_refused(tmp_path: Path) -> None:
         (SOURCE + SOURCE, r"source names must be unique; repeated: vk-main"),
         ("[database]\nurl = 'mysql://x'\n", r"expected sqlite:///PATH or postgresql"),
         ("[worker\n", r"not valid TOML"),
+        (SOURCE + "platform = 'myspace'\n", r"\.platform: unknown platform 'myspace' \(known: vk"),
+        ("[sla]\nlunch = 1\n[notify]\ncolour = 1\n", r"\[sla\]\.lunch: expected \["),
     ],
 )
 def test_bad_config_gets_a_clear_error_naming_the_key(
@@ -134,3 +139,16 @@ def test_the_notify_table_configures_telegram_with_the_token_from_the_environmen
 def test_a_bad_notify_key_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\[notify\]: unknown key\(s\): telegram"):
         load_config(write(tmp_path, "[notify]\ntelegram = 1\n"), environ={})
+
+
+def test_configuration_imports_no_platform_and_no_notification_transport() -> None:
+    """Layers point down: config is given the platforms registry, it does not import sources."""
+    code = (
+        "import sys, incident.config\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('incident.sources', "
+        "'incident.notify', 'incident.wiring', 'incident.web'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

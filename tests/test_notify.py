@@ -25,15 +25,8 @@ from sqlalchemy import Engine, select, update
 
 from incident import db, sla
 from incident.alerts import MAX_LISTED, warn_breaches_once
-from incident.notify import (
-    EmailNotifier,
-    EmailSettings,
-    NotifyError,
-    TelegramNotifier,
-    TelegramSettings,
-    build_notifiers,
-    notify_settings_from_mapping,
-)
+from incident.config.notify import EmailSettings, TelegramSettings, notify_settings_from_mapping
+from incident.notify import EmailNotifier, NotifyError, TelegramNotifier, build_notifiers
 from tests.test_stats import World
 
 MSK = ZoneInfo("Europe/Moscow")

@@ -8,7 +8,8 @@ from datetime import time
 import pytest
 
 from incident.commands.sla import register
-from incident.sla import SlaSettings, sla_settings_from_mapping
+from incident.config.sla import sla_settings_from_mapping
+from incident.sla import SlaSettings
 from incident.workcal import WorkingCalendar
 
 

@@ -20,7 +20,7 @@ from incident.sources.base import (
 )
 from incident.sources.fakes.vk_server import FakeVk
 from incident.sources.vk import RetryPolicy, VkSource
-from incident.sources.vk_wire import event_changes, to_comment
+from incident.sources.vk.wire import event_changes, to_comment
 from tests.vkschema import validate_event, validate_response
 
 GID = 4242

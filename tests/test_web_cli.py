@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 
 from incident import users
-from incident.config import load_config
 from incident.db import make_engine
 from incident.users import Role
+from incident.wiring import load_config
 from tests.browser.world import PASSWORD
 from tests.conftest import FakeClock
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from incident.classify import Verdict, classify
-from incident.models import UNCLASSIFIED
+from incident.models import UNCLASSIFIED, Platform
 from incident.replies import (
     RepliesError,
     ReplyContext,
@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_rules_option(suggest_parser)
     _add_replies_option(suggest_parser)
     suggest_parser.add_argument("text", help="текст комментария")
-    suggest_parser.add_argument("--platform", default="vk", help="vk, ok или telegram")
+    suggest_parser.add_argument("--platform", default=Platform.VK.value, help="vk, ok или telegram")
     suggest_parser.add_argument("--author-name", default=None, help="имя автора")
     suggest_parser.add_argument("--community", default=None, help="название сообщества")
     suggest_parser.add_argument("--private-link", default=None, help="ссылка на личные сообщения")

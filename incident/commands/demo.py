@@ -18,17 +18,15 @@ from sqlalchemy import Engine
 
 from incident import inbox, migrate, users, wiring
 from incident.commands.web import apply_reply_values
-from incident.config import Config, load_config
+from incident.config import Config
 from incident.daemon import Worker, utc_now
 from incident.logs import configure_logging
 from incident.sources.fakes.demo_data import random_comment, seed_demo
+from incident.sources.fakes.demo_source import DEMO_GROUP_ID, admit_demo_tokens, demo_source_table
 from incident.sources.fakes.vk_server import FakeVk
 from incident.web import WebSettings, create_app
 from incident.web.serve import BackgroundServer
 
-DEMO_GROUP_ID = 217_000_001
-COMMUNITY_TOKEN = "demo-community-token"  # noqa: S105 - accepted by the local fake only
-SWEEP_TOKEN = "demo-service-token"  # noqa: S105
 OPERATOR = "demo-operator"
 DEMO_LOGIN = "demo"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - the demo's local account, printed on start
@@ -55,16 +53,7 @@ retry_maximum_seconds = 2.0
 [replies]
 hotline = "8 800 000-00-00 (демо)"
 
-{paths}[[sources]]
-name = "vk-demo"
-platform = "vk"
-group_id = {group_id}
-community_token_file = "secrets/vk-community-token"
-sweep_token_file = "secrets/vk-sweep-token"
-longpoll_wait_seconds = 5
-api_url = "{api_url}"
-display_name = "Комитет по защите прав потребителей (демо)"
-"""
+{paths}{sources}"""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,14 +78,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _write_config(folder: Path, api_url: str, log_level: str) -> Path:
-    secrets = folder / "secrets"
-    secrets.mkdir(parents=True, exist_ok=True)
-    (secrets / "vk-community-token").write_text(COMMUNITY_TOKEN + "\n", encoding="utf-8")
-    (secrets / "vk-sweep-token").write_text(SWEEP_TOKEN + "\n", encoding="utf-8")
     path = folder / "config.toml"
     path.write_text(
         CONFIG_TEMPLATE.format(
-            group_id=DEMO_GROUP_ID, api_url=api_url, log_level=log_level, paths=_paths_table()
+            log_level=log_level,
+            paths=_paths_table(),
+            sources=demo_source_table(folder, api_url),
         ),
         encoding="utf-8",
     )
@@ -118,11 +105,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     stop = threading.Event()
     with FakeVk() as fake:
-        fake.add_token(COMMUNITY_TOKEN, "community", DEMO_GROUP_ID)
-        fake.add_token(SWEEP_TOKEN, "service")
+        admit_demo_tokens(fake)
         seed_demo(fake, DEMO_GROUP_ID, rng, time.time())
         config_path = _write_config(folder, fake.url, "info" if args.verbose else "warning")
-        config = load_config(config_path)
+        config = wiring.load_config(config_path)
         configure_logging(config.log_level, config.log_format, wiring.known_secrets(config))
         engine = wiring.open_engine(config)
         migrate.upgrade(engine)
@@ -134,7 +120,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             sources,
             config.worker,
             wiring.build_ingestion(config, ruleset),
-            listeners=[s.name for s in config.enabled_sources() if s.longpoll],
+            listeners=[s.name for s in config.enabled_sources() if s.listens],
             # no notification channel in the demo: the queue still marks near deadlines
             warn_step=wiring.build_warn_step(engine, config, [], labels),
         )

@@ -15,7 +15,7 @@ from typing import TextIO
 from sqlalchemy import Engine
 
 from incident import inbox, migrate, pipeline, stats, wiring
-from incident.config import Config, ConfigError, load_config
+from incident.config import Config, ConfigError
 from incident.daemon import Worker, utc_now
 from incident.logs import configure_logging
 from incident.notify import build_notifiers
@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def load(args: argparse.Namespace) -> Config:
     """The config for a command; platform secrets are required only by commands that call a
     platform (they set ``needs_secrets``)."""
-    config: Config = load_config(
+    config: Config = wiring.load_config(
         Path(args.config), require_secrets=getattr(args, "needs_secrets", False)
     )
     configure_logging(
@@ -114,11 +114,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if not config.sources:
         print("sources: none configured (add a [[sources]] table)")
     for s in config.sources:
-        state = "enabled" if s.enabled else "disabled"
-        print(
-            f"source {s.name}: vk group {s.group_id}, {state}, community token "
-            f"{s.community_token!r}, sweep token {s.sweep_token!r}"
-        )
+        print(f"source {s.name}: {s.summary()}")
     print("ok")
     return EXIT_OK
 
@@ -166,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             sources,
             config.worker,
             wiring.build_ingestion(config, ruleset),
-            listeners=[s.name for s in config.enabled_sources() if s.longpoll],
+            listeners=[s.name for s in config.enabled_sources() if s.listens],
             warn_step=wiring.build_warn_step(engine, config, notifiers, labels),
         )
         try:

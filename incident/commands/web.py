@@ -78,4 +78,4 @@ def apply_reply_values(knowledge: Knowledge, config: Config) -> None:
     knowledge.hotline = config.reply_values.hotline or None
     knowledge.gosuslugi_link = config.reply_values.gosuslugi_link or None
     for s in config.sources:
-        knowledge.places[str(s.group_id)] = (s.display_name or None, s.private_link or None)
+        knowledge.places[s.community] = (s.display_name or None, s.private_link or None)

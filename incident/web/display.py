@@ -1,4 +1,5 @@
-"""Showing untrusted text and times safely: Jinja filters and helpers.
+"""Showing untrusted text and times safely: Jinja filters and helpers; titles and links of
+platforms come from the sources registry.
 
 Comment text is untrusted. Autoescaping takes care of HTML; here we also drop the invisible
 characters that can reorder or hide text (bidi overrides, zero-width spaces), and build the
@@ -14,6 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
+
+from incident.sources.registry import PLATFORMS
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 
@@ -112,7 +115,7 @@ OUTBOX_TITLES = {
     "posted": "опубликован",
     "failed": "ошибка",
 }
-PLATFORM_TITLES = {"vk": "ВКонтакте", "ok": "Одноклассники", "telegram": "Telegram"}
+PLATFORM_TITLES = {name: support.title for name, support in PLATFORMS.items()}
 ACTION_TITLES = {
     "opened": "инцидент создан",
     "claimed": "взял(а) в работу",
@@ -142,16 +145,14 @@ def original_link(
     platform: str, community: str, post_id: str, comment: str, root: str | None
 ) -> str | None:
     """A link to the comment on its platform, when we know how to build one."""
-    if platform == "vk" and community.isdigit() and post_id.isdigit():
-        thread = f"&thread={root}" if root else ""
-        return f"https://vk.com/wall-{community}_{post_id}?reply={comment}{thread}"
-    return None
+    support = PLATFORMS.get(platform)
+    return support.comment_link(community, post_id, comment, root) if support else None
 
 
 def post_link(platform: str, community: str, post_id: str) -> str | None:
-    if platform == "vk" and community.isdigit() and post_id.isdigit():
-        return f"https://vk.com/wall-{community}_{post_id}"
-    return None
+    """A link to the post on its platform, when we know how to build one."""
+    support = PLATFORMS.get(platform)
+    return support.post_link(community, post_id) if support else None
 
 
 def details_text(details: Any) -> str:

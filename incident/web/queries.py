@@ -14,6 +14,7 @@ from sqlalchemy import Connection, func, or_, select
 
 from incident import db
 from incident.models import IncidentStatus
+from incident.sources.registry import PLATFORMS
 
 PAGE = 50
 COUNT_CAP = 1000  # "1000+": never count the whole table for a badge
@@ -161,7 +162,7 @@ def newest_open_id(conn: Connection) -> int:
 def choices(conn: Connection) -> dict[str, list[str]]:
     """Values for the filter drop-downs: from the sources table (small), not the incidents."""
     platforms = sorted({r.platform for r in conn.execute(select(db.source_status.c.platform))})
-    return {"platforms": platforms or ["vk", "ok", "telegram"]}
+    return {"platforms": platforms or list(PLATFORMS)}
 
 
 def communities(conn: Connection) -> list[str]:

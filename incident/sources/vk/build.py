@@ -1,4 +1,4 @@
-"""Builds configured sources. The only place that knows which class serves which platform."""
+"""Builds a ``VkSource`` from its settings and the worker's retry settings."""
 
 from __future__ import annotations
 
@@ -6,18 +6,24 @@ from collections.abc import Callable
 
 import requests
 
-from incident.config import VK_API_URL, VkSourceConfig, WorkerConfig
+from incident.config import SourceConfig, WorkerConfig
 from incident.sources.http import RewritingSession
-from incident.sources.vk import RetryPolicy, VkSource
+from incident.sources.vk.calls import RetryPolicy
+from incident.sources.vk.config import VK_API_URL, VkSourceConfig
+from incident.sources.vk.source import VkSource
 
 
 def vk_session_factory(api_url: str) -> Callable[[], requests.Session]:
+    """Plain sessions for VK itself; sessions that rewrite VK's URL for a proxy or a fake."""
     if api_url == VK_API_URL:
         return requests.Session
     return lambda: RewritingSession(VK_API_URL, api_url)
 
 
-def build_vk_source(cfg: VkSourceConfig, worker: WorkerConfig) -> VkSource:
+def build_vk_source(cfg: SourceConfig, worker: WorkerConfig) -> VkSource:
+    """The source for a VK ``[[sources]]`` table (``cfg`` must be a ``VkSourceConfig``)."""
+    if not isinstance(cfg, VkSourceConfig):
+        raise TypeError(f"a VK source needs a VkSourceConfig, got {type(cfg).__name__}")
     return VkSource(
         name=cfg.name,
         group_id=cfg.group_id,

@@ -20,7 +20,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -43,7 +42,7 @@ from incident.sources.base import (
     ReplyRejectedError,
     TransientSourceError,
 )
-from incident.sources.vk_calls import (
+from incident.sources.vk.calls import (
     ApiRefusal,
     HttpStatusError,
     RetryPolicy,
@@ -51,7 +50,9 @@ from incident.sources.vk_calls import (
     VkCaller,
     apply_default_timeout,
 )
-from incident.sources.vk_wire import (
+from incident.sources.vk.links import comment_link
+from incident.sources.vk.names import AuthorNames
+from incident.sources.vk.wire import (
     Names,
     PostCursor,
     as_int,
@@ -110,9 +111,9 @@ class VkSource:
         self._community = self._client(
             vk_api.VkApiGroup, community_token, session_factory(), throttle
         )
+        self._names = AuthorNames(self._caller, self._community)
         self._lp_session = self._own(session_factory())
         self._lp_key: str | None = None
-        self._names: dict[int, str] = {}  # author names learnt from users.get
         self._lp_server: str | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -388,7 +389,7 @@ class VkSource:
         if failed is None:
             updates = body.get("updates") or []
             new_ts = str(body.get("ts", ts))
-            changes = self._with_names(event_changes(self._gid, updates))
+            changes = self._names.fill(event_changes(self._gid, updates))
             return self._lp_batch(new_ts, changes, False, start)
         log.info("vk long poll failed", extra={"failed": failed, "source": self._name})
         if failed == 1:
@@ -397,40 +398,6 @@ class VkSource:
             self._longpoll_server()  # a new key; our ts stays valid
             return self._lp_batch(ts, (), False, start)
         return self._lp_batch(self._longpoll_server(), (), True, start)  # 3 and anything unknown
-
-    def _with_names(self, changes: tuple[CommentChange, ...]) -> tuple[CommentChange, ...]:
-        """Long-poll events carry no author names; staff need them. Ask ``users.get`` once per
-        batch for authors not seen before (names are cached per instance). Names are a
-        courtesy: if VK does not answer, the changes go on without them."""
-        unknown = {
-            int(c.comment.author_id)
-            for c in changes
-            if c.comment is not None
-            and c.comment.author_name is None
-            and c.comment.author_id.isdigit()
-            and int(c.comment.author_id) not in self._names
-        }
-        if unknown:
-            ids = ",".join(str(i) for i in sorted(unknown)[:1000])
-
-            def attempt() -> dict[str, Any]:
-                users = self._community.method("users.get", {"user_ids": ids})
-                if not isinstance(users, list):
-                    raise ValueError("users.get did not return a list")
-                return {"items": users}
-
-            try:
-                found = self._caller.run(TokenRole.COMMUNITY, "users.get", attempt)["items"]
-            except (TransientSourceError, ApiRefusal) as exc:
-                log.warning("vk author names unavailable", extra={"problem": str(exc)})
-                found = []
-            for user in found:
-                if isinstance(user, dict) and as_int(user.get("id")) is not None:
-                    name = f"{user.get('first_name', '')} {user.get('last_name', '')}".strip()
-                    if len(self._names) > 50_000:
-                        self._names.clear()
-                    self._names[int(user["id"])] = name
-        return tuple(_named(c, self._names) for c in changes)
 
     def _lp_batch(
         self, ts: str, changes: tuple[CommentChange, ...], needs_sweep: bool, start: int
@@ -474,13 +441,5 @@ class VkSource:
             raise TransientSourceError("wall.createComment answered without comment_id")
         stack = [s for s in (as_int(x) for x in response.get("parents_stack") or ()) if s]
         root = stack[0] if stack else reply_to
-        url = f"https://vk.com/wall-{self._gid}_{post_id}?reply={comment_id}&thread={root}"
+        url = comment_link(str(self._gid), str(post_id), str(comment_id), str(root))
         return PostedReply(external_id=str(comment_id), url=url)
-
-
-def _named(change: CommentChange, names: Mapping[int, str]) -> CommentChange:
-    c = change.comment
-    if c is None or c.author_name is not None or not c.author_id.isdigit():
-        return change
-    name = names.get(int(c.author_id))
-    return change if not name else replace(change, comment=replace(c, author_name=name))

@@ -1,0 +1,324 @@
+"""config.toml -> frozen, validated objects.
+
+Parsed once at the entry point. Unknown keys, wrong types and missing secrets are errors that
+name the file, the key and what was expected (``incident.config.reader`` is the one strict reader
+every table goes through). Secrets never live in the file itself (``incident.config.secrets``).
+
+The ``[[sources]]`` tables are read by their platform's parser, looked up in the ``platforms``
+mapping the caller passes in (``incident.sources.registry.PLATFORMS``, supplied by
+``incident.wiring.load_config``): configuration does not import the sources.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from incident.config.notify import NotifySettings, notify_settings_from_mapping
+from incident.config.reader import ConfigError, Table
+from incident.config.secrets import Secret
+from incident.config.sla import sla_settings_from_mapping
+from incident.models import Platform
+from incident.sla import SlaSettings
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "PlatformConfig",
+    "ReplyValues",
+    "Secret",
+    "SourceConfig",
+    "SourceContext",
+    "WorkerConfig",
+    "default_config_path",
+    "load_config",
+    "parse_config",
+]
+
+DEFAULT_CONFIG_NAME = "config.toml"
+GOSUSLUGI_URL = "https://www.gosuslugi.ru/"
+# A [[sources]] table without `platform` (every config written before there was a choice).
+DEFAULT_PLATFORM = Platform.VK
+SOURCE_NAME = r"[a-z0-9][a-z0-9_-]{0,62}"
+
+
+class SourceConfig(Protocol):
+    """What every platform's source settings offer; the rest is the platform's own."""
+
+    @property
+    def name(self) -> str:
+        """The source's name, unique in a deployment (e.g. ``vk-main``)."""
+        ...
+
+    @property
+    def platform(self) -> str:
+        """The platform's name, a key of the platforms mapping."""
+        ...
+
+    @property
+    def enabled(self) -> bool: ...
+
+    @property
+    def community(self) -> str:
+        """The community's id on its platform, as incidents store it."""
+        ...
+
+    @property
+    def display_name(self) -> str:
+        """``{community_name}`` in reply templates ("" when not set)."""
+        ...
+
+    @property
+    def private_link(self) -> str:
+        """``{private_link}``: where citizens write privately ("" when not set)."""
+        ...
+
+    @property
+    def listens(self) -> bool:
+        """Whether the worker keeps a live listener (a push channel) for this source."""
+        ...
+
+    def secrets(self) -> tuple[Secret, ...]:
+        """Every secret of this source (for redaction in logs)."""
+        ...
+
+    def summary(self) -> str:
+        """One line for ``incident check-config``, without secret values."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What a platform's ``[[sources]]`` parser gets besides its table."""
+
+    name: str  # the source's name, already read and checked
+    base: Path  # the config file's folder: relative paths are relative to it
+    environ: Mapping[str, str]
+    require_secrets: bool
+
+
+class PlatformConfig(Protocol):
+    """The part of a platform's registry entry configuration uses: its ``[[sources]]`` parser.
+
+    The parser reads the platform's keys from the table (``name`` and ``platform`` are read
+    already; ``done()`` is called after it) and returns the source's settings.
+    """
+
+    @property
+    def read_config(self) -> Callable[[Table, SourceContext], SourceConfig]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """The worker's timing and retry settings (``[worker]``)."""
+
+    sweep_interval: float = 600.0  # seconds between scheduled sweeps of a source
+    outbox_interval: float = 2.0  # seconds between outbox checks when idle
+    reply_lease: float = 120.0  # seconds a claimed reply stays claimed
+    reply_attempts: int = 8  # transient failures before a reply is marked failed
+    retry_attempts: int = 5  # per API call, inside a source
+    retry_initial: float = 1.0
+    retry_maximum: float = 60.0
+    throttle: bool = True  # keep the platform client's own request-rate throttling
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyValues:
+    """Deployment-wide values for reply templates' placeholders."""
+
+    hotline: str = ""  # {hotline}: the committee's phone line
+    gosuslugi_link: str = GOSUSLUGI_URL  # {gosuslugi_link}: formal appeals
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole deployment's configuration, as read from one file."""
+
+    path: Path
+    database_url: str
+    worker: WorkerConfig
+    sources: tuple[SourceConfig, ...]
+    log_level: str = "info"
+    log_format: str = "auto"
+    rules_dir: Path = Path("rules")
+    replies_dir: Path = Path("replies")
+    sla: SlaSettings = field(default_factory=SlaSettings)
+    reply_values: ReplyValues = field(default_factory=ReplyValues)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+
+    def enabled_sources(self) -> tuple[SourceConfig, ...]:
+        """The sources not switched off with ``enabled = false``."""
+        return tuple(s for s in self.sources if s.enabled)
+
+    def source(self, name: str) -> SourceConfig:
+        """The source named ``name``; ConfigError listing the configured ones if none is."""
+        for s in self.sources:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError(f"{self.path}: no source named {name!r} (configured: {known})")
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$INCIDENT_CONFIG``, else ``./config.toml``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("INCIDENT_CONFIG") or DEFAULT_CONFIG_NAME)
+
+
+def load_config(
+    path: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    platforms: Mapping[str, PlatformConfig],
+    require_secrets: bool = True,
+) -> Config:
+    """Read and validate ``path``. Raises ConfigError with a message for a human.
+
+    ``platforms``: platform name -> its ``[[sources]]`` parser (the sources registry).
+    ``require_secrets=False`` is for processes that never call a platform (the web app, the
+    queue and status commands): a missing token is then not an error, and is left empty.
+    """
+    env = os.environ if environ is None else environ
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such file (create one with `incident init`, or pass --config)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, path, env, platforms=platforms, require_secrets=require_secrets)
+
+
+_TOP_KEYS = ("database", "log", "worker", "paths", "replies", "sources", "sla", "notify")
+_WORKER_KEYS = (
+    "sweep_interval_seconds",
+    "outbox_interval_seconds",
+    "reply_lease_seconds",
+    "reply_attempts",
+    "retry_attempts",
+    "retry_initial_seconds",
+    "retry_maximum_seconds",
+    "throttle",
+)
+
+
+def parse_config(
+    data: Mapping[str, Any],
+    path: Path,
+    environ: Mapping[str, str],
+    *,
+    platforms: Mapping[str, PlatformConfig],
+    require_secrets: bool = True,
+) -> Config:
+    """Validate parsed TOML ``data`` read from ``path`` (see ``load_config``)."""
+    base = path.parent
+    top = Table(data, str(path), _TOP_KEYS)
+
+    db = top.table("database", f"{path} [database]", ("url",))
+    database_url = _database_url(db.text("url", "sqlite:///incident.sqlite3"), base)
+
+    log = top.table("log", f"{path} [log]", ("level", "format"))
+    log_level = log.choice("level", ("debug", "info", "warning", "error"), "info")
+    log_format = log.choice("format", ("auto", "json", "console"), "auto")
+
+    w = top.table("worker", f"{path} [worker]", _WORKER_KEYS)
+    worker = WorkerConfig(
+        sweep_interval=w.number("sweep_interval_seconds", 600.0, low=1.0),
+        outbox_interval=w.number("outbox_interval_seconds", 2.0, low=0.05),
+        reply_lease=w.number("reply_lease_seconds", 120.0, low=1.0),
+        reply_attempts=w.integer("reply_attempts", 8, low=1, high=1000),
+        retry_attempts=w.integer("retry_attempts", 5, low=1, high=100),
+        retry_initial=w.number("retry_initial_seconds", 1.0),
+        retry_maximum=w.number("retry_maximum_seconds", 60.0),
+        throttle=w.flag("throttle", True),
+    )
+
+    paths = top.table("paths", f"{path} [paths]", ("rules", "replies"))
+    rules_dir = _data_dir(paths.text("rules", ""), "rules", base)
+    replies_dir = _data_dir(paths.text("replies", ""), "replies", base)
+
+    rv = top.table("replies", f"{path} [replies]", ("hotline", "gosuslugi_link"))
+    reply_values = ReplyValues(
+        hotline=rv.text("hotline", ""),
+        gosuslugi_link=rv.text("gosuslugi_link", GOSUSLUGI_URL, pattern=r"https?://\S+"),
+    )
+
+    sources = tuple(
+        _source(t, platforms, SourceContext("", base, environ, require_secrets))
+        for t in top.tables("sources", f"{path} [[sources]]", f"{path} [[sources]] #{{n}}")
+    )
+    sla = sla_settings_from_mapping(top.raw("sla", {}), f"{path} [sla]")
+    notify = notify_settings_from_mapping(
+        top.raw("notify", {}), f"{path} [notify]", environ, require_secrets=require_secrets
+    )
+    names = [s.name for s in sources]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"{path}: source names must be unique; repeated: {', '.join(dupes)}")
+    return Config(
+        path=path,
+        database_url=database_url,
+        worker=worker,
+        sources=sources,
+        log_level=log_level,
+        log_format=log_format,
+        rules_dir=rules_dir,
+        replies_dir=replies_dir,
+        sla=sla,
+        reply_values=reply_values,
+        notify=notify,
+    )
+
+
+def _source(
+    t: Table, platforms: Mapping[str, PlatformConfig], context: SourceContext
+) -> SourceConfig:
+    """One ``[[sources]]`` table, read by its platform's parser."""
+    name = t.text("name", pattern=SOURCE_NAME)
+    t.where = f"{t.where} ({name})"
+    platform = t.text("platform", DEFAULT_PLATFORM.value)
+    support = platforms.get(platform)
+    if support is None:
+        known = ", ".join(sorted(platforms)) or "none"
+        raise ConfigError(f"{t.path('platform')}: unknown platform {platform!r} (known: {known})")
+    source = support.read_config(
+        t, SourceContext(name, context.base, context.environ, context.require_secrets)
+    )
+    t.done()
+    return source
+
+
+# The rules and reply templates shipped with this checkout of incident.
+SHIPPED_DATA = Path(__file__).resolve().parent.parent.parent
+
+
+def _data_dir(configured: str, name: str, base: Path) -> Path:
+    """A configured folder (relative to the config file), else ``<config dir>/<name>`` when it
+    exists, else the folder shipped beside the package."""
+    if configured:
+        return base / configured
+    return base / name if (base / name).is_dir() else SHIPPED_DATA / name
+
+
+def _database_url(url: str, base: Path) -> str:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rest = url.removeprefix("sqlite:///")
+        if rest and rest != ":memory:":
+            return "sqlite:///" + str((base / rest).resolve())
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
+        raise ConfigError(
+            f"database url {url!r}: expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+        )
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
