@@ -22,7 +22,7 @@ from incident.users import User
 from incident.web import queries
 from incident.web.auth import csrf_token, current_user
 from incident.web.cards import card_json, load_card, row_json
-from incident.web.knowledge import Knowledge
+from incident.web.suggestions import Suggestions
 
 router = APIRouter(prefix="/api", tags=["incidents"])
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -38,8 +38,8 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
-def _knowledge(request: Request) -> Knowledge:
-    k: Knowledge = request.app.state.knowledge
+def _knowledge(request: Request) -> Suggestions:
+    k: Suggestions = request.app.state.knowledge
     return k
 
 

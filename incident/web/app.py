@@ -27,7 +27,7 @@ from incident.stats import StatsCache
 from incident.users import Role
 from incident.web import display
 from incident.web.auth import SESSION_HOURS, LoginRequired, csrf_guard, csrf_token
-from incident.web.knowledge import KIND_TITLES, Knowledge, load_knowledge, redirect_text
+from incident.web.suggestions import KIND_TITLES, Suggestions, load_suggestions, redirect_text
 
 HERE = Path(__file__).parent
 
@@ -44,7 +44,7 @@ class WebSettings:
     replies_dir: Path | None = None
     clock: Callable[[], datetime] = _utc_now
     refresh_seconds: int = 10
-    knowledge: Knowledge | None = field(default=None)
+    knowledge: Suggestions | None = field(default=None)
     # The deployment's SLA settings: the statistics page takes its time zone from them
     # (Europe/Moscow without them).
     sla: SlaSettings | None = None
@@ -87,7 +87,7 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     app.state.engine = engine
     app.state.settings = settings
     app.state.clock = settings.clock
-    app.state.knowledge = settings.knowledge or load_knowledge(
+    app.state.knowledge = settings.knowledge or load_suggestions(
         settings.rules_dir, settings.replies_dir
     )
     app.state.templates = templates()

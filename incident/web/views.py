@@ -26,7 +26,7 @@ from incident.web.auth import (
     start_session,
 )
 from incident.web.cards import load_card
-from incident.web.knowledge import Knowledge
+from incident.web.suggestions import Suggestions
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,8 +45,8 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
-def _knowledge(request: Request) -> Knowledge:
-    k: Knowledge = request.app.state.knowledge
+def _knowledge(request: Request) -> Suggestions:
+    k: Suggestions = request.app.state.knowledge
     return k
 
 

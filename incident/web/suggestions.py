@@ -1,4 +1,5 @@
-"""The rules and reply catalogue as the web app uses them: topic names and ranked drafts.
+"""The rules and reply catalogue as the web app uses them: topic names, ranked drafts, redirect
+bodies (``Suggestions``, built once per app by ``load_suggestions``).
 
 Both are optional: when the folders are missing or invalid, the card still works, without
 suggestions (the problem is logged once at start-up).
@@ -49,7 +50,14 @@ def redirect_text(body: str) -> str:
 
 
 @dataclass(slots=True)
-class Knowledge:
+class Suggestions:
+    """What the web app suggests to staff: topic titles, reply drafts, redirect bodies.
+
+    ``ruleset`` and ``catalog`` are None when the rules or replies did not load; then only the
+    built-in move-to-private and redirect drafts are offered. The placeholders' values
+    (``places``, ``hotline``, ``gosuslugi_link``) come from the deployment's configuration.
+    """
+
     ruleset: Any = None
     catalog: Any = None
     topics: dict[str, str] = field(default_factory=dict)  # id -> title
@@ -131,8 +139,9 @@ def _redirect_body(verdict: Mapping[str, Any] | None, redirects: list[RedirectVi
     return next((r.body for r in redirects if r.id == wanted), "")
 
 
-def load_knowledge(rules_dir: Path | None, replies_dir: Path | None) -> Knowledge:
-    k = Knowledge()
+def load_suggestions(rules_dir: Path | None, replies_dir: Path | None) -> Suggestions:
+    """The rules and replies from these folders; what fails to load is logged and left out."""
+    k = Suggestions()
     if rules_dir is None:
         return k
     log = get_logger()
