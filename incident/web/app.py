@@ -74,7 +74,8 @@ def templates() -> Jinja2Templates:
 
 
 def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
-    from incident.web import api, stats_views, views
+    from incident.web import api, stats_views
+    from incident.web.pages import admin, card, login, queue
 
     app = FastAPI(
         title="incident: рабочее место SMM",
@@ -167,8 +168,9 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
         return JSONResponse({"ok": True})
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    # before views: its /stats placeholder is superseded by the statistics page
+    # before the pages: its /stats placeholder is superseded by the statistics page
     app.include_router(stats_views.router)
-    app.include_router(views.router)
+    for page in (login, queue, card, admin):
+        app.include_router(page.router)
     app.include_router(api.router)
     return app

@@ -38,8 +38,8 @@ from incident.stats import Filters, Stats
 from incident.users import Role, User
 from incident.web import queries
 from incident.web.auth import require
+from incident.web.deps import render
 from incident.web.suggestions import Suggestions
-from incident.web.views import render
 
 router = APIRouter()
 Supervisor = Annotated[User, Depends(require(Role.SUPERVISOR))]
