@@ -34,7 +34,7 @@ def load_card(
         "events": queries.history(conn, incident_id),
         "notes": queries.notes(conn, incident_id),
         "drafts": suggestions.drafts(
-            card.text, card.topic, verdict, card.platform, card.author_name, card.community
+            card.topic, verdict, card.platform, card.author_name, card.community
         ),
         "limit": suggestions.limit(card.platform),
         "link": display.original_link(
