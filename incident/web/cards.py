@@ -17,6 +17,8 @@ from incident.web.suggestions import Suggestions
 def load_card(
     conn: Connection, incident_id: int, user: str, now: datetime, suggestions: Suggestions
 ) -> dict[str, Any] | None:
+    """What the card shows of incident ``incident_id`` to ``user`` (None: no such incident),
+    its drafts ranked for the verdict stored with it."""
     card = queries.incident(conn, incident_id)
     if card is None:
         return None
