@@ -39,8 +39,8 @@ from sqlalchemy.engine import make_url
 from incident import db, migrate, users
 from incident.db import make_engine
 from incident.web import WebSettings, create_app
-from incident.web.knowledge import load_knowledge
 from incident.web.serve import BackgroundServer
+from incident.web.suggestions import load_suggestions
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench password 1"
@@ -188,7 +188,7 @@ def measure(
     settings = WebSettings(
         secret="bench-" + "s" * 40,
         secure_cookies=False,
-        knowledge=load_knowledge(ROOT / "rules", ROOT / "replies"),
+        knowledge=load_suggestions(ROOT / "rules", ROOT / "replies"),
     )
     app = create_app(engine, settings)
     rng = random.Random(3)

@@ -19,7 +19,7 @@ How a verdict is reached (each step leaves a trace in the verdict, so staff can 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -64,6 +64,22 @@ class Match(NamedTuple):
             **({"redirect": self.redirect} if self.redirect else {}),
         }
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Match:
+        """The match ``to_json`` wrote (its weight rounded to three decimals)."""
+        start, end = data["span"]
+        redirect = data.get("redirect")
+        return cls(
+            str(data["phrase"]),
+            int(start),
+            int(end),
+            float(data["weight"]),
+            str(data["topic"]),
+            str(data["kind"]),
+            bool(data.get("fuzzy", False)),
+            str(redirect) if redirect else None,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -100,6 +116,55 @@ class Verdict:
             "matches": [m.to_json() for m in self.matches],
             "ruleset_version": self.ruleset_version,
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Verdict:
+        """The verdict as ``to_json`` stored it with the incident.
+
+        Scores come back rounded to three decimals, as stored; ``scores`` is put best first
+        again (PostgreSQL's JSONB keeps an object's keys in its own order). Raises
+        ``ValueError`` when ``data`` is not a stored verdict.
+        """
+        try:
+            runner_up = data["runner_up"]
+            redirect = data["redirect"]
+            scores = sorted(
+                ((str(t), float(v)) for t, v in data["scores"].items()), key=lambda ts: -ts[1]
+            )
+            return cls(
+                topic=str(data["topic"]),
+                score=float(data["score"]),
+                confidence=float(data["confidence"]),
+                matches=tuple(Match.from_json(m) for m in data["matches"]),
+                runner_up=str(runner_up) if runner_up is not None else None,
+                runner_up_score=float(data["runner_up_score"]),
+                flags=frozenset(str(f) for f in data["flags"]),
+                reasons=tuple(str(r) for r in data["reasons"]),
+                scores=tuple(scores),
+                redirect=str(redirect) if redirect is not None else None,
+                in_competence=bool(data["in_competence"]),
+                ruleset_version=str(data["ruleset_version"]),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a stored verdict: {exc!r}") from exc
+
+    @classmethod
+    def unclassified(cls, ruleset_version: str = "") -> Verdict:
+        """The verdict of a comment no rule matched: no topic, no flags, no evidence."""
+        return cls(
+            topic=UNCLASSIFIED,
+            score=0.0,
+            confidence=0.0,
+            matches=(),
+            runner_up=None,
+            runner_up_score=0.0,
+            flags=frozenset(),
+            reasons=(),
+            scores=(),
+            redirect=None,
+            in_competence=False,
+            ruleset_version=ruleset_version,
+        )
 
 
 def _resolve(stem: str, ruleset: RuleSet) -> str:

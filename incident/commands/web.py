@@ -10,7 +10,7 @@ from incident.commands.ops import database, load
 from incident.config import Config
 from incident.web import WebSettings, create_app
 from incident.web.auth import SecretError, load_secret
-from incident.web.knowledge import Knowledge
+from incident.web.suggestions import Suggestions
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,7 +73,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     return 0
 
 
-def apply_reply_values(knowledge: Knowledge, config: Config) -> None:
+def apply_reply_values(knowledge: Suggestions, config: Config) -> None:
     """Fill the reply templates' placeholders from the deployment's configuration."""
     knowledge.hotline = config.reply_values.hotline or None
     knowledge.gosuslugi_link = config.reply_values.gosuslugi_link or None

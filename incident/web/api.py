@@ -10,37 +10,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine
 
 from incident import inbox
 from incident.models import CloseReason, ReplyKind
-from incident.users import User
-from incident.web import queries
-from incident.web.auth import csrf_token, current_user
+from incident.web import deps, queries
+from incident.web.auth import csrf_token
 from incident.web.cards import card_json, load_card, row_json
-from incident.web.knowledge import Knowledge
+from incident.web.deps import CurrentUser
 
 router = APIRouter(prefix="/api", tags=["incidents"])
-CurrentUser = Annotated[User, Depends(current_user)]
-
-
-def _now(request: Request) -> datetime:
-    clock: Callable[[], datetime] = request.app.state.clock
-    return clock()
-
-
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-def _knowledge(request: Request) -> Knowledge:
-    k: Knowledge = request.app.state.knowledge
-    return k
 
 
 class Me(BaseModel):
@@ -116,8 +98,8 @@ def list_incidents(
 ) -> dict[str, Any]:
     """The queue: oldest deadline first, 50 at a time, with the same filters as the page."""
     f = queries.QueueFilter(platform, community, topic, status, mine, overdue, q, offset)
-    now = _now(request)
-    with _engine(request).connect() as conn:
+    now = deps.now(request)
+    with deps.engine(request).connect() as conn:
         rows = queries.queue(conn, f, user.username, now)
         total = queries.count(conn, f, user.username, now)
     return {
@@ -135,15 +117,15 @@ def get_incident(
     """The card: comment, thread, verdict, drafts, replies, notes and history.
     ``claim=true`` takes the incident for the caller for a few minutes, as opening the page
     does."""
-    now = _now(request)
+    now = deps.now(request)
     if claim:
         try:
-            with _engine(request).begin() as conn:
+            with deps.engine(request).begin() as conn:
                 inbox.claim(conn, incident_id, user.username, now)
         except inbox.ActionRefused as exc:
             raise HTTPException(404, str(exc)) from exc
-    with _engine(request).connect() as conn:
-        data = load_card(conn, incident_id, user.username, now, _knowledge(request))
+    with deps.engine(request).connect() as conn:
+        data = load_card(conn, incident_id, user.username, now, deps.suggestions(request))
     if data is None:
         raise HTTPException(404, f"Инцидента №{incident_id} нет.")
     return card_json(data, now)
@@ -151,8 +133,8 @@ def get_incident(
 
 def _run(request: Request, work: Callable[[Any, datetime], Any]) -> Any:
     try:
-        with _engine(request).begin() as conn:
-            return work(conn, _now(request))
+        with deps.engine(request).begin() as conn:
+            return work(conn, deps.now(request))
     except inbox.ActionRefused as exc:
         raise _refused(exc) from exc
 
@@ -164,7 +146,7 @@ def reply(request: Request, incident_id: int, body: ReplyIn, user: CurrentUser) 
 
     def work(conn: Any, now: datetime) -> int:
         row = queries.incident(conn, incident_id)
-        limit = _knowledge(request).limit(row.platform) if row else None
+        limit = deps.suggestions(request).limit(row.platform) if row else None
         return inbox.queue_reply(
             conn,
             incident_id,

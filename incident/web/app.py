@@ -27,7 +27,7 @@ from incident.stats import StatsCache
 from incident.users import Role
 from incident.web import display
 from incident.web.auth import SESSION_HOURS, LoginRequired, csrf_guard, csrf_token
-from incident.web.knowledge import KIND_TITLES, Knowledge, load_knowledge, redirect_text
+from incident.web.suggestions import KIND_TITLES, Suggestions, load_suggestions, redirect_text
 
 HERE = Path(__file__).parent
 
@@ -44,7 +44,7 @@ class WebSettings:
     replies_dir: Path | None = None
     clock: Callable[[], datetime] = _utc_now
     refresh_seconds: int = 10
-    knowledge: Knowledge | None = field(default=None)
+    knowledge: Suggestions | None = field(default=None)
     # The deployment's SLA settings: the statistics page takes its time zone from them
     # (Europe/Moscow without them).
     sla: SlaSettings | None = None
@@ -74,7 +74,8 @@ def templates() -> Jinja2Templates:
 
 
 def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
-    from incident.web import api, stats_views, views
+    from incident.web import api, stats_views
+    from incident.web.pages import admin, card, login, queue
 
     app = FastAPI(
         title="incident: рабочее место SMM",
@@ -87,7 +88,7 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     app.state.engine = engine
     app.state.settings = settings
     app.state.clock = settings.clock
-    app.state.knowledge = settings.knowledge or load_knowledge(
+    app.state.knowledge = settings.knowledge or load_suggestions(
         settings.rules_dir, settings.replies_dir
     )
     app.state.templates = templates()
@@ -167,8 +168,9 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
         return JSONResponse({"ok": True})
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    # before views: its /stats placeholder is superseded by the statistics page
+    # before the pages: its /stats placeholder is superseded by the statistics page
     app.include_router(stats_views.router)
-    app.include_router(views.router)
+    for page in (login, queue, card, admin):
+        app.include_router(page.router)
     app.include_router(api.router)
     return app

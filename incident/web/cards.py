@@ -11,12 +11,14 @@ from sqlalchemy import Connection
 
 from incident import inbox
 from incident.web import display, queries
-from incident.web.knowledge import Knowledge
+from incident.web.suggestions import Suggestions
 
 
 def load_card(
-    conn: Connection, incident_id: int, user: str, now: datetime, knowledge: Knowledge
+    conn: Connection, incident_id: int, user: str, now: datetime, suggestions: Suggestions
 ) -> dict[str, Any] | None:
+    """What the card shows of incident ``incident_id`` to ``user`` (None: no such incident),
+    its drafts ranked for the verdict stored with it."""
     card = queries.incident(conn, incident_id)
     if card is None:
         return None
@@ -33,16 +35,16 @@ def load_card(
         "replies": queries.replies(conn, incident_id),
         "events": queries.history(conn, incident_id),
         "notes": queries.notes(conn, incident_id),
-        "drafts": knowledge.drafts(
-            card.text, card.topic, verdict, card.platform, card.author_name, card.community
+        "drafts": suggestions.drafts(
+            card.topic, verdict, card.platform, card.author_name, card.community
         ),
-        "limit": knowledge.limit(card.platform),
+        "limit": suggestions.limit(card.platform),
         "link": display.original_link(
             card.platform, card.community, card.post_id, card.external_id, card.thread_root_id
         ),
         "post_link": display.post_link(card.platform, card.community, card.post_id),
-        "topic_title": knowledge.title(card.topic),
-        "runner_up_title": knowledge.title(verdict.get("runner_up")) if verdict else "—",
+        "topic_title": suggestions.title(card.topic),
+        "runner_up_title": suggestions.title(verdict.get("runner_up")) if verdict else "—",
     }
 
 

@@ -38,8 +38,8 @@ from incident.stats import Filters, Stats
 from incident.users import Role, User
 from incident.web import queries
 from incident.web.auth import require
-from incident.web.knowledge import Knowledge
-from incident.web.views import render
+from incident.web.deps import render
+from incident.web.suggestions import Suggestions
 
 router = APIRouter()
 Supervisor = Annotated[User, Depends(require(Role.SUPERVISOR))]
@@ -73,8 +73,8 @@ def _cache(request: Request) -> stats.StatsCache:
     return cache
 
 
-def _knowledge(request: Request) -> Knowledge:
-    k: Knowledge = request.app.state.knowledge
+def _knowledge(request: Request) -> Suggestions:
+    k: Suggestions = request.app.state.knowledge
     return k
 
 
@@ -158,7 +158,7 @@ def stats_query(
 Chosen = Annotated[StatsQuery, Depends(stats_query)]
 
 
-def topic_labels(knowledge: Knowledge, topics: Any = ()) -> dict[str, str]:
+def topic_labels(knowledge: Suggestions, topics: Any = ()) -> dict[str, str]:
     """Russian titles for chart legends and tables: the rules' titles, then the hotline's
     short names, then the id itself."""
     labels = {**TOPIC_LABELS, **knowledge.topics}

@@ -31,8 +31,8 @@ from incident.sources.fakes.demo_data import seed_demo
 from incident.sources.fakes.vk_server import FakeVk
 from incident.sources.vk import RetryPolicy, VkSource
 from incident.users import Role
-from incident.web.knowledge import load_knowledge
 from incident.web.serve import BackgroundServer
+from incident.web.suggestions import load_suggestions
 from incident.wiring import working_hours_policy
 from tests.browser.world import PASSWORD, add_user, make_app
 
@@ -100,13 +100,13 @@ def world(engine: Engine) -> Iterator[World]:
         ) as source:
             add_user(engine, "anna", Role.STAFF, now)
             add_user(engine, "boris", Role.SUPERVISOR, now)
-            knowledge = load_knowledge(ROOT / "rules", ROOT / "replies")
-            knowledge.hotline = "8 800 000-00-00"
-            knowledge.places[str(GID)] = (
+            suggestions = load_suggestions(ROOT / "rules", ROOT / "replies")
+            suggestions.hotline = "8 800 000-00-00"
+            suggestions.places[str(GID)] = (
                 "Комитет по защите прав потребителей",
                 f"https://vk.me/club{GID}",
             )
-            app = make_app(engine, utc_now, knowledge=knowledge, refresh_seconds=1)
+            app = make_app(engine, utc_now, knowledge=suggestions, refresh_seconds=1)
             with BackgroundServer(app) as server:
                 w = World(
                     engine,

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import Engine
 
 from incident.users import Role
-from incident.web.knowledge import Knowledge
 from incident.web.serve import BackgroundServer
+from incident.web.suggestions import Suggestions
 from tests.browser.world import PASSWORD, add_user, make_app
 from tests.conftest import FakeClock
 from tests.test_stats import NOW, T0, World
@@ -46,7 +46,7 @@ def site(engine: Engine) -> Iterator[Site]:
             made += 1
     clock = FakeClock(NOW.astimezone(UTC))
     add_user(engine, "boris", Role.SUPERVISOR, clock())
-    knowledge = Knowledge(topics={"trade": "Торговля", "housing": "ЖКХ"})
+    knowledge = Suggestions(topics={"trade": "Торговля", "housing": "ЖКХ"})
     with BackgroundServer(make_app(engine, clock, knowledge=knowledge)) as server:
         yield Site(server.url, made)
 

@@ -15,7 +15,7 @@ from incident.inbox import Classification, calendar_hours
 from incident.models import Batch, ChangeKind, Comment, CommentChange, Platform
 from incident.users import Role
 from incident.web import WebSettings, create_app
-from incident.web.knowledge import Knowledge
+from incident.web.suggestions import Suggestions
 
 SECRET = "test-secret-" + "x" * 40
 PASSWORD = "correct horse battery"
@@ -85,7 +85,7 @@ def add_incident(
 
 def make_app(engine: Engine, clock: Callable[[], datetime], **kw: Any) -> Any:
     kw.setdefault("secure_cookies", False)
-    kw.setdefault("knowledge", Knowledge())
+    kw.setdefault("knowledge", Suggestions())
     settings = WebSettings(secret=SECRET, clock=clock, **kw)
     return create_app(engine, settings)
 

@@ -1,4 +1,5 @@
-"""The rules and reply catalogue as the web app uses them: topic names and ranked drafts.
+"""The rules and reply catalogue as the web app uses them: topic names, ranked drafts, redirect
+bodies (``Suggestions``, built once per app by ``load_suggestions``).
 
 Both are optional: when the folders are missing or invalid, the card still works, without
 suggestions (the problem is logged once at start-up).
@@ -7,15 +8,15 @@ suggestions (the problem is logged once at start-up).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from incident import classify as _classify
-from incident import replies as _replies
-from incident import rules as _rules
+from incident.classify import Verdict
 from incident.logs import get_logger
 from incident.models import UNCLASSIFIED, ReplyKind
+from incident.replies import Catalog, ReplyContext, load_replies, suggest
+from incident.rules import RuleSet, load_ruleset
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +50,16 @@ def redirect_text(body: str) -> str:
 
 
 @dataclass(slots=True)
-class Knowledge:
-    ruleset: Any = None
-    catalog: Any = None
+class Suggestions:
+    """What the web app suggests to staff: topic titles, reply drafts, redirect bodies.
+
+    ``ruleset`` and ``catalog`` are None when the rules or replies did not load; then only the
+    built-in move-to-private and redirect drafts are offered. The placeholders' values
+    (``places``, ``hotline``, ``gosuslugi_link``) come from the deployment's configuration.
+    """
+
+    ruleset: RuleSet | None = None
+    catalog: Catalog | None = None
     topics: dict[str, str] = field(default_factory=dict)  # id -> title
     redirects: list[RedirectView] = field(default_factory=list)
     # placeholders' values: per community id (name, private link), and deployment-wide
@@ -60,6 +68,7 @@ class Knowledge:
     gosuslugi_link: str | None = "https://www.gosuslugi.ru/"
 
     def title(self, topic: str | None) -> str:
+        """The topic's title from the rules (its id when the rules do not name it)."""
         if not topic:
             return "—"
         if topic == UNCLASSIFIED:
@@ -67,29 +76,35 @@ class Knowledge:
         return self.topics.get(topic, topic)
 
     def limit(self, platform: str) -> int | None:
+        """The most characters one reply may have on ``platform`` (None: no limit known)."""
         if self.catalog is None:
             return None
-        value = self.catalog.limit(platform)
-        return int(value) if value is not None else None
+        return self.catalog.limit(platform)
 
     def drafts(
         self,
-        text: str,
         topic: str | None,
         verdict: Mapping[str, Any] | None,
         platform: str,
         author_name: str | None,
         community: str | None = None,
     ) -> list[DraftView]:
+        """Reply drafts for an incident, best first, then the built-in fallbacks.
+
+        Ranked for ``verdict``, the verdict the worker stored with the incident (the web app
+        never classifies): for an unclassified one when there is none (classification off,
+        older rows) or it cannot be read. When ``topic`` differs from the verdict's, a person
+        corrected it, and the drafts follow the correction.
+        """
         out: list[DraftView] = []
         if self.catalog is not None and self.ruleset is not None:
             try:
-                v = _classify.classify(text, self.ruleset)
+                v = _stored_verdict(verdict)
                 if topic and topic != v.topic:  # a person corrected the topic: follow them
                     v = _replace_topic(v, topic, self.ruleset)
                 first = (author_name or "").split(" ")[0] or None
                 name, link = self.places.get(community or "", (None, None))
-                context = _replies.ReplyContext(
+                context = ReplyContext(
                     platform=platform,
                     author_first_name=first,
                     community_name=name,
@@ -97,7 +112,7 @@ class Knowledge:
                     hotline=self.hotline,
                     gosuslugi_link=self.gosuslugi_link,
                 )
-                for d in _replies.suggest(v, self.catalog, context):
+                for d in suggest(v, self.catalog, context):
                     out.append(DraftView(d.reply_id, d.kind, d.text, tuple(d.why)))
             except Exception:  # a bad rule must never take the card down
                 get_logger().exception("drafts_failed")
@@ -112,11 +127,20 @@ class Knowledge:
         return out
 
 
-def _replace_topic(verdict: Any, topic: str, ruleset: Any) -> Any:
-    import dataclasses
+def _stored_verdict(stored: Mapping[str, Any] | None) -> Verdict:
+    """The verdict stored with an incident; unclassified when there is none or it is unreadable."""
+    if stored is None:
+        return Verdict.unclassified()
+    try:
+        return Verdict.from_json(stored)
+    except ValueError as exc:
+        get_logger().warning("stored_verdict_unreadable", reason=str(exc)[:500])
+        return Verdict.unclassified()
 
+
+def _replace_topic(verdict: Verdict, topic: str, ruleset: RuleSet) -> Verdict:
     found = ruleset.topics.get(topic)
-    return dataclasses.replace(
+    return replace(
         verdict,
         topic=topic,
         in_competence=bool(found.in_competence) if found is not None else True,
@@ -131,13 +155,14 @@ def _redirect_body(verdict: Mapping[str, Any] | None, redirects: list[RedirectVi
     return next((r.body for r in redirects if r.id == wanted), "")
 
 
-def load_knowledge(rules_dir: Path | None, replies_dir: Path | None) -> Knowledge:
-    k = Knowledge()
+def load_suggestions(rules_dir: Path | None, replies_dir: Path | None) -> Suggestions:
+    """The rules and replies from these folders; what fails to load is logged and left out."""
+    k = Suggestions()
     if rules_dir is None:
         return k
     log = get_logger()
     try:
-        k.ruleset = _rules.load_ruleset(rules_dir)
+        k.ruleset = load_ruleset(rules_dir)
     except Exception as exc:
         log.warning("rules_unavailable", folder=str(rules_dir), reason=str(exc)[:500])
         return k
@@ -148,7 +173,7 @@ def load_knowledge(rules_dir: Path | None, replies_dir: Path | None) -> Knowledg
     if replies_dir is None:
         return k
     try:
-        k.catalog = _replies.load_replies(replies_dir, k.ruleset)
+        k.catalog = load_replies(replies_dir, k.ruleset)
     except Exception as exc:
         log.warning("replies_unavailable", folder=str(replies_dir), reason=str(exc)[:500])
     return k

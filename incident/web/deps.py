@@ -1,0 +1,89 @@
+"""What every page handler needs from its request: the clock, the engine, the suggestions, the
+signed-in user, templates, flash messages, redirects and one transaction per staff action."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import Connection, Engine
+
+from incident import inbox, users
+from incident.users import Role, User
+from incident.web.auth import csrf_token, current_user, require
+from incident.web.suggestions import Suggestions
+
+CurrentUser = Annotated[User, Depends(current_user)]
+Admin = Annotated[User, Depends(require(Role.ADMIN))]
+
+
+def now(request: Request) -> datetime:
+    """The app's clock (``WebSettings.clock``): the one time a request works with."""
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock()
+
+
+def engine(request: Request) -> Engine:
+    """The database engine the app was created with."""
+    found: Engine = request.app.state.engine
+    return found
+
+
+def suggestions(request: Request) -> Suggestions:
+    """The app's rules and reply catalogue (``WebSettings.knowledge``, or loaded at start)."""
+    found: Suggestions = request.app.state.knowledge
+    return found
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    """The template ``name`` with ``context`` and what every page shows: the user, the CSRF
+    token, the pending flash message (shown once), the time and the roles."""
+    user = getattr(request.state, "user", None)
+    message = request.session.pop("flash", None)
+    base = {
+        "user": user,
+        "csrf": csrf_token(request),
+        "flash": message,
+        "now": now(request),
+        "Role": Role,
+    }
+    response: HTMLResponse = request.app.state.templates.TemplateResponse(
+        request, name, {**base, **context}, status_code=status_code
+    )
+    return response
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    """Keep ``message`` in the session for the next page shown (``kind``: "ok" or "error")."""
+    request.session["flash"] = {"text": message, "kind": kind}
+
+
+def back(path: str) -> RedirectResponse:
+    """Redirect to ``path`` with a GET (303: after a form, the browser does not post again)."""
+    return RedirectResponse(path, status_code=303)
+
+
+@contextmanager
+def action(request: Request) -> Iterator[Connection]:
+    """A transaction for one staff action; a refusal becomes an error message on the page
+    (the transaction is rolled back and the handler goes on to its redirect)."""
+    try:
+        with engine(request).begin() as conn:
+            yield conn
+    except inbox.ActionRefused as exc:
+        flash(request, str(exc), "error")
+    except users.UserError as exc:
+        flash(request, str(exc), "error")
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after logging in: a path on this site, else the queue (no open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/queue"
+    return value

@@ -1,0 +1,98 @@
+"""The incident card's drafts: ranked for the verdict the worker stored, never re-classified."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
+
+from incident.classify import Verdict, classify
+from incident.rules import RuleSet, load_ruleset
+from incident.users import Role
+from incident.web.suggestions import load_suggestions
+from tests.browser.world import add_incident, add_user, login, make_app, post_form
+from tests.conftest import FakeClock
+
+ROOT = Path(__file__).resolve().parent.parent
+# classified now, this comment is about trade
+TRADE = "Магазин не вернул деньги за утюг"
+REPLY_ID = re.compile(r'<li class="draft" [^>]*data-reply-id="([^"]+)"')
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return load_ruleset(ROOT / "rules")
+
+
+@pytest.fixture
+def anna(engine: Engine, clock: FakeClock) -> Iterator[TestClient]:
+    add_user(engine, "anna", Role.STAFF, clock())
+    app = make_app(engine, clock, knowledge=load_suggestions(ROOT / "rules", ROOT / "replies"))
+    with TestClient(app) as client:
+        assert login(client, "anna").status_code == 303
+        yield client
+
+
+def drafts_on_card(client: TestClient, incident_id: int) -> list[str]:
+    page = client.get(f"/incidents/{incident_id}")
+    assert page.status_code == 200
+    return REPLY_ID.findall(page.text)
+
+
+def incident_with(
+    engine: Engine, clock: FakeClock, verdict: Verdict | None, text: str = TRADE
+) -> int:
+    """An incident stored through ingest by a classifier that answers ``verdict``."""
+    found = add_incident(
+        engine,
+        clock(),
+        text,
+        external_id="100",
+        topic=verdict.topic if verdict else None,
+        verdict=verdict.to_json() if verdict else None,
+    )
+    assert found is not None
+    return found
+
+
+def test_the_card_offers_the_drafts_of_the_stored_verdict_not_of_a_new_classification(
+    engine: Engine, clock: FakeClock, rules: RuleSet, anna: TestClient
+) -> None:
+    # the worker stored an urgent housing verdict; the text, classified now, is plain trade
+    assert classify(TRADE, rules).topic == "trade"
+    urgent = classify("В подъезде сильный запах газа, УК не отвечает", rules)
+    assert (urgent.topic, "urgent" in urgent.flags) == ("housing", True)
+    incident = incident_with(engine, clock, urgent)
+
+    drafts = drafts_on_card(anna, incident)
+    assert drafts[0] == "housing-urgent"
+    assert not [d for d in drafts if d.startswith("trade-")]
+    card: Any = anna.get(f"/api/incidents/{incident}").json()
+    assert [d["reply_id"] for d in card["drafts"]] == drafts
+
+
+def test_without_a_stored_verdict_the_card_offers_the_drafts_for_an_unclassified_comment(
+    engine: Engine, clock: FakeClock, anna: TestClient
+) -> None:
+    incident = incident_with(engine, clock, None)  # classification was off
+
+    drafts = drafts_on_card(anna, incident)
+    assert "clarify" in drafts
+    assert not [d for d in drafts if d.endswith("-answer") or d.startswith("trade-")]
+
+
+def test_after_staff_correct_the_topic_the_drafts_follow_the_correction(
+    engine: Engine, clock: FakeClock, rules: RuleSet, anna: TestClient
+) -> None:
+    incident = incident_with(engine, clock, classify("МТС списал деньги за подписку", rules))
+    card = f"/incidents/{incident}"
+    assert post_form(anna, f"{card}/topic", {"topic": "finance"}, page=card).status_code == 303
+
+    drafts = drafts_on_card(anna, incident)
+    assert "finance-answer" in drafts
+    assert "telecom-answer" not in drafts
