@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, deque
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, func, literal_column, select
 
@@ -17,6 +17,13 @@ from incident.stats.filters import Filters
 from incident.stats.model import MonthFigures
 
 incident = db.incidents.c  # the incidents table's columns, as in SQL's "incidents AS incident"
+
+
+class _Change(NamedTuple):
+    """A change seen by ``refresh``: its generation, and the month it falls in (by opened_at)."""
+
+    generation: int
+    opened_at: datetime
 
 
 class StatsCache:
@@ -47,7 +54,7 @@ class StatsCache:
         self._mark: float | None = None  # the database clock at the last look
         self._seen: dict[int, float] = {}  # incident -> stamp, for stamps inside the margin
         self._generation = 0  # bumped for each change seen
-        self._changes: deque[tuple[int, datetime]] = deque(maxlen=10_000)  # (generation, opened)
+        self._changes: deque[_Change] = deque(maxlen=10_000)
 
     def refresh(self, conn: Connection) -> int:
         """Drop the months with changes since the last look; returns the generation to ``put``
@@ -66,7 +73,7 @@ class StatsCache:
                     continue
                 self._seen[incident_id] = stamp
                 self._generation += 1
-                self._changes.append((self._generation, opened_at))
+                self._changes.append(_Change(self._generation, opened_at))
                 for key in [k for k in self._months if k.start <= opened_at < k.end]:
                     del self._months[key]
             horizon = clock - self.MARGIN
@@ -89,9 +96,12 @@ class StatsCache:
         """Keep ``month``, computed after ``refresh`` returned ``generation``, unless a change
         to it has been seen since (then it may be stale); the least recently used go first."""
         with self._lock:
-            if self._changes and self._changes[0][0] > generation + 1:
+            if self._changes and self._changes[0].generation > generation + 1:
                 return  # the changes since are no longer all known
-            if any(g > generation and piece.start <= o < piece.end for g, o in self._changes):
+            if any(
+                seen > generation and piece.start <= opened_at < piece.end
+                for seen, opened_at in self._changes
+            ):
                 return  # changed while it was computed
             self._months[piece] = month
             self._months.move_to_end(piece)

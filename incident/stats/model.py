@@ -6,10 +6,10 @@ Frozen values only; how they are computed is in ``compute``, how a month is kept
 from __future__ import annotations
 
 from array import array
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from incident.models import AUTOMATIC_ACTORS
 from incident.stats.filters import Filters
@@ -17,6 +17,8 @@ from incident.stats.filters import Filters
 
 @dataclass(frozen=True, slots=True)
 class TopicRow:
+    """One topic's line of the per-topic table."""
+
     topic: str
     comments: int
     answered: int
@@ -26,6 +28,8 @@ class TopicRow:
 
 @dataclass(frozen=True, slots=True)
 class DailyResponse:
+    """One local day's human answers (to that day's incidents) and their median times."""
+
     day: date
     answered: int
     median_working_hours: float | None
@@ -34,6 +38,8 @@ class DailyResponse:
 
 @dataclass(frozen=True, slots=True)
 class SlowIncident:
+    """One of the slowest answers, in working hours, with a link to its card."""
+
     id: int
     community: str
     platform: str
@@ -46,6 +52,7 @@ class SlowIncident:
 
     @property
     def url(self) -> str:
+        """The incident card's address in the web app."""
         return f"/incidents/{self.id}"
 
 
@@ -111,6 +118,44 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+class Counts(NamedTuple):
+    """How many incidents of a topic (on a day, in a month or the period) are in each state."""
+
+    comments: int = 0
+    answered: int = 0  # by a person
+    on_time: int = 0  # answered by the deadline
+    late: int = 0  # answered after the deadline
+    closed_without_answer: int = 0
+    overdue: int = 0  # past due at ``now`` without a human answer, not closed
+
+    def plus(self, other: Counts) -> Counts:
+        """Both counts added field by field."""
+        return Counts(
+            comments=self.comments + other.comments,
+            answered=self.answered + other.answered,
+            on_time=self.on_time + other.on_time,
+            late=self.late + other.late,
+            closed_without_answer=self.closed_without_answer + other.closed_without_answer,
+            overdue=self.overdue + other.overdue,
+        )
+
+    @staticmethod
+    def total(many: Iterable[Counts]) -> Counts:
+        """The sum of ``many`` (all zero when there are none)."""
+        result = Counts()
+        for counts in many:
+            result = result.plus(counts)
+        return result
+
+
+class DayAnswers(NamedTuple):
+    """The human answers to one local day's incidents: how many, and their median times."""
+
+    answered: int
+    median_working_hours: float | None
+    median_hours: float | None
+
+
 @dataclass(frozen=True, slots=True)
 class MonthFigures:
     """The figures of one calendar month of the period (or the clipped piece of one): what the
@@ -122,12 +167,12 @@ class MonthFigures:
 
     start: datetime
     end: datetime
-    per_topic: Mapping[str, tuple[int, ...]]  # comments, answered, on time, late, closed, overdue
-    volume: Mapping[str, tuple[int, ...]]  # per local day of the part
-    daily: Mapping[int, tuple[int, float | None, float | None]]  # day -> answered, medians (h)
+    per_topic: Mapping[str, Counts]
+    volume: Mapping[str, tuple[int, ...]]  # topic -> comments per local day of the month
+    daily: Mapping[int, DayAnswers]  # local day of the month (0 = its first) -> its answers
     working: array[int]  # sorted working seconds of the human answers
     calendar: array[int]  # sorted calendar seconds of the human answers
-    days: int  # local days in the part
+    days: int  # local days in the month
     moves_to_private: int
     redirects: int
     computed_for: datetime
