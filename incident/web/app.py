@@ -74,7 +74,8 @@ def templates() -> Jinja2Templates:
 
 
 def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
-    from incident.web import api, stats_views, views
+    from incident.web import api, views
+    from incident.web.pages import stats as stats_pages
 
     app = FastAPI(
         title="incident: рабочее место SMM",
@@ -168,7 +169,7 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     # before views: its /stats placeholder is superseded by the statistics page
-    app.include_router(stats_views.router)
+    app.include_router(stats_pages.router)
     app.include_router(views.router)
     app.include_router(api.router)
     return app
