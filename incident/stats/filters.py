@@ -42,6 +42,7 @@ class Filters:
 
     @property
     def tz(self) -> ZoneInfo:
+        """The time zone the local days are counted in."""
         return ZoneInfo(self.timezone)
 
     @classmethod
