@@ -32,6 +32,7 @@ from sqlalchemy import Connection, select
 from incident import db, stats
 from incident.models import TOPIC_LABELS, UNCLASSIFIED
 from incident.stats import Filters, Stats
+from incident.web import charts
 
 RATED_MINIMUM = 2  # incidents a month below which the rating does not score a community
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -478,9 +479,9 @@ tbody tr:last-child td {{ font-weight: bold; }}
 {rating}
 <h2>Обращения по темам</h2>
 {topics}
-{stats.svg_daily_volume(report.overall, labels)}
+{charts.svg_daily_volume(report.overall, labels)}
 <h2>Время первого ответа</h2>
-{stats.svg_response_time(report.overall)}
+{charts.svg_response_time(report.overall)}
 </body></html>
 """
 

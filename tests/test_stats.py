@@ -1,4 +1,4 @@
-"""Statistics: stored answer figures, the supervisor's figures and daily series, SVG charts.
+"""Statistics: stored answer figures, the figures and daily series (charts: test_charts.py).
 
 Every database test runs on SQLite and on PostgreSQL; the expected values are computed here
 from the world the test builds (percentiles with ``statistics``, the reference definition of
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -364,60 +363,6 @@ def test_filters_refuse_an_empty_period_and_naive_times() -> None:
         Filters(T0.replace(tzinfo=None), NOW)
 
 
-# ----- charts -----------------------------------------------------------------------------
-
-
-def test_charts_are_plain_svg_with_russian_labels_and_no_script(world: World) -> None:
-    world.incident(T0, topic="trade", answered_after=timedelta(hours=2))
-    world.incident(T0 + timedelta(days=3), topic="housing", answered_after=timedelta(hours=5))
-    s = world.compute()
-    for svg in (stats.svg_daily_volume(s), stats.svg_response_time(s)):
-        root = ET.fromstring(svg)  # noqa: S314 -- our own output, checked well-formed
-        assert root.tag == "{http://www.w3.org/2000/svg}svg"
-        assert "<script" not in svg
-        assert "http" not in svg.replace("http://www.w3.org/2000/svg", "")
-    volume = stats.svg_daily_volume(s)
-    assert "Торговля" in volume
-    assert "ЖКХ" in volume
-    assert volume.count("<rect") >= 2 + 2  # two bars and two legend keys
-    assert "Медиана, рабочие часы" in stats.svg_response_time(s)
-
-
-def test_charts_of_an_empty_period_say_so(world: World) -> None:
-    s = world.compute()
-    assert "Нет обращений за период" in stats.svg_daily_volume(s)
-    assert "Нет ответов за период" in stats.svg_response_time(s)
-
-
-def test_chart_labels_escape_topic_names() -> None:
-    s = stats.Stats(
-        filters=OCTOBER,
-        now=NOW,
-        comments=1,
-        answered=0,
-        closed_without_answer=0,
-        on_time=0,
-        late=0,
-        overdue_unanswered=0,
-        median_working_hours=None,
-        p90_working_hours=None,
-        median_hours=None,
-        p90_hours=None,
-        open_now=0,
-        overdue_now=0,
-        moves_to_private=0,
-        redirects=0,
-        days=OCTOBER.local_days(),
-        daily_volume=(("<x&y>", (1,) + (0,) * 30),),
-        daily_response=(),
-        by_topic=(),
-        slowest=(),
-    )
-    svg = stats.svg_daily_volume(s)
-    ET.fromstring(svg)  # noqa: S314 -- our own output, checked well-formed
-    assert "&lt;x&amp;y&gt;" in svg
-
-
 def test_a_person_name_with_quotes_is_a_value_not_sql(world: World) -> None:
     tricky = "o'brien'); DROP TABLE incidents; --"
     world.incident(T0, answered_after=timedelta(hours=3), by=tricky)
@@ -468,22 +413,3 @@ def test_backfill_takes_reply_kinds_from_the_staff_apps_audit_events(world: Worl
         assert stats.backfill_reply_kinds(conn) == 0
     s = world.compute()
     assert (s.moves_to_private, s.redirects) == (1, 1)
-
-
-def test_the_volume_chart_counts_in_whole_numbers_and_its_legend_fits(world: World) -> None:
-    for day in range(5):  # five comments on one day: a 0..5 axis would tick at 1,25 and 3,75
-        world.incident(T0 + timedelta(hours=day), topic="trade")
-    s = world.compute()
-    svg = stats.svg_daily_volume(
-        s, {"trade": "Торговля: магазины, маркетплейсы, возврат, гарантия"}
-    )
-    root = ET.fromstring(svg)  # noqa: S314 -- our own output, checked well-formed
-    ns = "{http://www.w3.org/2000/svg}"
-    axis = [t.text for t in root.iter(f"{ns}text") if t.get("text-anchor") == "end"]
-    assert axis == ["0", "2", "4", "6", "8"]
-    legend = [t for t in root.iter(f"{ns}text") if t.find(f"{ns}title") is not None]
-    shown = legend[0].find(f"{ns}title")
-    assert shown is not None
-    assert shown.tail is not None
-    assert len(shown.tail) <= 28  # the long topic title is shortened, the full one is its title
-    assert shown.text == "Торговля: магазины, маркетплейсы, возврат, гарантия"

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select, update
 
 from incident import db, stats
-from incident.stats import Filters, StatsCache
+from incident.stats import Filters, StatsCache, percentiles
 from tests.test_stats import MSK, World, percentile_cont
 
 # Three months of incidents, viewed on 2 December 2026
@@ -87,7 +87,7 @@ def test_a_percentile_over_sorted_runs_is_percentile_cont_of_all_values(
     runs: list[list[int]], p: float
 ) -> None:
     values = sorted(v for run in runs for v in run)
-    got = stats._percentile([sorted(run) for run in runs], p)
+    got = percentiles.percentile_cont([sorted(run) for run in runs], p)
     if not values:
         assert got is None
     elif p in (0.0, 1.0):
@@ -191,7 +191,7 @@ def test_a_month_computed_while_a_change_to_it_was_seen_is_not_kept(world: World
     piece = stats.months(QUARTER)[0]
     with world.engine.begin() as conn:
         generation = cache.refresh(conn)
-        part = stats.compute_part(conn, piece, NOW)
+        part = stats.compute_month(conn, piece, NOW)
     world.incident(datetime(2026, 9, 20, 12, 0, tzinfo=MSK))  # committed meanwhile
     with world.engine.begin() as conn:
         cache.refresh(conn)  # another request sees the change
@@ -199,7 +199,7 @@ def test_a_month_computed_while_a_change_to_it_was_seen_is_not_kept(world: World
     assert len(cache) == 0
     october = stats.months(QUARTER)[1]
     with world.engine.begin() as conn:
-        cache.put(october, stats.compute_part(conn, october, NOW), generation)
+        cache.put(october, stats.compute_month(conn, october, NOW), generation)
     assert len(cache) == 1  # the change was not in October
 
 

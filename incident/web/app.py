@@ -74,8 +74,8 @@ def templates() -> Jinja2Templates:
 
 
 def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
-    from incident.web import api, stats_views
-    from incident.web.pages import admin, card, login, queue
+    from incident.web import api
+    from incident.web.pages import admin, card, login, queue, stats
 
     app = FastAPI(
         title="incident: рабочее место SMM",
@@ -168,9 +168,8 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
         return JSONResponse({"ok": True})
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    # before the pages: its /stats placeholder is superseded by the statistics page
-    app.include_router(stats_views.router)
-    for page in (login, queue, card, admin):
+    # the statistics page first: its /stats supersedes the placeholder of the other pages
+    for page in (stats, login, queue, card, admin):
         app.include_router(page.router)
     app.include_router(api.router)
     return app

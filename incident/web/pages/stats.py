@@ -1,9 +1,9 @@
 """The supervisors' statistics: the page, ``/api/stats``, exports and the monthly report.
 
 Supervisors and admins only. Every view computes the figures once (``stats.compute``); the
-charts are the SVG strings ``incident.stats`` renders (no script, their text escaped), embedded
-inline. Days are local days of the deployment's time zone (``WebSettings.sla``'s calendar,
-Europe/Moscow without it); the default period is the current month there.
+charts are the SVG strings ``incident.web.charts`` renders (no script, their text escaped),
+embedded inline. Days are local days of the deployment's time zone (``WebSettings.sla``'s
+calendar, Europe/Moscow without it); the default period is the current month there.
 
 Downloads are written to an unlinked temporary file and streamed from it (memory stays flat,
 nothing is left behind if the client goes away), with Russian file names in
@@ -36,7 +36,7 @@ from incident.models import TOPIC_LABELS, UNCLASSIFIED
 from incident.sla import SlaSettings
 from incident.stats import Filters, Stats
 from incident.users import Role, User
-from incident.web import queries
+from incident.web import charts, queries
 from incident.web.auth import require
 from incident.web.deps import render
 from incident.web.suggestions import Suggestions
@@ -244,8 +244,8 @@ def stats_page(
             "platforms": platforms,
             "people": people,
             "direct_answer": DIRECT_ANSWER,
-            "volume_chart": Markup(stats.svg_daily_volume(figures, labels)),  # noqa: S704 - escapes its own text
-            "response_chart": Markup(stats.svg_response_time(figures)),  # noqa: S704 - ditto
+            "volume_chart": Markup(charts.svg_daily_volume(figures, labels)),  # noqa: S704 - escapes its own text
+            "response_chart": Markup(charts.svg_response_time(figures)),  # noqa: S704 - ditto
             "grouping": grouping,
             "groupings": GROUPING_TITLES,
             "volume_topics": volume_topics,

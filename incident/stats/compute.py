@@ -1,0 +1,423 @@
+"""The statistics' SQL: a month's figures from the database, merged into a period's ``Stats``."""
+
+from __future__ import annotations
+
+import statistics
+from array import array
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Connection,
+    Integer,
+    Select,
+    and_,
+    case,
+    column,
+    func,
+    select,
+    text,
+)
+
+from incident import db
+from incident.models import UNCLASSIFIED
+from incident.stats.cache import StatsCache
+from incident.stats.filters import Filters, human_answer, months, scope
+from incident.stats.model import (
+    Counts,
+    DailyResponse,
+    DayAnswers,
+    MonthFigures,
+    SlowIncident,
+    Stats,
+    TopicRow,
+)
+from incident.stats.percentiles import percentile_cont
+
+SLOWEST_LIMIT = 10
+
+incident = db.incidents.c  # the incidents table's columns, as in SQL's "incidents AS incident"
+
+
+def compute(
+    conn: Connection, filters: Filters, now: datetime, cache: StatsCache | None = None
+) -> Stats:
+    """Every figure of the statistics page and ``/api/stats`` for ``filters`` as of ``now``
+    (aware; ValueError otherwise). Reads only; the same figures with or without a ``cache``.
+
+    What the figures mean (the README's "What the figures mean" table):
+
+    * The period selects incidents by ``opened_at`` (the raw clock start), half-open
+      ``[start, end)``; days are local days in the filters' time zone.
+    * ``comments``: incidents (citizens' comments that opened one) opened in the period.
+    * Only human answers count: an incident is *answered* when it has a first answer by a
+      person, sent from here (``first_response_by`` = the staff user) or typed in the
+      platform's own interface (``"platform"``). Answers by an automatic actor
+      (``AUTOMATIC_ACTORS``) count as unanswered, and automatic replies are not counted as
+      moves or redirects.
+    * *On time* / *late*: answered with ``first_response_at <= due_at`` / after it. The on-time
+      share is on time over the incidents whose fate is known: answered, plus past due without
+      a human answer and not closed (``overdue_unanswered``). Open incidents not yet due are
+      counted neither way.
+    * *Answered share*: answered over the incidents that needed an answer (those closed as
+      "no answer needed" without an answer are left out).
+    * Median and p90 of the first-answer time, in working and calendar hours: PostgreSQL's
+      ``percentile_cont`` (linear interpolation), the same numbers on SQLite.
+    * *Open now* / *overdue now* describe the queue at ``now`` and ignore the period (the other
+      filters apply): an old incident still open matters whatever period is on screen.
+    * Moves to private and redirects: posted human replies of those kinds to the period's
+      incidents. The daily volume by topic and the daily median answer times are per local
+      day; ``slowest``: the ``SLOWEST_LIMIT`` longest answers in working hours.
+    * The person filter matches incidents that person answered or is assigned to.
+
+    The period's months (``months``) are computed apart and merged exactly; with a ``cache``
+    (the web app's), the months that did not change since they were computed are not read
+    again."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now must be timezone-aware, got {now!r}")
+    if conn.dialect.name == "postgresql":
+        # For this transaction only: sort in memory rather than on disk, and skip JIT
+        # compilation, which costs ~170 ms a query here and never pays back for them.
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        conn.exec_driver_sql("SET LOCAL jit = off")
+    generation = cache.refresh(conn) if cache is not None else 0
+    figures: list[MonthFigures] = []
+    for piece in months(filters):
+        month = cache.get(piece, now) if cache is not None else None
+        if month is None:
+            month = compute_month(conn, piece, now)
+            if cache is not None:
+                cache.put(piece, month, generation)
+        figures.append(month)
+
+    day_list = filters.local_days()
+    volume: dict[str, list[int]] = defaultdict(lambda: [0] * len(day_list))
+    per_topic: dict[str, Counts] = defaultdict(Counts)
+    daily: dict[int, DayAnswers] = {}
+    offset = 0  # the period's index of the month's first day
+    for month in figures:
+        for topic, counts in month.volume.items():
+            row = volume[topic]
+            for i, n in enumerate(counts):
+                row[offset + i] += n
+        for topic, topic_counts in month.per_topic.items():
+            per_topic[topic] = per_topic[topic].plus(topic_counts)
+        for i, answers in month.daily.items():
+            daily[offset + i] = answers
+        offset += month.days
+    totals = Counts.total(per_topic.values())
+    working = [m.working for m in figures]
+    calendar = [m.calendar for m in figures]
+
+    queue = conn.execute(
+        select(
+            func.count().label("open_now"),
+            func.sum(
+                case((and_(incident.due_at.is_not(None), incident.due_at < now), 1), else_=0)
+            ).label("overdue_now"),
+        ).where(*scope(filters, period=False), incident.status == "open")
+    ).one()
+
+    slow_rows = conn.execute(
+        select(
+            incident.id,
+            incident.community,
+            incident.platform,
+            incident.topic,
+            incident.opened_at,
+            incident.first_response_at,
+            incident.first_response_by,
+            incident.response_working_seconds,
+            incident.response_seconds,
+        )
+        .where(*scope(filters), human_answer(), incident.response_working_seconds.is_not(None))
+        .order_by(incident.response_working_seconds.desc(), incident.id)
+        .limit(SLOWEST_LIMIT)
+    ).all()
+
+    no_answers = DayAnswers(answered=0, median_working_hours=None, median_hours=None)
+    topic_order = sorted(per_topic, key=lambda k: (-per_topic[k].comments, k))
+    return Stats(
+        filters=filters,
+        now=now,
+        comments=totals.comments,
+        answered=totals.answered,
+        closed_without_answer=totals.closed_without_answer,
+        on_time=totals.on_time,
+        late=totals.late,
+        overdue_unanswered=totals.overdue,
+        median_working_hours=_hours(percentile_cont(working, 0.5)),
+        p90_working_hours=_hours(percentile_cont(working, 0.9)),
+        median_hours=_hours(percentile_cont(calendar, 0.5)),
+        p90_hours=_hours(percentile_cont(calendar, 0.9)),
+        open_now=int(queue.open_now),
+        overdue_now=int(queue.overdue_now or 0),
+        moves_to_private=sum(m.moves_to_private for m in figures),
+        redirects=sum(m.redirects for m in figures),
+        days=day_list,
+        daily_volume=tuple((k, tuple(volume[k])) for k in topic_order),
+        daily_response=tuple(
+            _daily_response(day, daily.get(i, no_answers)) for i, day in enumerate(day_list)
+        ),
+        by_topic=tuple(
+            TopicRow(
+                topic=k,
+                comments=per_topic[k].comments,
+                answered=per_topic[k].answered,
+                on_time=per_topic[k].on_time,
+                overdue=per_topic[k].overdue,
+            )
+            for k in topic_order
+        ),
+        slowest=tuple(
+            SlowIncident(
+                id=r.id,
+                community=r.community,
+                platform=r.platform,
+                topic=r.topic or UNCLASSIFIED,
+                opened_at=r.opened_at,
+                first_response_at=r.first_response_at,
+                first_response_by=r.first_response_by,
+                working_hours=float(r.response_working_seconds) / 3600,
+                hours=float(r.response_seconds or 0) / 3600,
+            )
+            for r in slow_rows
+        ),
+    )
+
+
+def _daily_response(day: date, answers: DayAnswers) -> DailyResponse:
+    return DailyResponse(
+        day=day,
+        answered=answers.answered,
+        median_working_hours=answers.median_working_hours,
+        median_hours=answers.median_hours,
+    )
+
+
+def compute_month(conn: Connection, piece: Filters, now: datetime) -> MonthFigures:
+    """The figures of one piece of the period (a month or part of one, see ``months``), read
+    from the database as of ``now``: counts per day and topic, the daily medians, and the
+    sorted answer times that ``compute`` merges with the other months'."""
+    days = _day_bounds(conn, piece)
+    human = human_answer()
+    pending = and_(~human, incident.status != "closed", incident.due_at.is_not(None))
+    is_overdue = and_(pending, incident.due_at < now)  # no human answer, not closed, past due
+    is_on_time = and_(human, incident.on_time.is_(True))
+    is_late = and_(human, incident.on_time.is_(False))
+    is_closed_without_answer = and_(~human, incident.status == "closed")
+    topic = func.coalesce(incident.topic, UNCLASSIFIED).label("topic")
+    next_due = func.min(case((and_(pending, incident.due_at >= now), incident.due_at)))
+    grouped = conn.execute(
+        select(
+            days.c.i.label("day"),
+            topic,
+            next_due.label("next_due"),
+            func.sum(incident.moves_to_private).label("moves_to_private"),
+            func.sum(incident.redirects).label("redirects"),
+            func.count().label("comments"),
+            func.sum(case((human, 1), else_=0)).label("answered"),
+            func.sum(case((is_on_time, 1), else_=0)).label("on_time"),
+            func.sum(case((is_late, 1), else_=0)).label("late"),
+            func.sum(case((is_closed_without_answer, 1), else_=0)).label("closed_without_answer"),
+            func.sum(case((is_overdue, 1), else_=0)).label("overdue"),
+        )
+        .select_from(days.join(db.incidents, _in_day(days)))
+        .where(*_joined_scope(conn, piece))
+        .group_by(days.c.i, topic)
+    ).all()
+    n_days = len(piece.local_days())
+    volume: dict[str, list[int]] = defaultdict(lambda: [0] * n_days)
+    per_topic: dict[str, Counts] = defaultdict(Counts)
+    valid_until: datetime | None = None
+    moves = redirects = 0
+    # Unpacked by name in the select's order: a Row's attributes cost ~30 % of a year's
+    # uncached computation on SQLite (measured with bench/stats.py).
+    for (
+        day,
+        topic_id,
+        due,
+        day_moves,
+        day_redirects,
+        comments,
+        answered,
+        on_time,
+        late,
+        closed_without_answer,
+        overdue,
+    ) in grouped:
+        counts = Counts(
+            comments=int(comments),
+            answered=int(answered or 0),
+            on_time=int(on_time or 0),
+            late=int(late or 0),
+            closed_without_answer=int(closed_without_answer or 0),
+            overdue=int(overdue or 0),
+        )
+        volume[topic_id][int(day)] += counts.comments
+        per_topic[topic_id] = per_topic[topic_id].plus(counts)
+        if due is not None and (valid_until is None or due < valid_until):
+            valid_until = due
+        moves += int(day_moves or 0)
+        redirects += int(day_redirects or 0)
+    answers = _answer_times(conn, piece, days)
+    return MonthFigures(
+        start=piece.start,
+        end=piece.end,
+        per_topic=dict(per_topic),
+        volume={k: tuple(v) for k, v in volume.items()},
+        daily=answers.daily,
+        days=n_days,
+        working=answers.working,
+        calendar=answers.calendar,
+        moves_to_private=moves,
+        redirects=redirects,
+        computed_for=now,
+        valid_until=valid_until,
+    )
+
+
+class AnswerTimes(NamedTuple):
+    """A piece's human answers: per local day (index in the piece), and all their times."""
+
+    daily: dict[int, DayAnswers]
+    working: array[int]  # working seconds, sorted
+    calendar: array[int]  # calendar seconds, sorted
+
+
+def _answer_times(conn: Connection, piece: Filters, days: CTE) -> AnswerTimes:
+    """Per day of the piece how many human answers and their medians, and the piece's
+    working and calendar seconds of human answers, each sorted."""
+    rws, rs = incident.response_working_seconds, incident.response_seconds
+    where = [*_joined_scope(conn, piece), human_answer(), rws.is_not(None), rs.is_not(None)]
+    joined = days.join(db.incidents, _in_day(days))
+    if conn.dialect.name == "postgresql":
+        # The daily medians in SQL; the sorted values come back one column at a time.
+        daily = {
+            int(r.day): DayAnswers(
+                answered=int(r.answered),
+                median_working_hours=_hours(r.median_working_seconds),
+                median_hours=_hours(r.median_seconds),
+            )
+            for r in conn.execute(
+                select(
+                    days.c.i.label("day"),
+                    func.count().label("answered"),
+                    func.percentile_cont(0.5)
+                    .within_group(rws.asc())
+                    .label("median_working_seconds"),
+                    func.percentile_cont(0.5).within_group(rs.asc()).label("median_seconds"),
+                )
+                .select_from(joined)
+                .where(*where)
+                .group_by(days.c.i)
+            )
+        }
+        working, calendar = (
+            array(
+                "q",
+                [
+                    seconds
+                    for (seconds,) in _fetch_plain_tuples(
+                        conn, select(col).select_from(joined).where(*where).order_by(col)
+                    )
+                ],
+            )
+            for col in (rws, rs)
+        )
+        return AnswerTimes(daily, working, calendar)
+    # SQLite has no percentiles: read the stored numbers once (a covering index scan) and
+    # sort them here; faster than one ORDER BY ... OFFSET query per figure or window
+    # functions per day (measured with bench/stats.py). Plain (day, working, calendar) tuples.
+    answers = _fetch_plain_tuples(conn, select(days.c.i, rws, rs).select_from(joined).where(*where))
+    by_day: dict[int, tuple[list[int], list[int]]] = {}
+    for day, working_seconds, calendar_seconds in answers:
+        pair = by_day.get(day)
+        if pair is None:
+            pair = by_day[day] = ([], [])
+        pair[0].append(working_seconds)
+        pair[1].append(calendar_seconds)
+    daily = {
+        int(day): DayAnswers(
+            answered=len(w),
+            median_working_hours=_hours(statistics.median(w)),
+            median_hours=_hours(statistics.median(c)),
+        )
+        for day, (w, c) in by_day.items()
+    }
+    return AnswerTimes(
+        daily,
+        array("q", sorted(w for _, w, _ in answers)),
+        array("q", sorted(c for _, _, c in answers)),
+    )
+
+
+def _day_bounds(conn: Connection, filters: Filters) -> CTE:
+    """A table (i, lo, hi): each local day's UTC span, clipped to the period.
+
+    Joining incidents on ``lo <= opened_at < hi`` buckets them into local days with index
+    range scans and no per-row time-zone arithmetic, exactly across daylight-saving changes.
+    The moments are inlined as literals (we make them from datetimes; nothing comes from a
+    user): a year's 1,100 bound parameters cost more to compile than the query takes to run.
+    """
+    tz = filters.tz
+    sqlite = conn.dialect.name == "sqlite"
+
+    def literal(moment: datetime) -> str:
+        utc = moment.astimezone(UTC)
+        if sqlite:  # the text form SQLAlchemy stores SQLite datetimes in
+            return f"'{utc.replace(tzinfo=None).isoformat(sep=' ', timespec='microseconds')}'"
+        return f"TIMESTAMPTZ '{utc.isoformat()}'"
+
+    rows = []
+    for i, d in enumerate(filters.local_days()):
+        lo = max(filters.start, datetime.combine(d, time(0), tzinfo=tz))
+        hi = min(filters.end, datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz))
+        rows.append(f"({i}, {literal(lo)}, {literal(hi)})")
+    # ORDER BY: PostgreSQL then knows the join's output comes day by day (no sort to group)
+    values_sql = ", ".join(rows)
+    head = "SELECT column1 AS i, column2 AS lo, column3 AS hi FROM (VALUES "
+    sql = f"{head}{values_sql}) AS v ORDER BY column1"  # the literals are made above
+    return (
+        text(sql)
+        .columns(column("i", Integer), column("lo", db.UtcDateTime), column("hi", db.UtcDateTime))
+        .cte("days")
+    )
+
+
+def _in_day(days: CTE) -> ColumnElement[bool]:
+    return and_(incident.opened_at >= days.c.lo, incident.opened_at < days.c.hi)
+
+
+def _joined_scope(conn: Connection, filters: Filters) -> list[ColumnElement[bool]]:
+    """The filters for a query joined with the days table. PostgreSQL needs the period
+    repeated, or with a community filter it reads all of the community's rows and matches
+    them to the days afterwards; SQLite's planner does the opposite with it (it scans the
+    whole period once per day: 30 times slower for a year), so it gets the days alone."""
+    return scope(filters, period=conn.dialect.name == "postgresql")
+
+
+def _fetch_plain_tuples(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+    """Plain tuples from the driver: building 100,000 Row objects would cost more than the
+    query. SQLite gets the statement with its values inlined (the dialect escapes them)."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    rows: list[tuple[Any, ...]]
+    try:
+        if conn.dialect.name == "sqlite":
+            sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+            rows = cursor.execute(sql).fetchall()
+        else:
+            compiled = stmt.compile(
+                dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+            )
+            rows = cursor.execute(str(compiled), compiled.params).fetchall()
+    finally:
+        cursor.close()
+    return rows
+
+
+def _hours(seconds: Any) -> float | None:
+    return None if seconds is None else float(seconds) / 3600

@@ -1,0 +1,183 @@
+"""The figures' shapes: one month's figures (``MonthFigures``) and a period's (``Stats``).
+
+Frozen values only; how they are computed is in ``compute``, how a month is kept in ``cache``.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any, NamedTuple
+
+from incident.models import AUTOMATIC_ACTORS
+from incident.stats.filters import Filters
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRow:
+    """One topic's line of the per-topic table."""
+
+    topic: str
+    comments: int
+    answered: int
+    on_time: int
+    overdue: int  # past due at ``now`` without a human answer, not closed
+
+
+@dataclass(frozen=True, slots=True)
+class DailyResponse:
+    """One local day's human answers (to that day's incidents) and their median times."""
+
+    day: date
+    answered: int
+    median_working_hours: float | None
+    median_hours: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SlowIncident:
+    """One of the slowest answers, in working hours, with a link to its card."""
+
+    id: int
+    community: str
+    platform: str
+    topic: str
+    opened_at: datetime
+    first_response_at: datetime
+    first_response_by: str | None
+    working_hours: float
+    hours: float
+
+    @property
+    def url(self) -> str:
+        """The incident card's address in the web app."""
+        return f"/incidents/{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Every figure of the statistics page for ``filters`` as of ``now`` (see ``compute``)."""
+
+    filters: Filters
+    now: datetime
+    comments: int
+    answered: int
+    closed_without_answer: int
+    on_time: int
+    late: int  # answered after the deadline
+    overdue_unanswered: int  # opened in the period, past due, no human answer, not closed
+    median_working_hours: float | None
+    p90_working_hours: float | None
+    median_hours: float | None
+    p90_hours: float | None
+    open_now: int
+    overdue_now: int
+    moves_to_private: int
+    redirects: int
+    days: tuple[date, ...]
+    # (topic, counts per day aligned with ``days``), the busiest topic first
+    daily_volume: tuple[tuple[str, tuple[int, ...]], ...]
+    daily_response: tuple[DailyResponse, ...]  # aligned with ``days``
+    by_topic: tuple[TopicRow, ...]
+    slowest: tuple[SlowIncident, ...]
+    automatic_actors: tuple[str, ...] = field(default=AUTOMATIC_ACTORS)
+
+    @property
+    def on_time_share(self) -> float | None:
+        """On time over the incidents whose fate is known (answered, or past due unanswered)."""
+        known = self.answered + self.overdue_unanswered
+        return self.on_time / known if known else None
+
+    @property
+    def answered_share(self) -> float | None:
+        """Answered over the incidents that needed an answer."""
+        needed = self.comments - self.closed_without_answer
+        return self.answered / needed if needed else None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON types only: dates and datetimes as ISO 8601 strings."""
+        data = asdict(self)
+        data["on_time_share"] = self.on_time_share
+        data["answered_share"] = self.answered_share
+        data["daily_volume"] = {topic: list(counts) for topic, counts in self.daily_volume}
+        for item, row in zip(data["slowest"], self.slowest, strict=True):
+            item["url"] = row.url
+        result: dict[str, Any] = _jsonable(data)
+        return result
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class Counts(NamedTuple):
+    """How many incidents of a topic (on a day, in a month or the period) are in each state."""
+
+    comments: int = 0
+    answered: int = 0  # by a person
+    on_time: int = 0  # answered by the deadline
+    late: int = 0  # answered after the deadline
+    closed_without_answer: int = 0
+    overdue: int = 0  # past due at ``now`` without a human answer, not closed
+
+    def plus(self, other: Counts) -> Counts:
+        """Both counts added field by field."""
+        return Counts(
+            comments=self.comments + other.comments,
+            answered=self.answered + other.answered,
+            on_time=self.on_time + other.on_time,
+            late=self.late + other.late,
+            closed_without_answer=self.closed_without_answer + other.closed_without_answer,
+            overdue=self.overdue + other.overdue,
+        )
+
+    @staticmethod
+    def total(many: Iterable[Counts]) -> Counts:
+        """The sum of ``many`` (all zero when there are none)."""
+        result = Counts()
+        for counts in many:
+            result = result.plus(counts)
+        return result
+
+
+class DayAnswers(NamedTuple):
+    """The human answers to one local day's incidents: how many, and their median times."""
+
+    answered: int
+    median_working_hours: float | None
+    median_hours: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MonthFigures:
+    """The figures of one calendar month of the period (or the clipped piece of one): what the
+    statistics cache keeps, and what merges into a period's figures.
+
+    Everything here depends on the incidents opened in ``[start, end)`` only, and on ``now``
+    only through the overdue counts, which hold until ``valid_until`` (the earliest deadline
+    still ahead; None: none ahead, they hold until an incident changes)."""
+
+    start: datetime
+    end: datetime
+    per_topic: Mapping[str, Counts]
+    volume: Mapping[str, tuple[int, ...]]  # topic -> comments per local day of the month
+    daily: Mapping[int, DayAnswers]  # local day of the month (0 = its first) -> its answers
+    working: array[int]  # sorted working seconds of the human answers
+    calendar: array[int]  # sorted calendar seconds of the human answers
+    days: int  # local days in the month
+    moves_to_private: int
+    redirects: int
+    computed_for: datetime
+    valid_until: datetime | None
+
+    def holds_at(self, now: datetime) -> bool:
+        """Whether these figures are still those of ``now``."""
+        return self.computed_for <= now and (self.valid_until is None or now < self.valid_until)
