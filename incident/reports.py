@@ -4,7 +4,7 @@ The monthly report follows the regional rating's shape: per community the number
 incidents, the answered share, the on-time share, the median first-answer time and the
 overdue count (the rating only scores a community with at least ``RATED_MINIMUM`` incidents in
 the month), then the volume by topic (the committee's hotline breakdown) as a table and a chart.
-It renders as XLSX, CSV or a printable HTML page.
+It renders as XLSX or CSV here, and as a printable HTML page in ``incident.web.printable``.
 
 CSV is written for a Russian spreadsheet: UTF-8 with a BOM, ``;`` between fields and a decimal
 comma. Cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``)
@@ -14,7 +14,6 @@ are neutralised in both formats: citizens write the comments.
 from __future__ import annotations
 
 import csv
-import html
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,7 +31,6 @@ from sqlalchemy import Connection, select
 from incident import db, stats
 from incident.models import TOPIC_LABELS, UNCLASSIFIED
 from incident.stats import Filters, Stats
-from incident.web import charts
 
 RATED_MINIMUM = 2  # incidents a month below which the rating does not score a community
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -328,7 +326,7 @@ REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _report_values(row: CommunityRow) -> list[Any]:
+def report_values(row: CommunityRow) -> list[Any]:
     return [
         row.name,
         row.incidents,
@@ -343,7 +341,7 @@ def _report_values(row: CommunityRow) -> list[Any]:
     ]
 
 
-def _topic_rows(report: MonthlyReport, labels: Mapping[str, str] | None) -> list[list[Any]]:
+def topic_rows(report: MonthlyReport, labels: Mapping[str, str] | None) -> list[list[Any]]:
     names = labels or TOPIC_LABELS
     return [
         [
@@ -374,9 +372,9 @@ def write_report_xlsx(
         (
             "Рейтинг",
             REPORT_COLUMNS,
-            [_report_values(r) for r in (*report.communities, report.total)],
+            [report_values(r) for r in (*report.communities, report.total)],
         ),
-        ("Темы", TOPIC_COLUMNS, _topic_rows(report, labels)),
+        ("Темы", TOPIC_COLUMNS, topic_rows(report, labels)),
     ]
     topics, weeks = stats.volume_table(report.overall, "day")
     names = labels or TOPIC_LABELS
@@ -407,16 +405,6 @@ def write_report_xlsx(
     wb.save(path)
 
 
-def _fmt(value: Any, kind: str) -> str:
-    if value is None:
-        return "—"
-    if kind == "share":
-        return f"{value * 100:.1f} %".replace(".", ",")
-    if kind == "hours":
-        return f"{value:.2f}".replace(".", ",")
-    return str(value)
-
-
 def _csv_report_value(value: Any, kind: str) -> str:
     if value is None:
         return ""
@@ -433,57 +421,8 @@ def write_report_csv(report: MonthlyReport, out: IO[str]) -> None:
     writer.writerow([report.title])
     writer.writerow([name for name, _ in REPORT_COLUMNS])
     for row in (*report.communities, report.total):
-        values = zip(_report_values(row), REPORT_COLUMNS, strict=True)
+        values = zip(report_values(row), REPORT_COLUMNS, strict=True)
         writer.writerow([_csv_report_value(v, kind) for v, (_, kind) in values])
-
-
-def report_html(report: MonthlyReport, labels: Mapping[str, str] | None = None) -> str:
-    """A standalone printable page (inline CSS and SVG, nothing fetched)."""
-    e = html.escape
-
-    def table(columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]]) -> str:
-        head = "".join(f"<th>{e(name)}</th>" for name, _ in columns)
-        body = "".join(
-            "<tr>"
-            + "".join(
-                f'<td class="{kind}">{e(_fmt(v, kind))}</td>'
-                for v, (_, kind) in zip(values, columns, strict=True)
-            )
-            + "</tr>"
-            for values in rows
-        )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-    rating = table(REPORT_COLUMNS, [_report_values(r) for r in (*report.communities, report.total)])
-    topics = table(TOPIC_COLUMNS, _topic_rows(report, labels))
-    generated = report.now.astimezone(report.overall.filters.tz)
-    return f"""<!doctype html>
-<html lang="ru"><head><meta charset="utf-8"><title>{e(report.title)}</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; color: #111; }}
-h1 {{ font-size: 1.4em; }} h2 {{ font-size: 1.1em; margin-top: 1.5em; }}
-table {{ border-collapse: collapse; margin: 0.5em 0; }}
-th, td {{ border: 1px solid #999; padding: 0.25em 0.5em; }}
-th {{ background: #eee; }} td.int, td.share, td.hours {{ text-align: right; }}
-tbody tr:last-child td {{ font-weight: bold; }}
-.note {{ color: #555; font-size: 0.9em; }}
-@media print {{ body {{ margin: 0; }} svg {{ max-width: 100%; height: auto; }}
-  h2 {{ break-after: avoid; }} table, svg {{ break-inside: avoid; }} }}
-</style></head><body>
-<h1>{e(report.title)}</h1>
-<p class="note">Часовой пояс: {e(report.timezone)}. Сформирован {generated:%d.%m.%Y %H:%M}.
-Учитываются только ответы сотрудников; «в срок» — доля ответов в срок среди отвеченных
-и просроченных без ответа. В рейтинге оцениваются сообщества, где за месяц
-не меньше {RATED_MINIMUM} обращений.</p>
-<h2>Рейтинг сообществ</h2>
-{rating}
-<h2>Обращения по темам</h2>
-{topics}
-{charts.svg_daily_volume(report.overall, labels)}
-<h2>Время первого ответа</h2>
-{charts.svg_response_time(report.overall)}
-</body></html>
-"""
 
 
 def month_of(text: str) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from incident import migrate, reports
 from incident.commands import report as report_command
 from incident.db import make_engine
 from incident.stats import Filters
+from incident.web import printable
 from tests.test_stats import World
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -184,7 +185,7 @@ def test_report_csv_and_printable_page(world: World) -> None:
     assert lines[0] == [report.title]
     assert lines[2][:6] == ["vk/42 (vk-42)", "3", "2", "66,7%", "2", "66,7%"]
     assert lines[-1][0] == "Итого"
-    page = reports.report_html(report)
+    page = printable.report_html(report)
     assert page.startswith("<!doctype html>")
     assert "<script" not in page
     assert "Рейтинг сообществ" in page

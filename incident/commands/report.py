@@ -20,6 +20,7 @@ from typing import IO, Any
 from incident import reports
 from incident.commands.ops import database, load
 from incident.stats import Filters
+from incident.web import printable
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -89,7 +90,7 @@ def cmd_report(args: argparse.Namespace, now: Callable[[], datetime] | None = No
         with _text_out(out) as stream:
             reports.write_report_csv(report, stream)
     else:
-        page = reports.report_html(report)
+        page = printable.report_html(report)
         if out == "-":
             sys.stdout.write(page)
         else:

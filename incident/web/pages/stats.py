@@ -36,7 +36,7 @@ from incident.models import TOPIC_LABELS, UNCLASSIFIED
 from incident.sla import SlaSettings
 from incident.stats import Filters, Stats
 from incident.users import Role, User
-from incident.web import charts, queries
+from incident.web import charts, printable, queries
 from incident.web.auth import require
 from incident.web.deps import render
 from incident.web.suggestions import Suggestions
@@ -374,7 +374,7 @@ def monthly_report(
     k = _knowledge(request)
     labels = topic_labels(k, (t for t, _ in report.overall.daily_volume))
     if format == "html":
-        page = reports.report_html(report, labels)
+        page = printable.report_html(report, labels)
         csp = (
             "default-src 'none'; img-src 'self' data:; style-src "
             + " ".join(style_hashes(page))
