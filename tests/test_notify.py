@@ -34,7 +34,7 @@ from incident.notify import (
     build_notifiers,
     notify_settings_from_mapping,
 )
-from tests.test_stats import World
+from tests.world import World
 
 MSK = ZoneInfo("Europe/Moscow")
 TOKEN = "123456:SECRET-bot-token"

@@ -20,7 +20,7 @@ from incident import migrate, reports
 from incident.commands import report as report_command
 from incident.db import make_engine
 from incident.stats import Filters
-from tests.test_stats import World
+from tests.world import World
 
 MSK = ZoneInfo("Europe/Moscow")
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=MSK)  # Thursday

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select, update
 
 from incident import db, stats
 from incident.stats import Filters, StatsCache
-from tests.test_stats import MSK, World, percentile_cont
+from tests.world import MSK, World, percentile_cont
 
 # Three months of incidents, viewed on 2 December 2026
 QUARTER = Filters.for_days(date(2026, 9, 1), date(2026, 11, 30))

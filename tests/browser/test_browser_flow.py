@@ -34,7 +34,7 @@ from incident.users import Role
 from incident.web.knowledge import load_knowledge
 from incident.web.serve import BackgroundServer
 from incident.wiring import working_hours_policy
-from tests.browser.world import PASSWORD, add_user, make_app
+from tests.world import PASSWORD, add_user, make_app
 
 pytestmark = pytest.mark.browser
 
