@@ -415,7 +415,7 @@ def build_fake_vk(setup: VkSetup = DEFAULT_VK, **changes: Any) -> FakeVk:
 
 
 @contextmanager
-def fake_vk(setup: VkSetup = DEFAULT_VK, **changes: Any) -> Iterator[FakeVk]:
+def serve_fake_vk(setup: VkSetup = DEFAULT_VK, **changes: Any) -> Iterator[FakeVk]:
     """A running fake VK (see ``build_fake_vk``), stopped on the way out."""
     with build_fake_vk(setup, **changes) as server:
         yield server
