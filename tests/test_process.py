@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from incident import db, inbox
+from incident import db
 from incident.config import WorkerConfig
 from incident.daemon import Worker
 from incident.inbox import calendar_hours
@@ -22,6 +22,7 @@ from incident.models import IncidentStatus
 from incident.pipeline import Ingestion
 from incident.sources.fakes.vk_server import FakeVk
 from incident.sources.vk import RetryPolicy, VkSource
+from tests.world import send_reply
 
 GID = 42  # the community of the default fake VK (tests.world.DEFAULT_VK)
 
@@ -173,7 +174,7 @@ def test_the_daemon_listens_and_posts_replies_until_stopped(
                 .join(db.comments, db.comments.c.id == db.incidents.c.comment_id)
                 .where(db.comments.c.external_id == str(live))
             ).scalar_one()
-            inbox.queue_reply(conn, incident_id, "Здравствуйте!", "anna", worker.clock())
+            send_reply(conn, incident_id, "Здравствуйте!", "anna", worker.clock())
         assert wait_for(lambda: len(fake_vk.created) == 1)
         assert wait_for(lambda: _status(engine, incident_id) == IncidentStatus.ANSWERED)
     finally:

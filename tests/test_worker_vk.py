@@ -23,7 +23,7 @@ from incident.sources.base import PermanentSourceError
 from incident.sources.fakes.vk_server import FakeVk
 from incident.sources.vk import RetryPolicy, VkSource
 from tests.conftest import FakeClock
-from tests.world import VkGroup, VkSetup, VkToken
+from tests.world import VkGroup, VkSetup, VkToken, send_reply
 
 GID = 42
 OTHER_GID = 43
@@ -285,7 +285,7 @@ def test_a_broken_token_or_captcha_stops_that_source_but_not_the_others(
 
 def queue(engine: Engine, incident_id: int, text: str, clock: FakeClock) -> int:
     with engine.begin() as conn:
-        return inbox.queue_reply(conn, incident_id, text, "anna", clock())
+        return send_reply(conn, incident_id, text, "anna", clock())
 
 
 def test_a_queued_reply_is_posted_as_the_community_under_the_comment(

@@ -240,7 +240,6 @@ class World:
         answered_at = opened_at + answered_after if answered_after is not None else None
         if closed and answered_at is not None and by != PLATFORM_ACTOR:
             raise ValueError("a closed incident can only have been answered in the platform")
-        figures = answer_figures(self.settings)
         citizen = Comment(
             platform=Platform(platform),
             community=community,
@@ -257,7 +256,7 @@ class World:
                 opened_at,
                 deadline=working_hours_policy(self.settings),
                 classify=topic_classifier(topic),
-                figures=figures,
+                figures=answer_figures(self.settings),
             )
             assert incident_id is not None, "the comment opened no incident"
             if assignee is not None:
@@ -265,34 +264,59 @@ class World:
                 assign(conn, incident_id, assignee, SUPERVISOR, opened_at)
             if closed:
                 close_no_answer_needed(conn, incident_id, CLOSE_REASON, SUPERVISOR, opened_at)
-            if answered_at is None:
-                return incident_id
-            if by == PLATFORM_ACTOR:
-                answer = replace(
-                    citizen,
-                    external_id=f"{self.n}-answer",
-                    author_id=f"-{community}",
-                    text=REPLY_TEXT,
-                    created_at=answered_at,
-                    from_community=True,
-                    reply_to_id=citizen.external_id,
-                    thread_root_id=citizen.external_id,
-                )
-                ingest_comment(
-                    conn,
-                    answer,
-                    answered_at,
-                    deadline=working_hours_policy(self.settings),
-                    figures=figures,
-                    classify=topic_classifier(None),
-                )
-            else:
-                if by == WORKER:
-                    outbox_id = queue_automatic_reply(conn, incident_id, REPLY_TEXT, answered_at)
-                else:
-                    outbox_id = send_reply(conn, incident_id, REPLY_TEXT, by, answered_at)
-                post_reply(conn, outbox_id, answered_at, figures)
+            if answered_at is not None:
+                self._answer(conn, incident_id, citizen, answered_at, by)
         return incident_id
+
+    def answer(self, incident_id: int, at: datetime, *, by: str = "anna") -> None:
+        """A first answer to an incident made earlier, at ``at`` (see ``incident``'s ``by``)."""
+        c = db.comments.c
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(c.platform, c.community, c.post_id, c.external_id, c.author_id, c.text)
+                .join(db.incidents, db.incidents.c.comment_id == c.id)
+                .where(db.incidents.c.id == incident_id)
+            ).one()
+            citizen = Comment(
+                platform=Platform(row.platform),
+                community=row.community,
+                post_id=row.post_id,
+                external_id=row.external_id,
+                author_id=row.author_id,
+                text=row.text,
+                created_at=at,
+            )
+            self._answer(conn, incident_id, citizen, at, by)
+
+    def _answer(
+        self, conn: Connection, incident_id: int, citizen: Comment, at: datetime, by: str
+    ) -> None:
+        figures = answer_figures(self.settings)
+        if by == PLATFORM_ACTOR:
+            answer = replace(
+                citizen,
+                external_id=f"{citizen.external_id}-answer",
+                author_id=f"-{citizen.community}",
+                text=REPLY_TEXT,
+                created_at=at,
+                from_community=True,
+                reply_to_id=citizen.external_id,
+                thread_root_id=citizen.external_id,
+            )
+            ingest_comment(
+                conn,
+                answer,
+                at,
+                deadline=working_hours_policy(self.settings),
+                classify=topic_classifier(None),
+                figures=figures,
+            )
+            return
+        if by == WORKER:
+            outbox_id = queue_automatic_reply(conn, incident_id, REPLY_TEXT, at)
+        else:
+            outbox_id = send_reply(conn, incident_id, REPLY_TEXT, by, at)
+        post_reply(conn, outbox_id, at, figures)
 
     def reply(self, incident_id: int, kind: str, *, by: str = "anna", posted: bool = True) -> int:
         """A further reply of ``kind`` on an incident, written straight into the outbox.
