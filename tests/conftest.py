@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 
 from incident import migrate
 from incident.db import make_engine, metadata
+from incident.sources.fakes.vk_server import FakeVk
+from tests.world import DEFAULT_VK, VkSetup, serve_fake_vk
 
 PG_ADMIN_URL = os.environ.get(
     "INCIDENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -90,3 +92,18 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def vk_setup() -> VkSetup:
+    """What the fake VK knows: groups, tokens, users, its long-poll wait and its validators.
+    A test module with a world of its own overrides this fixture."""
+    return DEFAULT_VK
+
+
+@pytest.fixture
+def fake_vk(vk_setup: VkSetup) -> Iterator[FakeVk]:
+    """A running fake VK with ``vk_setup`` in place whose every answer matched VK's schema."""
+    with serve_fake_vk(vk_setup) as server:
+        yield server
+    assert server.schema_errors == []

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from incident import stats
 from incident.web import charts
-from tests.test_stats import NOW, OCTOBER, T0, World
+from tests.world import NOW, OCTOBER, T0, World
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from incident.inbox import Classification
 from incident.models import Batch, ChangeKind, Comment, CommentChange, Platform
 from incident.users import Role
 from incident.wiring import working_hours_policy
-from tests.browser.world import add_incident, add_user, login, make_app, post_form
 from tests.conftest import FakeClock
+from tests.world import add_incident, add_user, login, make_app, post_form
 
 MSK = ZoneInfo("Europe/Moscow")
 # Thursday 1 October 2026, 10:00 Moscow time: under the defaults due at 18:00, warned at 16:00.

@@ -19,6 +19,7 @@ from incident.sources.fakes import demo_data
 from incident.sources.fakes.vk_server import FakeVk
 from incident.sources.fakes.vk_world import ERROR_MESSAGES
 from tests.vkschema import SchemaMismatchError, error_codes, validate_event, validate_response
+from tests.world import VkGroup, VkSetup, VkToken, build_fake_vk, serve_fake_vk
 
 GID = 501
 OTHER_GID = 502
@@ -32,34 +33,33 @@ USER = "user-token"
 Api = Callable[[str], vk_api.VkApi]
 
 
-def build_world(fake: FakeVk) -> None:
-    fake.add_group(GID, "Комитет по защите прав потребителей", "zpp_test")
-    fake.add_group(OTHER_GID, "Другое сообщество")
-    fake.add_user(ANNA, "Анна", "Соколова")
-    fake.add_user(BORIS, "Борис", "Лебедев")
-    fake.add_token(SERVICE, "service")
-    fake.add_token(COMMUNITY, "community", GID)
-    fake.add_token(OTHER_COMMUNITY, "community", OTHER_GID)
-    fake.add_token(USER, "user", user_id=BORIS)
+SETUP = VkSetup(
+    groups=(
+        VkGroup(GID, "Комитет по защите прав потребителей", "zpp_test"),
+        VkGroup(OTHER_GID, "Другое сообщество"),
+    ),
+    users={ANNA: ("Анна", "Соколова"), BORIS: ("Борис", "Лебедев")},
+    tokens=(
+        VkToken(SERVICE, "service"),
+        VkToken(COMMUNITY, "community", GID),
+        VkToken(OTHER_COMMUNITY, "community", OTHER_GID),
+        VkToken(USER, "user", user_id=BORIS),
+    ),
+    longpoll_max_wait=2.0,
+)
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeVk]:
-    server = FakeVk(
-        validator=validate_response, event_validator=validate_event, longpoll_max_wait=2.0
-    )
-    build_world(server)
-    with server:
-        yield server
-    assert server.schema_errors == []
+def vk_setup() -> VkSetup:
+    return SETUP
 
 
 @pytest.fixture
-def api(fake: FakeVk) -> Iterator[Api]:
+def api(fake_vk: FakeVk) -> Iterator[Api]:
     sessions: list[requests.Session] = []
 
     def make(token: str) -> vk_api.VkApi:
-        session = fake.session()
+        session = fake_vk.session()
         sessions.append(session)
         client = vk_api.VkApi(
             token=token, api_version="5.199", config=MemoryConfig, session=session
@@ -107,14 +107,14 @@ def vk_error_code(call: Callable[[], object]) -> int:
 
 
 def test_wall_get_lists_posts_newest_first_counting_live_comments_and_replies(
-    fake: FakeVk, api: Api
+    fake_vk: FakeVk, api: Api
 ) -> None:
-    old = fake.add_post(GID, "Старый пост", date=1_700_000_000)
-    new = fake.add_post(GID, "Новый пост", date=1_700_000_100)
-    top = fake.add_comment(GID, old, ANNA, "Вопрос")
-    fake.add_comment(GID, old, BORIS, "Ответ", reply_to_comment=top)
-    gone = fake.add_comment(GID, old, BORIS, "Удалю")
-    fake.delete_comment(GID, gone)
+    old = fake_vk.add_post(GID, "Старый пост", date=1_700_000_000)
+    new = fake_vk.add_post(GID, "Новый пост", date=1_700_000_100)
+    top = fake_vk.add_comment(GID, old, ANNA, "Вопрос")
+    fake_vk.add_comment(GID, old, BORIS, "Ответ", reply_to_comment=top)
+    gone = fake_vk.add_comment(GID, old, BORIS, "Удалю")
+    fake_vk.delete_comment(GID, gone)
 
     wall = api(SERVICE).method("wall.get", {"owner_id": -GID, "count": 100})
 
@@ -125,23 +125,23 @@ def test_wall_get_lists_posts_newest_first_counting_live_comments_and_replies(
 
 
 def test_posts_and_comments_of_a_community_share_one_increasing_id_sequence(
-    fake: FakeVk,
+    fake_vk: FakeVk,
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    first = fake.add_comment(GID, post, ANNA, "Раз")
-    second_post = fake.add_post(GID, "Ещё пост")
-    second = fake.add_comment(GID, second_post, ANNA, "Два")
-    other_post = fake.add_post(OTHER_GID, "Чужой пост")
+    post = fake_vk.add_post(GID, "Пост")
+    first = fake_vk.add_comment(GID, post, ANNA, "Раз")
+    second_post = fake_vk.add_post(GID, "Ещё пост")
+    second = fake_vk.add_comment(GID, second_post, ANNA, "Два")
+    other_post = fake_vk.add_post(OTHER_GID, "Чужой пост")
 
     assert post < first < second_post < second
     assert other_post == 1  # numbering is per community
 
 
 def test_get_comments_starts_at_start_comment_id_inclusive_and_offsets_from_it(
-    fake: FakeVk, api: Api
+    fake_vk: FakeVk, api: Api
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    made = [fake.add_comment(GID, post, ANNA, f"Комментарий {n}") for n in range(6)]
+    post = fake_vk.add_post(GID, "Пост")
+    made = [fake_vk.add_comment(GID, post, ANNA, f"Комментарий {n}") for n in range(6)]
     client = api(SERVICE)
 
     page = comments(client, post, start_comment_id=made[2], count=2)
@@ -154,9 +154,9 @@ def test_get_comments_starts_at_start_comment_id_inclusive_and_offsets_from_it(
     assert everything["current_level_count"] == 6
 
 
-def test_get_comments_defaults_to_ten_oldest_first(fake: FakeVk, api: Api) -> None:
-    post = fake.add_post(GID, "Пост")
-    made = [fake.add_comment(GID, post, ANNA, f"К{n}") for n in range(12)]
+def test_get_comments_defaults_to_ten_oldest_first(fake_vk: FakeVk, api: Api) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    made = [fake_vk.add_comment(GID, post, ANNA, f"К{n}") for n in range(12)]
 
     page = comments(api(SERVICE), post)
 
@@ -164,9 +164,9 @@ def test_get_comments_defaults_to_ten_oldest_first(fake: FakeVk, api: Api) -> No
     assert page["count"] == 12
 
 
-def test_get_comments_desc_walks_back_from_start_comment_id(fake: FakeVk, api: Api) -> None:
-    post = fake.add_post(GID, "Пост")
-    made = [fake.add_comment(GID, post, ANNA, f"Комментарий {n}") for n in range(5)]
+def test_get_comments_desc_walks_back_from_start_comment_id(fake_vk: FakeVk, api: Api) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    made = [fake_vk.add_comment(GID, post, ANNA, f"Комментарий {n}") for n in range(5)]
 
     page = comments(api(SERVICE), post, sort="desc", start_comment_id=made[3], count=3)
 
@@ -178,27 +178,29 @@ def test_get_comments_desc_walks_back_from_start_comment_id(fake: FakeVk, api: A
     [{"count": 101}, {"thread_items_count": 11}, {"sort": "random"}, {"offset": -1}],
 )
 def test_get_comments_refuses_out_of_range_parameters_with_error_100(
-    fake: FakeVk, api: Api, values: dict[str, Any]
+    fake_vk: FakeVk, api: Api, values: dict[str, Any]
 ) -> None:
-    post = fake.add_post(GID, "Пост")
+    post = fake_vk.add_post(GID, "Пост")
 
     assert vk_error_code(lambda: comments(api(SERVICE), post, **values)) == 100
 
 
-def test_get_comments_of_an_unknown_post_is_error_100(fake: FakeVk, api: Api) -> None:
-    post = fake.add_post(GID, "Пост")
-    comment = fake.add_comment(GID, post, ANNA, "Текст")
+def test_get_comments_of_an_unknown_post_is_error_100(fake_vk: FakeVk, api: Api) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    comment = fake_vk.add_comment(GID, post, ANNA, "Текст")
 
     assert vk_error_code(lambda: comments(api(SERVICE), comment)) == 100
 
 
-def test_top_level_items_carry_their_thread_count_and_first_replies(fake: FakeVk, api: Api) -> None:
-    post = fake.add_post(GID, "Пост")
-    top = fake.add_comment(GID, post, ANNA, "Вопрос")
+def test_top_level_items_carry_their_thread_count_and_first_replies(
+    fake_vk: FakeVk, api: Api
+) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    top = fake_vk.add_comment(GID, post, ANNA, "Вопрос")
     replies = [
-        fake.add_comment(GID, post, BORIS, f"Ответ {n}", reply_to_comment=top) for n in range(4)
+        fake_vk.add_comment(GID, post, BORIS, f"Ответ {n}", reply_to_comment=top) for n in range(4)
     ]
-    later = fake.add_comment(GID, post, BORIS, "Отдельно")
+    later = fake_vk.add_comment(GID, post, BORIS, "Отдельно")
     client = api(SERVICE)
 
     listed = comments(client, post, thread_items_count=3)
@@ -214,12 +216,12 @@ def test_top_level_items_carry_their_thread_count_and_first_replies(fake: FakeVk
 
 
 def test_comment_id_lists_a_thread_and_a_reply_to_a_reply_joins_the_root_thread(
-    fake: FakeVk, api: Api
+    fake_vk: FakeVk, api: Api
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    top = fake.add_comment(GID, post, ANNA, "Вопрос")
-    first = fake.add_comment(GID, post, BORIS, "Ответ", reply_to_comment=top)
-    nested = fake.add_comment(GID, post, ANNA, "Ответ на ответ", reply_to_comment=first)
+    post = fake_vk.add_post(GID, "Пост")
+    top = fake_vk.add_comment(GID, post, ANNA, "Вопрос")
+    first = fake_vk.add_comment(GID, post, BORIS, "Ответ", reply_to_comment=top)
+    nested = fake_vk.add_comment(GID, post, ANNA, "Ответ на ответ", reply_to_comment=first)
 
     thread = comments(api(SERVICE), post, comment_id=top, count=100)
 
@@ -230,21 +232,21 @@ def test_comment_id_lists_a_thread_and_a_reply_to_a_reply_joins_the_root_thread(
     assert item["reply_to_comment"] == first
     assert item["reply_to_user"] == BORIS
     assert "thread" not in item
-    assert fake.comment(GID, nested)["parents_stack"] == [top]
+    assert fake_vk.comment(GID, nested)["parents_stack"] == [top]
 
 
 def test_deleted_comment_stays_as_a_placeholder_and_leaves_the_live_count(
-    fake: FakeVk, api: Api
+    fake_vk: FakeVk, api: Api
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    kept = fake.add_comment(GID, post, ANNA, "Остаётся")
-    gone = fake.add_comment(GID, post, BORIS, "Секретный текст")
-    fake.delete_comment(GID, gone)
+    post = fake_vk.add_post(GID, "Пост")
+    kept = fake_vk.add_comment(GID, post, ANNA, "Остаётся")
+    gone = fake_vk.add_comment(GID, post, BORIS, "Секретный текст")
+    fake_vk.delete_comment(GID, gone)
     client = api(SERVICE)
 
     after_delete = comments(client, post, count=100)
-    stored_while_deleted = fake.comment(GID, gone)
-    fake.restore_comment(GID, gone)
+    stored_while_deleted = fake_vk.comment(GID, gone)
+    fake_vk.restore_comment(GID, gone)
     after_restore = comments(client, post, count=100)
 
     assert ids(after_delete["items"]) == [kept, gone]
@@ -261,11 +263,11 @@ def test_deleted_comment_stays_as_a_placeholder_and_leaves_the_live_count(
     assert after_restore["count"] == 2
 
 
-def test_extended_response_describes_every_author(fake: FakeVk, api: Api) -> None:
-    post = fake.add_post(GID, "Пост")
-    top = fake.add_comment(GID, post, ANNA, "Вопрос")
-    fake.add_comment(GID, post, -GID, "Ответ сообщества", reply_to_comment=top)
-    fake.add_comment(GID, post, 777, "Неизвестный автор")
+def test_extended_response_describes_every_author(fake_vk: FakeVk, api: Api) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    top = fake_vk.add_comment(GID, post, ANNA, "Вопрос")
+    fake_vk.add_comment(GID, post, -GID, "Ответ сообщества", reply_to_comment=top)
+    fake_vk.add_comment(GID, post, 777, "Неизвестный автор")
 
     page = comments(api(SERVICE), post, extended=1, thread_items_count=10)
 
@@ -278,11 +280,11 @@ def test_extended_response_describes_every_author(fake: FakeVk, api: Api) -> Non
 
 
 def test_texts_are_cut_to_90_characters_unless_preview_length_is_zero(
-    fake: FakeVk, api: Api
+    fake_vk: FakeVk, api: Api
 ) -> None:
-    post = fake.add_post(GID, "Пост")
+    post = fake_vk.add_post(GID, "Пост")
     text = "Очень длинная жалоба на магазин. " * 10
-    fake.add_comment(GID, post, ANNA, text)
+    fake_vk.add_comment(GID, post, ANNA, text)
     client = api(SERVICE)
 
     assert comments(client, post)["items"][0]["text"] == text[:90]
@@ -290,15 +292,15 @@ def test_texts_are_cut_to_90_characters_unless_preview_length_is_zero(
     assert comments(client, post, preview_length=0)["items"][0]["text"] == text
 
 
-def test_need_likes_adds_likes(fake: FakeVk, api: Api) -> None:
-    post = fake.add_post(GID, "Пост")
-    fake.add_comment(GID, post, ANNA, "Текст")
+def test_need_likes_adds_likes(fake_vk: FakeVk, api: Api) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    fake_vk.add_comment(GID, post, ANNA, "Текст")
 
     assert comments(api(SERVICE), post, need_likes=1)["items"][0]["likes"]["count"] == 0
     assert "likes" not in comments(api(SERVICE), post)["items"][0]
 
 
-def test_groups_get_by_id_answers_the_5_199_shape(fake: FakeVk, api: Api) -> None:
+def test_groups_get_by_id_answers_the_5_199_shape(fake_vk: FakeVk, api: Api) -> None:
     by_id = api(SERVICE).method("groups.getById", {"group_id": GID})
     by_ids = api(COMMUNITY).method("groups.getById", {"group_ids": f"zpp_test,{OTHER_GID}"})
 
@@ -311,11 +313,11 @@ def test_groups_get_by_id_answers_the_5_199_shape(fake: FakeVk, api: Api) -> Non
 
 
 def test_community_reply_is_authored_by_the_community_and_joins_the_thread(
-    fake: FakeVk, api: Api
+    fake_vk: FakeVk, api: Api
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    top = fake.add_comment(GID, post, ANNA, "Вопрос")
-    reply = fake.add_comment(GID, post, BORIS, "Уточнение", reply_to_comment=top)
+    post = fake_vk.add_post(GID, "Пост")
+    top = fake_vk.add_comment(GID, post, ANNA, "Вопрос")
+    reply = fake_vk.add_comment(GID, post, BORIS, "Уточнение", reply_to_comment=top)
 
     result = api(COMMUNITY).method(
         "wall.createComment",
@@ -330,17 +332,17 @@ def test_community_reply_is_authored_by_the_community_and_joins_the_thread(
     )
 
     assert result["parents_stack"] == [top]
-    stored = fake.comment(GID, result["comment_id"])
+    stored = fake_vk.comment(GID, result["comment_id"])
     assert stored["from_id"] == -GID
     assert stored["reply_to_comment"] == reply
     assert stored["reply_to_user"] == BORIS
-    assert [c["id"] for c in fake.created] == [result["comment_id"]]
-    assert fake.events(GID)[-1]["object"]["id"] == result["comment_id"]
+    assert [c["id"] for c in fake_vk.created] == [result["comment_id"]]
+    assert fake_vk.events(GID)[-1]["object"]["id"] == result["comment_id"]
 
 
-def test_reply_is_not_created_twice_when_the_guid_repeats(fake: FakeVk, api: Api) -> None:
-    post = fake.add_post(GID, "Пост")
-    top = fake.add_comment(GID, post, ANNA, "Вопрос")
+def test_reply_is_not_created_twice_when_the_guid_repeats(fake_vk: FakeVk, api: Api) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    top = fake_vk.add_comment(GID, post, ANNA, "Вопрос")
     client = api(COMMUNITY)
     values = {"owner_id": -GID, "post_id": post, "message": "Ответ", "reply_to_comment": top}
 
@@ -350,12 +352,14 @@ def test_reply_is_not_created_twice_when_the_guid_repeats(fake: FakeVk, api: Api
 
     assert again == first
     assert other["comment_id"] != first["comment_id"]
-    assert [c["id"] for c in fake.created] == [first["comment_id"], other["comment_id"]]
+    assert [c["id"] for c in fake_vk.created] == [first["comment_id"], other["comment_id"]]
     assert comments(api(SERVICE), post)["count"] == 3
 
 
-def test_user_token_comments_as_the_user_or_as_the_group_it_names(fake: FakeVk, api: Api) -> None:
-    post = fake.add_post(GID, "Пост")
+def test_user_token_comments_as_the_user_or_as_the_group_it_names(
+    fake_vk: FakeVk, api: Api
+) -> None:
+    post = fake_vk.add_post(GID, "Пост")
     client = api(USER)
 
     as_user = client.method(
@@ -366,17 +370,17 @@ def test_user_token_comments_as_the_user_or_as_the_group_it_names(fake: FakeVk, 
         {"owner_id": -GID, "post_id": post, "message": "Мы", "from_group": GID},
     )
 
-    assert fake.comment(GID, as_user["comment_id"])["from_id"] == BORIS
-    assert fake.comment(GID, as_group["comment_id"])["from_id"] == -GID
+    assert fake_vk.comment(GID, as_user["comment_id"])["from_id"] == BORIS
+    assert fake_vk.comment(GID, as_group["comment_id"])["from_id"] == -GID
 
 
 @pytest.mark.parametrize("target", ["unknown post", "deleted comment", "empty message"])
 def test_create_comment_refuses_bad_targets_with_error_100(
-    fake: FakeVk, api: Api, target: str
+    fake_vk: FakeVk, api: Api, target: str
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    gone = fake.add_comment(GID, post, ANNA, "Удалено")
-    fake.delete_comment(GID, gone)
+    post = fake_vk.add_post(GID, "Пост")
+    gone = fake_vk.add_comment(GID, post, ANNA, "Удалено")
+    fake_vk.delete_comment(GID, gone)
     values: dict[str, Any] = {"owner_id": -GID, "post_id": post, "message": "Ответ"}
     if target == "unknown post":
         values["post_id"] = post + 100
@@ -388,7 +392,7 @@ def test_create_comment_refuses_bad_targets_with_error_100(
     code = vk_error_code(lambda: api(COMMUNITY).method("wall.createComment", values))
 
     assert code == 100
-    assert fake.created == []
+    assert fake_vk.created == []
 
 
 # ----- tokens --------------------------------------------------------------------------------
@@ -414,16 +418,16 @@ def test_create_comment_refuses_bad_targets_with_error_100(
     ],
 )
 def test_tokens_of_the_wrong_kind_are_refused_with_vk_codes(
-    fake: FakeVk, api: Api, token: str, method: str, values: dict[str, Any], code: int
+    fake_vk: FakeVk, api: Api, token: str, method: str, values: dict[str, Any], code: int
 ) -> None:
-    fake.add_post(GID, "Пост")
+    fake_vk.add_post(GID, "Пост")
 
     assert vk_error_code(lambda: api(token).method(method, values)) == code
-    assert fake.created == []
+    assert fake_vk.created == []
 
 
-def test_error_body_echoes_request_params_without_the_token(fake: FakeVk) -> None:
-    with fake.session() as session:
+def test_error_body_echoes_request_params_without_the_token(fake_vk: FakeVk) -> None:
+    with fake_vk.session() as session:
         body = session.post(
             "https://api.vk.ru/method/wall.get",
             data={"owner_id": -GID, "access_token": COMMUNITY, "v": "5.199"},
@@ -440,33 +444,33 @@ def test_every_error_code_the_fake_knows_is_named_in_vk_errors_json() -> None:
     assert set(ERROR_MESSAGES) <= error_codes()
 
 
-def test_calls_record_each_method_with_its_params_but_no_token(fake: FakeVk, api: Api) -> None:
+def test_calls_record_each_method_with_its_params_but_no_token(fake_vk: FakeVk, api: Api) -> None:
     api(SERVICE).method("wall.get", {"owner_id": -GID, "count": 5})
 
-    assert fake.calls == [("wall.get", {"owner_id": str(-GID), "count": "5", "v": "5.199"})]
+    assert fake_vk.calls == [("wall.get", {"owner_id": str(-GID), "count": "5", "v": "5.199"})]
 
 
 # ----- fault injection -----------------------------------------------------------------------
 
 
 def test_fail_next_answers_a_vk_error_the_given_number_of_times_without_running(
-    fake: FakeVk, api: Api
+    fake_vk: FakeVk, api: Api
 ) -> None:
-    post = fake.add_post(GID, "Пост")
+    post = fake_vk.add_post(GID, "Пост")
     client = api(COMMUNITY)
     values = {"owner_id": -GID, "post_id": post, "message": "Ответ"}
-    fake.fail_next("wall.createComment", 9, times=2)
+    fake_vk.fail_next("wall.createComment", 9, times=2)
 
     codes = [vk_error_code(lambda: client.method("wall.createComment", values)) for _ in "ab"]
     created = client.method("wall.createComment", values)
 
     assert codes == [9, 9]
-    assert [c["id"] for c in fake.created] == [created["comment_id"]]
-    assert [name for name, _ in fake.calls] == ["wall.createComment"] * 3
+    assert [c["id"] for c in fake_vk.created] == [created["comment_id"]]
+    assert [name for name, _ in fake_vk.calls] == ["wall.createComment"] * 3
 
 
-def test_injected_captcha_error_reaches_vk_api_captcha_handling(fake: FakeVk, api: Api) -> None:
-    fake.fail_next("wall.get", 14)
+def test_injected_captcha_error_reaches_vk_api_captcha_handling(fake_vk: FakeVk, api: Api) -> None:
+    fake_vk.fail_next("wall.get", 14)
 
     with pytest.raises(vk_api.Captcha) as info:
         api(SERVICE).method("wall.get", {"owner_id": -GID})
@@ -474,38 +478,38 @@ def test_injected_captcha_error_reaches_vk_api_captcha_handling(fake: FakeVk, ap
     assert info.value.sid == "1234567890"
 
 
-def test_http_error_next_fails_at_the_http_level_without_running(fake: FakeVk, api: Api) -> None:
-    post = fake.add_post(GID, "Пост")
+def test_http_error_next_fails_at_the_http_level_without_running(fake_vk: FakeVk, api: Api) -> None:
+    post = fake_vk.add_post(GID, "Пост")
     client = api(COMMUNITY)
     values = {"owner_id": -GID, "post_id": post, "message": "Ответ"}
-    fake.http_error_next("wall.createComment", 503)
+    fake_vk.http_error_next("wall.createComment", 503)
 
     with pytest.raises(vk_api.ApiHttpError) as info:
         client.method("wall.createComment", values)
     client.method("wall.createComment", values)
 
     assert info.value.response.status_code == 503
-    assert len(fake.created) == 1
+    assert len(fake_vk.created) == 1
 
 
 def test_truncated_answer_still_creates_and_the_guid_retry_returns_it(
-    fake: FakeVk, api: Api
+    fake_vk: FakeVk, api: Api
 ) -> None:
-    post = fake.add_post(GID, "Пост")
+    post = fake_vk.add_post(GID, "Пост")
     client = api(COMMUNITY)
     values = {"owner_id": -GID, "post_id": post, "message": "Ответ", "guid": "outbox-7"}
-    fake.truncate_next("wall.createComment")
+    fake_vk.truncate_next("wall.createComment")
 
     with pytest.raises(ValueError, match=r"Expecting|Unterminated|Invalid"):
         client.method("wall.createComment", values)
     retried = client.method("wall.createComment", values)
 
-    assert [c["id"] for c in fake.created] == [retried["comment_id"]]
+    assert [c["id"] for c in fake_vk.created] == [retried["comment_id"]]
 
 
-def test_delay_next_holds_the_answer_back(fake: FakeVk, api: Api) -> None:
+def test_delay_next_holds_the_answer_back(fake_vk: FakeVk, api: Api) -> None:
     client = api(SERVICE)
-    fake.delay_next("wall.get", 0.4)
+    fake_vk.delay_next("wall.get", 0.4)
 
     started = time.monotonic()
     client.method("wall.get", {"owner_id": -GID})
@@ -522,8 +526,10 @@ def test_a_failing_validator_turns_the_answer_into_http_500_and_is_recorded() ->
     def refuse(method: str, body: Any) -> None:
         raise SchemaMismatchError(f"{method} is not allowed here")
 
-    with FakeVk(validator=refuse) as fake, fake.session() as session:
-        build_world(fake)
+    with (
+        serve_fake_vk(SETUP, validator=refuse, event_validator=None) as fake_vk,
+        fake_vk.session() as session,
+    ):
         client = vk_api.VkApi(
             token=SERVICE, api_version="5.199", config=MemoryConfig, session=session
         )
@@ -532,7 +538,7 @@ def test_a_failing_validator_turns_the_answer_into_http_500_and_is_recorded() ->
         assert vk_error_code(lambda: client.method("wall.get", {"owner_id": -1})) == 100
 
     assert info.value.response.status_code == 500
-    assert fake.schema_errors == ["wall.get: wall.get is not allowed here"]
+    assert fake_vk.schema_errors == ["wall.get: wall.get is not allowed here"]
 
 
 def test_the_validator_rejects_what_vk_schema_forbids() -> None:
@@ -560,11 +566,11 @@ def later(seconds: float, action: Callable[[], object]) -> threading.Timer:
 
 
 def test_long_poll_wakes_as_soon_as_a_comment_arrives(
-    fake: FakeVk, longpoll: Callable[[int], VkBotLongPoll]
+    fake_vk: FakeVk, longpoll: Callable[[int], VkBotLongPoll]
 ) -> None:
-    post = fake.add_post(GID, "Пост")
+    post = fake_vk.add_post(GID, "Пост")
     poll = longpoll(25)
-    timer = later(0.2, lambda: fake.add_comment(GID, post, ANNA, "Новый комментарий"))
+    timer = later(0.2, lambda: fake_vk.add_comment(GID, post, ANNA, "Новый комментарий"))
 
     started = time.monotonic()
     events = poll.check()
@@ -579,14 +585,14 @@ def test_long_poll_wakes_as_soon_as_a_comment_arrives(
 
 
 def test_long_poll_delivers_edit_delete_and_restore_once_each_in_order(
-    fake: FakeVk, longpoll: Callable[[int], VkBotLongPoll]
+    fake_vk: FakeVk, longpoll: Callable[[int], VkBotLongPoll]
 ) -> None:
-    post = fake.add_post(GID, "Пост")
+    post = fake_vk.add_post(GID, "Пост")
     poll = longpoll(1)
-    comment = fake.add_comment(GID, post, ANNA, "Было")
-    fake.edit_comment(GID, comment, "Стало")
-    fake.delete_comment(GID, comment, deleter_id=BORIS)
-    fake.restore_comment(GID, comment)
+    comment = fake_vk.add_comment(GID, post, ANNA, "Было")
+    fake_vk.edit_comment(GID, comment, "Стало")
+    fake_vk.delete_comment(GID, comment, deleter_id=BORIS)
+    fake_vk.restore_comment(GID, comment)
 
     events = poll.check()
     nothing = poll.check()
@@ -610,27 +616,25 @@ def test_long_poll_delivers_edit_delete_and_restore_once_each_in_order(
 
 
 def test_long_poll_without_events_answers_after_the_capped_wait() -> None:
-    with FakeVk(longpoll_max_wait=0.3) as quick:
-        build_world(quick)
-        with quick.session() as session:
-            client = vk_api.VkApi(
-                token=COMMUNITY, api_version="5.199", config=MemoryConfig, session=session
-            )
-            poll = VkBotLongPoll(client, GID, wait=25)
-            started = time.monotonic()
-            try:
-                events = poll.check()
-            finally:
-                poll.session.close()
+    with serve_fake_vk(SETUP, longpoll_max_wait=0.3) as quick, quick.session() as session:
+        client = vk_api.VkApi(
+            token=COMMUNITY, api_version="5.199", config=MemoryConfig, session=session
+        )
+        poll = VkBotLongPoll(client, GID, wait=25)
+        started = time.monotonic()
+        try:
+            events = poll.check()
+        finally:
+            poll.session.close()
 
     assert events == []
     assert 0.25 < time.monotonic() - started < 3
 
 
-def test_long_poll_ts_is_a_string_that_moves_with_events(fake: FakeVk, api: Api) -> None:
-    post = fake.add_post(GID, "Пост")
+def test_long_poll_ts_is_a_string_that_moves_with_events(fake_vk: FakeVk, api: Api) -> None:
+    post = fake_vk.add_post(GID, "Пост")
     server = api(COMMUNITY).method("groups.getLongPollServer", {"group_id": GID})
-    fake.add_comment(GID, post, ANNA, "Раз")
+    fake_vk.add_comment(GID, post, ANNA, "Раз")
 
     body = requests.get(
         server["server"],
@@ -641,10 +645,10 @@ def test_long_poll_ts_is_a_string_that_moves_with_events(fake: FakeVk, api: Api)
     assert isinstance(server["ts"], str)
     assert isinstance(body["ts"], str)
     assert int(body["ts"]) == int(server["ts"]) + 1
-    assert server["server"] == f"{fake.url}longpoll/{GID}"
+    assert server["server"] == f"{fake_vk.url}longpoll/{GID}"
 
 
-def test_long_poll_with_a_wrong_key_answers_failed_2(fake: FakeVk, api: Api) -> None:
+def test_long_poll_with_a_wrong_key_answers_failed_2(fake_vk: FakeVk, api: Api) -> None:
     server = api(COMMUNITY).method("groups.getLongPollServer", {"group_id": GID})
 
     body = requests.get(
@@ -657,17 +661,16 @@ def test_long_poll_with_a_wrong_key_answers_failed_2(fake: FakeVk, api: Api) -> 
 
 
 def test_long_poll_ts_older_than_the_kept_history_answers_failed_1() -> None:
-    with FakeVk() as fake:  # no event validator: 1000+ events
-        build_world(fake)
-        post = fake.add_post(GID, "Пост")
-        with fake.session() as session:
+    with serve_fake_vk(SETUP, event_validator=None) as fake_vk:  # 1000+ events: not validated
+        post = fake_vk.add_post(GID, "Пост")
+        with fake_vk.session() as session:
             client = vk_api.VkApi(
                 token=COMMUNITY, api_version="5.199", config=MemoryConfig, session=session
             )
             server = client.method("groups.getLongPollServer", {"group_id": GID})
-        comment = fake.add_comment(GID, post, ANNA, "Текст")
+        comment = fake_vk.add_comment(GID, post, ANNA, "Текст")
         for n in range(1000):
-            fake.edit_comment(GID, comment, f"Правка {n}")
+            fake_vk.edit_comment(GID, comment, f"Правка {n}")
         with requests.get(
             server["server"],
             params={"act": "a_check", "key": server["key"], "ts": server["ts"], "wait": 0},
@@ -676,19 +679,19 @@ def test_long_poll_ts_older_than_the_kept_history_answers_failed_1() -> None:
             body = response.json()
 
     assert body == {"failed": 1, "ts": "1001"}
-    assert len(fake.events(GID)) == 1000
+    assert len(fake_vk.events(GID)) == 1000
 
 
 def test_long_poll_failed_1_skips_to_the_current_ts(
-    fake: FakeVk, longpoll: Callable[[int], VkBotLongPoll]
+    fake_vk: FakeVk, longpoll: Callable[[int], VkBotLongPoll]
 ) -> None:
-    post = fake.add_post(GID, "Пост")
+    post = fake_vk.add_post(GID, "Пост")
     poll = longpoll(1)
-    fake.add_comment(GID, post, ANNA, "Потерянный")
-    fake.longpoll_fail_next(1)
+    fake_vk.add_comment(GID, post, ANNA, "Потерянный")
+    fake_vk.longpoll_fail_next(1)
 
     lost = poll.check()
-    fake.add_comment(GID, post, ANNA, "Следующий")
+    fake_vk.add_comment(GID, post, ANNA, "Следующий")
     after = poll.check()
 
     assert lost == []
@@ -697,28 +700,30 @@ def test_long_poll_failed_1_skips_to_the_current_ts(
 
 @pytest.mark.parametrize(("failed", "keeps_ts"), [(2, True), (3, False)])
 def test_long_poll_failed_2_and_3_make_the_client_fetch_a_new_key(
-    fake: FakeVk, longpoll: Callable[[int], VkBotLongPoll], failed: int, keeps_ts: bool
+    fake_vk: FakeVk, longpoll: Callable[[int], VkBotLongPoll], failed: int, keeps_ts: bool
 ) -> None:
-    post = fake.add_post(GID, "Пост")
+    post = fake_vk.add_post(GID, "Пост")
     poll = longpoll(1)
     old_key = poll.key
-    fake.add_comment(GID, post, ANNA, "Во время сбоя")
-    fake.longpoll_fail_next(failed)  # type: ignore[arg-type]
+    fake_vk.add_comment(GID, post, ANNA, "Во время сбоя")
+    fake_vk.longpoll_fail_next(failed)  # type: ignore[arg-type]
 
     assert poll.check() == []
     events = poll.check()
 
     assert poll.key != old_key
-    assert [name for name, _ in fake.calls].count("groups.getLongPollServer") == 2
+    assert [name for name, _ in fake_vk.calls].count("groups.getLongPollServer") == 2
     assert [e.object["text"] for e in events] == (["Во время сбоя"] if keeps_ts else [])
 
 
-def test_long_poll_http_error_truncation_and_delay_are_injectable(fake: FakeVk, api: Api) -> None:
+def test_long_poll_http_error_truncation_and_delay_are_injectable(
+    fake_vk: FakeVk, api: Api
+) -> None:
     server = api(COMMUNITY).method("groups.getLongPollServer", {"group_id": GID})
     params = {"act": "a_check", "key": server["key"], "ts": server["ts"], "wait": 0}
-    fake.http_error_next("longpoll", 500)
-    fake.truncate_next("longpoll")
-    fake.delay_next("longpoll", 0.3)
+    fake_vk.http_error_next("longpoll", 500)
+    fake_vk.truncate_next("longpoll")
+    fake_vk.delay_next("longpoll", 0.3)
 
     with requests.Session() as session:
         started = time.monotonic()
@@ -734,10 +739,9 @@ def test_long_poll_http_error_truncation_and_delay_are_injectable(fake: FakeVk, 
 
 
 def test_stop_wakes_a_blocked_long_poll_and_is_idempotent() -> None:
-    fake = FakeVk(longpoll_max_wait=25)
-    build_world(fake)
-    fake.start()
-    with fake.session() as session:
+    fake_vk = build_fake_vk(SETUP, longpoll_max_wait=25)
+    fake_vk.start()
+    with fake_vk.session() as session:
         client = vk_api.VkApi(
             token=COMMUNITY, api_version="5.199", config=MemoryConfig, session=session
         )
@@ -753,8 +757,8 @@ def test_stop_wakes_a_blocked_long_poll_and_is_idempotent() -> None:
     waiter.start()
     time.sleep(0.3)
     started = time.monotonic()
-    fake.stop()
-    fake.stop()
+    fake_vk.stop()
+    fake_vk.stop()
     waiter.join(timeout=10)
 
     assert time.monotonic() - started < 5
@@ -765,12 +769,12 @@ def test_stop_wakes_a_blocked_long_poll_and_is_idempotent() -> None:
 
 
 def test_demo_seed_builds_a_realistic_community_that_a_sweep_can_read(
-    fake: FakeVk, api: Api
+    fake_vk: FakeVk, api: Api
 ) -> None:
     now = 1_790_000_000.0
     demo_gid = 77
-    demo_data.seed_demo(fake, demo_gid, random.Random(5), now)
-    fake.add_token("demo-service", "service")
+    demo_data.seed_demo(fake_vk, demo_gid, random.Random(5), now)
+    fake_vk.add_token("demo-service", "service")
     client = api("demo-service")
 
     wall = client.method("wall.get", {"owner_id": -demo_gid, "count": 100})
@@ -803,9 +807,9 @@ def test_demo_seed_builds_a_realistic_community_that_a_sweep_can_read(
     assert any("http" in c["text"] for c in found)
     by_id = sorted(found, key=lambda c: c["id"])
     assert [c["date"] for c in by_id] == sorted(c["date"] for c in found)
-    assert fake.post_ids(demo_gid) == sorted(p["id"] for p in wall["items"])
+    assert fake_vk.post_ids(demo_gid) == sorted(p["id"] for p in wall["items"])
     authors = {c["from_id"] for c in found if c["from_id"] > 0}
-    assert authors <= set(fake.user_ids())
+    assert authors <= set(fake_vk.user_ids())
 
 
 def test_random_comment_gives_varied_russian_texts() -> None:

@@ -27,7 +27,7 @@ from incident import db, sla
 from incident.alerts import MAX_LISTED, warn_breaches_once
 from incident.config.notify import EmailSettings, TelegramSettings, notify_settings_from_mapping
 from incident.notify import EmailNotifier, NotifyError, TelegramNotifier, build_notifiers
-from tests.test_stats import World
+from tests.world import World
 
 MSK = ZoneInfo("Europe/Moscow")
 TOKEN = "123456:SECRET-bot-token"

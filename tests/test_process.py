@@ -9,13 +9,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, func, select
 
-from incident import db, inbox
+from incident import db
 from incident.config import WorkerConfig
 from incident.daemon import Worker
 from incident.inbox import calendar_hours
@@ -23,24 +22,13 @@ from incident.models import IncidentStatus
 from incident.pipeline import Ingestion
 from incident.sources.fakes.vk_server import FakeVk
 from incident.sources.vk import RetryPolicy, VkSource
-from tests.vkschema import validate_response
+from tests.world import send_reply
 
-GID = 42
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeVk]:
-    with FakeVk(longpoll_max_wait=0.5, validator=validate_response) as server:
-        server.add_group(GID, "Комитет")
-        server.add_token("community-token", "community", GID)
-        server.add_token("service-token", "service")
-        server.add_user(1001, "Анна", "Петрова")
-        yield server
-        assert server.schema_errors == []
+GID = 42  # the community of the default fake VK (tests.world.DEFAULT_VK)
 
 
 def write_config(
-    tmp_path: Path, engine: Engine, fake: FakeVk, level: str = "warning", **worker: object
+    tmp_path: Path, engine: Engine, fake_vk: FakeVk, level: str = "warning", **worker: object
 ) -> Path:
     (tmp_path / "community").write_text("community-token", encoding="utf-8")
     (tmp_path / "sweep").write_text("service-token", encoding="utf-8")
@@ -65,7 +53,7 @@ group_id = {GID}
 community_token_file = "community"
 sweep_token_file = "sweep"
 longpoll_wait_seconds = 1
-api_url = "{fake.url}"
+api_url = "{fake_vk.url}"
 """,
         encoding="utf-8",
     )
@@ -91,19 +79,19 @@ def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
 
 
 def test_killing_the_worker_at_random_moments_loses_and_duplicates_nothing(
-    engine: Engine, fake: FakeVk, tmp_path: Path
+    engine: Engine, fake_vk: FakeVk, tmp_path: Path
 ) -> None:
     truth: set[str] = set()
-    posts = [fake.add_post(GID, f"Пост {p}") for p in range(8)]
+    posts = [fake_vk.add_post(GID, f"Пост {p}") for p in range(8)]
 
     def publish(per_post: int) -> None:
         for post in posts:
             for c in range(per_post):
-                truth.add(str(fake.add_comment(GID, post, 1001, f"Жалоба {post}-{c}")))
+                truth.add(str(fake_vk.add_comment(GID, post, 1001, f"Жалоба {post}-{c}")))
 
     publish(30)
-    fake.delay_next("wall.getComments", 0.08, times=100_000)  # a sweep takes a while
-    config = write_config(tmp_path, engine, fake)
+    fake_vk.delay_next("wall.getComments", 0.08, times=100_000)  # a sweep takes a while
+    config = write_config(tmp_path, engine, fake_vk)
     rng = random.Random(5)
     kills = 0
     for _ in range(20):  # bounded: kill mid-sweep until it has happened 4 times
@@ -129,11 +117,11 @@ def test_killing_the_worker_at_random_moments_loses_and_duplicates_nothing(
 
 
 def test_sigterm_stops_the_running_worker_within_seconds(
-    engine: Engine, fake: FakeVk, tmp_path: Path
+    engine: Engine, fake_vk: FakeVk, tmp_path: Path
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    fake.add_comment(GID, post, 1001, "Вопрос про возврат товара")
-    config = write_config(tmp_path, engine, fake, level="info")
+    post = fake_vk.add_post(GID, "Пост")
+    fake_vk.add_comment(GID, post, 1001, "Вопрос про возврат товара")
+    config = write_config(tmp_path, engine, fake_vk, level="info")
     proc = subprocess.Popen(
         incident_cli(config, "run"), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -152,15 +140,17 @@ def test_sigterm_stops_the_running_worker_within_seconds(
     assert b"worker_stopped" in err
 
 
-def test_the_daemon_listens_and_posts_replies_until_stopped(engine: Engine, fake: FakeVk) -> None:
-    post = fake.add_post(GID, "Пост")
-    early = fake.add_comment(GID, post, 1001, "Пока воркер был выключен")
+def test_the_daemon_listens_and_posts_replies_until_stopped(
+    engine: Engine, fake_vk: FakeVk
+) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    early = fake_vk.add_comment(GID, post, 1001, "Пока воркер был выключен")
     source = VkSource(
         name="vk-test",
         group_id=GID,
         community_token="community-token",
         sweep_token="service-token",
-        session_factory=fake.session,
+        session_factory=fake_vk.session,
         throttle=False,
         longpoll_wait=1,
         retry=RetryPolicy(attempts=3, initial=0.01, maximum=0.05),
@@ -176,7 +166,7 @@ def test_the_daemon_listens_and_posts_replies_until_stopped(engine: Engine, fake
     worker.start()
     try:
         assert wait_for(lambda: str(early) in stored_ids(engine))  # catch-up sweep at start
-        live = fake.add_comment(GID, post, 1001, "Пришёл, пока воркер работает")
+        live = fake_vk.add_comment(GID, post, 1001, "Пришёл, пока воркер работает")
         assert wait_for(lambda: str(live) in stored_ids(engine))  # long poll
         with engine.begin() as conn:
             incident_id = conn.execute(
@@ -184,15 +174,15 @@ def test_the_daemon_listens_and_posts_replies_until_stopped(engine: Engine, fake
                 .join(db.comments, db.comments.c.id == db.incidents.c.comment_id)
                 .where(db.comments.c.external_id == str(live))
             ).scalar_one()
-            inbox.queue_reply(conn, incident_id, "Здравствуйте!", "anna", worker.clock())
-        assert wait_for(lambda: len(fake.created) == 1)
+            send_reply(conn, incident_id, "Здравствуйте!", "anna", worker.clock())
+        assert wait_for(lambda: len(fake_vk.created) == 1)
         assert wait_for(lambda: _status(engine, incident_id) == IncidentStatus.ANSWERED)
     finally:
         started = time.monotonic()
         worker.stop(timeout=5)
         source.close()
     assert time.monotonic() - started < 6
-    assert len(fake.created) == 1
+    assert len(fake_vk.created) == 1
 
 
 def _status(engine: Engine, incident_id: int) -> str:
@@ -227,7 +217,7 @@ def test_python_dash_m_incident_shows_help() -> None:
 
 
 def test_the_daemon_runs_the_warnings_step_and_survives_its_failures(
-    engine: Engine, fake: FakeVk
+    engine: Engine, fake_vk: FakeVk
 ) -> None:
     calls: list[object] = []
 
@@ -242,7 +232,7 @@ def test_the_daemon_runs_the_warnings_step_and_survives_its_failures(
         group_id=GID,
         community_token="community-token",
         sweep_token="service-token",
-        session_factory=fake.session,
+        session_factory=fake_vk.session,
         throttle=False,
     )
     worker = Worker(
@@ -262,9 +252,9 @@ def test_the_daemon_runs_the_warnings_step_and_survives_its_failures(
 
 
 def test_two_workers_share_the_sources_one_polls_and_the_other_takes_over(
-    engine: Engine, fake: FakeVk
+    engine: Engine, fake_vk: FakeVk
 ) -> None:
-    post = fake.add_post(GID, "Пост")
+    post = fake_vk.add_post(GID, "Пост")
 
     def worker(name: str) -> tuple[Worker, VkSource]:
         source = VkSource(
@@ -272,7 +262,7 @@ def test_two_workers_share_the_sources_one_polls_and_the_other_takes_over(
             group_id=GID,
             community_token="community-token",
             sweep_token="service-token",
-            session_factory=fake.session,
+            session_factory=fake_vk.session,
             throttle=False,
             longpoll_wait=1,
         )
@@ -290,15 +280,15 @@ def test_two_workers_share_the_sources_one_polls_and_the_other_takes_over(
     second, second_source = worker("worker-2")
     first.start()
     try:
-        live = fake.add_comment(GID, post, 1001, "Пока работает первый")
+        live = fake_vk.add_comment(GID, post, 1001, "Пока работает первый")
         assert wait_for(lambda: str(live) in stored_ids(engine))
         time.sleep(0.5)  # let the first worker's start-up sweeps finish
-        calls_before = len(fake.calls)
+        calls_before = len(fake_vk.calls)
         second.start()
         time.sleep(1.5)  # the second worker stands by: its sweep and listener find the lease taken
-        assert fake.calls[calls_before:] == []  # no sweep, no long-poll set-up by the second
+        assert fake_vk.calls[calls_before:] == []  # no sweep, no long-poll set-up by the second
         first.stop(timeout=5)  # releases its lease
-        later = fake.add_comment(GID, post, 1001, "После остановки первого")
+        later = fake_vk.add_comment(GID, post, 1001, "После остановки первого")
         assert wait_for(lambda: str(later) in stored_ids(engine), 15)  # the second took over
     finally:
         first.stop(timeout=5)

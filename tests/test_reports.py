@@ -21,7 +21,7 @@ from incident.commands import report as report_command
 from incident.db import make_engine
 from incident.stats import Filters
 from incident.web import printable
-from tests.test_stats import World
+from tests.world import World
 
 MSK = ZoneInfo("Europe/Moscow")
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=MSK)  # Thursday

@@ -8,10 +8,7 @@ from the world the test builds (percentiles with ``statistics``, the reference d
 from __future__ import annotations
 
 import json
-import statistics
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,113 +16,14 @@ from sqlalchemy import Engine, insert, select, update
 
 from incident import db, sla, stats
 from incident.stats import Filters
+from tests.world import MSK, NOW, OCTOBER, T0, World, percentile_cont
 
-MSK = ZoneInfo("Europe/Moscow")
 SETTINGS = sla.SlaSettings()
-# Thursday 1 October 2026, 10:00 Moscow time: an ordinary working day
-T0 = datetime(2026, 10, 1, 10, 0, tzinfo=MSK)
-NOW = datetime(2026, 11, 2, 12, 0, tzinfo=MSK)
-OCTOBER = Filters.for_month(2026, 10)
-
-
-@dataclass
-class World:
-    """Builds incidents the way the inbox stores them, answer figures included."""
-
-    engine: Engine
-    settings: sla.SlaSettings = field(default_factory=sla.SlaSettings)
-    n: int = 0
-
-    def incident(
-        self,
-        opened_at: datetime,
-        *,
-        answered_after: timedelta | None = None,
-        by: str = "anna",
-        topic: str | None = "trade",
-        community: str = "42",
-        platform: str = "vk",
-        closed: bool = False,
-        assignee: str | None = None,
-    ) -> int:
-        self.n += 1
-        d = sla.deadline(opened_at, None, topic, platform, self.settings)
-        due = d.due.astimezone(UTC)
-        answered_at = opened_at + answered_after if answered_after is not None else None
-        values: dict[str, Any] = {
-            "platform": platform,
-            "community": community,
-            "source": f"{platform}-{community}",
-            "status": "closed" if closed else ("answered" if answered_at else "open"),
-            "topic": topic,
-            "opened_at": opened_at,
-            "due_at": due,
-            "assignee": assignee,
-            "closed_reason": "no_answer_needed" if closed else None,
-            "created_at": opened_at,
-            "updated_at": opened_at,
-        }
-        if answered_at is not None:
-            values |= {"first_response_at": answered_at, "first_response_by": by}
-            values |= stats.response_figures(opened_at, answered_at, due, self.settings)
-        with self.engine.begin() as conn:
-            comment_id = conn.execute(
-                insert(db.comments)
-                .values(
-                    platform=platform,
-                    community=community,
-                    post_id="1",
-                    external_id=str(self.n),
-                    author_id="1001",
-                    text="Магазин не вернул деньги",
-                    created_at=opened_at,
-                    seen_at=opened_at,
-                    from_community=False,
-                    deleted=False,
-                    edits=[],
-                    raw={},
-                    updated_at=opened_at,
-                )
-                .returning(db.comments.c.id)
-            ).scalar_one()
-            incident_id: int = conn.execute(
-                insert(db.incidents)
-                .values(comment_id=comment_id, **values)
-                .returning(db.incidents.c.id)
-            ).scalar_one()
-        return incident_id
-
-    def reply(self, incident_id: int, kind: str, *, by: str = "anna", posted: bool = True) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(db.outbox).values(
-                    incident_id=incident_id,
-                    source="vk-42",
-                    text="Напишите нам в личные сообщения",
-                    status="posted" if posted else "pending",
-                    created_by=by,
-                    created_at=T0,
-                    attempts=1,
-                    next_attempt_at=T0,
-                    updated_at=T0,
-                    kind=kind,
-                )
-            )
-
-    def compute(self, filters: Filters = OCTOBER, now: datetime = NOW) -> stats.Stats:
-        with self.engine.begin() as conn:
-            return stats.compute(conn, filters, now)
 
 
 @pytest.fixture
 def world(engine: Engine) -> World:
     return World(engine)
-
-
-def percentile_cont(values: list[float], p: float) -> float:
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[round(p * 100) - 1]
 
 
 # ----- stored figures ---------------------------------------------------------------------
@@ -388,11 +286,9 @@ def test_the_period_starts_and_ends_at_local_midnight(world: World) -> None:
 def test_backfill_takes_reply_kinds_from_the_staff_apps_audit_events(world: World) -> None:
     a = world.incident(T0, answered_after=timedelta(hours=1))
     b = world.incident(T0, answered_after=timedelta(hours=1))
-    world.reply(a, "move-to-private")
-    world.reply(b, "redirect")
-    with world.engine.begin() as conn:
-        ids = list(conn.execute(select(db.outbox.c.id).order_by(db.outbox.c.id)).scalars())
-        conn.execute(update(db.outbox).values(kind=None))  # queued before migration 0003
+    ids = [world.reply(a, "move-to-private"), world.reply(b, "redirect")]
+    with world.engine.begin() as conn:  # these two were queued before migration 0003
+        conn.execute(update(db.outbox).where(db.outbox.c.id.in_(ids)).values(kind=None))
         for outbox_id, incident_id, kind in (
             (ids[0], a, "move-to-private"),
             (ids[1], b, "redirect"),

@@ -16,8 +16,8 @@ from incident.classify import Match, Verdict, classify
 from incident.models import UNCLASSIFIED
 from incident.replies import Catalog, ReplyContext, load_replies, suggest
 from incident.rules import RuleSet, load_ruleset
-from tests.browser.world import add_incident
 from tests.conftest import FakeClock
+from tests.world import add_incident
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = settings(max_examples=150, deadline=None)

@@ -21,7 +21,7 @@ from incident.sources.base import (
 from incident.sources.fakes.vk_server import FakeVk
 from incident.sources.vk import RetryPolicy, VkSource
 from incident.sources.vk.wire import event_changes, to_comment
-from tests.vkschema import validate_event, validate_response
+from tests.world import VkGroup, VkSetup, VkToken
 
 GID = 4242
 OTHER_GID = 777
@@ -51,19 +51,20 @@ def expected_pauses(policy: RetryPolicy, failures: int) -> list[float]:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeVk]:
-    with FakeVk(
-        longpoll_max_wait=1.0, validator=validate_response, event_validator=validate_event
-    ) as vk:
-        vk.add_group(GID, "Комитет по защите прав потребителей")
-        vk.add_group(OTHER_GID, "Соседнее сообщество")
-        vk.add_token(COMMUNITY_TOKEN, "community", group_id=GID)
-        vk.add_token("other-community-token", "community", group_id=OTHER_GID)
-        vk.add_token(SERVICE_TOKEN, "service")
-        vk.add_user(ALICE, "Алиса", "Петрова")
-        vk.add_user(BOB, "Борис", "Иванов")
-        yield vk
-        assert vk.schema_errors == []
+def vk_setup() -> VkSetup:
+    return VkSetup(
+        groups=(
+            VkGroup(GID, "Комитет по защите прав потребителей"),
+            VkGroup(OTHER_GID, "Соседнее сообщество"),
+        ),
+        tokens=(
+            VkToken(COMMUNITY_TOKEN, "community", GID),
+            VkToken("other-community-token", "community", OTHER_GID),
+            VkToken(SERVICE_TOKEN, "service"),
+        ),
+        users={ALICE: ("Алиса", "Петрова"), BOB: ("Борис", "Иванов")},
+        longpoll_max_wait=1.0,
+    )
 
 
 @pytest.fixture
@@ -72,8 +73,8 @@ def sleep() -> RecordingSleep:
 
 
 class SourceFactory:
-    def __init__(self, fake: FakeVk, sleep: RecordingSleep) -> None:
-        self._fake = fake
+    def __init__(self, fake_vk: FakeVk, sleep: RecordingSleep) -> None:
+        self._fake = fake_vk
         self._sleep = sleep
         self._made: list[VkSource] = []
 
@@ -101,8 +102,8 @@ class SourceFactory:
 
 
 @pytest.fixture
-def make_source(fake: FakeVk, sleep: RecordingSleep) -> Iterator[SourceFactory]:
-    factory = SourceFactory(fake, sleep)
+def make_source(fake_vk: FakeVk, sleep: RecordingSleep) -> Iterator[SourceFactory]:
+    factory = SourceFactory(fake_vk, sleep)
     yield factory
     factory.close()
 
@@ -148,18 +149,18 @@ def test_vk_source_satisfies_the_source_protocol(source: VkSource) -> None:
 
 
 def test_first_sweep_takes_every_comment_in_order_with_one_call_per_post(
-    fake: FakeVk, source: VkSource
+    fake_vk: FakeVk, source: VkSource
 ) -> None:
-    posts = [fake.add_post(GID, f"Пост {n}") for n in range(3)]
+    posts = [fake_vk.add_post(GID, f"Пост {n}") for n in range(3)]
     written: dict[int, list[int]] = {p: [] for p in posts}
     for round_ in range(4):
         for post in posts:
-            written[post].append(fake.add_comment(GID, post, ALICE, f"Вопрос {round_} к {post}"))
+            written[post].append(fake_vk.add_comment(GID, post, ALICE, f"Вопрос {round_} к {post}"))
 
     changes, cursors, calls, batches = run_sweep(source, {})
 
     assert calls == 1 + len(posts)
-    assert len(fake.calls) == 1 + len(posts)
+    assert len(fake_vk.calls) == 1 + len(posts)
     assert [b.changes[0].post_id for b in batches] == [str(p) for p in posts]
     for batch, post in zip(batches, posts, strict=True):
         assert ids(list(batch.changes)) == written[post]
@@ -173,46 +174,46 @@ def test_first_sweep_takes_every_comment_in_order_with_one_call_per_post(
     }
 
 
-def test_second_sweep_with_nothing_new_costs_one_call(fake: FakeVk, source: VkSource) -> None:
+def test_second_sweep_with_nothing_new_costs_one_call(fake_vk: FakeVk, source: VkSource) -> None:
     for n in range(3):
-        post = fake.add_post(GID, f"Пост {n}")
-        fake.add_comment(GID, post, ALICE, "Комментарий")
+        post = fake_vk.add_post(GID, f"Пост {n}")
+        fake_vk.add_comment(GID, post, ALICE, "Комментарий")
     _, cursors, _, _ = run_sweep(source, {})
-    calls_before = len(fake.calls)
+    calls_before = len(fake_vk.calls)
 
     changes, _, calls, batches = run_sweep(source, cursors)
 
     assert changes == []
     assert calls == 1
-    assert len(fake.calls) - calls_before == 1
+    assert len(fake_vk.calls) - calls_before == 1
     assert [b.cursors for b in batches] == [{}]
 
 
 def test_sweep_after_a_stored_cursor_returns_only_new_comments(
-    fake: FakeVk, source: VkSource
+    fake_vk: FakeVk, source: VkSource
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    quiet = fake.add_post(GID, "Пост без новых комментариев")
-    old = [fake.add_comment(GID, post, ALICE, f"Старый {n}") for n in range(3)]
-    fake.add_comment(GID, quiet, BOB, "Старый в тихом посте")
+    post = fake_vk.add_post(GID, "Пост")
+    quiet = fake_vk.add_post(GID, "Пост без новых комментариев")
+    old = [fake_vk.add_comment(GID, post, ALICE, f"Старый {n}") for n in range(3)]
+    fake_vk.add_comment(GID, quiet, BOB, "Старый в тихом посте")
     _, cursors, _, _ = run_sweep(source, {})
-    new = [fake.add_comment(GID, post, BOB, f"Новый {n}") for n in range(2)]
+    new = [fake_vk.add_comment(GID, post, BOB, f"Новый {n}") for n in range(2)]
 
     changes, _, calls, _ = run_sweep(source, cursors)
 
     assert ids(changes) == new
     assert not set(ids(changes)) & set(old)
     assert calls == 2  # wall.get and one page of the post that changed
-    last_call = fake.calls[-1]
+    last_call = fake_vk.calls[-1]
     assert last_call[0] == "wall.getComments"
     assert last_call[1]["start_comment_id"] == str(old[-1])
 
 
 def test_post_with_exactly_one_hundred_comments_costs_one_page(
-    fake: FakeVk, source: VkSource
+    fake_vk: FakeVk, source: VkSource
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    written = [fake.add_comment(GID, post, ALICE, f"Комментарий {n}") for n in range(100)]
+    post = fake_vk.add_post(GID, "Пост")
+    written = [fake_vk.add_comment(GID, post, ALICE, f"Комментарий {n}") for n in range(100)]
 
     changes, _, calls, _ = run_sweep(source, {})
 
@@ -220,27 +221,29 @@ def test_post_with_exactly_one_hundred_comments_costs_one_page(
     assert calls == 1 + 1
 
 
-def test_sweep_pages_through_more_than_one_hundred_comments(fake: FakeVk, source: VkSource) -> None:
-    post = fake.add_post(GID, "Популярный пост")
-    written = [fake.add_comment(GID, post, ALICE, f"Комментарий {n}") for n in range(250)]
+def test_sweep_pages_through_more_than_one_hundred_comments(
+    fake_vk: FakeVk, source: VkSource
+) -> None:
+    post = fake_vk.add_post(GID, "Популярный пост")
+    written = [fake_vk.add_comment(GID, post, ALICE, f"Комментарий {n}") for n in range(250)]
 
     changes, cursors, calls, _ = run_sweep(source, {})
 
     assert ids(changes) == written
     assert calls == 1 + 3
     assert json.loads(cursors[f"post:{post}"])["last"] == written[-1]
-    more = [fake.add_comment(GID, post, BOB, f"Ещё {n}") for n in range(120)]
+    more = [fake_vk.add_comment(GID, post, BOB, f"Ещё {n}") for n in range(120)]
     changes, _, _, _ = run_sweep(source, cursors)
     assert ids(changes) == more
 
 
 def test_sweep_fetches_thread_replies_beyond_the_ten_inlined(
-    fake: FakeVk, source: VkSource
+    fake_vk: FakeVk, source: VkSource
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    top = fake.add_comment(GID, post, ALICE, "Вопрос")
+    post = fake_vk.add_post(GID, "Пост")
+    top = fake_vk.add_comment(GID, post, ALICE, "Вопрос")
     replies = [
-        fake.add_comment(GID, post, BOB, f"Ответ {n}", reply_to_comment=top) for n in range(25)
+        fake_vk.add_comment(GID, post, BOB, f"Ответ {n}", reply_to_comment=top) for n in range(25)
     ]
 
     changes, cursors, _, _ = run_sweep(source, {})
@@ -253,20 +256,22 @@ def test_sweep_fetches_thread_replies_beyond_the_ten_inlined(
     assert first_reply.reply_to_id == str(top)
     assert json.loads(cursors[f"post:{post}"])["t"] == {str(top): [25, replies[-1]]}
 
-    later = [fake.add_comment(GID, post, ALICE, f"Ещё {n}", reply_to_comment=top) for n in range(3)]
+    later = [
+        fake_vk.add_comment(GID, post, ALICE, f"Ещё {n}", reply_to_comment=top) for n in range(3)
+    ]
     changes, _, _, _ = run_sweep(source, cursors)
     assert ids(changes) == later
 
 
 def test_reply_under_an_older_comment_is_found_by_the_next_sweep(
-    fake: FakeVk, source: VkSource
+    fake_vk: FakeVk, source: VkSource
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    older = fake.add_comment(GID, post, ALICE, "Первый вопрос")
-    fake.add_comment(GID, post, BOB, "Второй вопрос")
+    post = fake_vk.add_post(GID, "Пост")
+    older = fake_vk.add_comment(GID, post, ALICE, "Первый вопрос")
+    fake_vk.add_comment(GID, post, BOB, "Второй вопрос")
     _, cursors, _, _ = run_sweep(source, {})
-    answer = fake.add_comment(GID, post, BOB, "Ответ на первый", reply_to_comment=older)
-    nested = fake.add_comment(GID, post, ALICE, "Ответ на ответ", reply_to_comment=answer)
+    answer = fake_vk.add_comment(GID, post, BOB, "Ответ на первый", reply_to_comment=older)
+    nested = fake_vk.add_comment(GID, post, ALICE, "Ответ на ответ", reply_to_comment=answer)
 
     changes, cursors, _, _ = run_sweep(source, cursors)
 
@@ -278,10 +283,10 @@ def test_reply_under_an_older_comment_is_found_by_the_next_sweep(
     assert run_sweep(source, cursors)[0] == []
 
 
-def test_comment_carries_author_time_and_text(fake: FakeVk, source: VkSource) -> None:
-    post = fake.add_post(GID, "Пост")
+def test_comment_carries_author_time_and_text(fake_vk: FakeVk, source: VkSource) -> None:
+    post = fake_vk.add_post(GID, "Пост")
     text = "Магазин отказывается вернуть деньги за сломанный чайник, что делать? " * 3
-    cid = fake.add_comment(GID, post, ALICE, text, date=1_767_000_000)
+    cid = fake_vk.add_comment(GID, post, ALICE, text, date=1_767_000_000)
 
     changes, _, _, _ = run_sweep(source, {})
 
@@ -300,10 +305,10 @@ def test_comment_carries_author_time_and_text(fake: FakeVk, source: VkSource) ->
     assert comment.raw["id"] == cid
 
 
-def test_community_own_comment_is_marked_from_community(fake: FakeVk, source: VkSource) -> None:
-    post = fake.add_post(GID, "Пост")
-    question = fake.add_comment(GID, post, ALICE, "Вопрос")
-    fake.add_comment(GID, post, -GID, "Ответ комитета", reply_to_comment=question)
+def test_community_own_comment_is_marked_from_community(fake_vk: FakeVk, source: VkSource) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    question = fake_vk.add_comment(GID, post, ALICE, "Вопрос")
+    fake_vk.add_comment(GID, post, -GID, "Ответ комитета", reply_to_comment=question)
 
     changes, _, _, _ = run_sweep(source, {})
 
@@ -311,22 +316,22 @@ def test_community_own_comment_is_marked_from_community(fake: FakeVk, source: Vk
     assert flags == [(False, "Алиса Петрова"), (True, "Комитет по защите прав потребителей")]
 
 
-def test_deleted_comments_are_skipped(fake: FakeVk, source: VkSource) -> None:
-    post = fake.add_post(GID, "Пост")
-    kept = fake.add_comment(GID, post, ALICE, "Остаётся")
-    gone = fake.add_comment(GID, post, BOB, "Удалят")
-    reply_gone = fake.add_comment(GID, post, BOB, "Тоже удалят", reply_to_comment=kept)
-    fake.delete_comment(GID, gone)
-    fake.delete_comment(GID, reply_gone)
+def test_deleted_comments_are_skipped(fake_vk: FakeVk, source: VkSource) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    kept = fake_vk.add_comment(GID, post, ALICE, "Остаётся")
+    gone = fake_vk.add_comment(GID, post, BOB, "Удалят")
+    reply_gone = fake_vk.add_comment(GID, post, BOB, "Тоже удалят", reply_to_comment=kept)
+    fake_vk.delete_comment(GID, gone)
+    fake_vk.delete_comment(GID, reply_gone)
 
     changes, _, _, _ = run_sweep(source, {})
 
     assert ids(changes) == [kept]
 
 
-def test_unreadable_cursor_reads_the_post_from_the_start(fake: FakeVk, source: VkSource) -> None:
-    post = fake.add_post(GID, "Пост")
-    written = [fake.add_comment(GID, post, ALICE, f"Комментарий {n}") for n in range(3)]
+def test_unreadable_cursor_reads_the_post_from_the_start(fake_vk: FakeVk, source: VkSource) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    written = [fake_vk.add_comment(GID, post, ALICE, f"Комментарий {n}") for n in range(3)]
 
     changes, cursors, _, _ = run_sweep(source, {f"post:{post}": "{not json"})
 
@@ -354,19 +359,19 @@ def test_listen_without_stored_ts_asks_for_a_sweep(source: VkSource) -> None:
     assert "ts" in json.loads(batch.cursors["longpoll"])
 
 
-def test_live_events_become_changes_with_event_ids(fake: FakeVk, source: VkSource) -> None:
-    post = fake.add_post(GID, "Пост")
+def test_live_events_become_changes_with_event_ids(fake_vk: FakeVk, source: VkSource) -> None:
+    post = fake_vk.add_post(GID, "Пост")
     cursors = dict(source.listen_once({}).cursors)
-    cid = fake.add_comment(GID, post, ALICE, "Новый")
-    fake.edit_comment(GID, cid, "Исправленный")
-    fake.delete_comment(GID, cid)
-    fake.restore_comment(GID, cid)
+    cid = fake_vk.add_comment(GID, post, ALICE, "Новый")
+    fake_vk.edit_comment(GID, cid, "Исправленный")
+    fake_vk.delete_comment(GID, cid)
+    fake_vk.restore_comment(GID, cid)
 
     batch = source.listen_once(cursors)
 
     kinds = [c.kind for c in batch.changes]
     assert kinds == [ChangeKind.NEW, ChangeKind.EDIT, ChangeKind.DELETE, ChangeKind.RESTORE]
-    assert [c.event_id for c in batch.changes] == [e["event_id"] for e in fake.events(GID)]
+    assert [c.event_id for c in batch.changes] == [e["event_id"] for e in fake_vk.events(GID)]
     assert {c.external_id for c in batch.changes} == {str(cid)}
     assert {c.post_id for c in batch.changes} == {str(post)}
     edited = batch.changes[1].comment
@@ -379,30 +384,30 @@ def test_live_events_become_changes_with_event_ids(fake: FakeVk, source: VkSourc
 
 
 def test_live_comments_carry_author_names_asked_once_per_author(
-    fake: FakeVk, source: VkSource
+    fake_vk: FakeVk, source: VkSource
 ) -> None:
-    post = fake.add_post(GID, "Пост")
+    post = fake_vk.add_post(GID, "Пост")
     cursors = dict(source.listen_once({}).cursors)
-    fake.add_comment(GID, post, ALICE, "Первый")
-    fake.add_comment(GID, post, BOB, "Второй")
+    fake_vk.add_comment(GID, post, ALICE, "Первый")
+    fake_vk.add_comment(GID, post, BOB, "Второй")
     first = source.listen_once(cursors)
-    fake.add_comment(GID, post, ALICE, "Ещё раз")
-    calls_before = len(fake.calls)
+    fake_vk.add_comment(GID, post, ALICE, "Ещё раз")
+    calls_before = len(fake_vk.calls)
     second = source.listen_once(first.cursors)
 
     names = [c.comment.author_name for c in first.changes + second.changes if c.comment]
     assert names == ["Алиса Петрова", "Борис Иванов", "Алиса Петрова"]
-    assert [m for m, _ in fake.calls[calls_before:]] == []  # a_check only: the name was cached
-    assert [m for m, _ in fake.calls].count("users.get") == 1
+    assert [m for m, _ in fake_vk.calls[calls_before:]] == []  # a_check only: the name was cached
+    assert [m for m, _ in fake_vk.calls].count("users.get") == 1
 
 
 def test_live_comments_still_arrive_when_names_cannot_be_had(
-    fake: FakeVk, source: VkSource
+    fake_vk: FakeVk, source: VkSource
 ) -> None:
-    post = fake.add_post(GID, "Пост")
+    post = fake_vk.add_post(GID, "Пост")
     cursors = dict(source.listen_once({}).cursors)
-    cid = fake.add_comment(GID, post, ALICE, "Без имени, но не потерян")
-    fake.http_error_next("users.get", 502, times=10)
+    cid = fake_vk.add_comment(GID, post, ALICE, "Без имени, но не потерян")
+    fake_vk.http_error_next("users.get", 502, times=10)
 
     batch = source.listen_once(cursors)
 
@@ -412,11 +417,11 @@ def test_live_comments_still_arrive_when_names_cannot_be_had(
 
 
 def test_a_new_instance_resumes_from_the_stored_ts(
-    fake: FakeVk, make_source: SourceFactory
+    fake_vk: FakeVk, make_source: SourceFactory
 ) -> None:
     cursors = make_source().listen_once({}).cursors
-    post = fake.add_post(GID, "Пост")
-    cid = fake.add_comment(GID, post, ALICE, "Пока воркер перезапускался")
+    post = fake_vk.add_post(GID, "Пост")
+    cid = fake_vk.add_comment(GID, post, ALICE, "Пока воркер перезапускался")
 
     batch = make_source().listen_once(cursors)
 
@@ -439,56 +444,56 @@ def test_events_of_other_groups_and_types_are_ignored() -> None:
     assert [c.event_id for c in changes] == ["c"]
 
 
-def test_failed_1_takes_the_new_ts_and_asks_for_a_sweep(fake: FakeVk, source: VkSource) -> None:
+def test_failed_1_takes_the_new_ts_and_asks_for_a_sweep(fake_vk: FakeVk, source: VkSource) -> None:
     cursors = source.listen_once({}).cursors
-    fake.longpoll_fail_next(1)
+    fake_vk.longpoll_fail_next(1)
 
     batch = source.listen_once(cursors)
 
     assert batch.needs_sweep is True
     assert "longpoll" in batch.cursors
-    post = fake.add_post(GID, "Пост")
-    cid = fake.add_comment(GID, post, ALICE, "После сбоя")
+    post = fake_vk.add_post(GID, "Пост")
+    cid = fake_vk.add_comment(GID, post, ALICE, "После сбоя")
     assert [c.external_id for c in source.listen_once(batch.cursors).changes] == [str(cid)]
 
 
-def test_failed_2_fetches_a_new_key_and_keeps_the_ts(fake: FakeVk, source: VkSource) -> None:
+def test_failed_2_fetches_a_new_key_and_keeps_the_ts(fake_vk: FakeVk, source: VkSource) -> None:
     cursors = source.listen_once({}).cursors
-    fake.longpoll_fail_next(2)
+    fake_vk.longpoll_fail_next(2)
 
     batch = source.listen_once(cursors)
 
     assert batch.needs_sweep is False
     assert batch.cursors == cursors
-    assert [m for m, _ in fake.calls].count("groups.getLongPollServer") == 2
-    post = fake.add_post(GID, "Пост")
-    cid = fake.add_comment(GID, post, ALICE, "С новым ключом")
+    assert [m for m, _ in fake_vk.calls].count("groups.getLongPollServer") == 2
+    post = fake_vk.add_post(GID, "Пост")
+    cid = fake_vk.add_comment(GID, post, ALICE, "С новым ключом")
     assert [c.external_id for c in source.listen_once(batch.cursors).changes] == [str(cid)]
 
 
 def test_failed_3_fetches_a_new_key_and_ts_and_asks_for_a_sweep(
-    fake: FakeVk, source: VkSource
+    fake_vk: FakeVk, source: VkSource
 ) -> None:
     cursors = source.listen_once({}).cursors
-    fake.longpoll_fail_next(3)
+    fake_vk.longpoll_fail_next(3)
 
     batch = source.listen_once(cursors)
 
     assert batch.needs_sweep is True
-    assert [m for m, _ in fake.calls].count("groups.getLongPollServer") == 2
-    post = fake.add_post(GID, "Пост")
-    cid = fake.add_comment(GID, post, ALICE, "После нового ключа")
+    assert [m for m, _ in fake_vk.calls].count("groups.getLongPollServer") == 2
+    post = fake_vk.add_post(GID, "Пост")
+    cid = fake_vk.add_comment(GID, post, ALICE, "После нового ключа")
     assert [c.external_id for c in source.listen_once(batch.cursors).changes] == [str(cid)]
 
 
 def test_long_poll_http_fault_is_retried(
-    fake: FakeVk, source: VkSource, sleep: RecordingSleep
+    fake_vk: FakeVk, source: VkSource, sleep: RecordingSleep
 ) -> None:
     cursors = source.listen_once({}).cursors
-    post = fake.add_post(GID, "Пост")
-    cid = fake.add_comment(GID, post, ALICE, "Комментарий")
-    fake.http_error_next("longpoll", 502)
-    fake.truncate_next("longpoll")
+    post = fake_vk.add_post(GID, "Пост")
+    cid = fake_vk.add_comment(GID, post, ALICE, "Комментарий")
+    fake_vk.http_error_next("longpoll", 502)
+    fake_vk.truncate_next("longpoll")
 
     batch = source.listen_once(cursors)
 
@@ -498,13 +503,13 @@ def test_long_poll_http_fault_is_retried(
 
 
 def test_long_poll_slower_than_the_timeout_is_retried(
-    fake: FakeVk, make_source: SourceFactory, sleep: RecordingSleep
+    fake_vk: FakeVk, make_source: SourceFactory, sleep: RecordingSleep
 ) -> None:
     source = make_source(http_timeout=0.3)
     cursors = source.listen_once({}).cursors
-    post = fake.add_post(GID, "Пост")
-    cid = fake.add_comment(GID, post, ALICE, "Комментарий")
-    fake.delay_next("longpoll", 3.0)
+    post = fake_vk.add_post(GID, "Пост")
+    cid = fake_vk.add_comment(GID, post, ALICE, "Комментарий")
+    fake_vk.delay_next("longpoll", 3.0)
 
     batch = source.listen_once(cursors)
 
@@ -517,11 +522,11 @@ def test_long_poll_slower_than_the_timeout_is_retried(
 
 @pytest.mark.parametrize("code", [6, 9, 10, 29])
 def test_transient_vk_error_is_retried_with_growing_backoff(
-    fake: FakeVk, source: VkSource, sleep: RecordingSleep, code: int
+    fake_vk: FakeVk, source: VkSource, sleep: RecordingSleep, code: int
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    cid = fake.add_comment(GID, post, ALICE, "Комментарий")
-    fake.fail_next("wall.get", code, times=3)
+    post = fake_vk.add_post(GID, "Пост")
+    cid = fake_vk.add_comment(GID, post, ALICE, "Комментарий")
+    fake_vk.fail_next("wall.get", code, times=3)
 
     changes, _, calls, _ = run_sweep(source, {})
 
@@ -541,11 +546,11 @@ def test_transient_vk_error_is_retried_with_growing_backoff(
     ],
 )
 def test_http_fault_and_broken_json_are_retried(
-    fake: FakeVk, source: VkSource, sleep: RecordingSleep, inject: str, method: str
+    fake_vk: FakeVk, source: VkSource, sleep: RecordingSleep, inject: str, method: str
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    cid = fake.add_comment(GID, post, ALICE, "Комментарий")
-    getattr(fake, inject)(method, times=2)
+    post = fake_vk.add_post(GID, "Пост")
+    cid = fake_vk.add_comment(GID, post, ALICE, "Комментарий")
+    getattr(fake_vk, inject)(method, times=2)
 
     changes, _, calls, _ = run_sweep(source, {})
 
@@ -555,12 +560,12 @@ def test_http_fault_and_broken_json_are_retried(
 
 
 def test_call_slower_than_the_http_timeout_is_retried(
-    fake: FakeVk, make_source: SourceFactory, sleep: RecordingSleep
+    fake_vk: FakeVk, make_source: SourceFactory, sleep: RecordingSleep
 ) -> None:
     source = make_source(http_timeout=0.3)
-    post = fake.add_post(GID, "Пост")
-    cid = fake.add_comment(GID, post, ALICE, "Комментарий")
-    fake.delay_next("wall.getComments", 2.0)
+    post = fake_vk.add_post(GID, "Пост")
+    cid = fake_vk.add_comment(GID, post, ALICE, "Комментарий")
+    fake_vk.delay_next("wall.getComments", 2.0)
 
     changes, _, calls, _ = run_sweep(source, {})
 
@@ -570,21 +575,21 @@ def test_call_slower_than_the_http_timeout_is_retried(
 
 
 def test_exhausted_attempts_raise_transient_error(
-    fake: FakeVk, source: VkSource, sleep: RecordingSleep
+    fake_vk: FakeVk, source: VkSource, sleep: RecordingSleep
 ) -> None:
-    fake.add_post(GID, "Пост")
-    fake.fail_next("wall.get", 10, times=RETRY.attempts)
+    fake_vk.add_post(GID, "Пост")
+    fake_vk.fail_next("wall.get", 10, times=RETRY.attempts)
 
     with pytest.raises(TransientSourceError) as raised:
         run_sweep(source, {})
 
     assert "wall.get" in str(raised.value)
-    assert len(fake.calls) == RETRY.attempts
+    assert len(fake_vk.calls) == RETRY.attempts
     assert sleep.pauses == expected_pauses(RETRY, RETRY.attempts - 1)
     assert sleep.pauses[-1] == RETRY.maximum  # capped
 
 
-def test_broken_sweep_token_stops_the_source(fake: FakeVk, make_source: SourceFactory) -> None:
+def test_broken_sweep_token_stops_the_source(fake_vk: FakeVk, make_source: SourceFactory) -> None:
     source = make_source(sweep_token="revoked-token")
 
     with pytest.raises(PermanentSourceError) as raised:
@@ -592,11 +597,11 @@ def test_broken_sweep_token_stops_the_source(fake: FakeVk, make_source: SourceFa
 
     assert "sweep_token" in str(raised.value)
     assert "revoked-token" not in str(raised.value)
-    assert len(fake.calls) == 1
+    assert len(fake_vk.calls) == 1
 
 
 def test_community_token_used_for_sweeping_stops_the_source(
-    fake: FakeVk, make_source: SourceFactory
+    fake_vk: FakeVk, make_source: SourceFactory
 ) -> None:
     source = make_source(sweep_token=COMMUNITY_TOKEN)
 
@@ -605,7 +610,7 @@ def test_community_token_used_for_sweeping_stops_the_source(
 
     assert "27" in str(raised.value)
     assert "сервисный" in str(raised.value)
-    assert len(fake.calls) == 1
+    assert len(fake_vk.calls) == 1
 
 
 def test_broken_community_token_stops_listening(make_source: SourceFactory) -> None:
@@ -617,31 +622,31 @@ def test_broken_community_token_stops_listening(make_source: SourceFactory) -> N
     assert "community_token" in str(raised.value)
 
 
-def test_captcha_stops_the_source_without_prompting(fake: FakeVk, source: VkSource) -> None:
-    fake.add_post(GID, "Пост")
-    fake.fail_next("wall.get", 14)
+def test_captcha_stops_the_source_without_prompting(fake_vk: FakeVk, source: VkSource) -> None:
+    fake_vk.add_post(GID, "Пост")
+    fake_vk.fail_next("wall.get", 14)
 
     with pytest.raises(PermanentSourceError) as raised:
         run_sweep(source, {})
 
     assert "капч" in str(raised.value)
-    assert len(fake.calls) == 1
+    assert len(fake_vk.calls) == 1
 
 
 def test_no_token_reaches_logs_or_errors(
-    fake: FakeVk, source: VkSource, caplog: pytest.LogCaptureFixture
+    fake_vk: FakeVk, source: VkSource, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    post = fake.add_post(GID, "Пост")
-    question = fake.add_comment(GID, post, ALICE, "Вопрос")
-    fake.fail_next("wall.get", 9)
-    fake.http_error_next("wall.getComments")
-    fake.fail_next("wall.createComment", 10)
-    fake.http_error_next("longpoll")
+    post = fake_vk.add_post(GID, "Пост")
+    question = fake_vk.add_comment(GID, post, ALICE, "Вопрос")
+    fake_vk.fail_next("wall.get", 9)
+    fake_vk.http_error_next("wall.getComments")
+    fake_vk.fail_next("wall.createComment", 10)
+    fake_vk.http_error_next("longpoll")
     run_sweep(source, {})
     source.post_reply(reply("k1", post, question))
     source.listen_once(source.listen_once({}).cursors)
-    fake.fail_next("wall.get", 10, times=RETRY.attempts)
+    fake_vk.fail_next("wall.get", 10, times=RETRY.attempts)
     with pytest.raises(TransientSourceError) as raised:
         run_sweep(source, {})
 
@@ -656,17 +661,17 @@ def test_no_token_reaches_logs_or_errors(
 
 
 def test_posting_twice_with_the_same_key_creates_one_comment(
-    fake: FakeVk, source: VkSource
+    fake_vk: FakeVk, source: VkSource
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    question = fake.add_comment(GID, post, ALICE, "Вопрос")
+    post = fake_vk.add_post(GID, "Пост")
+    question = fake_vk.add_comment(GID, post, ALICE, "Вопрос")
 
     first = source.post_reply(reply("outbox-1", post, question))
     second = source.post_reply(reply("outbox-1", post, question))
 
     assert first == second
-    assert len(fake.created) == 1
-    created = fake.created[0]
+    assert len(fake_vk.created) == 1
+    created = fake_vk.created[0]
     assert created["from_id"] == -GID
     assert created["reply_to_comment"] == question
     assert first.external_id == str(created["id"])
@@ -676,23 +681,23 @@ def test_posting_twice_with_the_same_key_creates_one_comment(
 
 
 def test_reply_whose_answer_was_lost_is_retried_without_a_duplicate(
-    fake: FakeVk, source: VkSource, sleep: RecordingSleep
+    fake_vk: FakeVk, source: VkSource, sleep: RecordingSleep
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    question = fake.add_comment(GID, post, ALICE, "Вопрос")
-    fake.truncate_next("wall.createComment")
+    post = fake_vk.add_post(GID, "Пост")
+    question = fake_vk.add_comment(GID, post, ALICE, "Вопрос")
+    fake_vk.truncate_next("wall.createComment")
 
     posted = source.post_reply(reply("outbox-2", post, question, "Ответ"))
 
-    assert len(fake.created) == 1
-    assert posted.external_id == str(fake.created[0]["id"])
+    assert len(fake_vk.created) == 1
+    assert posted.external_id == str(fake_vk.created[0]["id"])
     assert len(sleep.pauses) == 1
 
 
-def test_reply_in_a_thread_links_to_the_thread_root(fake: FakeVk, source: VkSource) -> None:
-    post = fake.add_post(GID, "Пост")
-    question = fake.add_comment(GID, post, ALICE, "Вопрос")
-    follow_up = fake.add_comment(GID, post, BOB, "Уточнение", reply_to_comment=question)
+def test_reply_in_a_thread_links_to_the_thread_root(fake_vk: FakeVk, source: VkSource) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    question = fake_vk.add_comment(GID, post, ALICE, "Вопрос")
+    follow_up = fake_vk.add_comment(GID, post, BOB, "Уточнение", reply_to_comment=question)
 
     posted = source.post_reply(reply("outbox-3", post, follow_up))
 
@@ -700,50 +705,50 @@ def test_reply_in_a_thread_links_to_the_thread_root(fake: FakeVk, source: VkSour
     assert posted.url.endswith(f"?reply={posted.external_id}&thread={question}")
 
 
-def test_reply_to_a_deleted_comment_is_rejected(fake: FakeVk, source: VkSource) -> None:
-    post = fake.add_post(GID, "Пост")
-    question = fake.add_comment(GID, post, ALICE, "Вопрос")
-    fake.delete_comment(GID, question)
+def test_reply_to_a_deleted_comment_is_rejected(fake_vk: FakeVk, source: VkSource) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    question = fake_vk.add_comment(GID, post, ALICE, "Вопрос")
+    fake_vk.delete_comment(GID, question)
 
     with pytest.raises(ReplyRejectedError) as raised:
         source.post_reply(reply("outbox-4", post, question))
 
     assert "100" in str(raised.value)
-    assert fake.created == []
+    assert fake_vk.created == []
 
 
 @pytest.mark.parametrize("code", [15, 212, 213, 222])
 def test_reply_refused_by_vk_is_rejected_with_its_code(
-    fake: FakeVk, source: VkSource, code: int
+    fake_vk: FakeVk, source: VkSource, code: int
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    question = fake.add_comment(GID, post, ALICE, "Вопрос")
-    fake.fail_next("wall.createComment", code)
+    post = fake_vk.add_post(GID, "Пост")
+    question = fake_vk.add_comment(GID, post, ALICE, "Вопрос")
+    fake_vk.fail_next("wall.createComment", code)
 
     with pytest.raises(ReplyRejectedError) as raised:
         source.post_reply(reply("outbox-5", post, question))
 
     assert str(code) in str(raised.value)
-    assert [m for m, _ in fake.calls].count("wall.createComment") == 1
+    assert [m for m, _ in fake_vk.calls].count("wall.createComment") == 1
 
 
 def test_too_many_replies_is_transient(
-    fake: FakeVk, source: VkSource, sleep: RecordingSleep
+    fake_vk: FakeVk, source: VkSource, sleep: RecordingSleep
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    question = fake.add_comment(GID, post, ALICE, "Вопрос")
-    fake.fail_next("wall.createComment", 223, times=RETRY.attempts)
+    post = fake_vk.add_post(GID, "Пост")
+    question = fake_vk.add_comment(GID, post, ALICE, "Вопрос")
+    fake_vk.fail_next("wall.createComment", 223, times=RETRY.attempts)
 
     with pytest.raises(TransientSourceError):
         source.post_reply(reply("outbox-6", post, question))
 
-    assert fake.created == []
+    assert fake_vk.created == []
     assert len(sleep.pauses) == RETRY.attempts - 1
     fake_reply = source.post_reply(reply("outbox-6", post, question))
-    assert fake_reply.external_id == str(fake.created[0]["id"])
+    assert fake_reply.external_id == str(fake_vk.created[0]["id"])
 
 
-def test_reply_for_another_community_is_rejected(fake: FakeVk, source: VkSource) -> None:
+def test_reply_for_another_community_is_rejected(fake_vk: FakeVk, source: VkSource) -> None:
     other = OutgoingReply(
         outbox_id=2,
         idempotency_key="x",
@@ -756,4 +761,4 @@ def test_reply_for_another_community_is_rejected(fake: FakeVk, source: VkSource)
     with pytest.raises(ReplyRejectedError):
         source.post_reply(other)
 
-    assert fake.calls == []
+    assert fake_vk.calls == []

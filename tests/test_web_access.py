@@ -14,7 +14,8 @@ from starlette.testclient import TestClient
 
 from incident import db, users
 from incident.users import Role
-from tests.browser.world import (
+from tests.conftest import FakeClock
+from tests.world import (
     PASSWORD,
     SECRET,
     add_incident,
@@ -24,7 +25,6 @@ from tests.browser.world import (
     make_app,
     post_form,
 )
-from tests.conftest import FakeClock
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/health")}
 ADMIN_ONLY = "/admin/"

@@ -14,8 +14,8 @@ from starlette.testclient import TestClient
 from incident import db, inbox
 from incident.models import IncidentStatus, OutboxStatus
 from incident.users import Role
-from tests.browser.world import add_incident, add_user, csrf_of, login, make_app, post_form
 from tests.conftest import FakeClock
+from tests.world import add_incident, add_user, csrf_of, login, make_app, post_form
 
 
 @pytest.fixture

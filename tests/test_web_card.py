@@ -15,8 +15,8 @@ from incident.classify import Verdict, classify
 from incident.rules import RuleSet, load_ruleset
 from incident.users import Role
 from incident.web.suggestions import load_suggestions
-from tests.browser.world import add_incident, add_user, login, make_app, post_form
 from tests.conftest import FakeClock
+from tests.world import add_incident, add_user, login, make_app, post_form
 
 ROOT = Path(__file__).resolve().parent.parent
 # classified now, this comment is about trade

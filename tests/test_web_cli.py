@@ -14,8 +14,8 @@ from incident import users
 from incident.db import make_engine
 from incident.users import Role
 from incident.wiring import load_config
-from tests.browser.world import PASSWORD
 from tests.conftest import FakeClock
+from tests.world import PASSWORD
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

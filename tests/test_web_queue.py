@@ -14,8 +14,8 @@ from incident import db
 from incident.models import Platform
 from incident.users import Role
 from incident.web import display, queries
-from tests.browser.world import add_incident, add_user, login, make_app
 from tests.conftest import FakeClock
+from tests.world import add_incident, add_user, login, make_app
 
 
 @pytest.fixture

@@ -29,9 +29,8 @@ from incident.sla import SlaSettings
 from incident.users import Role
 from incident.web.suggestions import Suggestions
 from incident.workcal import WorkingCalendar
-from tests.browser.world import add_user, login, make_app
 from tests.conftest import FakeClock
-from tests.test_stats import NOW, T0, World
+from tests.world import NOW, T0, World, add_user, login, make_app
 
 OCTOBER = {"from": "2026-10-01", "to": "2026-10-31"}
 

@@ -23,7 +23,7 @@ from incident.sources.base import PermanentSourceError
 from incident.sources.fakes.vk_server import FakeVk
 from incident.sources.vk import RetryPolicy, VkSource
 from tests.conftest import FakeClock
-from tests.vkschema import validate_response
+from tests.world import VkGroup, VkSetup, VkToken, send_reply
 
 GID = 42
 OTHER_GID = 43
@@ -32,27 +32,24 @@ FAST_RETRY = RetryPolicy(attempts=4, initial=0.001, maximum=0.01)
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeVk]:
-    with FakeVk(longpoll_max_wait=0.5, validator=validate_response) as server:
-        for gid in (GID, OTHER_GID):
-            server.add_group(gid, f"Комитет {gid}")
-            server.add_token(f"community-{gid}", "community", gid)
-        server.add_token("service", "service")
-        for uid, (first, last) in enumerate(
-            [("Анна", "Петрова"), ("Борис", "Смирнов"), ("Вера", "Иванова")], start=1001
-        ):
-            server.add_user(uid, first, last)
-        yield server
-        assert server.schema_errors == []
+def vk_setup() -> VkSetup:
+    return VkSetup(
+        groups=tuple(VkGroup(gid, f"Комитет {gid}") for gid in (GID, OTHER_GID)),
+        tokens=(
+            *(VkToken(f"community-{gid}", "community", gid) for gid in (GID, OTHER_GID)),
+            VkToken("service", "service"),
+        ),
+        users={1001: ("Анна", "Петрова"), 1002: ("Борис", "Смирнов"), 1003: ("Вера", "Иванова")},
+    )
 
 
-def source_for(fake: FakeVk, gid: int = GID, **kw: Any) -> VkSource:
+def source_for(fake_vk: FakeVk, gid: int = GID, **kw: Any) -> VkSource:
     values: dict[str, Any] = {
         "name": f"vk-{gid}",
         "group_id": gid,
         "community_token": f"community-{gid}",
         "sweep_token": "service",
-        "session_factory": fake.session,
+        "session_factory": fake_vk.session,
         "throttle": False,
         "retry": FAST_RETRY,
         "longpoll_wait": 1,
@@ -63,8 +60,8 @@ def source_for(fake: FakeVk, gid: int = GID, **kw: Any) -> VkSource:
 
 
 @pytest.fixture
-def source(fake: FakeVk) -> Iterator[VkSource]:
-    with source_for(fake) as s:
+def source(fake_vk: FakeVk) -> Iterator[VkSource]:
+    with source_for(fake_vk) as s:
         yield s
 
 
@@ -90,37 +87,37 @@ def incident_of(engine: Engine, external_id: int) -> Any:
         ).one()
 
 
-def populate(fake: FakeVk, posts: int, per_post: int, gid: int = GID) -> list[str]:
+def populate(fake_vk: FakeVk, posts: int, per_post: int, gid: int = GID) -> list[str]:
     texts = []
     for p in range(posts):
-        post = fake.add_post(gid, f"Пост {p}")
+        post = fake_vk.add_post(gid, f"Пост {p}")
         for c in range(per_post):
             text = f"Комментарий {p}-{c}: магазин не вернул деньги"
-            fake.add_comment(gid, post, 1001 + c % 3, text)
+            fake_vk.add_comment(gid, post, 1001 + c % 3, text)
             texts.append(text)
     return texts
 
 
 def test_catch_up_after_downtime_stores_everything_once(
-    engine: Engine, fake: FakeVk, source: VkSource, clock: FakeClock
+    engine: Engine, fake_vk: FakeVk, source: VkSource, clock: FakeClock
 ) -> None:
-    texts = populate(fake, posts=3, per_post=120)  # more than one page per post
+    texts = populate(fake_vk, posts=3, per_post=120)  # more than one page per post
     first = pipeline.sweep_once(engine, source, clock, INGESTION)
     assert first.error is None
     assert sorted(stored_texts(engine)) == sorted(texts)
     assert first.result.incidents == 360
     # while the worker was down, more came in; the next sweep takes only those
-    post = fake.add_post(GID, "Новый пост")
-    fake.add_comment(GID, post, 1001, "Новый комментарий после простоя")
+    post = fake_vk.add_post(GID, "Новый пост")
+    fake_vk.add_comment(GID, post, 1001, "Новый комментарий после простоя")
     second = pipeline.sweep_once(engine, source, clock, INGESTION)
     assert (second.result.stored, second.result.duplicates) == (1, 0)
     assert count(engine, db.comments) == 361
 
 
 def test_a_sweep_with_nothing_new_costs_one_call_and_stores_nothing(
-    engine: Engine, fake: FakeVk, source: VkSource, clock: FakeClock
+    engine: Engine, fake_vk: FakeVk, source: VkSource, clock: FakeClock
 ) -> None:
-    populate(fake, posts=5, per_post=10)
+    populate(fake_vk, posts=5, per_post=10)
     pipeline.sweep_once(engine, source, clock, INGESTION)
     again = pipeline.sweep_once(engine, source, clock, INGESTION)
     assert again.api_calls == 1
@@ -128,16 +125,18 @@ def test_a_sweep_with_nothing_new_costs_one_call_and_stores_nothing(
 
 
 def test_thread_replies_beyond_the_inlined_ten_are_all_stored(
-    engine: Engine, fake: FakeVk, source: VkSource, clock: FakeClock
+    engine: Engine, fake_vk: FakeVk, source: VkSource, clock: FakeClock
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    top = fake.add_comment(GID, post, 1001, "Где вернуть товар?")
+    post = fake_vk.add_post(GID, "Пост")
+    top = fake_vk.add_comment(GID, post, 1001, "Где вернуть товар?")
     replies = [
-        fake.add_comment(GID, post, 1002, f"ответ {i}", reply_to_comment=top) for i in range(25)
+        fake_vk.add_comment(GID, post, 1002, f"ответ {i}", reply_to_comment=top) for i in range(25)
     ]
     pipeline.sweep_once(engine, source, clock, INGESTION)
     # later replies inside the same thread
-    more = [fake.add_comment(GID, post, 1003, f"ещё {i}", reply_to_comment=top) for i in range(3)]
+    more = [
+        fake_vk.add_comment(GID, post, 1003, f"ещё {i}", reply_to_comment=top) for i in range(3)
+    ]
     pipeline.sweep_once(engine, source, clock, INGESTION)
     assert count(engine, db.comments) == 1 + len(replies) + len(more)
     with engine.connect() as conn:
@@ -146,12 +145,12 @@ def test_thread_replies_beyond_the_inlined_ten_are_all_stored(
 
 
 def test_live_events_arrive_without_a_sweep_and_replays_are_ignored(
-    engine: Engine, fake: FakeVk, source: VkSource, clock: FakeClock
+    engine: Engine, fake_vk: FakeVk, source: VkSource, clock: FakeClock
 ) -> None:
-    post = fake.add_post(GID, "Пост")
+    post = fake_vk.add_post(GID, "Пост")
     start = pipeline.listen_once(engine, source, clock, INGESTION)  # first call: takes ts, sweeps
     assert start.error is None
-    cid = fake.add_comment(GID, post, 1001, "Такси взяло двойную цену")
+    cid = fake_vk.add_comment(GID, post, 1001, "Такси взяло двойную цену")
     live = pipeline.listen_once(engine, source, clock, INGESTION)
     assert live.result.stored == 1
     assert incident_of(engine, cid).status == IncidentStatus.OPEN
@@ -160,34 +159,34 @@ def test_live_events_arrive_without_a_sweep_and_replays_are_ignored(
 
 
 def test_edits_and_deletes_arrive_live_and_keep_history(
-    engine: Engine, fake: FakeVk, source: VkSource, clock: FakeClock
+    engine: Engine, fake_vk: FakeVk, source: VkSource, clock: FakeClock
 ) -> None:
-    post = fake.add_post(GID, "Пост")
+    post = fake_vk.add_post(GID, "Пост")
     pipeline.listen_once(engine, source, clock, INGESTION)
-    cid = fake.add_comment(GID, post, 1001, "Купила куртку, брак")
+    cid = fake_vk.add_comment(GID, post, 1001, "Купила куртку, брак")
     pipeline.listen_once(engine, source, clock, INGESTION)
-    fake.edit_comment(GID, cid, "Купила куртку, брак, магазин отказал в возврате")
+    fake_vk.edit_comment(GID, cid, "Купила куртку, брак, магазин отказал в возврате")
     pipeline.listen_once(engine, source, clock, INGESTION)
     with engine.connect() as conn:
         row = conn.execute(select(db.comments.c.text, db.comments.c.edits)).one()
     assert row.text == "Купила куртку, брак, магазин отказал в возврате"
     assert [e["text"] for e in row.edits] == ["Купила куртку, брак"]
-    fake.delete_comment(GID, cid)
+    fake_vk.delete_comment(GID, cid)
     pipeline.listen_once(engine, source, clock, INGESTION)
     assert incident_of(engine, cid).status == IncidentStatus.CLOSED
-    fake.restore_comment(GID, cid)
+    fake_vk.restore_comment(GID, cid)
     pipeline.listen_once(engine, source, clock, INGESTION)
     assert incident_of(engine, cid).status == IncidentStatus.OPEN
 
 
 @pytest.mark.parametrize("failed", [1, 2, 3])
 def test_long_poll_failures_lose_no_comment(
-    engine: Engine, fake: FakeVk, source: VkSource, clock: FakeClock, failed: int
+    engine: Engine, fake_vk: FakeVk, source: VkSource, clock: FakeClock, failed: int
 ) -> None:
-    post = fake.add_post(GID, "Пост")
+    post = fake_vk.add_post(GID, "Пост")
     pipeline.listen_once(engine, source, clock, INGESTION)
-    cid = fake.add_comment(GID, post, 1001, "Комментарий во время сбоя long poll")
-    fake.longpoll_fail_next(failed)  # type: ignore[arg-type]
+    cid = fake_vk.add_comment(GID, post, 1001, "Комментарий во время сбоя long poll")
+    fake_vk.longpoll_fail_next(failed)  # type: ignore[arg-type]
     for _ in range(3):
         pipeline.listen_once(engine, source, clock, INGESTION)
     assert incident_of(engine, cid).status == IncidentStatus.OPEN
@@ -195,26 +194,26 @@ def test_long_poll_failures_lose_no_comment(
 
 
 def test_the_communitys_own_reply_on_vk_is_recorded_as_the_answer(
-    engine: Engine, fake: FakeVk, source: VkSource, clock: FakeClock
+    engine: Engine, fake_vk: FakeVk, source: VkSource, clock: FakeClock
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    question = fake.add_comment(GID, post, 1001, "Куда жаловаться на управляющую компанию?")
+    post = fake_vk.add_post(GID, "Пост")
+    question = fake_vk.add_comment(GID, post, 1001, "Куда жаловаться на управляющую компанию?")
     pipeline.sweep_once(engine, source, clock, INGESTION)
-    answer = fake.add_comment(
+    answer = fake_vk.add_comment(
         GID, post, -GID, "Напишите нам в сообщения", reply_to_comment=question
     )
     pipeline.sweep_once(engine, source, clock, INGESTION)
     row = incident_of(engine, question)
     assert row.status == IncidentStatus.ANSWERED
     assert row.first_response_by == "platform"
-    assert row.first_response_at == fake_date(fake, answer)
+    assert row.first_response_at == fake_date(fake_vk, answer)
     assert count(engine, db.incidents) == 1  # the answer itself is not an incident
 
 
-def fake_date(fake: FakeVk, cid: int) -> Any:
+def fake_date(fake_vk: FakeVk, cid: int) -> Any:
     from datetime import UTC, datetime
 
-    return datetime.fromtimestamp(fake.comment(GID, cid)["date"], UTC)
+    return datetime.fromtimestamp(fake_vk.comment(GID, cid)["date"], UTC)
 
 
 FAULTS = [
@@ -232,25 +231,25 @@ FAULTS = [
 @pytest.mark.parametrize(("fault", "inject"), FAULTS, ids=[f[0] for f in FAULTS])
 def test_transient_faults_are_retried_and_nothing_is_lost(
     engine: Engine,
-    fake: FakeVk,
+    fake_vk: FakeVk,
     source: VkSource,
     clock: FakeClock,
     fault: str,
     inject: Any,
     method: str,
 ) -> None:
-    texts = populate(fake, posts=2, per_post=5)
-    inject(fake, method)
+    texts = populate(fake_vk, posts=2, per_post=5)
+    inject(fake_vk, method)
     outcome = pipeline.sweep_once(engine, source, clock, INGESTION)
     assert outcome.error is None, fault
     assert sorted(stored_texts(engine)) == sorted(texts)
 
 
 def test_a_fault_outlasting_the_retries_degrades_the_source_and_the_next_run_recovers(
-    engine: Engine, fake: FakeVk, source: VkSource, clock: FakeClock
+    engine: Engine, fake_vk: FakeVk, source: VkSource, clock: FakeClock
 ) -> None:
-    texts = populate(fake, posts=2, per_post=5)
-    fake.http_error_next("wall.getComments", 500, times=FAST_RETRY.attempts)
+    texts = populate(fake_vk, posts=2, per_post=5)
+    fake_vk.http_error_next("wall.getComments", 500, times=FAST_RETRY.attempts)
     failed = pipeline.sweep_once(engine, source, clock, INGESTION)
     assert failed.error is not None
     assert not failed.stopped
@@ -265,12 +264,12 @@ def test_a_fault_outlasting_the_retries_degrades_the_source_and_the_next_run_rec
 
 @pytest.mark.parametrize(("code", "what"), [(5, "authorization"), (27, "group"), (14, "captcha")])
 def test_a_broken_token_or_captcha_stops_that_source_but_not_the_others(
-    engine: Engine, fake: FakeVk, clock: FakeClock, code: int, what: str
+    engine: Engine, fake_vk: FakeVk, clock: FakeClock, code: int, what: str
 ) -> None:
-    populate(fake, posts=1, per_post=3, gid=GID)
-    populate(fake, posts=1, per_post=4, gid=OTHER_GID)
-    fake.fail_next("wall.get", code)
-    with source_for(fake, GID) as broken, source_for(fake, OTHER_GID) as healthy:
+    populate(fake_vk, posts=1, per_post=3, gid=GID)
+    populate(fake_vk, posts=1, per_post=4, gid=OTHER_GID)
+    fake_vk.fail_next("wall.get", code)
+    with source_for(fake_vk, GID) as broken, source_for(fake_vk, OTHER_GID) as healthy:
         bad = pipeline.sweep_once(engine, broken, clock, INGESTION)
         good = pipeline.sweep_once(engine, healthy, clock, INGESTION)
     assert bad.stopped
@@ -286,22 +285,22 @@ def test_a_broken_token_or_captcha_stops_that_source_but_not_the_others(
 
 def queue(engine: Engine, incident_id: int, text: str, clock: FakeClock) -> int:
     with engine.begin() as conn:
-        return inbox.queue_reply(conn, incident_id, text, "anna", clock())
+        return send_reply(conn, incident_id, text, "anna", clock())
 
 
 def test_a_queued_reply_is_posted_as_the_community_under_the_comment(
-    engine: Engine, fake: FakeVk, source: VkSource, clock: FakeClock
+    engine: Engine, fake_vk: FakeVk, source: VkSource, clock: FakeClock
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    question = fake.add_comment(GID, post, 1001, "Где оставить жалобу на кафе?")
+    post = fake_vk.add_post(GID, "Пост")
+    question = fake_vk.add_comment(GID, post, 1001, "Где оставить жалобу на кафе?")
     pipeline.sweep_once(engine, source, clock, INGESTION)
     incident = incident_of(engine, question)
     queue(engine, incident.id, "Здравствуйте! Напишите нам в сообщения 🙂", clock)
     policy = ReplyPolicy(worker_id="w1")
     assert pipeline.send_one_reply(engine, {source.name: source}, clock, policy)
     assert not pipeline.send_one_reply(engine, {source.name: source}, clock, policy)
-    assert len(fake.created) == 1
-    posted = fake.created[0]
+    assert len(fake_vk.created) == 1
+    posted = fake_vk.created[0]
     assert posted["from_id"] == -GID
     assert posted["text"] == "Здравствуйте! Напишите нам в сообщения 🙂"
     assert posted["reply_to_comment"] == question
@@ -314,10 +313,10 @@ def test_a_queued_reply_is_posted_as_the_community_under_the_comment(
 
 
 def test_a_reply_is_posted_once_when_the_worker_dies_between_sending_and_recording(
-    engine: Engine, fake: FakeVk, source: VkSource, clock: FakeClock
+    engine: Engine, fake_vk: FakeVk, source: VkSource, clock: FakeClock
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    question = fake.add_comment(GID, post, 1001, "Банк навязал страховку")
+    post = fake_vk.add_post(GID, "Пост")
+    question = fake_vk.add_comment(GID, post, 1001, "Банк навязал страховку")
     pipeline.sweep_once(engine, source, clock, INGESTION)
     outbox_id = queue(engine, incident_of(engine, question).id, "Здравствуйте!", clock)
     lease = timedelta(minutes=2)
@@ -340,38 +339,38 @@ def test_a_reply_is_posted_once_when_the_worker_dies_between_sending_and_recordi
     # ... and worker A dies before recording it. After the lease, worker B takes over.
     clock.advance(minutes=3)
     assert pipeline.send_one_reply(engine, {source.name: source}, clock, ReplyPolicy("worker-b"))
-    assert len(fake.created) == 1
+    assert len(fake_vk.created) == 1
     with engine.connect() as conn:
         row = conn.execute(select(db.outbox).where(db.outbox.c.id == outbox_id)).one()
     assert row.status == OutboxStatus.POSTED
-    assert row.posted_external_id == str(fake.created[0]["id"])
+    assert row.posted_external_id == str(fake_vk.created[0]["id"])
 
 
 def test_a_reply_refused_by_vk_is_marked_failed_with_the_reason(
-    engine: Engine, fake: FakeVk, source: VkSource, clock: FakeClock
+    engine: Engine, fake_vk: FakeVk, source: VkSource, clock: FakeClock
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    question = fake.add_comment(GID, post, 1001, "Вопрос")
+    post = fake_vk.add_post(GID, "Пост")
+    question = fake_vk.add_comment(GID, post, 1001, "Вопрос")
     pipeline.sweep_once(engine, source, clock, INGESTION)
     outbox_id = queue(engine, incident_of(engine, question).id, "Ответ", clock)
-    fake.delete_comment(GID, question)
-    fake.fail_next("wall.createComment", 15)
+    fake_vk.delete_comment(GID, question)
+    fake_vk.fail_next("wall.createComment", 15)
     pipeline.send_one_reply(engine, {source.name: source}, clock, ReplyPolicy("w"))
     with engine.connect() as conn:
         row = conn.execute(select(db.outbox).where(db.outbox.c.id == outbox_id)).one()
     assert row.status == OutboxStatus.FAILED
     assert "15" in row.last_error
-    assert fake.created == []
+    assert fake_vk.created == []
 
 
 def test_a_reply_hitting_a_transient_fault_is_retried_later_and_posted_once(
-    engine: Engine, fake: FakeVk, source: VkSource, clock: FakeClock
+    engine: Engine, fake_vk: FakeVk, source: VkSource, clock: FakeClock
 ) -> None:
-    post = fake.add_post(GID, "Пост")
-    question = fake.add_comment(GID, post, 1001, "Вопрос")
+    post = fake_vk.add_post(GID, "Пост")
+    question = fake_vk.add_comment(GID, post, 1001, "Вопрос")
     pipeline.sweep_once(engine, source, clock, INGESTION)
     outbox_id = queue(engine, incident_of(engine, question).id, "Ответ", clock)
-    fake.http_error_next("wall.createComment", 502, times=FAST_RETRY.attempts)
+    fake_vk.http_error_next("wall.createComment", 502, times=FAST_RETRY.attempts)
     sources = {source.name: source}
     assert pipeline.send_one_reply(engine, sources, clock, ReplyPolicy("w"))
     with engine.connect() as conn:
@@ -381,13 +380,13 @@ def test_a_reply_hitting_a_transient_fault_is_retried_later_and_posted_once(
     assert not pipeline.send_one_reply(engine, sources, clock, ReplyPolicy("w"))  # not due yet
     clock.advance(hours=1)
     assert pipeline.send_one_reply(engine, sources, clock, ReplyPolicy("w"))
-    assert len(fake.created) == 1
+    assert len(fake_vk.created) == 1
 
 
 @pytest.mark.parametrize(("cap_hours", "on_time"), [(24.0, False), (None, True)])
 def test_answer_times_in_working_hours_are_stored_with_the_first_answer(
     engine: Engine,
-    fake: FakeVk,
+    fake_vk: FakeVk,
     source: VkSource,
     clock: FakeClock,
     cap_hours: float | None,
@@ -405,9 +404,9 @@ def test_answer_times_in_working_hours_are_stored_with_the_first_answer(
     ingestion = Ingestion(deadline=working_hours_policy(settings), figures=answer_figures(settings))
     friday_evening = int(datetime(2026, 11, 20, 17, 0, tzinfo=UTC).timestamp())  # 20:00 MSK
     monday_morning = int(datetime(2026, 11, 23, 6, 30, tzinfo=UTC).timestamp())  # 09:30 MSK
-    post = fake.add_post(GID, "Пост", date=friday_evening - 3600)
-    question = fake.add_comment(GID, post, 1001, "Вопрос в пятницу вечером", date=friday_evening)
-    fake.add_comment(
+    post = fake_vk.add_post(GID, "Пост", date=friday_evening - 3600)
+    question = fake_vk.add_comment(GID, post, 1001, "Вопрос в пятницу вечером", date=friday_evening)
+    fake_vk.add_comment(
         GID, post, -GID, "Ответ в понедельник", date=monday_morning, reply_to_comment=question
     )
     pipeline.sweep_once(engine, source, clock, ingestion)

@@ -34,7 +34,7 @@ from incident.users import Role
 from incident.web.serve import BackgroundServer
 from incident.web.suggestions import load_suggestions
 from incident.wiring import working_hours_policy
-from tests.browser.world import PASSWORD, add_user, make_app
+from tests.world import PASSWORD, VkSetup, VkToken, add_user, make_app
 
 pytestmark = pytest.mark.browser
 
@@ -49,7 +49,9 @@ def utc_now() -> datetime:
 
 
 @dataclass
-class World:
+class LiveWorld:
+    """The demo community in a fake VK, the worker's pieces and the web app, all running."""
+
     engine: Engine
     fake: FakeVk
     source: VkSource
@@ -81,42 +83,49 @@ def classifier() -> Any:
 
 
 @pytest.fixture
-def world(engine: Engine) -> Iterator[World]:
+def vk_setup() -> VkSetup:
+    """The demo's community is seeded by the ``world`` fixture; here only the tokens."""
+    return VkSetup(
+        groups=(),
+        users={},
+        tokens=(VkToken("community", "community", GID), VkToken("service", "service")),
+    )
+
+
+@pytest.fixture
+def world(engine: Engine, fake_vk: FakeVk) -> Iterator[LiveWorld]:
     now = utc_now()
-    with FakeVk(longpoll_max_wait=0.5) as fake:
-        seed_demo(fake, GID, random.Random(7), now.timestamp())
-        fake.add_token("community", "community", GID)
-        fake.add_token("service", "service")
-        with VkSource(
-            name="vk-demo",
-            group_id=GID,
-            community_token="community",
-            sweep_token="service",
-            session_factory=fake.session,
-            throttle=False,
-            retry=RetryPolicy(attempts=3, initial=0.001, maximum=0.01),
-            longpoll_wait=1,
-            rng=random.Random(1),
-        ) as source:
-            add_user(engine, "anna", Role.STAFF, now)
-            add_user(engine, "boris", Role.SUPERVISOR, now)
-            suggestions = load_suggestions(ROOT / "rules", ROOT / "replies")
-            suggestions.hotline = "8 800 000-00-00"
-            suggestions.places[str(GID)] = (
-                "Комитет по защите прав потребителей",
-                f"https://vk.me/club{GID}",
+    seed_demo(fake_vk, GID, random.Random(7), now.timestamp())
+    with VkSource(
+        name="vk-demo",
+        group_id=GID,
+        community_token="community",
+        sweep_token="service",
+        session_factory=fake_vk.session,
+        throttle=False,
+        retry=RetryPolicy(attempts=3, initial=0.001, maximum=0.01),
+        longpoll_wait=1,
+        rng=random.Random(1),
+    ) as source:
+        add_user(engine, "anna", Role.STAFF, now)
+        add_user(engine, "boris", Role.SUPERVISOR, now)
+        suggestions = load_suggestions(ROOT / "rules", ROOT / "replies")
+        suggestions.hotline = "8 800 000-00-00"
+        suggestions.places[str(GID)] = (
+            "Комитет по защите прав потребителей",
+            f"https://vk.me/club{GID}",
+        )
+        app = make_app(engine, utc_now, knowledge=suggestions, refresh_seconds=1)
+        with BackgroundServer(app) as server:
+            w = LiveWorld(
+                engine,
+                fake_vk,
+                source,
+                Ingestion(deadline=working_hours_policy(SlaSettings()), classify=classifier()),
+                server.url,
             )
-            app = make_app(engine, utc_now, knowledge=suggestions, refresh_seconds=1)
-            with BackgroundServer(app) as server:
-                w = World(
-                    engine,
-                    fake,
-                    source,
-                    Ingestion(deadline=working_hours_policy(SlaSettings()), classify=classifier()),
-                    server.url,
-                )
-                w.sweep()
-                yield w
+            w.sweep()
+            yield w
 
 
 def log_in(browser: Any, url: str, name: str) -> Any:
@@ -140,7 +149,7 @@ def wait_until(predicate: Any, timeout: float = 10.0) -> None:
 
 
 def test_staff_edits_a_suggested_reply_and_it_is_posted_on_vk_once(
-    world: World, browser: Any, engine: Engine
+    world: LiveWorld, browser: Any, engine: Engine
 ) -> None:
     anna = log_in(browser, world.url, "anna")
     rows = anna.locator("#queue-rows tr.row")
@@ -185,7 +194,7 @@ def test_staff_edits_a_suggested_reply_and_it_is_posted_on_vk_once(
     boris.context.close()
 
 
-def test_queue_refreshes_itself_when_a_new_incident_arrives(world: World, browser: Any) -> None:
+def test_queue_refreshes_itself_when_a_new_incident_arrives(world: LiveWorld, browser: Any) -> None:
     page = log_in(browser, world.url, "anna")
     page.evaluate("window.__same_page = true")
     post = world.fake.post_ids(GID)[0]
@@ -197,7 +206,7 @@ def test_queue_refreshes_itself_when_a_new_incident_arrives(world: World, browse
     page.context.close()
 
 
-def test_html_and_scripts_in_a_comment_are_shown_as_text(world: World, browser: Any) -> None:
+def test_html_and_scripts_in_a_comment_are_shown_as_text(world: LiveWorld, browser: Any) -> None:
     post = world.fake.post_ids(GID)[0]
     user = world.fake.user_ids()[0]
     world.fake.add_comment(GID, post, user, XSS + " " + "Ы" * 3000, date=2)
@@ -220,7 +229,7 @@ def test_html_and_scripts_in_a_comment_are_shown_as_text(world: World, browser: 
 
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # one set of screenshots
 def test_screenshots_of_the_queue_and_the_card_from_the_demo_data(
-    world: World, browser: Any, engine: Engine, tmp_path: Path
+    world: LiveWorld, browser: Any, engine: Engine, tmp_path: Path
 ) -> None:
     """Takes the README's screenshots. They land in a temporary folder unless
     INCIDENT_SCREENSHOTS_DIR names one (docs/screenshots to refresh the README's)."""

@@ -16,9 +16,8 @@ from sqlalchemy import Engine
 from incident.users import Role
 from incident.web.serve import BackgroundServer
 from incident.web.suggestions import Suggestions
-from tests.browser.world import PASSWORD, add_user, make_app
 from tests.conftest import FakeClock
-from tests.test_stats import NOW, T0, World
+from tests.world import NOW, PASSWORD, T0, World, add_user, make_app
 
 pytestmark = pytest.mark.browser
 
