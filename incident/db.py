@@ -274,7 +274,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 # --- response figures, SLA warnings, reply kinds (migration 0003) -------------------------
 
-# Stored when an incident gets its first answer (``stats.response_figures``), so statistics
+# Stored when an incident gets its first answer (``sla.response_figures``), so statistics
 # aggregate in SQL instead of running working-hours arithmetic per row at query time.
 incidents.append_column(Column("response_seconds", BigInteger))  # calendar seconds
 incidents.append_column(Column("response_working_seconds", BigInteger))  # working seconds

@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from incident.workcal import (
     MAX_WORKING_HOURS,
@@ -57,6 +58,7 @@ __all__ = [
     "deadline",
     "due_at",
     "next_working_moment",
+    "response_figures",
     "working_time_between",
 ]
 
@@ -211,3 +213,28 @@ def deadline(
         final_due=final_due,
         policy=policy,
     )
+
+
+def response_figures(
+    opened_at: datetime,
+    first_response_at: datetime,
+    due_at: datetime | None,
+    settings: SlaSettings,
+) -> dict[str, Any]:
+    """The columns to store when an incident gets its first answer.
+
+    ``response_seconds``: calendar seconds from the raw clock start; ``response_working_seconds``:
+    working seconds under the deployment's calendar (time outside working hours does not
+    count, so a comment from Friday night answered at 09:30 on Monday took 30 minutes);
+    ``on_time``: ``first_response_at <= due_at`` (None without a deadline). Never negative.
+    """
+    for value, name in ((opened_at, "opened_at"), (first_response_at, "first_response_at")):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+    calendar_seconds = max(0.0, (first_response_at - opened_at).total_seconds())
+    working = working_time_between(opened_at, first_response_at, settings.calendar)
+    return {
+        "response_seconds": round(calendar_seconds),
+        "response_working_seconds": round(working.total_seconds()),
+        "on_time": None if due_at is None else first_response_at <= due_at,
+    }

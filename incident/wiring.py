@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from incident import alerts, sla, stats
+from incident import alerts, sla
 from incident import config as configuration
 from incident.classify import classify
 from incident.config import Config, ConfigError
@@ -66,7 +66,7 @@ def answer_figures(settings: sla.SlaSettings) -> ResponseFigures:
     def figures(
         opened_at: datetime, answered_at: datetime, due_at: datetime | None
     ) -> dict[str, Any]:
-        return stats.response_figures(opened_at, answered_at, due_at, settings)
+        return sla.response_figures(opened_at, answered_at, due_at, settings)
 
     return figures
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, insert, select, update
 
-from incident import db, sla, stats
+from incident import db, inbox, sla, stats
 from incident.stats import Filters
 from tests.world import MSK, NOW, OCTOBER, T0, World, percentile_cont
 
@@ -33,7 +33,7 @@ def test_response_figures_count_only_working_time_for_a_friday_night_comment() -
     friday_night = datetime(2026, 10, 16, 20, 0, tzinfo=MSK)
     monday = datetime(2026, 10, 19, 9, 30, tzinfo=MSK)
     d = sla.deadline(friday_night, None, None, "vk", SETTINGS)
-    figures = stats.response_figures(friday_night, monday, d.due, SETTINGS)
+    figures = sla.response_figures(friday_night, monday, d.due, SETTINGS)
     assert figures["response_working_seconds"] == 30 * 60
     assert figures["response_seconds"] == (monday - friday_night).total_seconds()
     # the 24-hour calendar cap made it due on Saturday evening, so Monday is late
@@ -42,15 +42,15 @@ def test_response_figures_count_only_working_time_for_a_friday_night_comment() -
 
 def test_response_figures_say_on_time_at_the_deadline_itself_and_late_a_second_after() -> None:
     d = sla.deadline(T0, None, None, "vk", SETTINGS)
-    assert stats.response_figures(T0, d.due, d.due, SETTINGS)["on_time"] is True
+    assert sla.response_figures(T0, d.due, d.due, SETTINGS)["on_time"] is True
     later = d.due + timedelta(seconds=1)
-    assert stats.response_figures(T0, later, d.due, SETTINGS)["on_time"] is False
-    assert stats.response_figures(T0, later, None, SETTINGS)["on_time"] is None
+    assert sla.response_figures(T0, later, d.due, SETTINGS)["on_time"] is False
+    assert sla.response_figures(T0, later, None, SETTINGS)["on_time"] is None
 
 
 def test_response_figures_refuse_naive_datetimes() -> None:
     with pytest.raises(ValueError, match="opened_at"):
-        stats.response_figures(T0.replace(tzinfo=None), T0, None, SETTINGS)
+        sla.response_figures(T0.replace(tzinfo=None), T0, None, SETTINGS)
 
 
 def test_backfill_fills_answered_incidents_without_figures_once(world: World) -> None:
@@ -63,9 +63,9 @@ def test_backfill_fills_answered_incidents_without_figures_once(world: World) ->
             )
         )
     with world.engine.begin() as conn:
-        assert stats.backfill_response_figures(conn, SETTINGS, batch=1) == 1
+        assert inbox.backfill_response_figures(conn, SETTINGS, batch=1) == 1
     with world.engine.begin() as conn:
-        assert stats.backfill_response_figures(conn, SETTINGS) == 0
+        assert inbox.backfill_response_figures(conn, SETTINGS) == 0
         row = conn.execute(select(db.incidents).where(db.incidents.c.id == answered)).one()
     assert (row.response_seconds, row.response_working_seconds, row.on_time) == (
         3 * 3600,
@@ -304,8 +304,8 @@ def test_backfill_takes_reply_kinds_from_the_staff_apps_audit_events(world: Worl
             )
     assert (world.compute().moves_to_private, world.compute().redirects) == (0, 0)
     with world.engine.begin() as conn:
-        assert stats.backfill_reply_kinds(conn) == 2
+        assert inbox.backfill_reply_kinds(conn) == 2
     with world.engine.begin() as conn:
-        assert stats.backfill_reply_kinds(conn) == 0
+        assert inbox.backfill_reply_kinds(conn) == 0
     s = world.compute()
     assert (s.moves_to_private, s.redirects) == (1, 1)

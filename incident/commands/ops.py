@@ -14,7 +14,7 @@ from typing import TextIO
 
 from sqlalchemy import Engine
 
-from incident import inbox, migrate, pipeline, stats, wiring
+from incident import inbox, migrate, pipeline, wiring
 from incident.config import Config, ConfigError
 from incident.daemon import Worker, utc_now
 from incident.logs import configure_logging
@@ -126,8 +126,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         migrate.upgrade(engine)
         with engine.begin() as conn:
             # answers given before their times were stored (older versions) get them now
-            figures = stats.backfill_response_figures(conn, config.sla)
-            kinds = stats.backfill_reply_kinds(conn)
+            figures = inbox.backfill_response_figures(conn, config.sla)
+            kinds = inbox.backfill_reply_kinds(conn)
         print(f"database at revision {migrate.current_revision(engine)}")
         if figures or kinds:
             print(f"filled in answer times of {figures} incidents and kinds of {kinds} replies")

@@ -10,8 +10,8 @@ the caller decides the transaction's extent. Callers use the package, not its mo
 Where things are: ``ingest`` and ``new_comments`` (comments in, incidents opened, answers and
 edits), ``contracts`` (the policies ingest is handed, its result), ``outbox`` (replies queued,
 claimed, posted, failed, retried), ``claims`` and ``actions`` (what staff do to an incident),
-``deadlines`` (the SLA step's marks), ``sources`` (cursors, source status, leases), ``audit``,
-``reads`` (for the CLI), ``reclassify``.
+``deadlines`` (the SLA step's marks), ``backfill`` (answer figures of old rows), ``sources``
+(cursors, source status, leases), ``audit``, ``reads`` (for the CLI), ``reclassify``.
 """
 
 from incident.inbox.actions import (
@@ -24,6 +24,7 @@ from incident.inbox.actions import (
     retry_reply,
 )
 from incident.inbox.audit import audit
+from incident.inbox.backfill import backfill_reply_kinds, backfill_response_figures
 from incident.inbox.claims import CLAIM_FOR, Claim, claim, claimed_by_other, release
 from incident.inbox.contracts import (
     Classification,
@@ -84,6 +85,8 @@ __all__ = [
     "add_note",
     "assign",
     "audit",
+    "backfill_reply_kinds",
+    "backfill_response_figures",
     "calendar_hours",
     "change_topic",
     "claim",

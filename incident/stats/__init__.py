@@ -1,29 +1,24 @@
 """Response-time statistics for supervisors (the read model): import its public names from here.
 
-Answer times are stored when an incident gets its first answer (``response_figures``, called by
-the inbox; ``backfill_response_figures`` for older rows), so no working-hours arithmetic runs
-at query time. A period is cut at local month starts (``months``); each month's figures
-(``compute_month``: counts by day and topic from the covering index, daily medians, and the
-month's answer times sorted) merge exactly into the period's (``compute``): counts add up and
-the median and p90 are ``percentile_cont``'s linear interpolation over the union of the sorted
-months, found by bisection (``percentiles``). The web app keeps months in a ``StatsCache`` and
-recomputes only those that changed, so a year's page reads the million rows once, not on every
-view (figures in the README, from ``bench/stats.py``).
+Answer times are stored when an incident gets its first answer (``sla.response_figures``, called
+by the inbox; ``inbox.backfill_response_figures`` for older rows), so no working-hours
+arithmetic runs at query time. A period is cut at local month starts (``months``); each month's
+figures (``compute_month``: counts by day and topic from the covering index, daily medians, and
+the month's answer times sorted) merge exactly into the period's (``compute``): counts add up
+and the median and p90 are ``percentile_cont``'s linear interpolation over the union of the
+sorted months, found by bisection (``percentiles``). The web app keeps months in a
+``StatsCache`` and recomputes only those that changed, so a year's page reads the million rows
+once, not on every view (figures in the README, from ``bench/stats.py``).
 
 Where things are: ``filters`` (what the supervisor chose, its months, the SQL each filter
 means), ``model`` (the figures' shapes), ``compute`` (the SQL and the merge), ``percentiles``,
-``cache``, ``tables`` (volume by day, week or month), ``figures`` (the stored answer figures,
-written by the inbox: to move there). The charts are presentation: ``incident.web.charts``.
+``cache``, ``tables`` (volume by day, week or month). The charts are presentation:
+``incident.web.charts``.
 """
 
 from incident.models import AUTOMATIC_ACTORS
 from incident.stats.cache import StatsCache
 from incident.stats.compute import SLOWEST_LIMIT, compute, compute_month
-from incident.stats.figures import (
-    backfill_reply_kinds,
-    backfill_response_figures,
-    response_figures,
-)
 from incident.stats.filters import Filters, human_answer, months, scope
 from incident.stats.model import (
     DailyResponse,
@@ -44,13 +39,10 @@ __all__ = [
     "Stats",
     "StatsCache",
     "TopicRow",
-    "backfill_reply_kinds",
-    "backfill_response_figures",
     "compute",
     "compute_month",
     "human_answer",
     "months",
-    "response_figures",
     "scope",
     "volume_table",
 ]

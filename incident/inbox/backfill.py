@@ -1,47 +1,18 @@
-"""Stored answer figures, written when an incident is answered: to move into the inbox package.
+"""Backfills of the figures stored with an answer, for rows written before they existed.
 
-These update ``incidents`` and ``outbox`` (the inbox's job, not the read model's): kept here
-unchanged until the inbox package takes them; ``incident.stats`` re-exports them meanwhile.
+``incident db upgrade`` runs both after the migrations; running them again fills nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Boolean, Connection, bindparam, select, update
 
 from incident import db
-from incident.sla import SlaSettings
-from incident.workcal import working_time_between
+from incident.sla import SlaSettings, response_figures
 
-_I = db.incidents.c
-
-
-def response_figures(
-    opened_at: datetime,
-    first_response_at: datetime,
-    due_at: datetime | None,
-    settings: SlaSettings,
-) -> dict[str, Any]:
-    """The columns to store when an incident gets its first answer.
-
-    ``response_seconds``: calendar seconds from the raw clock start; ``response_working_seconds``:
-    working seconds under the deployment's calendar (time outside working hours does not
-    count, so a comment from Friday night answered at 09:30 on Monday took 30 minutes);
-    ``on_time``: ``first_response_at <= due_at`` (None without a deadline). Never negative.
-    """
-    for value, name in ((opened_at, "opened_at"), (first_response_at, "first_response_at")):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"{name} must be timezone-aware, got {value!r}")
-    calendar_seconds = max(0.0, (first_response_at - opened_at).total_seconds())
-    working = working_time_between(opened_at, first_response_at, settings.calendar)
-    return {
-        "response_seconds": round(calendar_seconds),
-        "response_working_seconds": round(working.total_seconds()),
-        "on_time": None if due_at is None else first_response_at <= due_at,
-    }
+_INCIDENT = db.incidents.c
 
 
 def backfill_response_figures(conn: Connection, settings: SlaSettings, batch: int = 1000) -> int:
@@ -51,7 +22,7 @@ def backfill_response_figures(conn: Connection, settings: SlaSettings, batch: in
     last_id = 0
     stmt = (
         update(db.incidents)
-        .where(_I.id == bindparam("b_id"))
+        .where(_INCIDENT.id == bindparam("b_id"))
         .values(
             response_seconds=bindparam("b_rs"),
             response_working_seconds=bindparam("b_rws"),
@@ -60,13 +31,13 @@ def backfill_response_figures(conn: Connection, settings: SlaSettings, batch: in
     )
     while True:
         rows = conn.execute(
-            select(_I.id, _I.opened_at, _I.first_response_at, _I.due_at)
+            select(_INCIDENT.id, _INCIDENT.opened_at, _INCIDENT.first_response_at, _INCIDENT.due_at)
             .where(
-                _I.first_response_at.is_not(None),
-                _I.response_seconds.is_(None),
-                _I.id > last_id,
+                _INCIDENT.first_response_at.is_not(None),
+                _INCIDENT.response_seconds.is_(None),
+                _INCIDENT.id > last_id,
             )
-            .order_by(_I.id)
+            .order_by(_INCIDENT.id)
             .limit(batch)
         ).all()
         if not rows:
