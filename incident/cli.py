@@ -9,7 +9,7 @@ from pathlib import Path
 
 from incident import __version__
 from incident.commands import classify as classify_commands
-from incident.commands import demo, ops, report, sla, users, web
+from incident.commands import demo, incidents, report, setup, sla, users, web, worker
 from incident.config import ConfigError, default_config_path
 from incident.wiring import load_config
 
@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"incident {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    ops.register(sub)
+    setup.register(sub)
+    worker.register(sub)
+    incidents.register(sub)
     demo.register(sub)
     web.register(sub)
     users.register(sub)

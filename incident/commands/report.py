@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from incident import reports
-from incident.commands.ops import database, load
+from incident.commands.common import database, load
 from incident.stats import Filters
 from incident.web import printable
 

@@ -8,7 +8,7 @@ import os
 import sys
 
 from incident import users
-from incident.commands.ops import database, load
+from incident.commands.common import database, load
 from incident.daemon import utc_now
 
 PASSWORD_ENV = "INCIDENT_USER_PASSWORD"  # noqa: S105 - a variable name; for scripts: read instead of prompting

@@ -6,7 +6,7 @@ import argparse
 import secrets
 import sys
 
-from incident.commands.ops import database, load
+from incident.commands.common import database, load
 from incident.config import Config
 from incident.web import WebSettings, create_app
 from incident.web.auth import SecretError, load_secret

@@ -1,0 +1,73 @@
+"""Running the worker: run (until a signal) and poll --once."""
+
+from __future__ import annotations
+
+import argparse
+
+from incident import pipeline, wiring
+from incident.commands.common import EXIT_FAILURE, EXIT_OK, database, load
+from incident.config import ConfigError
+from incident.daemon import Worker, utc_now
+from incident.notify import build_notifiers
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add this module's commands to the parser."""
+    p = sub.add_parser("run", help="run the worker until SIGTERM/SIGINT")
+    p.set_defaults(handler=cmd_run, needs_secrets=True)
+
+    p = sub.add_parser("poll", help="sweep sources once and exit")
+    p.add_argument("--once", action="store_true", required=True, help="one sweep, then exit")
+    p.add_argument("--source", metavar="NAME", help="only this source")
+    p.set_defaults(handler=cmd_poll, needs_secrets=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the worker (listeners, sweeps, sender, SLA warnings) until SIGTERM or SIGINT."""
+    config = load(args)
+    if not config.enabled_sources():
+        raise ConfigError(f"{config.path}: no enabled [[sources]]: nothing to run")
+    ruleset = wiring.load_rules(config)
+    labels = {t.id: t.title for t in ruleset.topics.values()}
+    with database(config) as engine:
+        sources = wiring.build_sources(config)
+        notifiers = build_notifiers(config.notify)
+        worker = Worker(
+            engine,
+            sources,
+            config.worker,
+            wiring.build_ingestion(config, ruleset),
+            listeners=[s.name for s in config.enabled_sources() if s.listens],
+            warn_step=wiring.build_warn_step(engine, config, notifiers, labels),
+        )
+        try:
+            worker.run_until_signal()
+        finally:
+            for s in sources:
+                s.close()
+            for n in notifiers:
+                n.close()
+    return EXIT_OK
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    """One catch-up sweep of every source (or one); exit 1 if any failed."""
+    config = load(args)
+    ingestion = wiring.build_ingestion(config)  # the rule set is read once, not per source
+    failed = False
+    with database(config) as engine:
+        for source in wiring.build_sources(config, args.source):
+            outcome = pipeline.sweep_once(engine, source, utc_now, ingestion)
+            r = outcome.result
+            line = (
+                f"{source.name}: {r.stored} new comments, {r.incidents} incidents opened, "
+                f"{r.answered} answered on the platform, {r.duplicates} already stored, "
+                f"{outcome.api_calls} API calls"
+            )
+            if outcome.error is not None:
+                failed = True
+                line += f"; ERROR ({'stopped' if outcome.stopped else 'will retry'}): "
+                line += str(outcome.error)
+            print(line)
+            source.close()
+    return EXIT_FAILURE if failed else EXIT_OK
