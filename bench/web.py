@@ -188,7 +188,7 @@ def measure(
     settings = WebSettings(
         secret="bench-" + "s" * 40,
         secure_cookies=False,
-        knowledge=load_suggestions(ROOT / "rules", ROOT / "replies"),
+        suggestions=load_suggestions(ROOT / "rules", ROOT / "replies"),
     )
     app = create_app(engine, settings)
     rng = random.Random(3)

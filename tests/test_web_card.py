@@ -32,7 +32,7 @@ def rules() -> RuleSet:
 @pytest.fixture
 def anna(engine: Engine, clock: FakeClock) -> Iterator[TestClient]:
     add_user(engine, "anna", Role.STAFF, clock())
-    app = make_app(engine, clock, knowledge=load_suggestions(ROOT / "rules", ROOT / "replies"))
+    app = make_app(engine, clock, suggestions=load_suggestions(ROOT / "rules", ROOT / "replies"))
     with TestClient(app) as client:
         assert login(client, "anna").status_code == 303
         yield client

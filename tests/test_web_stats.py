@@ -48,8 +48,8 @@ def clock() -> FakeClock:
 @contextmanager
 def _client(engine: Engine, clock: FakeClock, name: str, **settings: Any) -> Iterator[TestClient]:
     add_user(engine, name, Role.SUPERVISOR if name == "boris" else Role.STAFF, clock())
-    knowledge = Suggestions(topics={"trade": "Торговля", "housing": "ЖКХ и управляющие компании"})
-    app = make_app(engine, clock, knowledge=knowledge, **settings)
+    suggestions = Suggestions(topics={"trade": "Торговля", "housing": "ЖКХ и управляющие компании"})
+    app = make_app(engine, clock, suggestions=suggestions, **settings)
     with TestClient(app) as c:
         assert login(c, name).status_code == 303
         yield c
@@ -158,7 +158,7 @@ def test_the_default_period_is_the_current_month_of_the_deployment_time_zone(
     assert filters["start"].startswith("2026-11-01T00:00:00+03:00")
     assert filters["end"].startswith("2026-12-01T00:00:00+03:00")
     kaliningrad = SlaSettings(calendar=WorkingCalendar(timezone="Europe/Kaliningrad"))
-    app = make_app(engine, late_evening, knowledge=Suggestions(), sla=kaliningrad)
+    app = make_app(engine, late_evening, suggestions=Suggestions(), sla=kaliningrad)
     with TestClient(app) as c:
         assert login(c, "boris").status_code == 303
         filters = api(c)["filters"]

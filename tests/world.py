@@ -354,7 +354,7 @@ class World:
 
 def make_app(engine: Engine, clock: Callable[[], datetime], **kw: Any) -> Any:
     kw.setdefault("secure_cookies", False)
-    kw.setdefault("knowledge", Suggestions())
+    kw.setdefault("suggestions", Suggestions())
     settings = WebSettings(secret=SECRET, clock=clock, **kw)
     return create_app(engine, settings)
 

@@ -191,7 +191,7 @@ def _start_web(engine: Engine, config: Config, host: str, port: int) -> Backgrou
         sla=config.sla,
     )
     web = create_app(engine, settings)
-    apply_reply_values(web.state.knowledge, config)
+    apply_reply_values(web.state.suggestions, config)
     try:
         return BackgroundServer(web, host, port).start()
     except RuntimeError:

@@ -60,7 +60,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     )
     with database(config) as engine:
         web = create_app(engine, settings)
-        apply_reply_values(web.state.knowledge, config)
+        apply_reply_values(web.state.suggestions, config)
         uvicorn.run(
             web,
             host=args.host,
@@ -73,9 +73,9 @@ def cmd_web(args: argparse.Namespace) -> int:
     return 0
 
 
-def apply_reply_values(knowledge: Suggestions, config: Config) -> None:
+def apply_reply_values(suggestions: Suggestions, config: Config) -> None:
     """Fill the reply templates' placeholders from the deployment's configuration."""
-    knowledge.hotline = config.reply_values.hotline or None
-    knowledge.gosuslugi_link = config.reply_values.gosuslugi_link or None
+    suggestions.hotline = config.reply_values.hotline or None
+    suggestions.gosuslugi_link = config.reply_values.gosuslugi_link or None
     for s in config.sources:
-        knowledge.places[s.community] = (s.display_name or None, s.private_link or None)
+        suggestions.places[s.community] = (s.display_name or None, s.private_link or None)

@@ -44,7 +44,7 @@ class WebSettings:
     replies_dir: Path | None = None
     clock: Callable[[], datetime] = _utc_now
     refresh_seconds: int = 10
-    knowledge: Suggestions | None = field(default=None)
+    suggestions: Suggestions | None = field(default=None)
     # The deployment's SLA settings: the statistics page takes its time zone from them
     # (Europe/Moscow without them).
     sla: SlaSettings | None = None
@@ -88,7 +88,7 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     app.state.engine = engine
     app.state.settings = settings
     app.state.clock = settings.clock
-    app.state.knowledge = settings.knowledge or load_suggestions(
+    app.state.suggestions = settings.suggestions or load_suggestions(
         settings.rules_dir, settings.replies_dir
     )
     app.state.templates = templates()

@@ -34,8 +34,8 @@ def engine(request: Request) -> Engine:
 
 
 def suggestions(request: Request) -> Suggestions:
-    """The app's rules and reply catalogue (``WebSettings.knowledge``, or loaded at start)."""
-    found: Suggestions = request.app.state.knowledge
+    """The app's rules and reply catalogue (``WebSettings.suggestions``, or loaded at start)."""
+    found: Suggestions = request.app.state.suggestions
     return found
 
 

@@ -115,7 +115,7 @@ def world(engine: Engine, fake_vk: FakeVk) -> Iterator[LiveWorld]:
             "Комитет по защите прав потребителей",
             f"https://vk.me/club{GID}",
         )
-        app = make_app(engine, utc_now, knowledge=suggestions, refresh_seconds=1)
+        app = make_app(engine, utc_now, suggestions=suggestions, refresh_seconds=1)
         with BackgroundServer(app) as server:
             w = LiveWorld(
                 engine,

@@ -45,8 +45,8 @@ def site(engine: Engine) -> Iterator[Site]:
             made += 1
     clock = FakeClock(NOW.astimezone(UTC))
     add_user(engine, "boris", Role.SUPERVISOR, clock())
-    knowledge = Suggestions(topics={"trade": "Торговля", "housing": "ЖКХ"})
-    with BackgroundServer(make_app(engine, clock, knowledge=knowledge)) as server:
+    suggestions = Suggestions(topics={"trade": "Торговля", "housing": "ЖКХ"})
+    with BackgroundServer(make_app(engine, clock, suggestions=suggestions)) as server:
         yield Site(server.url, made)
 
 

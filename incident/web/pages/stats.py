@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from markupsafe import Markup
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 from starlette.background import BackgroundTask
 
 from incident import reports, stats
@@ -36,7 +36,7 @@ from incident.models import TOPIC_LABELS, UNCLASSIFIED
 from incident.sla import SlaSettings
 from incident.stats import Filters, Stats
 from incident.users import Role, User
-from incident.web import charts, printable, queries
+from incident.web import charts, deps, printable, queries
 from incident.web.auth import require
 from incident.web.deps import render
 from incident.web.suggestions import Suggestions
@@ -58,24 +58,9 @@ CSV = "text/csv; charset=utf-8"
 # ----- request plumbing ---------------------------------------------------------------------
 
 
-def _now(request: Request) -> datetime:
-    clock: Callable[[], datetime] = request.app.state.clock
-    return clock()
-
-
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
 def _cache(request: Request) -> stats.StatsCache:
     cache: stats.StatsCache = request.app.state.stats_cache
     return cache
-
-
-def _knowledge(request: Request) -> Suggestions:
-    k: Suggestions = request.app.state.knowledge
-    return k
 
 
 def timezone_of(request: Request) -> str:
@@ -131,7 +116,7 @@ def stats_query(
 ) -> StatsQuery:
     tz = timezone_of(request)
     if first is None and last is None:
-        first, last = current_month(_now(request), tz)
+        first, last = current_month(deps.now(request), tz)
     elif first is None:
         assert last is not None
         first = last.replace(day=1)  # the month up to ``last``
@@ -158,12 +143,12 @@ def stats_query(
 Chosen = Annotated[StatsQuery, Depends(stats_query)]
 
 
-def topic_labels(knowledge: Suggestions, topics: Any = ()) -> dict[str, str]:
+def topic_labels(suggestions: Suggestions, topics: Any = ()) -> dict[str, str]:
     """Russian titles for chart legends and tables: the rules' titles, then the hotline's
     short names, then the id itself."""
-    labels = {**TOPIC_LABELS, **knowledge.topics}
+    labels = {**TOPIC_LABELS, **suggestions.topics}
     for t in topics:
-        labels.setdefault(t, knowledge.title(t))
+        labels.setdefault(t, suggestions.title(t))
     return labels
 
 
@@ -210,8 +195,8 @@ def auto_grouping(first: date, last: date) -> Grouping:
 
 
 def _compute(request: Request, chosen: StatsQuery) -> Stats:
-    with _engine(request).begin() as conn:
-        return stats.compute(conn, chosen.filters, _now(request), _cache(request))
+    with deps.engine(request).begin() as conn:
+        return stats.compute(conn, chosen.filters, deps.now(request), _cache(request))
 
 
 @router.get("/stats", include_in_schema=False)
@@ -221,13 +206,13 @@ def stats_page(
     chosen: Chosen,
     by: Annotated[Grouping | None, Query()] = None,
 ) -> Response:
-    now = _now(request)
-    with _engine(request).begin() as conn:
+    now = deps.now(request)
+    with deps.engine(request).begin() as conn:
         figures = stats.compute(conn, chosen.filters, now, _cache(request))
         community_ids = communities(conn)
         platforms = queries.choices(conn)["platforms"]
         people = queries.active_usernames(conn)
-    k = _knowledge(request)
+    k = deps.suggestions(request)
     labels = topic_labels(k, (t for t, _ in figures.daily_volume))
     grouping = by or auto_grouping(chosen.first, chosen.last)
     volume_topics, volume_rows = stats.volume_table(figures, grouping)
@@ -268,7 +253,9 @@ def stats_api(request: Request, user: Supervisor, chosen: Chosen) -> dict[str, A
     /stats page. ``topic_titles`` names the topics in Russian."""
     figures = _compute(request, chosen)
     data = figures.to_json()
-    data["topic_titles"] = topic_labels(_knowledge(request), (t for t, _ in figures.daily_volume))
+    data["topic_titles"] = topic_labels(
+        deps.suggestions(request), (t for t, _ in figures.daily_volume)
+    )
     return data
 
 
@@ -320,10 +307,10 @@ def export(
 ) -> Response:
     """The period's incidents with their times, as CSV (for a Russian spreadsheet) or XLSX."""
     # A label no topic id can collide with marks "without topic" rows for the filter above.
-    labels = {**topic_labels(_knowledge(request)), UNCLASSIFIED: TOPIC_LABELS[UNCLASSIFIED]}
+    labels = {**topic_labels(deps.suggestions(request)), UNCLASSIFIED: TOPIC_LABELS[UNCLASSIFIED]}
 
     def write(path: str) -> None:
-        with _engine(request).connect() as conn:
+        with deps.engine(request).connect() as conn:
             rows = reports.export_rows(conn, chosen.filters, labels)
             if format == "xlsx":
                 reports.write_incidents_xlsx(rows, Path(path))
@@ -359,7 +346,7 @@ def monthly_report(
     """The monthly report per community in the regional rating's shape: a printable page,
     XLSX (rating, topics, days) or CSV (the rating)."""
     tz = timezone_of(request)
-    now = _now(request)
+    now = deps.now(request)
     if month:
         try:
             year, number = reports.month_of(month)
@@ -369,9 +356,9 @@ def monthly_report(
         first, _ = current_month(now, tz)
         year, number = first.year, first.month
     community = (community or "").strip() or None
-    with _engine(request).begin() as conn:
+    with deps.engine(request).begin() as conn:
         report = reports.monthly_report(conn, year, number, now, timezone=tz, community=community)
-    k = _knowledge(request)
+    k = deps.suggestions(request)
     labels = topic_labels(k, (t for t, _ in report.overall.daily_volume))
     if format == "html":
         page = printable.report_html(report, labels)
