@@ -30,14 +30,23 @@ LEASE_RETRY_SECONDS = 5.0  # how often a standby listener asks for a source's le
 
 
 def utc_now() -> datetime:
+    """The wall clock, aware, in UTC: the one place the worker reads the time."""
     return datetime.now(UTC)
 
 
 def default_worker_id() -> str:
+    """A new id for this process: host name and a random suffix (leases and claims name it)."""
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
 
 class Worker:
+    """The background worker: scheduled sweeps, one live listener per source that has one,
+    the outbox sender and the SLA warning step, each calling a run-once pipeline step.
+
+    ``start`` schedules everything, ``stop`` ends it within a few seconds; one source's
+    failure never stops the others, and a permanently failing source is stopped alone.
+    """
+
     def __init__(
         self,
         engine: Engine,
@@ -87,6 +96,7 @@ class Worker:
 
     @property
     def worker_id(self) -> str:
+        """This worker's id, as its leases and reply claims record it."""
         return self.reply_policy.worker_id
 
     def hold(self, name: str) -> bool:
@@ -101,6 +111,7 @@ class Worker:
             return False
 
     def sweep(self, name: str) -> None:
+        """One catch-up sweep of source ``name`` if this worker holds (or takes) its lease."""
         if name in self.stopped_sources or self.stopping.is_set():
             return
         if not self.hold(name):
@@ -112,6 +123,7 @@ class Worker:
             self._stop_source(name)
 
     def drain_outbox(self) -> None:
+        """Post queued replies one at a time until none is due (at most 100 per call)."""
         rng = random.Random()
         for _ in range(100):  # bounded: let the scheduler breathe between drains
             if self.stopping.is_set():
@@ -122,6 +134,7 @@ class Worker:
                 return
 
     def warn(self) -> None:
+        """Run the SLA warning step once; its errors are logged, never raised."""
         if self.warn_step is None or self.stopping.is_set():
             return
         try:
@@ -153,6 +166,8 @@ class Worker:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Schedule a sweep of every source now and then periodically, the outbox sender, the
+        warning step, and start one listener thread per live source."""
         now = self.clock()
         for name in self.sources:
             self._scheduler.add_job(

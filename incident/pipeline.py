@@ -63,6 +63,7 @@ class StepOutcome:
 
     @property
     def found_work(self) -> bool:
+        """Whether the step stored or changed anything (the loop on top may go again at once)."""
         r = self.result
         return bool(r.stored or r.updated)
 

@@ -36,6 +36,7 @@ def working_hours_policy(settings: sla.SlaSettings) -> DeadlinePolicy:
 
 
 def open_engine(config: Config) -> Engine:
+    """The configured database's engine (SQLite pragmas or the PostgreSQL pool set up)."""
     return make_engine(config.database_url)
 
 
@@ -50,6 +51,7 @@ def rule_classifier(ruleset: RuleSet) -> Classifier:
 
 
 def load_rules(config: Config) -> RuleSet:
+    """The configured rule set; a rule file that does not load is a configuration error."""
     try:
         return load_ruleset(config.rules_dir)
     except RulesError as exc:
@@ -72,6 +74,7 @@ def answer_figures(settings: sla.SlaSettings) -> ResponseFigures:
 
 
 def build_ingestion(config: Config, ruleset: RuleSet | None = None) -> Ingestion:
+    """What ingest is handed: the deadline policy, the rule classifier and the answer figures."""
     return Ingestion(
         deadline=working_hours_policy(config.sla),
         classify=rule_classifier(ruleset or load_rules(config)),

@@ -167,8 +167,8 @@ class ClaimedReply:
 
     @property
     def idempotency_key(self) -> str:
-        # Stable for the row's whole life: a resend after a crash carries the same key, and
-        # the platform (VK's guid) refuses to post it twice.
+        """Stable for the row's whole life: a resend after a crash carries the same key, and
+        the platform (VK's ``guid``) refuses to post it twice."""
         return f"incident-outbox-{self.outbox_id}"
 
 

@@ -42,13 +42,23 @@ class ReplyRejectedError(SourceError):
 
 
 class Source(Protocol):
+    """One configured page on one platform: the contract every platform's source honours.
+
+    ``sweep`` pulls what is new since the stored cursors; ``listen_once`` (where the platform
+    pushes) waits for live changes; ``post_reply`` posts as the community, idempotently by
+    the reply's key. Errors are ``TransientSourceError`` (retry later) or
+    ``PermanentSourceError`` (stop this source until a person fixes it).
+    """
+
     @property
     def name(self) -> str:
         """The configured name of this source, unique in a deployment (e.g. ``vk-main``)."""
         ...
 
     @property
-    def platform(self) -> Platform: ...
+    def platform(self) -> Platform:
+        """The platform this source speaks to."""
+        ...
 
     def sweep(self, cursors: Mapping[str, str]) -> Iterator[Batch]:
         """Pull everything new since ``cursors``; yield batches in an order safe to commit.
