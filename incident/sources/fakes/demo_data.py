@@ -1,5 +1,7 @@
 """Seed data for ``incident demo``: a consumer-protection committee's VK community.
 
+Over ~450 lines because it is data: the demo's scripted comments and answers, written out.
+
 All texts are written for this project. Dates are spread over the two days before ``now``;
 comments are created in date order, so their ids grow with their dates as on VK.
 """

@@ -1,5 +1,7 @@
 """A local fake of the VK API that the real ``vk_api`` library talks to over HTTP.
 
+Just over ~450 lines: one handler per VK method and long-poll route, fault injection included.
+
 ``FakeVk`` serves ``/method/<name>`` (form POST or GET, VK's ``{"response"}`` / ``{"error"}``
 bodies with HTTP 200) and a Bots Long Poll server at ``/longpoll/<group id>``. Tests build a
 world (tokens, groups, users, posts, comments), point ``vk_api.VkApi(session=fake.session())`` at

@@ -1,5 +1,8 @@
 """The state of the fake VK and its API methods, in VK's wire format (API 5.199).
 
+Over ~450 lines on purpose: the fake's whole state model and every VK method it serves, in one
+place, so the HTTP server stays a thin shell.
+
 Not thread-safe on its own: ``FakeVk`` (vk_server.py) holds a lock around every call.
 
 Modelling choices (where VK's behaviour is not documented, the choice is written here):
