@@ -22,6 +22,10 @@ COUNT_CAP = 1000  # "1000+": never count the whole table for a badge
 
 @dataclass(frozen=True, slots=True)
 class QueueFilter:
+    """What the queue shows. ``community`` (the URL's ``community=``) matches a configured
+    source's name (``vk-main``) or the platform's id of the page (``217000001``): both name the
+    same page, and the drop-down lists the source names (``source_names``)."""
+
     platform: str | None = None
     community: str | None = None
     topic: str | None = None
@@ -165,7 +169,7 @@ def choices(conn: Connection) -> dict[str, list[str]]:
     return {"platforms": platforms or list(PLATFORMS)}
 
 
-def communities(conn: Connection) -> list[str]:
+def source_names(conn: Connection) -> list[str]:
     """The configured sources (one community each) that have reported at least once."""
     return sorted(r.source for r in conn.execute(select(db.source_status.c.source)))
 

@@ -48,7 +48,7 @@ def _queue_context(request: Request, f: queries.QueueFilter, user: User) -> dict
         total = queries.count(conn, f, user.username, now)
         newest = queries.newest_open_id(conn)
         platforms = queries.choices(conn)["platforms"]
-        communities = queries.communities(conn)
+        communities = queries.source_names(conn)
     s = deps.suggestions(request)
     return {
         "rows": rows,

@@ -152,7 +152,7 @@ def topic_labels(suggestions: Suggestions, topics: Any = ()) -> dict[str, str]:
     return labels
 
 
-def communities(conn: Connection) -> list[str]:
+def community_ids(conn: Connection) -> list[str]:
     """Every community with incidents, by skipping through the (community, opened_at) index:
     one index probe per community, however many incidents there are (SQLite and PostgreSQL)."""
     rows = conn.execute(
@@ -209,7 +209,7 @@ def stats_page(
     now = deps.now(request)
     with deps.engine(request).begin() as conn:
         figures = stats.compute(conn, chosen.filters, now, _cache(request))
-        community_ids = communities(conn)
+        communities = community_ids(conn)
         platforms = queries.choices(conn)["platforms"]
         people = queries.active_usernames(conn)
     k = deps.suggestions(request)
@@ -225,7 +225,7 @@ def stats_page(
             "q": chosen,
             "labels": labels,
             "topic_choices": {**k.topics, UNCLASSIFIED: "без темы"},
-            "communities": community_ids,
+            "communities": communities,
             "platforms": platforms,
             "people": people,
             "direct_answer": DIRECT_ANSWER,
