@@ -24,6 +24,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from incident.models import ReplyKind
 from incident.replies.model import (
     KINDS,
     PLACEHOLDERS,
@@ -117,14 +118,14 @@ def _load_reply(
     for unknown in sorted(names - set(PLACEHOLDERS)):
         bad("text", f"unknown placeholder {{{unknown}}}; known: {', '.join(PLACEHOLDERS)}")
     reason = item.get("reason")
-    if kind == "move-to-private":
+    if kind == ReplyKind.MOVE_TO_PRIVATE:
         if reason not in PRIVATE_REASONS:
             bad("reason", f"move-to-private needs a reason: {', '.join(PRIVATE_REASONS)}")
     elif reason is not None:
         bad("reason", "only move-to-private replies have a reason")
     redirect = item.get("redirect")
     known_redirects = {r.id for t in ruleset.topics.values() for r in t.redirects}
-    if kind == "redirect":
+    if kind == ReplyKind.REDIRECT:
         if redirect not in known_redirects:
             bad(
                 "redirect",
@@ -189,7 +190,7 @@ def load_replies(directory: Path, ruleset: RuleSet) -> Catalog:
             if rid not in replies:
                 problems.append(f"{topic.source.name}: replies: no reply template {rid!r}")
         if topic.in_competence and not any(
-            r.kind == "answer" and topic.id in r.topics for r in replies.values()
+            r.kind == ReplyKind.ANSWER and topic.id in r.topics for r in replies.values()
         ):
             problems.append(f"{topic.source.name}: replies: topic has no 'answer' reply")
         for redirect in topic.redirects:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from incident.classify import Verdict
-from incident.models import UNCLASSIFIED
+from incident.models import UNCLASSIFIED, ReplyKind
 from incident.replies.model import (
     PLACEHOLDERS,
     Catalog,
@@ -50,7 +50,7 @@ def suggest(verdict: Verdict, catalog: Catalog, context: ReplyContext | None = N
         rank = 0.0
         if verdict.topic == UNCLASSIFIED:
             if (
-                reply.kind not in ("clarify", "move-to-private", "thanks")
+                reply.kind not in (ReplyKind.CLARIFY, ReplyKind.MOVE_TO_PRIVATE, ReplyKind.THANKS)
                 or "*" not in reply.topics
             ):
                 continue
@@ -66,7 +66,7 @@ def suggest(verdict: Verdict, catalog: Catalog, context: ReplyContext | None = N
             why.append("предложен правилами темы")
         if verdict.topic in reply.topics:
             rank += 3
-        if reply.kind == "redirect":
+        if reply.kind == ReplyKind.REDIRECT:
             if reply.redirect == verdict.redirect:
                 rank += 30
                 why.append("вопрос не в компетенции комитета: подскажите, куда обратиться")
@@ -78,18 +78,18 @@ def suggest(verdict: Verdict, catalog: Catalog, context: ReplyContext | None = N
                 why.append("срочно: угроза здоровью или жизни")
             else:
                 rank -= 3
-        if reply.kind == "thanks":
+        if reply.kind == ReplyKind.THANKS:
             if "thanks" not in verdict.flags:
                 continue
             rank += 20
             why.append("автор благодарит")
-        if reply.kind == "clarify" and verdict.topic == UNCLASSIFIED:
+        if reply.kind == ReplyKind.CLARIFY and verdict.topic == UNCLASSIFIED:
             rank += 10 if "thanks" in verdict.flags else 20
             why.append("тема не ясна: уточните вопрос")
-        if reply.kind == "answer" and "question" in verdict.flags:
+        if reply.kind == ReplyKind.ANSWER and "question" in verdict.flags:
             rank += 6
             why.append("в комментарии вопрос")
-        if reply.kind == "move-to-private" and "complaint" in verdict.flags:
+        if reply.kind == ReplyKind.MOVE_TO_PRIVATE and "complaint" in verdict.flags:
             rank += 4 if reply.reason == "personal-data" else 2
             why.append("жалоба: для разбора нужны подробности")
         matched = reply.when & verdict.flags
