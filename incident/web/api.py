@@ -34,12 +34,12 @@ class Me(BaseModel):
 
 class ReplyIn(BaseModel):
     text: str = Field(min_length=1, max_length=20_000)
-    kind: Literal["answer", "move-to-private", "redirect", "thanks", "clarify"] = "answer"
+    kind: ReplyKind = ReplyKind.ANSWER
     reply_id: str | None = Field(default=None, max_length=100)
 
 
 class CloseIn(BaseModel):
-    reason: Literal["spam", "abuse", "duplicate", "already_answered"]
+    reason: CloseReason
 
 
 class TopicIn(BaseModel):
@@ -153,7 +153,7 @@ def reply(request: Request, incident_id: int, body: ReplyIn, user: CurrentUser) 
             body.text,
             user.username,
             now,
-            kind=ReplyKind(body.kind),
+            kind=body.kind,
             reply_id=body.reply_id,
             limit=limit,
         )
@@ -170,7 +170,7 @@ def retry(request: Request, incident_id: int, body: RetryIn, user: CurrentUser) 
 @router.post("/incidents/{incident_id}/close")
 def close(request: Request, incident_id: int, body: CloseIn, user: CurrentUser) -> Done:
     """Mark "no answer needed" with a reason."""
-    reason = CloseReason(body.reason)
+    reason = body.reason
     _run(request, lambda c, n: inbox.close_no_answer(c, incident_id, reason, user.username, n))
     return Done()
 

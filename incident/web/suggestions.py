@@ -117,13 +117,13 @@ class Suggestions:
             except Exception:  # a bad rule must never take the card down
                 get_logger().exception("drafts_failed")
         kinds = {d.kind for d in out}
-        if "move-to-private" not in kinds:
-            out.append(DraftView("builtin-private", "move-to-private", FALLBACK_PRIVATE))
-        if "redirect" not in kinds:
+        if ReplyKind.MOVE_TO_PRIVATE not in kinds:
+            out.append(DraftView("builtin-private", ReplyKind.MOVE_TO_PRIVATE, FALLBACK_PRIVATE))
+        if ReplyKind.REDIRECT not in kinds:
             body = _redirect_body(verdict, self.redirects)
             if body:
                 text = redirect_text(body)
-                out.append(DraftView("builtin-redirect", "redirect", text))
+                out.append(DraftView("builtin-redirect", ReplyKind.REDIRECT, text))
         return out
 
 
