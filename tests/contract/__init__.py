@@ -1,0 +1,1 @@
+"""The source contract: one suite of scenarios run against every platform."""
