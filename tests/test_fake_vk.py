@@ -16,7 +16,7 @@ from jconfig.memory import MemoryConfig
 from vk_api.bot_longpoll import VkBotLongPoll
 
 from incident.sources.fakes import demo_data
-from incident.sources.fakes.vk_server import FakeVk
+from incident.sources.fakes.vk_server import ANY_CALL, FakeVk
 from incident.sources.fakes.vk_world import ERROR_MESSAGES
 from tests.vkschema import SchemaMismatchError, error_codes, validate_event, validate_response
 from tests.world import VkGroup, VkSetup, VkToken, build_fake_vk, serve_fake_vk
@@ -467,6 +467,32 @@ def test_fail_next_answers_a_vk_error_the_given_number_of_times_without_running(
     assert codes == [9, 9]
     assert [c["id"] for c in fake_vk.created] == [created["comment_id"]]
     assert [name for name, _ in fake_vk.calls] == ["wall.createComment"] * 3
+
+
+def test_a_fault_for_any_call_hits_whichever_call_comes_next_after_the_methods_own(
+    fake_vk: FakeVk, api: Api
+) -> None:
+    fake_vk.add_post(GID, "Пост")
+    client = api(SERVICE)
+    fake_vk.fail_next(ANY_CALL, 9, times=2)
+    fake_vk.fail_next("wall.get", 10)
+
+    first = vk_error_code(lambda: client.method("wall.get", {"owner_id": -GID}))
+    second = vk_error_code(lambda: client.method("groups.getById", {"group_id": GID}))
+    third = vk_error_code(lambda: client.method("wall.get", {"owner_id": -GID}))
+    client.method("wall.get", {"owner_id": -GID})
+
+    assert (first, second, third) == (10, 9, 9)
+
+
+def test_a_revoked_token_is_refused_with_error_5_for_good(fake_vk: FakeVk, api: Api) -> None:
+    client = api(SERVICE)
+    client.method("wall.get", {"owner_id": -GID})
+    fake_vk.revoke_token(SERVICE)
+
+    codes = [vk_error_code(lambda: client.method("wall.get", {"owner_id": -GID})) for _ in "ab"]
+
+    assert codes == [5, 5]
 
 
 def test_injected_captcha_error_reaches_vk_api_captcha_handling(fake_vk: FakeVk, api: Api) -> None:

@@ -8,7 +8,9 @@ world (tokens, groups, users, posts, comments), point ``vk_api.VkApi(session=fak
 it, inject faults and observe ``calls`` and ``created``. The state and the methods live in
 ``vk_world.py``.
 
-Fault injection, per method name (``"longpoll"`` means the long poll ``a_check`` request):
+Fault injection, per method name (``"longpoll"`` means the long poll ``a_check`` request;
+``ANY_CALL``, ``"*"``, means whichever call comes next, long poll included, once a method's own
+faults are used up):
 - ``fail_next``: a VK error body, HTTP 200; the method does not run.
 - ``http_error_next``: an HTTP error status with an HTML body; the method does not run.
 - ``truncate_next``: the method runs (a comment is created!), then the JSON is cut in half: the
@@ -46,6 +48,7 @@ VK_API_PREFIX = "https://api.vk.ru/"
 Validator = Callable[[str, Any], None]
 EventValidator = Callable[[dict[str, Any]], None]
 _FaultKind = Literal["fail", "http", "truncate", "delay"]
+ANY_CALL = "*"
 
 
 class _RedirectingSession(requests.Session):
@@ -220,6 +223,11 @@ class FakeVk:
             comment.deleted = False
             self._world.push_event(group, "wall_reply_restore", comment.wire())
 
+    def revoke_token(self, token: str) -> None:
+        """The token stops working for good: every call with it gets error 5, as on VK."""
+        with self._cond:
+            self._world.tokens.pop(token, None)
+
     def comment(self, group_id: int, comment_id: int) -> dict[str, Any]:
         """The stored ``wall_wall_comment`` (full text; ``deleted: true`` once deleted)."""
         with self._cond:
@@ -294,8 +302,11 @@ class FakeVk:
 
     def _take_fault(self, method: str, kind: _FaultKind) -> Any:
         with self._cond:
-            queue = self._faults.get((method, kind))
-            return queue.pop(0) if queue else None
+            for name in (method, ANY_CALL):
+                queue = self._faults.get((name, kind))
+                if queue:
+                    return queue.pop(0)
+            return None
 
     # ----- request handling (called from the server's threads) ------------------------------
 
