@@ -10,6 +10,11 @@ edit and delete comments, the community answers in the platform's own interface,
 What a platform cannot do is declared in ``Capabilities``, never special-cased in the worker:
 a scenario that needs a capability the platform lacks is not collected for that platform
 (the parametrization leaves it out; it is not a skip).
+
+A platform joins the suite with a harness and one line in ``HARNESSES``
+(``tests/contract/conftest.py``): a name and a factory that opens a harness as a context
+manager. Harnesses open at the same time must be different pages (different ``source_name``):
+the suite opens a second one to see that one source's broken credentials stop only that source.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ class PlatformHarness(Protocol):
     platform: Platform
     capabilities: Capabilities
     source_name: str  # the configured name the source reports (``Source.name``)
+    retry_attempts: int  # tries a source makes per call before giving up for this run
 
     def new_source(self) -> AbstractContextManager[Source]:
         """A new source instance against the fake, as a freshly started worker builds it (a
@@ -85,7 +91,8 @@ class PlatformHarness(Protocol):
         ...
 
     def inject_fault(self, fault: Fault, times: int = 1) -> None:
-        """The next ``times`` calls to the platform fail with ``fault`` (then work again)."""
+        """The next ``times`` calls to the platform fail with ``fault`` (then work again);
+        ``times=retry_attempts`` outlasts a source's retries of one call."""
         ...
 
     def break_credentials(self) -> None:
