@@ -83,13 +83,15 @@ def sign(params: Mapping[str, str], access_token: str, secret_key: str) -> str:
 
     ``access_token``, ``session_key`` and ``sig`` are not signed; bytes are UTF-8.
     """
-    session_secret = hashlib.md5((access_token + secret_key).encode()).hexdigest()  # noqa: S324
+    session_secret = hashlib.md5(
+        (access_token + secret_key).encode(), usedforsecurity=False
+    ).hexdigest()
     signed = "".join(
         f"{key}={params[key]}"
         for key in sorted(params)
         if key not in ("access_token", "session_key", "sig")
     )
-    return hashlib.md5((signed + session_secret).encode("utf-8")).hexdigest()  # noqa: S324
+    return hashlib.md5((signed + session_secret).encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 class OkRefusal(Exception):
