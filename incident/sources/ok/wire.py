@@ -64,9 +64,10 @@ def to_post(topic: Mapping[str, Any]) -> Post | None:
     return Post(id=str(topic_id), comments=count if isinstance(count, int) else 0)
 
 
-def sort_key(item: Mapping[str, Any]) -> tuple[str, str]:
-    """Time then id: "yyyy-MM-dd HH:mm:ss" strings sort as times do."""
-    return (str(item.get("date") or ""), str(item.get("id")))
+def sort_key(item: Mapping[str, Any]) -> str:
+    """Time: "yyyy-MM-dd HH:mm:ss" strings sort as times do. Within one second the ids are
+    opaque (they do not sort by time), so a stable sort keeps OK's own order there."""
+    return str(item.get("date") or "")
 
 
 @dataclass
