@@ -40,7 +40,7 @@ def source(fake: FakeOk) -> Iterator[OkSource]:
 
 
 def sweep(
-    source: OkSource, cursors: Mapping[str, str] | None = None
+    source: Source, cursors: Mapping[str, str] | None = None
 ) -> tuple[list[CommentChange], dict[str, str], int]:
     """Run a sweep; the changes, the cursors as a caller would store them, the API calls."""
     stored = dict(cursors or {})
@@ -402,3 +402,21 @@ def test_ok_is_registered_with_its_russian_title_and_links() -> None:
     assert PLATFORMS["ok"].post_link(GID, "153") == f"https://ok.ru/group/{GID}/topic/153"
     assert post_link(GID, "not-a-number") is None
     assert ADMIN != GID  # the token's owner is a person; replies are signed as the group
+
+
+def test_the_contract_harness_drives_the_fake_and_a_source() -> None:
+    from tests.contract.harness import PlatformHarness
+    from tests.contract.ok import ok_harness
+
+    with ok_harness() as harness:
+        typed: PlatformHarness = harness
+        post = typed.publish_post("Пост")
+        question = typed.citizen_comment(post, "Вопрос", author=2)
+        typed.inject_fault("rate_limit")
+        typed.inject_fault("malformed")
+        with typed.new_source() as source:
+            changes, _, _ = sweep(source)
+            assert [c.external_id for c in changes] == [question]
+            source.post_reply(reply_to(post, question))
+        [posted] = typed.posted()
+        assert (posted.post_id, posted.reply_to_id) == (post, question)

@@ -14,6 +14,8 @@ Fault injection, per method name:
 - ``delay_next``: the method runs after sleeping (a client timeout still leaves it done).
 - ``refuse_replies(code)``: ``discussions.addDiscussionComment`` answers ``code`` (10, 200...)
   until ``refuse_replies(None)``: OK not accepting replies through the API.
+
+The method name ``"*"`` stands for whichever call comes next (checked after the exact name).
 """
 
 from __future__ import annotations
@@ -225,8 +227,11 @@ class FakeOk:
 
     def _take_fault(self, method: str, kind: _FaultKind) -> Any:
         with self._lock:
-            queue = self._faults.get((method, kind))
-            return queue.pop(0) if queue else None
+            for name in (method, "*"):
+                queue = self._faults.get((name, kind))
+                if queue:
+                    return queue.pop(0)
+            return None
 
     # ----- request handling (called from the server's threads) ------------------------------
 
