@@ -50,11 +50,11 @@ class TopOfRange(random.Random):
 
 
 @contextmanager
-def serve_fake_ok(clock: Any = None) -> Iterator[FakeOk]:
+def serve_fake_ok(clock: Any = None, group_id: str = GID) -> Iterator[FakeOk]:
     """A running fake OK with the shared world; fails the test if a client broke OK's rules."""
     options: dict[str, Any] = {} if clock is None else {"clock": clock}
     fake = FakeOk(application_key=APP_KEY, application_secret_key=APP_SECRET, **options)
-    fake.add_group(GID, GROUP_NAME)
+    fake.add_group(group_id, GROUP_NAME)
     fake.add_token(TOKEN, ADMIN)
     for user, name in NAMES.items():
         fake.add_user(user, name)

@@ -417,6 +417,6 @@ def test_the_contract_harness_drives_the_fake_and_a_source() -> None:
         with typed.new_source() as source:
             changes, _, _ = sweep(source)
             assert [c.external_id for c in changes] == [question]
-            source.post_reply(reply_to(post, question))
+            source.post_reply(OutgoingReply(1, "k", harness.group_id, post, question, "Ответ"))
         [posted] = typed.posted()
         assert (posted.post_id, posted.reply_to_id) == (post, question)

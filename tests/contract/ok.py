@@ -7,6 +7,7 @@ deleted comment just stops appearing; edits have no signal), and has threads thr
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
@@ -15,7 +16,7 @@ from incident.sources.base import Source
 from incident.sources.fakes.ok_server import FakeOk
 from incident.sources.ok import RetryPolicy
 from tests.contract.harness import Capabilities, Fault, PostedOnPlatform
-from tests.okworld import CITIZENS, GID, TOKEN, ok_source, serve_fake_ok
+from tests.okworld import CITIZENS, TOKEN, ok_source, serve_fake_ok
 
 OK_CAPABILITIES = Capabilities(
     push=False,
@@ -28,6 +29,9 @@ OK_CAPABILITIES = Capabilities(
     replies_as_community=True,
 )
 HTTP_TIMEOUT = 0.5  # seconds; an injected "timeout" answers after twice as long
+RETRY = RetryPolicy(attempts=4, initial=0.001, maximum=0.004)
+# Harnesses open at the same time are different groups (and so different source names).
+_group_ids = itertools.count(53_038_939_046_008)
 
 
 class OkHarness:
@@ -35,10 +39,12 @@ class OkHarness:
 
     platform = Platform.OK
     capabilities = OK_CAPABILITIES
-    source_name = "ok-contract"
+    retry_attempts = RETRY.attempts
 
-    def __init__(self, fake: FakeOk) -> None:
+    def __init__(self, fake: FakeOk, group_id: str) -> None:
         self.fake = fake
+        self.group_id = group_id
+        self.source_name = f"ok-{group_id}"
 
     def new_source(self) -> AbstractContextManager[Source]:
         @contextmanager
@@ -46,7 +52,8 @@ class OkHarness:
             with ok_source(
                 self.fake,
                 name=self.source_name,
-                retry=RetryPolicy(attempts=4, initial=0.001, maximum=0.004),
+                group_id=int(self.group_id),
+                retry=RETRY,
                 http_timeout=HTTP_TIMEOUT,
             ) as source:
                 yield source
@@ -54,7 +61,7 @@ class OkHarness:
         return built()
 
     def publish_post(self, text: str) -> str:
-        return self.fake.add_post(GID, text)
+        return self.fake.add_post(self.group_id, text)
 
     def citizen_comment(
         self, post_id: str, text: str, *, author: int = 1, reply_to: str | None = None
@@ -98,5 +105,6 @@ class OkHarness:
 @contextmanager
 def ok_harness() -> Iterator[OkHarness]:
     """A running fake OK and its harness; fails the test if the source broke OK's rules."""
-    with serve_fake_ok() as fake:
-        yield OkHarness(fake)
+    group_id = str(next(_group_ids))
+    with serve_fake_ok(group_id=group_id) as fake:
+        yield OkHarness(fake, group_id)
