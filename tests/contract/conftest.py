@@ -16,6 +16,7 @@ from functools import cache
 import pytest
 
 from tests.contract.harness import Capabilities, PlatformHarness
+from tests.contract.ok import ok_harness
 from tests.contract.vk import vk_harness
 
 HarnessFactory = Callable[[], AbstractContextManager[PlatformHarness]]
@@ -23,6 +24,7 @@ HarnessFactory = Callable[[], AbstractContextManager[PlatformHarness]]
 # One line per platform: its name (the test id) and a factory opening a harness.
 HARNESSES: list[tuple[str, HarnessFactory]] = [
     ("vk", vk_harness),
+    ("ok", ok_harness),
 ]
 
 CAPABILITIES = frozenset(f.name for f in fields(Capabilities))

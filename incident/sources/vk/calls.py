@@ -11,7 +11,6 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -20,6 +19,16 @@ from requests.adapters import HTTPAdapter
 from vk_api.exceptions import ApiError, ApiHttpError, Captcha
 
 from incident.sources.base import PermanentSourceError, TransientSourceError
+from incident.sources.retry import RetryPolicy
+
+__all__ = [
+    "ApiRefusal",
+    "HttpStatusError",
+    "RetryPolicy",
+    "TokenRole",
+    "VkCaller",
+    "apply_default_timeout",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +45,6 @@ RETRYABLE_API_CODES = frozenset(
 )
 BROKEN_TOKEN_CODES = frozenset({5, 27, 28})  # user / group / application authorization failed
 NEEDS_HUMAN_CODES = frozenset({14, 17})  # captcha needed, validation required
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded retry of one call: ``attempts`` tries, then ``TransientSourceError``.
-
-    The pause before try ``k+1`` is uniform in ``[0, min(maximum, initial * 2**(k-1))]``.
-    """
-
-    attempts: int = 5
-    initial: float = 1.0
-    maximum: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("RetryPolicy.attempts must be at least 1")
-        if self.initial < 0 or self.maximum < 0:
-            raise ValueError("RetryPolicy delays must not be negative")
-
-    def cap(self, failed_attempts: int) -> float:
-        """The largest pause after ``failed_attempts`` failures (1 for the first)."""
-        return float(min(self.maximum, self.initial * 2 ** (failed_attempts - 1)))
 
 
 class TokenRole(Enum):
