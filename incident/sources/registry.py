@@ -16,7 +16,7 @@ from typing import Protocol
 from incident.config import SourceConfig, SourceContext, WorkerConfig
 from incident.config.reader import Table
 from incident.models import Platform
-from incident.sources import vk
+from incident.sources import telegram, vk
 from incident.sources.base import Source
 
 
@@ -61,7 +61,10 @@ def _support(platform: Platform, title: str, package: PlatformPackage) -> Platfo
 
 
 # One line per platform.
-_ALL = (_support(Platform.VK, "ВКонтакте", vk),)
+_ALL = (
+    _support(Platform.VK, "ВКонтакте", vk),
+    _support(Platform.TELEGRAM, "Telegram", telegram),
+)
 
 PLATFORMS: Mapping[str, PlatformSupport] = MappingProxyType({p.name: p for p in _ALL})
 
