@@ -12,7 +12,9 @@ under ``flood_sleep_threshold``, as Telethon does, else ``TransientSourceError``
 (``PermanentSourceError``), ``demote`` takes the account's admin rights; ``lose_next_result``
 lets the next send succeed but breaks the connection before its answer arrives.
 
-Thread-safe: one lock guards the world; live messages wait in a condition-guarded queue.
+Errors are Telethon's own, raised through the real gateway's ``translate_error``, so the fake
+says what the real gateway would. Thread-safe: one lock guards the world; live messages wait
+in a condition-guarded queue.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from incident.sources.base import PermanentSourceError, ReplyRejectedError, TransientSourceError
+from telethon import errors
+
 from incident.sources.telegram.gateway import TgChats, TgMessage
+from incident.sources.telegram.telethon_gateway import translate_error
 
 FaultKind = Literal["flood_wait", "connection", "server"]
 
@@ -225,10 +229,7 @@ class FakeTelegram:
         """Every call: count it, then fail as injected."""
         self.calls += 1
         if self._revoked:
-            raise PermanentSourceError(
-                "Сессия Telegram недействительна (AuthKeyUnregisteredError). Войдите заново: "
-                "`incident telegram login --source <имя>`."
-            )
+            raise translate_error(errors.AuthKeyUnregisteredError(request=None))
         while self._faults:
             kind, seconds = self._faults.pop(0)
             if kind == "flood_wait":
@@ -236,16 +237,12 @@ class FakeTelegram:
                     self.slept.append(seconds)
                     self._sleep(seconds)
                     continue
-                raise TransientSourceError(
-                    f"Telegram просит подождать {seconds:.0f} с (FloodWait)", retry_after=seconds
-                )
+                raise translate_error(errors.FloodWaitError(request=None, capture=int(seconds)))
             if kind == "connection":
-                raise TransientSourceError("Нет связи с Telegram (ConnectionError)")
-            raise TransientSourceError("Ошибка сервера Telegram (ServerError)")
+                raise translate_error(ConnectionError("connection reset by peer"))
+            raise translate_error(errors.ServerError(request=None, message="INTERNAL", code=500))
         if not self._admin:
-            raise PermanentSourceError(
-                "У аккаунта нет прав в канале или его группе обсуждения (ChatAdminRequiredError)."
-            )
+            raise translate_error(errors.ChatAdminRequiredError(request=None))
 
     # -- the gateway ------------------------------------------------------------------------
 
@@ -282,7 +279,7 @@ class FakeTelegram:
             self._enter()
             target = self._group.get(reply_to)
             if target is None:
-                raise ReplyRejectedError("Комментарий, на который отвечаем, удалён из Telegram.")
+                raise translate_error(errors.MsgIdInvalidError(request=None), sending=True)
             top = target.reply_to_top_id or target.reply_to_msg_id or target.id
             as_channel = send_as_channel
             sent = self._add(
@@ -300,7 +297,7 @@ class FakeTelegram:
             self.sent.append(SentReply(sent.id, reply_to, text, as_channel))
             if self._lose_next:
                 self._lose_next = False
-                raise TransientSourceError("Нет связи с Telegram (ConnectionError)")
+                raise translate_error(ConnectionError("connection lost before the answer"))
             return sent.id
 
     def close(self) -> None:
