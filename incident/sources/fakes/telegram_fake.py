@@ -123,6 +123,11 @@ class FakeTelegram:
         with self._lock:
             return self._copies[post_id]
 
+    def post_of_copy(self, copy_id: int) -> int | None:
+        """The channel post whose group copy is ``copy_id``; None if it is no post's copy."""
+        with self._lock:
+            return next((p for p, c in self._copies.items() if c == copy_id), None)
+
     def _reply_header(self, post_id: int, reply_to: int | None) -> tuple[int, int | None]:
         copy = self._copies[post_id]
         if reply_to is None or reply_to == copy:
