@@ -131,3 +131,13 @@ def test_login_picks_the_named_telegram_source(tmp_path: Path) -> None:
 def test_the_command_line_knows_telegram_login() -> None:
     args = build_parser().parse_args(["telegram", "login", "--source", "tg-main"])
     assert (args.telegram_command, args.source, args.needs_secrets) == ("login", "tg-main", True)
+
+
+def test_a_private_channel_is_named_by_its_id_with_or_without_the_minus_100(
+    tmp_path: Path,
+) -> None:
+    for written in ("-1001234567890", "1234567890"):
+        table = TABLE.replace('"@committee_news"', f'"{written}"')
+        [cfg] = config_with(table, SECRETS, tmp_path)
+        assert isinstance(cfg, TelegramSourceConfig)
+        assert cfg.channel == "1234567890"

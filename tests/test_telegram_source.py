@@ -383,3 +383,13 @@ def test_the_sweep_stores_where_each_post_copy_points(
     sweep_all(source, cursors)
     assert _cursor_keys(cursors) == {"min_id", "copy"}
     assert cursors[f"copy:{tg.chats.group_id}:{tg.copy_of(post)}"] == str(post)
+
+
+def test_links_open_the_post_and_the_comment_in_public_and_private_channels() -> None:
+    from incident.sources.telegram import comment_link, post_link, private_chat_link
+
+    assert post_link(CHANNEL, "7") == f"https://t.me/{CHANNEL}/7"
+    assert comment_link(CHANNEL, "7", "42", "40") == f"https://t.me/{CHANNEL}/7?comment=42"
+    assert post_link("1234567890", "7") == "https://t.me/c/1234567890/7"
+    assert post_link(CHANNEL, "not-a-number") is None
+    assert private_chat_link(CHANNEL) is None

@@ -24,7 +24,7 @@ from incident.config.secrets import Secret, expand, secret_setting
 from incident.models import Platform
 from incident.sources.telegram.links import username_link
 
-CHANNEL = r"@?[A-Za-z][A-Za-z0-9_]{3,31}|-?[0-9]{1,20}"
+CHANNEL = r"@?[A-Za-z][A-Za-z0-9_]{3,31}|(-100)?[0-9]{1,20}"
 USERNAME = r"@?[A-Za-z][A-Za-z0-9_]{3,31}"
 
 
@@ -33,7 +33,7 @@ class TelegramSourceConfig:
     """One Telegram channel: where its comments live, the app's credentials, the session."""
 
     name: str
-    channel: str  # a username without "@", or the channel's bare numeric id
+    channel: str  # a username without "@", or the channel's bare numeric id (no -100)
     api_id: Secret
     api_hash: Secret
     session_path: Path
@@ -89,6 +89,8 @@ def read_telegram_config(t: Table, context: SourceContext) -> TelegramSourceConf
     name, base, environ = context.name, context.base, context.environ
     enabled = t.flag("enabled", True)
     channel = t.text("channel", pattern=CHANNEL).lstrip("@")
+    if channel.startswith("-100"):  # the "marked" id Telegram clients show: keep the bare id
+        channel = channel.removeprefix("-100")
     env_prefix = "INCIDENT_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
     api_id = secret_setting(t, "api_id", f"{env_prefix}_API_ID", base, environ)
     api_hash = secret_setting(t, "api_hash", f"{env_prefix}_API_HASH", base, environ)

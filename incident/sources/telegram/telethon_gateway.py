@@ -160,13 +160,15 @@ class TelethonGateway:
         flood_sleep_threshold: int = 60,
         call_timeout: float = 120.0,
     ) -> None:
-        self._channel = int(channel) if channel.lstrip("-").isdigit() else channel
+        # A bare number is a channel's id (a plain int would mean a user to Telethon).
+        self._channel: Any = types.PeerChannel(int(channel)) if channel.isdigit() else channel
         self._session_path = session_path
         self._api_id = api_id
         self._api_hash = api_hash
         self._flood_sleep_threshold = flood_sleep_threshold
         self._call_timeout = call_timeout
         self._lock = threading.Lock()
+        self._connecting = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: Any = None
@@ -198,10 +200,10 @@ class TelethonGateway:
     # -- the protocol -----------------------------------------------------------------------
 
     def connect(self) -> TgChats:
-        if self._chats is not None:
+        with self._connecting:  # the listener and a sweep may both be first
+            if self._chats is None:
+                self._chats = self._run(self._connect)
             return self._chats
-        self._chats = self._run(self._connect)
-        return self._chats
 
     async def _connect(self) -> TgChats:
         if not self._session_path.exists():
@@ -232,11 +234,15 @@ class TelethonGateway:
             raise PermanentSourceError(f"{self._channel!r} в Telegram не канал.")
         full = await client(functions.channels.GetFullChannelRequest(channel))
         linked = full.full_chat.linked_chat_id
-        group = next((c for c in full.chats if c.id == linked), None) if linked else None
-        if group is None:
+        if not linked:
             raise PermanentSourceError(
                 f"У канала {self._channel!r} нет группы обсуждения: комментарии выключены."
             )
+        group = next((c for c in full.chats if c.id == linked), None)
+        if group is None:
+            group = await client.get_entity(types.PeerChannel(linked))
+        if not isinstance(group, types.Channel):
+            raise PermanentSourceError(f"Группа обсуждения канала {self._channel!r} недоступна.")
         self._channel_entity, self._group = channel, group
         client.add_event_handler(self._on_new_message, events.NewMessage(chats=[group]))
         return TgChats(
