@@ -9,7 +9,7 @@ from pathlib import Path
 
 from incident import __version__
 from incident.commands import classify as classify_commands
-from incident.commands import demo, incidents, report, setup, sla, users, web, worker
+from incident.commands import demo, incidents, report, setup, sla, telegram, users, web, worker
 from incident.config import ConfigError, default_config_path
 from incident.wiring import load_config
 
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sla.register(sub)
     report.register(sub)
     classify_commands.register(sub)
+    telegram.register(sub)
     return parser
 
 

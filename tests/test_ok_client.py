@@ -18,7 +18,7 @@ from incident.sources.ok import OkClient, RetryPolicy, sign
 from incident.sources.ok.client import OkAmbiguous, OkRefusal
 from tests.okworld import APP_KEY, APP_SECRET, GID, TOKEN, RecordingSleep, TopOfRange, serve_fake_ok
 
-# PLATFORMS.md: the published vector (recomputed from a third-party client's docs).
+# docs/platforms.md: the published vector (recomputed from a third-party client's docs).
 VECTOR_TOKEN = "-s-84W-s3egarWUsbkq-IWTucuedzTKT8VUXIA.s4Xx8IW7"
 VECTOR_SECRET = "ABC123DEF456GHI789JKL123"
 VECTOR_PARAMS = {"application_key": "ABCDEFGHIGKLMNOPK", "format": "json", "method": "events.get"}

@@ -16,7 +16,7 @@ from typing import Protocol
 from incident.config import SourceConfig, SourceContext, WorkerConfig
 from incident.config.reader import Table
 from incident.models import Platform
-from incident.sources import ok, vk
+from incident.sources import ok, telegram, vk
 from incident.sources.base import Source
 
 
@@ -64,6 +64,7 @@ def _support(platform: Platform, title: str, package: PlatformPackage) -> Platfo
 _ALL = (
     _support(Platform.VK, "ВКонтакте", vk),
     _support(Platform.OK, "Одноклассники", ok),
+    _support(Platform.TELEGRAM, "Telegram", telegram),
 )
 
 PLATFORMS: Mapping[str, PlatformSupport] = MappingProxyType({p.name: p for p in _ALL})

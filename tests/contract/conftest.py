@@ -17,6 +17,7 @@ import pytest
 
 from tests.contract.harness import Capabilities, PlatformHarness
 from tests.contract.ok import ok_harness
+from tests.contract.telegram import telegram_harness
 from tests.contract.vk import vk_harness
 
 HarnessFactory = Callable[[], AbstractContextManager[PlatformHarness]]
@@ -25,6 +26,7 @@ HarnessFactory = Callable[[], AbstractContextManager[PlatformHarness]]
 HARNESSES: list[tuple[str, HarnessFactory]] = [
     ("vk", vk_harness),
     ("ok", ok_harness),
+    ("telegram", telegram_harness),
 ]
 
 CAPABILITIES = frozenset(f.name for f in fields(Capabilities))

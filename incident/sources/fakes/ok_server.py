@@ -2,7 +2,7 @@
 
 ``FakeOk`` serves ``POST``/``GET /fb.do`` on 127.0.0.1 (a random port) for one application
 (``application_key`` + secret key) and its access tokens. Every request's signature is checked
-the way PLATFORMS.md describes (a wrong one answers error 104); a revoked token answers 102.
+the way docs/platforms.md describes (a wrong one answers error 104); a revoked token answers 102.
 Errors come as OK sends them: HTTP 200 with ``{"error_code", "error_msg", "error_data"}``.
 The state and the methods live in ``ok_world.py``.
 

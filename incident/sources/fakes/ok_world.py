@@ -13,7 +13,7 @@ Modelling choices (where OK's behaviour is not documented, the choice is written
 - Deleted comments just disappear; an edit changes the text and nothing else.
 - ``discussions.addDiscussionComment`` answers with the new comment's id as a bare JSON string.
 - ``count`` above 100 is refused with error 100; so is a ``fields`` naming ``comment.CREATED_MS``
-  (PLATFORMS.md: OK rejects the whole call). ``mark_as_read`` is recorded as a protocol error.
+  (docs/platforms.md: OK rejects the whole call). ``mark_as_read`` is recorded as a protocol error.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The one HTTP chokepoint of the OK source: a small signed ``fb.do`` client on httpx.
 
-OK has no usable Python SDK (PLATFORMS.md), so this is ours. Every call is signed, errors are
+OK has no usable Python SDK (docs/platforms.md), so this is ours. Every call is signed, errors are
 read from HTTP-200 bodies by their ``error_code`` key and classified where they arise:
 
 - 2, 8, 11 (service unavailable, flood, call limit), HTTP 5xx/429, timeouts, broken connections
@@ -79,7 +79,7 @@ STOP_CODES: Mapping[int, str] = {
 
 
 def sign(params: Mapping[str, str], access_token: str, secret_key: str) -> str:
-    """OK's request signature (PLATFORMS.md): ``md5(sorted k=v ... + md5(token + secret))``.
+    """OK's request signature (docs/platforms.md): ``md5(sorted k=v ... + md5(token + secret))``.
 
     ``access_token``, ``session_key`` and ``sig`` are not signed; bytes are UTF-8.
     """

@@ -46,7 +46,7 @@ __all__ = ["OkSource", "PostLister", "RetryPolicy", "stream_posts"]
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 100  # discussions.getComments page (assumed maximum, PLATFORMS.md)
+PAGE_SIZE = 100  # discussions.getComments page (assumed maximum, docs/platforms.md)
 MAX_PAGES = 1000  # a guard against an anchor that never ends
 LOOKBACK_PAGES = 3  # newest comments read to find our own lost reply
 TOPIC = "GROUP_TOPIC"
@@ -63,7 +63,7 @@ def stream_posts(client: OkClient, group_id: str, count: int) -> list[Post]:
     """The group's ``count`` newest posts, newest first, with their comment counts.
 
     ``stream.get`` names the posts by ``{media_topic:<id>}`` markers, ``mediatopic.getByIds``
-    gives their counts (PLATFORMS.md, 2015-era clients: confidence M). Two calls.
+    gives their counts (docs/platforms.md, 2015-era clients: confidence M). Two calls.
     """
     feed = client.call("stream.get", {"gid": group_id, "patterns": "POST", "count": count})
     ids = topic_ids(feed.get("feeds") or () if isinstance(feed, dict) else ())[:count]
