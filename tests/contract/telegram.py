@@ -7,6 +7,7 @@ history after its cursor; no live edit or delete events are taken), so those cap
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -18,28 +19,38 @@ from incident.sources.telegram import TelegramSource
 from incident.sources.telegram.source import Retry
 from tests.contract.harness import Capabilities, Fault, PlatformHarness, PostedOnPlatform
 
-CHANNEL = "committee_news"
+RETRY = Retry(attempts=3, initial=0.001, maximum=0.004)
+FLOOD_SLEEP_THRESHOLD = 60.0  # Telethon's default: shorter FloodWaits are slept through
+_channels = itertools.count(1)
 
 
 class TelegramHarness:
+    """One channel with its discussion group on its own in-memory Telegram."""
+
     platform = Platform.TELEGRAM
     capabilities = Capabilities(push=True)
-    source_name = "tg-contract"
+    retry_attempts = RETRY.attempts
 
     def __init__(self) -> None:
-        # Flood waits are never slept through here: a rate limit reaches the source as transient.
+        number = next(_channels)
+        self.channel = f"committee_news_{number}"
+        self.source_name = f"tg-contract-{number}"
+        # The fake sleeps (instantly here) through flood waits under the threshold, as Telethon
+        # does; a longer wait reaches the source as transient, with the wait it must honour.
         self.fake = FakeTelegram(
-            channel_username=CHANNEL, sleep=lambda _: None, flood_sleep_threshold=0
+            channel_username=self.channel,
+            sleep=lambda _: None,
+            flood_sleep_threshold=FLOOD_SLEEP_THRESHOLD,
         )
 
     @contextmanager
     def _source(self) -> Iterator[Source]:
         source = TelegramSource(
             name=self.source_name,
-            community=CHANNEL,
+            community=self.channel,
             gateway=self.fake,
             listen_wait=0.05,
-            retry=Retry(attempts=3, initial=0.001, maximum=0.004),
+            retry=RETRY,
             sleep=lambda _: None,
             rng=random.Random(7),
         )
@@ -74,7 +85,13 @@ class TelegramHarness:
         if fault == "malformed":  # a gateway hands over typed objects: nothing malformed
             self.fake.inject("server", times)
         elif fault == "rate_limit":
-            self.fake.inject("flood_wait", times, seconds=2)
+            # Telegram names the wait. A short one is slept through (Telethon's own retry); one
+            # that outlasts the retries is a wait longer than the threshold: the source reports
+            # it with retry_after and the next sweep, after the wait, goes on.
+            if times >= self.retry_attempts:
+                self.fake.inject("flood_wait", 1, seconds=FLOOD_SLEEP_THRESHOLD * 2)
+            else:
+                self.fake.inject("flood_wait", times, seconds=2)
         else:
             self.fake.inject("server" if fault == "server_error" else "connection", times)
 
