@@ -150,8 +150,6 @@ def vk_rig(w: Workload) -> Iterator[Rig]:
 
 @contextmanager
 def ok_rig(w: Workload) -> Iterator[Rig]:
-    if not 1 <= w.posts <= 100:
-        raise SystemExit("OK: --posts must be within 1..100 (posts_per_sweep, one stream.get)")
     fake = FakeOk(application_key=OK_APP_KEY, application_secret_key=OK_APP_SECRET)
     rng = random.Random(1)
     fake.add_token(OK_TOKEN, OK_ADMIN)
@@ -364,6 +362,8 @@ def main() -> int:
     args = parser.parse_args()
     configure_logging(level="warning")  # not one "swept" line per source and sweep
     platforms = ["vk", "ok"] if args.platform == "all" else [args.platform]
+    if "ok" in platforms and args.posts is not None and not 1 <= args.posts <= 100:
+        parser.error("OK: --posts must be within 1..100 (posts_per_sweep, one stream.get page)")
     ok = True
     for platform in platforms:
         d = DEFAULTS[platform]
