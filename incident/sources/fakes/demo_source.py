@@ -41,6 +41,7 @@ application_key = "{application_key}"
 application_secret_key_file = "secrets/ok-application-secret-key"
 access_token_file = "secrets/ok-access-token"
 api_url = "{api_url}"
+requests_per_second = 20.0   # the local fake needs no gentleness
 display_name = "Комитет по защите прав потребителей (демо, ОК)"
 """
 
