@@ -176,28 +176,34 @@ def new_fake() -> FakeTelegram:
 def seed_telegram(
     fake: FakeTelegram, rng: random.Random, now: float, scale: float = TIME_SCALE
 ) -> list[int]:
-    """Publish the channel's posts and the comments under them in ``fake``; the posts' ids."""
+    """Publish the channel's posts and the comments under them in ``fake``, all in date order
+    (so message ids grow with dates, as in Telegram); the posts' ids."""
     post_dates = [now - hours * 3600 * scale + rng.randint(-600, 600) * scale for hours, _ in POSTS]
-    posts = [
-        fake.publish_post(text, at=_at(date))
-        for (_, text), date in zip(POSTS, post_dates, strict=True)
-    ]
     latest = now - 60
     dated = [
         (min(post_dates[s.post] + (s.minutes * 60 + rng.randint(0, 180)) * scale, latest), s)
         for s in SEEDS
     ]
+    messages: list[tuple[float, int, _Seed | None]] = [
+        *((date, n, None) for n, date in enumerate(post_dates)),
+        *((date, seed.post, seed) for date, seed in dated),
+    ]
+    posts: dict[int, int] = {}
     ids: dict[str, int] = {}
-    for date, seed in sorted(dated, key=lambda pair: pair[0]):
+    for date, index, seed in sorted(messages, key=lambda m: (m[0], m[2] is not None)):
+        if seed is None:
+            posts[index] = fake.publish_post(POSTS[index][1], at=_at(date))
+            continue
         reply_to = ids[seed.reply_to] if seed.reply_to else None
-        post = posts[seed.post]
         if isinstance(seed.author, str):
-            ids[seed.key] = fake.channel_message(post, seed.text, reply_to=reply_to, at=_at(date))
+            ids[seed.key] = fake.channel_message(
+                posts[index], seed.text, reply_to=reply_to, at=_at(date)
+            )
         else:
             ids[seed.key] = fake.comment(
-                post, seed.text, author=seed.author, reply_to=reply_to, at=_at(date)
+                posts[index], seed.text, author=seed.author, reply_to=reply_to, at=_at(date)
             )
-    return posts
+    return [posts[n] for n in range(len(POSTS))]
 
 
 def add_live_comment(fake: FakeTelegram, posts: list[int], rng: random.Random) -> int:
