@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from incident import alerts, sla
 from incident import config as configuration
 from incident.classify import classify
-from incident.config import Config, ConfigError
+from incident.config import Config, ConfigError, SourceConfig, WorkerConfig
 from incident.db import make_engine
 from incident.inbox import Classification, Classifier, DeadlinePolicy, DueTimes, ResponseFigures
 from incident.models import Comment
@@ -114,11 +114,21 @@ def load_config(
     )
 
 
-def build_sources(config: Config, only: str | None = None) -> list[Source]:
+SourceBuilder = Callable[[SourceConfig, WorkerConfig], Source]
+
+
+def build_sources(
+    config: Config, only: str | None = None, *, builders: Mapping[str, SourceBuilder] | None = None
+) -> list[Source]:
     """The configured sources (only the one named ``only``, if given; else every enabled one),
-    each built by its platform's builder."""
+    each built by its platform's builder, or by ``builders[platform]`` where given (the demo
+    builds its Telegram source on an in-memory gateway that a config file cannot name)."""
     chosen = [config.source(only)] if only else list(config.enabled_sources())
-    return [PLATFORMS[cfg.platform].build(cfg, config.worker) for cfg in chosen]
+    chosen_builders = builders or {}
+    return [
+        chosen_builders.get(cfg.platform, PLATFORMS[cfg.platform].build)(cfg, config.worker)
+        for cfg in chosen
+    ]
 
 
 def known_secrets(config: Config) -> list[str]:

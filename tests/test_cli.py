@@ -114,7 +114,7 @@ def test_the_demo_stores_comments_opens_incidents_and_posts_replies(tmp_path: Pa
         "1",
     )
     assert code == 0, err
-    summary = out.strip().splitlines()[-1]
+    summary, by_platform = out.strip().splitlines()[-2:]
     match = re.fullmatch(
         r"demo: (\d+) comments stored, (\d+) incidents open, (\d+) replies posted", summary
     )
@@ -123,4 +123,10 @@ def test_the_demo_stores_comments_opens_incidents_and_posts_replies(tmp_path: Pa
     assert stored > 40  # the seeded comments and the ones that arrived live
     assert open_ > 0
     assert posted >= 2
+    counts = re.fullmatch(r"demo: by platform vk=(\d+) ok=(\d+) telegram=(\d+)", by_platform)
+    assert counts, by_platform
+    vk, ok, telegram = map(int, counts.groups())
+    # every platform's comments reached the database
+    assert min(vk, ok, telegram) > 0, by_platform
+    assert vk + ok + telegram == stored
     assert (tmp_path / "demo" / "incident.sqlite3").exists()

@@ -55,7 +55,7 @@ from incident.inbox.outbox import (
     reschedule_reply,
     retry_failed_reply,
 )
-from incident.inbox.reads import counts, open_incidents
+from incident.inbox.reads import comments_by_platform, counts, oldest_unattended, open_incidents
 from incident.inbox.reclassify import reclassify_open
 from incident.inbox.sources import (
     load_cursors,
@@ -94,6 +94,7 @@ __all__ = [
     "claim_reply",
     "claimed_by_other",
     "close_no_answer",
+    "comments_by_platform",
     "counts",
     "ingest",
     "load_cursors",
@@ -101,6 +102,7 @@ __all__ = [
     "mark_reply_failed",
     "no_classification",
     "no_figures",
+    "oldest_unattended",
     "open_incidents",
     "queue_reply",
     "reclassify_open",

@@ -1,10 +1,12 @@
-"""Reads for the command line and the demo: the open incidents and the headline counts."""
+"""Reads for the command line and the demo: the open incidents, the headline counts, the demo
+operator's next incident."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, exists, func, or_, select
 
 from incident import db
 from incident.models import IncidentStatus, OutboxStatus
@@ -55,3 +57,43 @@ def counts(conn: Connection) -> dict[str, int]:
             .where(db.outbox.c.status == OutboxStatus.POSTED.value)
         ),
     }
+
+
+def comments_by_platform(conn: Connection) -> dict[str, int]:
+    """Comments stored per platform (only the platforms that have any)."""
+    rows = conn.execute(
+        select(db.comments.c.platform, func.count())
+        .group_by(db.comments.c.platform)
+        .order_by(db.comments.c.platform)
+    )
+    return {str(platform): int(n) for platform, n in rows}
+
+
+def oldest_unattended(
+    conn: Connection, actor: str, now: datetime, platform: str | None = None
+) -> int | None:
+    """The oldest open incident (of ``platform``, if given) nobody but ``actor`` works on: no
+    live claim and no assignment of another person, and no reply in the outbox at all (waiting,
+    posted, or failed: a failed reply, e.g. OK's «ответьте вручную», is left to a person).
+    None when there is none."""
+    i = db.incidents.c
+    has_reply = exists().where(db.outbox.c.incident_id == i.id)
+    query = select(i.id).join(db.comments, db.comments.c.id == i.comment_id)
+    if platform is not None:
+        query = query.where(i.platform == platform)
+    row = conn.execute(
+        query.where(
+            i.status == IncidentStatus.OPEN.value,
+            ~has_reply,
+            or_(
+                i.claimed_by.is_(None),
+                i.claimed_by == actor,
+                i.claimed_until.is_(None),
+                i.claimed_until <= now,
+            ),
+            or_(i.assignee.is_(None), i.assignee == actor),
+        )
+        .order_by(db.comments.c.created_at, i.id)
+        .limit(1)
+    ).first()
+    return None if row is None else int(row.id)

@@ -4,7 +4,9 @@ The world behaves as Telegram does for a channel with comments: a post published
 is auto-forwarded into the discussion group (a copy with ``fwd_from`` naming the channel and the
 post); a citizen's comment replies to that copy; a reply in a thread replies to a comment and
 keeps the copy as ``reply_to_top_id``; the channel answers as itself (``send_as``). Messages can
-be edited (history shows the new text) and deleted (they vanish from history).
+be edited (history shows the new text) and deleted (they vanish from history). Dates: one
+second apart from ``start`` (the tests'), or ``clock()`` when given (the demo's wall clock), or
+``at`` where a message is added with one (the demo's seeded past).
 
 Faults: ``inject`` makes the next calls fail: a flood wait of N seconds (slept through when
 under ``flood_sleep_threshold``, as Telethon does, else ``TransientSourceError`` with
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -59,8 +61,12 @@ class FakeTelegram:
         flood_sleep_threshold: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         start: datetime | None = None,
+        clock: Callable[[], datetime] | None = None,
+        citizens: Mapping[int, tuple[int, str]] = CITIZENS,
     ) -> None:
         self.chats = TgChats(channel_id, group_id, self_id, channel_username)
+        self.citizens = dict(citizens)
+        self._clock = clock
         self.flood_sleep_threshold = flood_sleep_threshold
         self._sleep = sleep
         self._now = start or datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -83,7 +89,13 @@ class FakeTelegram:
 
     # -- the world --------------------------------------------------------------------------
 
-    def _tick(self) -> datetime:
+    def _tick(self, at: datetime | None = None) -> datetime:
+        """A new message's date: ``at`` if given, else the clock's time (the wall clock in the
+        demo), else one second after the previous message (the tests' default)."""
+        if at is not None:
+            return at
+        if self._clock is not None:
+            return self._clock()
         self._now += timedelta(seconds=1)
         return self._now
 
@@ -99,7 +111,7 @@ class FakeTelegram:
         self._next_group_id += 1
         return new_id
 
-    def publish_post(self, text: str) -> int:
+    def publish_post(self, text: str, *, at: datetime | None = None) -> int:
         """The channel publishes a post; Telegram forwards it into the group. The post's id."""
         with self._lock:
             post_id = self._next_post_id
@@ -107,7 +119,7 @@ class FakeTelegram:
             copy = TgMessage(
                 chat_id=self.chats.group_id,
                 id=self._new_id(),
-                date=self._tick(),
+                date=self._tick(at),
                 text=text,
                 sender_id=self.chats.channel_id,
                 sender_is_channel=True,
@@ -137,17 +149,24 @@ class FakeTelegram:
         return reply_to, copy
 
     def comment(
-        self, post_id: int, text: str, *, author: int = 1, reply_to: int | None = None
+        self,
+        post_id: int,
+        text: str,
+        *,
+        author: int = 1,
+        reply_to: int | None = None,
+        at: datetime | None = None,
     ) -> int:
-        """Citizen ``author`` (1, 2, 3) comments under the post or replies to a comment."""
-        user_id, name = CITIZENS[author]
+        """Citizen ``author`` (a key of ``citizens``: 1, 2, 3 by default) comments under the
+        post or replies to a comment."""
+        user_id, name = self.citizens[author]
         with self._lock:
             msg_id, top = self._reply_header(post_id, reply_to)
             return self._add(
                 TgMessage(
                     chat_id=self.chats.group_id,
                     id=self._new_id(),
-                    date=self._tick(),
+                    date=self._tick(at),
                     text=text,
                     sender_id=user_id,
                     sender_name=name,
@@ -157,7 +176,13 @@ class FakeTelegram:
             ).id
 
     def channel_message(
-        self, post_id: int, text: str, *, reply_to: int | None = None, signed: str | None = None
+        self,
+        post_id: int,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        signed: str | None = None,
+        at: datetime | None = None,
     ) -> int:
         """The committee writes as the channel in the post's comments (in Telegram's app)."""
         with self._lock:
@@ -166,7 +191,7 @@ class FakeTelegram:
                 TgMessage(
                     chat_id=self.chats.group_id,
                     id=self._new_id(),
-                    date=self._tick(),
+                    date=self._tick(at),
                     text=text,
                     sender_id=self.chats.channel_id,
                     sender_is_channel=True,
@@ -179,7 +204,7 @@ class FakeTelegram:
 
     def group_chatter(self, text: str, *, author: int = 1) -> int:
         """A message to the discussion group itself, under no post."""
-        user_id, name = CITIZENS[author]
+        user_id, name = self.citizens[author]
         with self._lock:
             return self._add(
                 TgMessage(
