@@ -54,18 +54,20 @@ def cmd_status(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     with database(config) as engine, engine.connect() as conn:
         states = inbox.source_states(conn)
         totals = inbox.counts(conn)
-    rows = [("SOURCE", "STATE", "LAST SUCCESS", "LAST SWEEP (LAG)", "API CALLS", "LAST ERROR")]
-    for s in config.sources:
+    head = ("SOURCE", "PLATFORM", "STATE", "LAST SUCCESS", "LAST SWEEP (LAG)", "API CALLS")
+    rows = [(*head, "LAST ERROR")]
+    for s in config.sources:  # every configured source, whatever its platform
         st = states.get(s.name)
         if not s.enabled:
-            rows.append((s.name, "disabled", "", "", "", ""))
+            rows.append((s.name, s.platform, "disabled", "", "", "", ""))
         elif st is None:
-            rows.append((s.name, "never run", "", "", "", ""))
+            rows.append((s.name, s.platform, "never run", "", "", "", ""))
         else:
             err = f"{_ago(st.last_error_at, now)}: {st.last_error}" if st.last_error else ""
             rows.append(
                 (
                     s.name,
+                    s.platform,
                     st.state,
                     _ago(st.last_success_at, now),
                     _ago(st.last_sweep_at, now),

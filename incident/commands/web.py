@@ -78,4 +78,6 @@ def apply_reply_values(suggestions: Suggestions, config: Config) -> None:
     suggestions.hotline = config.reply_values.hotline or None
     suggestions.gosuslugi_link = config.reply_values.gosuslugi_link or None
     for s in config.sources:
-        suggestions.places[s.community] = (s.display_name or None, s.private_link or None)
+        # keyed by platform too: a VK and an OK page may have the same numeric id
+        key = (s.platform, s.community)
+        suggestions.places[key] = (s.display_name or None, s.private_link or None)

@@ -1,9 +1,10 @@
 """The platforms this deployment can serve: one entry per platform, one line each.
 
 Adding a platform is a folder under ``incident/sources/`` plus one line in ``PLATFORMS``: its
-name (``incident.models.Platform``), its Russian title, its ``[[sources]]`` parser, its source
-builder and its link builders. Configuration (``incident.config.parse_config``), the wiring and the
-web app look platforms up here; nothing else names one.
+name (``incident.models.Platform``), its Russian title, its badge in the web app (letters,
+colour), its ``[[sources]]`` parser, its source builder and its link builders. Configuration
+(``incident.config.parse_config``), the wiring and the web app look platforms up here; nothing
+else names one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class PlatformSupport:
 
     name: str  # as stored in incidents and written in config.toml (``Platform``)
     title: str  # shown to staff
+    mark: str  # the short letters of its badge in the web app
+    colour: str  # the badge's background, ``#rrggbb``
     read_config: Callable[[Table, SourceContext], SourceConfig]  # one [[sources]] table
     build: Callable[[SourceConfig, WorkerConfig], Source]  # (its settings, the worker's)
     post_link: Callable[[str, str], str | None]  # (community, post id)
@@ -48,10 +51,14 @@ class PlatformPackage(Protocol):
     def private_chat_link(self) -> Callable[[str], str | None]: ...
 
 
-def _support(platform: Platform, title: str, package: PlatformPackage) -> PlatformSupport:
+def _support(
+    platform: Platform, title: str, mark: str, colour: str, package: PlatformPackage
+) -> PlatformSupport:
     return PlatformSupport(
         name=platform.value,
         title=title,
+        mark=mark,
+        colour=colour,
         read_config=package.read_config,
         build=package.build,
         post_link=package.post_link,
@@ -62,9 +69,9 @@ def _support(platform: Platform, title: str, package: PlatformPackage) -> Platfo
 
 # One line per platform.
 _ALL = (
-    _support(Platform.VK, "ВКонтакте", vk),
-    _support(Platform.OK, "Одноклассники", ok),
-    _support(Platform.TELEGRAM, "Telegram", telegram),
+    _support(Platform.VK, "ВКонтакте", "ВК", "#0077ff", vk),
+    _support(Platform.OK, "Одноклассники", "ОК", "#ee8208", ok),
+    _support(Platform.TELEGRAM, "Telegram", "TG", "#229ed9", telegram),
 )
 
 PLATFORMS: Mapping[str, PlatformSupport] = MappingProxyType({p.name: p for p in _ALL})

@@ -69,6 +69,7 @@ def templates() -> Jinja2Templates:
         Role=Role,
         time_left=display.time_left,
         highlight=display.highlight,
+        platform_badge=display.platform_badge,
     )
     return t
 

@@ -25,6 +25,7 @@ def load_card(
     verdict = card.verdict if isinstance(card.verdict, Mapping) else None
     matches = verdict.get("matches") if verdict else None
     claim = inbox.Claim(card.claimed_by, card.claimed_until)
+    _, private_link = suggestions.place(card.platform, card.community)
     return {
         "card": card,
         "verdict": verdict,
@@ -43,6 +44,8 @@ def load_card(
             card.platform, card.community, card.post_id, card.external_id, card.thread_root_id
         ),
         "post_link": display.post_link(card.platform, card.community, card.post_id),
+        "private_link": display.safe_link(private_link),
+        "platform_title": display.platform_title(card.platform),
         "topic_title": suggestions.title(card.topic),
         "runner_up_title": suggestions.title(verdict.get("runner_up")) if verdict else "—",
     }
@@ -68,6 +71,8 @@ def card_json(data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "deadline_level": level,
         "closed_reason": card.closed_reason,
         "link": data["link"],
+        "platform_title": data["platform_title"],
+        "private_link": data["private_link"],
         "comment": {
             "external_id": card.external_id,
             "post_id": card.post_id,

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
-from incident.sources.registry import PLATFORMS
+from incident.sources.registry import PLATFORMS, title
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 
@@ -139,6 +139,38 @@ ACTION_TITLES = {
     "user_password_changed": "пароль изменён",
     "user_role_changed": "роль изменена",
 }
+
+
+def platform_title(platform: str) -> str:
+    """The platform's Russian title (its name when it is not registered)."""
+    return title(platform)
+
+
+def safe_link(url: str | None) -> str | None:
+    """``url`` when it is a plain http(s) address (nothing else goes into an ``href``)."""
+    if url and re.fullmatch(r"https?://[^\s\"'<>]+", url):
+        return url
+    return None
+
+
+def platform_badge(platform: str) -> Markup:
+    """The platform's badge and its Russian title: a small inline SVG (its letters on its
+    colour; decorative, hidden from screen readers) followed by the title as text."""
+    support = PLATFORMS.get(platform)
+    title = support.title if support is not None else platform
+    mark = support.mark if support is not None else (platform[:2].upper() or "?")
+    colour = support.colour if support is not None else "#6b7280"
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", colour):
+        colour = "#6b7280"
+    svg = (
+        '<svg class="pf-mark" width="22" height="14" viewBox="0 0 22 14" aria-hidden="true" '
+        f'focusable="false"><rect width="22" height="14" rx="3" fill="{colour}"/>'
+        '<text x="11" y="10.5" text-anchor="middle" font-size="8.5" font-weight="700" '
+        f'font-family="sans-serif" fill="#fff">{escape(mark)}</text></svg>'
+    )
+    name = f'<span class="pf-name">{escape(title)}</span>'
+    badge = f'<span class="pf pf-{escape(platform)}">{svg}{name}</span>'
+    return Markup(badge)  # noqa: S704 - built from escaped pieces and a checked colour
 
 
 def original_link(

@@ -17,6 +17,7 @@ from incident.logs import get_logger
 from incident.models import UNCLASSIFIED, ReplyKind
 from incident.replies import Catalog, ReplyContext, load_replies, suggest
 from incident.rules import RuleSet, load_ruleset
+from incident.sources.registry import PLATFORMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,17 @@ FALLBACK_PRIVATE = (
     "Здравствуйте! Чтобы разобраться, нам нужны подробности, которые не стоит писать "
     "публично. Напишите, пожалуйста, в личные сообщения сообщества — ответим там."
 )
+FALLBACK_PRIVATE_LINK = (
+    "Здравствуйте! Чтобы разобраться, нам нужны подробности, которые не стоит писать "
+    "публично. Напишите, пожалуйста, в личные сообщения: {link} — ответим там."
+)
+
+
+def private_text(link: str | None) -> str:
+    """The built-in move-to-private draft, with the place to write to when it is known."""
+    return FALLBACK_PRIVATE_LINK.format(link=link) if link else FALLBACK_PRIVATE
+
+
 FALLBACK_REDIRECT = (
     "Здравствуйте! Этот вопрос решает другое ведомство: {body}. "
     "Обратитесь, пожалуйста, туда — там помогут быстрее."
@@ -62,8 +74,9 @@ class Suggestions:
     catalog: Catalog | None = None
     topics: dict[str, str] = field(default_factory=dict)  # id -> title
     redirects: list[RedirectView] = field(default_factory=list)
-    # placeholders' values: per community id (name, private link), and deployment-wide
-    places: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    # placeholders' values: per page, (platform, community id) -> (name, private link), since
+    # a VK and an OK page may have the same numeric id; and deployment-wide values
+    places: dict[tuple[str, str], tuple[str | None, str | None]] = field(default_factory=dict)
     hotline: str | None = None
     gosuslugi_link: str | None = "https://www.gosuslugi.ru/"
 
@@ -74,6 +87,15 @@ class Suggestions:
         if topic == UNCLASSIFIED:
             return "не определена"
         return self.topics.get(topic, topic)
+
+    def place(self, platform: str, community: str | None) -> tuple[str | None, str | None]:
+        """The page's name and where its citizens write privately: the configured values, else
+        the link the platform derives from the community id (None when it has none)."""
+        name, link = self.places.get((platform, community or ""), (None, None))
+        if link is None and community:
+            support = PLATFORMS.get(platform)
+            link = support.private_link(community) if support is not None else None
+        return name, link
 
     def limit(self, platform: str) -> int | None:
         """The most characters one reply may have on ``platform`` (None: no limit known)."""
@@ -97,13 +119,13 @@ class Suggestions:
         corrected it, and the drafts follow the correction.
         """
         out: list[DraftView] = []
+        name, link = self.place(platform, community)
         if self.catalog is not None and self.ruleset is not None:
             try:
                 v = _stored_verdict(verdict)
                 if topic and topic != v.topic:  # a person corrected the topic: follow them
                     v = _replace_topic(v, topic, self.ruleset)
                 first = (author_name or "").split(" ")[0] or None
-                name, link = self.places.get(community or "", (None, None))
                 context = ReplyContext(
                     platform=platform,
                     author_first_name=first,
@@ -118,7 +140,7 @@ class Suggestions:
                 get_logger().exception("drafts_failed")
         kinds = {d.kind for d in out}
         if ReplyKind.MOVE_TO_PRIVATE not in kinds:
-            out.append(DraftView("builtin-private", ReplyKind.MOVE_TO_PRIVATE, FALLBACK_PRIVATE))
+            out.append(DraftView("builtin-private", ReplyKind.MOVE_TO_PRIVATE, private_text(link)))
         if ReplyKind.REDIRECT not in kinds:
             body = _redirect_body(verdict, self.redirects)
             if body:

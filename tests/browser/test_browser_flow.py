@@ -111,7 +111,7 @@ def world(engine: Engine, fake_vk: FakeVk) -> Iterator[LiveWorld]:
         add_user(engine, "boris", Role.SUPERVISOR, now)
         suggestions = load_suggestions(ROOT / "rules", ROOT / "replies")
         suggestions.hotline = "8 800 000-00-00"
-        suggestions.places[str(GID)] = (
+        suggestions.places["vk", str(GID)] = (
             "Комитет по защите прав потребителей",
             f"https://vk.me/club{GID}",
         )
