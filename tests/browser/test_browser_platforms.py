@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from incident import db, pipeline
+from incident.models import Platform
 from incident.pipeline import Ingestion, ReplyPolicy
 from incident.sla import SlaSettings
 from incident.sources.base import Source
@@ -144,8 +145,12 @@ def world(engine: Engine, fake_vk: FakeVk) -> Iterator[ThreePlatforms]:
         add_user(engine, "anna", Role.STAFF, now)
         suggestions = load_suggestions(ROOT / "rules", ROOT / "replies")
         suggestions.hotline = "8 800 000-00-00"
-        for community in (str(GID), str(demo_ok.GROUP_ID), demo_telegram.CHANNEL):
-            suggestions.places[community] = ("Комитет по защите прав потребителей", "")
+        for place in (
+            (Platform.VK.value, str(GID)),
+            (Platform.OK.value, str(demo_ok.GROUP_ID)),
+            (Platform.TELEGRAM.value, demo_telegram.CHANNEL),
+        ):
+            suggestions.places[place] = ("Комитет по защите прав потребителей", "")
         app = make_app(engine, utc_now, suggestions=suggestions, refresh_seconds=1)
         try:
             with BackgroundServer(app) as server:
