@@ -13,7 +13,7 @@ import signal
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
@@ -59,6 +59,7 @@ class Worker:
         worker_id: str | None = None,
         warn_step: Callable[[datetime], int] | None = None,
         warn_interval: float = 60.0,
+        sweep_intervals: Mapping[str, float] | None = None,
     ) -> None:
         self.engine = engine
         self.sources = {s.name: s for s in sources}
@@ -77,7 +78,13 @@ class Worker:
         # One worker at a time polls a source. The lease outlives the gap between two sweeps;
         # a listener renews it every round. If the holder dies, another worker takes over
         # when it expires (and its first sweep catches up).
-        self.lease_ttl = timedelta(seconds=config.sweep_interval + 120)
+        # ``sweep_intervals`` gives a source its own schedule (else ``config.sweep_interval``).
+        self.sweep_intervals = {
+            name: (sweep_intervals or {}).get(name, config.sweep_interval) for name in self.sources
+        }
+        self.lease_ttls = {
+            name: timedelta(seconds=seconds + 120) for name, seconds in self.sweep_intervals.items()
+        }
         self.stopping = threading.Event()
         self.stopped_sources: set[str] = set()
         self._scheduler = BackgroundScheduler(timezone=UTC)
@@ -104,7 +111,7 @@ class Worker:
         try:
             with self.engine.begin() as conn:
                 return inbox.take_source_lease(
-                    conn, name, self.worker_id, self.clock(), self.lease_ttl
+                    conn, name, self.worker_id, self.clock(), self.lease_ttls[name]
                 )
         except Exception:
             self.log.exception("lease_failed", source=name)
@@ -175,7 +182,7 @@ class Worker:
                 "interval",
                 args=[name],
                 id=f"sweep:{name}",
-                seconds=self.config.sweep_interval,
+                seconds=self.sweep_intervals[name],
                 next_run_time=now,  # catch up on whatever happened while we were down
                 max_instances=1,
                 coalesce=True,

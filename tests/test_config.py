@@ -155,3 +155,24 @@ def test_configuration_imports_no_platform_and_no_notification_transport() -> No
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_a_source_may_have_its_own_sweep_interval_and_the_others_keep_the_workers(
+    tmp_path: Path,
+) -> None:
+    other = SOURCE.replace("vk-main", "vk-other").replace("123", "456")
+    env = TOKENS | {
+        "INCIDENT_VK_OTHER_COMMUNITY_TOKEN": "vk1.a.other",
+        "INCIDENT_VK_OTHER_SWEEP_TOKEN": "other-service",
+    }
+    text = "[worker]\nsweep_interval_seconds = 900\n" + SOURCE + "sweep_interval_seconds = 120\n"
+    config = load_config(write(tmp_path, text + other), environ=env)
+    assert config.sweep_interval("vk-main") == 120.0
+    assert config.sweep_interval("vk-other") == 900.0
+
+
+def test_a_sources_sweep_interval_below_one_second_is_refused_with_its_key(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"\(vk-main\)\.sweep_interval_seconds: 0 must be at least"
+    ):
+        load_config(write(tmp_path, SOURCE + "sweep_interval_seconds = 0\n"), environ=TOKENS)

@@ -296,3 +296,36 @@ def test_two_workers_share_the_sources_one_polls_and_the_other_takes_over(
         first_source.close()
         second_source.close()
     assert len(stored_ids(engine)) == len(set(stored_ids(engine)))
+
+
+def test_a_source_with_its_own_sweep_interval_is_swept_on_its_own_schedule(
+    engine: Engine, fake_vk: FakeVk
+) -> None:
+    source = VkSource(
+        name="vk-test",
+        group_id=GID,
+        community_token="community-token",
+        sweep_token="service-token",
+        session_factory=fake_vk.session,
+        throttle=False,
+    )
+    worker = Worker(
+        engine,
+        [source],
+        WorkerConfig(sweep_interval=3600, outbox_interval=3600),  # the deployment's default
+        Ingestion(deadline=calendar_hours(8)),
+        sweep_intervals={"vk-test": 1},  # this page's own schedule
+    )
+
+    def sweeps() -> int:
+        return sum(1 for method, _ in fake_vk.calls if method == "wall.get")
+
+    worker.start()
+    try:
+        assert wait_for(lambda: sweeps() >= 3, 10)  # once at start, then every second
+    finally:
+        worker.stop(timeout=5)
+        source.close()
+    with engine.connect() as conn:
+        lease = conn.execute(select(db.source_leases)).one_or_none()
+    assert lease is None  # released on stop

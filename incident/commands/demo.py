@@ -155,6 +155,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             config.worker,
             wiring.build_ingestion(config, ruleset),
             listeners=[s.name for s in config.enabled_sources() if s.listens],
+            sweep_intervals={s.name: config.sweep_interval(s.name) for s in config.sources},
             # no notification channel in the demo: the queue still marks near deadlines
             warn_step=wiring.build_warn_step(engine, config, [], labels),
         )

@@ -38,6 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             config.worker,
             wiring.build_ingestion(config, ruleset),
             listeners=[s.name for s in config.enabled_sources() if s.listens],
+            sweep_intervals={s.name: config.sweep_interval(s.name) for s in config.sources},
             warn_step=wiring.build_warn_step(engine, config, notifiers, labels),
         )
         try:

@@ -150,6 +150,13 @@ class Config:
     sla: SlaSettings = field(default_factory=SlaSettings)
     reply_values: ReplyValues = field(default_factory=ReplyValues)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    # source name -> its own seconds between sweeps (``sweep_interval_seconds`` in its table)
+    sweep_intervals: Mapping[str, float] = field(default_factory=dict)
+
+    def sweep_interval(self, name: str) -> float:
+        """Seconds between scheduled sweeps of source ``name``: its own setting, else
+        ``[worker] sweep_interval_seconds``."""
+        return self.sweep_intervals.get(name, self.worker.sweep_interval)
 
     def enabled_sources(self) -> tuple[SourceConfig, ...]:
         """The sources not switched off with ``enabled = false``."""
@@ -253,8 +260,9 @@ def parse_config(
         gosuslugi_link=rv.text("gosuslugi_link", GOSUSLUGI_URL, pattern=r"https?://\S+"),
     )
 
+    sweep_intervals: dict[str, float] = {}
     sources = tuple(
-        _source(t, platforms, SourceContext("", base, environ, require_secrets))
+        _source(t, platforms, SourceContext("", base, environ, require_secrets), sweep_intervals)
         for t in top.tables("sources", f"{path} [[sources]]", f"{path} [[sources]] #{{n}}")
     )
     sla = sla_settings_from_mapping(top.raw("sla", {}), f"{path} [sla]")
@@ -270,6 +278,7 @@ def parse_config(
         database_url=database_url,
         worker=worker,
         sources=sources,
+        sweep_intervals=sweep_intervals,
         log_level=log_level,
         log_format=log_format,
         rules_dir=rules_dir,
@@ -281,12 +290,18 @@ def parse_config(
 
 
 def _source(
-    t: Table, platforms: Mapping[str, PlatformConfig], context: SourceContext
+    t: Table,
+    platforms: Mapping[str, PlatformConfig],
+    context: SourceContext,
+    sweep_intervals: dict[str, float],
 ) -> SourceConfig:
-    """One ``[[sources]]`` table, read by its platform's parser."""
+    """One ``[[sources]]`` table, read by its platform's parser. The keys every platform has
+    (``name``, ``platform``, ``sweep_interval_seconds``) are read here."""
     name = t.text("name", pattern=SOURCE_NAME)
     t.where = f"{t.where} ({name})"
     platform = t.text("platform", DEFAULT_PLATFORM.value)
+    if t.has("sweep_interval_seconds"):
+        sweep_intervals[name] = t.number("sweep_interval_seconds", low=1.0)
     support = platforms.get(platform)
     if support is None:
         known = ", ".join(sorted(platforms)) or "none"
