@@ -21,6 +21,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from incident import db
 from incident.models import UNCLASSIFIED
@@ -359,13 +360,19 @@ def _answer_times(conn: Connection, piece: Filters, days: CTE) -> AnswerTimes:
                 .group_by(days.c.i)
             )
         }
+        # Each platform's values sorted inside the aggregate: a sort of plain integers per
+        # platform, where ORDER BY over (platform, seconds) rows spilled to disk at a million
+        # incidents a year (bench/stats.py: 968 ms against 444 ms for the page in use).
         working, calendar = (
-            _by_platform(
-                _fetch_plain_tuples(
-                    conn,
-                    select(incident.platform, col).select_from(joined).where(*where).order_by(col),
+            {
+                platform: array("q", values)
+                for platform, values in conn.execute(
+                    select(incident.platform, func.array_agg(aggregate_order_by(col, col.asc())))
+                    .select_from(joined)
+                    .where(*where)
+                    .group_by(incident.platform)
                 )
-            )
+            }
             for col in (rws, rs)
         )
         return AnswerTimes(daily, working, calendar)
@@ -396,17 +403,6 @@ def _answer_times(conn: Connection, piece: Filters, days: CTE) -> AnswerTimes:
         {p: array("q", sorted(w for _, q, w, _ in answers if q == p)) for p in platforms},
         {p: array("q", sorted(c for _, q, _, c in answers if q == p)) for p in platforms},
     )
-
-
-def _by_platform(rows: list[tuple[Any, ...]]) -> dict[str, array[int]]:
-    """(platform, seconds) rows sorted by seconds, split per platform (each run stays sorted)."""
-    runs: dict[str, list[int]] = {}
-    for platform, seconds in rows:
-        run = runs.get(platform)
-        if run is None:
-            run = runs[platform] = []
-        run.append(seconds)
-    return {platform: array("q", run) for platform, run in runs.items()}
 
 
 def _day_bounds(conn: Connection, filters: Filters) -> CTE:
