@@ -30,7 +30,6 @@ from sqlalchemy import Connection, select
 
 from incident import db, stats
 from incident.models import TOPIC_LABELS, UNCLASSIFIED
-from incident.sources.registry import title as platform_title
 from incident.stats import Filters, Stats
 
 RATED_MINIMUM = 2  # incidents a month below which the rating does not score a community
@@ -364,40 +363,6 @@ TOPIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("Просрочено", "int"),
 )
 
-PLATFORM_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("Площадка", "text"),
-    ("Обращений", "int"),
-    ("Отвечено", "int"),
-    ("Доля отвеченных", "share"),
-    ("В срок", "int"),
-    ("Доля в срок", "share"),
-    ("Медиана, рабочие ч", "hours"),
-    ("90-й перцентиль, рабочие ч", "hours"),
-    ("Медиана, ч", "hours"),
-    ("90-й перцентиль, ч", "hours"),
-    ("Просрочено", "int"),
-)
-
-
-def platform_rows(report: MonthlyReport) -> list[list[Any]]:
-    """The month's figures per platform (its Russian title), the busiest first."""
-    return [
-        [
-            platform_title(p.platform),
-            p.comments,
-            p.answered,
-            p.answered_share,
-            p.on_time,
-            p.on_time_share,
-            p.median_working_hours,
-            p.p90_working_hours,
-            p.median_hours,
-            p.p90_hours,
-            p.overdue,
-        ]
-        for p in report.overall.by_platform
-    ]
-
 
 def write_report_xlsx(
     report: MonthlyReport, path: Path, labels: Mapping[str, str] | None = None
@@ -410,7 +375,6 @@ def write_report_xlsx(
             [report_values(r) for r in (*report.communities, report.total)],
         ),
         ("Темы", TOPIC_COLUMNS, topic_rows(report, labels)),
-        ("Площадки", PLATFORM_COLUMNS, platform_rows(report)),
     ]
     topics, weeks = stats.volume_table(report.overall, "day")
     names = labels or TOPIC_LABELS

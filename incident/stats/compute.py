@@ -21,7 +21,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from incident import db
 from incident.models import UNCLASSIFIED
@@ -32,7 +31,6 @@ from incident.stats.model import (
     DailyResponse,
     DayAnswers,
     MonthFigures,
-    PlatformRow,
     SlowIncident,
     Stats,
     TopicRow,
@@ -98,7 +96,6 @@ def compute(
     day_list = filters.local_days()
     volume: dict[str, list[int]] = defaultdict(lambda: [0] * len(day_list))
     per_topic: dict[str, Counts] = defaultdict(Counts)
-    per_platform: dict[str, Counts] = defaultdict(Counts)
     daily: dict[int, DayAnswers] = {}
     offset = 0  # the period's index of the month's first day
     for month in figures:
@@ -108,14 +105,12 @@ def compute(
                 row[offset + i] += n
         for topic, topic_counts in month.per_topic.items():
             per_topic[topic] = per_topic[topic].plus(topic_counts)
-        for platform, platform_counts in month.per_platform.items():
-            per_platform[platform] = per_platform[platform].plus(platform_counts)
         for i, answers in month.daily.items():
             daily[offset + i] = answers
         offset += month.days
     totals = Counts.total(per_topic.values())
-    working = [run for m in figures for run in m.working.values()]
-    calendar = [run for m in figures for run in m.calendar.values()]
+    working = [m.working for m in figures]
+    calendar = [m.calendar for m in figures]
 
     queue = conn.execute(
         select(
@@ -145,7 +140,6 @@ def compute(
 
     no_answers = DayAnswers(answered=0, median_working_hours=None, median_hours=None)
     topic_order = sorted(per_topic, key=lambda k: (-per_topic[k].comments, k))
-    platform_order = sorted(per_platform, key=lambda k: (-per_platform[k].comments, k))
     return Stats(
         filters=filters,
         now=now,
@@ -178,7 +172,6 @@ def compute(
             )
             for k in topic_order
         ),
-        by_platform=tuple(_platform_row(k, per_platform[k], figures) for k in platform_order),
         slowest=tuple(
             SlowIncident(
                 id=r.id,
@@ -196,25 +189,6 @@ def compute(
     )
 
 
-def _platform_row(platform: str, counts: Counts, figures: list[MonthFigures]) -> PlatformRow:
-    """A platform's figures: its counts, and the percentiles of its months' answer times."""
-    working = [m.working[platform] for m in figures if platform in m.working]
-    calendar = [m.calendar[platform] for m in figures if platform in m.calendar]
-    return PlatformRow(
-        platform=platform,
-        comments=counts.comments,
-        answered=counts.answered,
-        closed_without_answer=counts.closed_without_answer,
-        on_time=counts.on_time,
-        late=counts.late,
-        overdue=counts.overdue,
-        median_working_hours=_hours(percentile_cont(working, 0.5)),
-        p90_working_hours=_hours(percentile_cont(working, 0.9)),
-        median_hours=_hours(percentile_cont(calendar, 0.5)),
-        p90_hours=_hours(percentile_cont(calendar, 0.9)),
-    )
-
-
 def _daily_response(day: date, answers: DayAnswers) -> DailyResponse:
     return DailyResponse(
         day=day,
@@ -226,9 +200,8 @@ def _daily_response(day: date, answers: DayAnswers) -> DailyResponse:
 
 def compute_month(conn: Connection, piece: Filters, now: datetime) -> MonthFigures:
     """The figures of one piece of the period (a month or part of one, see ``months``), read
-    from the database as of ``now``: counts per day and topic and per platform, the daily
-    medians, and the sorted answer times per platform that ``compute`` merges with the other
-    months'. One pass: the counts are grouped by day, topic and platform together."""
+    from the database as of ``now``: counts per day and topic, the daily medians, and the
+    sorted answer times that ``compute`` merges with the other months'."""
     days = _day_bounds(conn, piece)
     human = human_answer()
     pending = and_(~human, incident.status != "closed", incident.due_at.is_not(None))
@@ -242,7 +215,6 @@ def compute_month(conn: Connection, piece: Filters, now: datetime) -> MonthFigur
         select(
             days.c.i.label("day"),
             topic,
-            incident.platform,
             next_due.label("next_due"),
             func.sum(incident.moves_to_private).label("moves_to_private"),
             func.sum(incident.redirects).label("redirects"),
@@ -255,14 +227,11 @@ def compute_month(conn: Connection, piece: Filters, now: datetime) -> MonthFigur
         )
         .select_from(days.join(db.incidents, _in_day(days)))
         .where(*_joined_scope(conn, piece))
-        .group_by(days.c.i, topic, incident.platform)
+        .group_by(days.c.i, topic)
     ).all()
     n_days = len(piece.local_days())
     volume: dict[str, list[int]] = defaultdict(lambda: [0] * n_days)
-    # Running sums in Counts' field order, made into Counts at the end: a Counts per row and
-    # ``plus`` cost a third of the month's time on SQLite (measured with bench/stats.py).
-    per_topic: dict[str, list[int]] = {}
-    per_platform: dict[str, list[int]] = {}
+    per_topic: dict[str, Counts] = defaultdict(Counts)
     valid_until: datetime | None = None
     moves = redirects = 0
     # Unpacked by name in the select's order: a Row's attributes cost ~30 % of a year's
@@ -270,7 +239,6 @@ def compute_month(conn: Connection, piece: Filters, now: datetime) -> MonthFigur
     for (
         day,
         topic_id,
-        platform,
         due,
         day_moves,
         day_redirects,
@@ -281,27 +249,16 @@ def compute_month(conn: Connection, piece: Filters, now: datetime) -> MonthFigur
         closed_without_answer,
         overdue,
     ) in grouped:
-        n = int(comments)
-        values = (
-            n,
-            int(answered or 0),
-            int(on_time or 0),
-            int(late or 0),
-            int(closed_without_answer or 0),
-            int(overdue or 0),
+        counts = Counts(
+            comments=int(comments),
+            answered=int(answered or 0),
+            on_time=int(on_time or 0),
+            late=int(late or 0),
+            closed_without_answer=int(closed_without_answer or 0),
+            overdue=int(overdue or 0),
         )
-        volume[topic_id][int(day)] += n
-        for sums, key in ((per_topic, topic_id), (per_platform, platform)):
-            acc = sums.get(key)
-            if acc is None:
-                sums[key] = list(values)
-            else:
-                acc[0] += values[0]
-                acc[1] += values[1]
-                acc[2] += values[2]
-                acc[3] += values[3]
-                acc[4] += values[4]
-                acc[5] += values[5]
+        volume[topic_id][int(day)] += counts.comments
+        per_topic[topic_id] = per_topic[topic_id].plus(counts)
         if due is not None and (valid_until is None or due < valid_until):
             valid_until = due
         moves += int(day_moves or 0)
@@ -310,8 +267,7 @@ def compute_month(conn: Connection, piece: Filters, now: datetime) -> MonthFigur
     return MonthFigures(
         start=piece.start,
         end=piece.end,
-        per_topic={k: Counts(*v) for k, v in per_topic.items()},
-        per_platform={k: Counts(*v) for k, v in per_platform.items()},
+        per_topic=dict(per_topic),
         volume={k: tuple(v) for k, v in volume.items()},
         daily=answers.daily,
         days=n_days,
@@ -328,13 +284,13 @@ class AnswerTimes(NamedTuple):
     """A piece's human answers: per local day (index in the piece), and all their times."""
 
     daily: dict[int, DayAnswers]
-    working: dict[str, array[int]]  # platform -> its working seconds, sorted
-    calendar: dict[str, array[int]]  # platform -> its calendar seconds, sorted
+    working: array[int]  # working seconds, sorted
+    calendar: array[int]  # calendar seconds, sorted
 
 
 def _answer_times(conn: Connection, piece: Filters, days: CTE) -> AnswerTimes:
-    """Per day of the piece how many human answers and their medians, and per platform the
-    piece's working and calendar seconds of human answers, each sorted."""
+    """Per day of the piece how many human answers and their medians, and the piece's
+    working and calendar seconds of human answers, each sorted."""
     rws, rs = incident.response_working_seconds, incident.response_seconds
     where = [*_joined_scope(conn, piece), human_answer(), rws.is_not(None), rs.is_not(None)]
     joined = days.join(db.incidents, _in_day(days))
@@ -360,36 +316,30 @@ def _answer_times(conn: Connection, piece: Filters, days: CTE) -> AnswerTimes:
                 .group_by(days.c.i)
             )
         }
-        # Each platform's values sorted inside the aggregate: a sort of plain integers per
-        # platform, where ORDER BY over (platform, seconds) rows spilled to disk at a million
-        # incidents a year (bench/stats.py: 968 ms against 444 ms for the page in use).
         working, calendar = (
-            {
-                platform: array("q", values)
-                for platform, values in conn.execute(
-                    select(incident.platform, func.array_agg(aggregate_order_by(col, col.asc())))
-                    .select_from(joined)
-                    .where(*where)
-                    .group_by(incident.platform)
-                )
-            }
+            array(
+                "q",
+                [
+                    seconds
+                    for (seconds,) in _fetch_plain_tuples(
+                        conn, select(col).select_from(joined).where(*where).order_by(col)
+                    )
+                ],
+            )
             for col in (rws, rs)
         )
         return AnswerTimes(daily, working, calendar)
     # SQLite has no percentiles: read the stored numbers once (a covering index scan) and
     # sort them here; faster than one ORDER BY ... OFFSET query per figure or window
     # functions per day (measured with bench/stats.py). Plain (day, working, calendar) tuples.
-    answers = _fetch_plain_tuples(
-        conn, select(days.c.i, incident.platform, rws, rs).select_from(joined).where(*where)
-    )
+    answers = _fetch_plain_tuples(conn, select(days.c.i, rws, rs).select_from(joined).where(*where))
     by_day: dict[int, tuple[list[int], list[int]]] = {}
-    for day, _, working_seconds, calendar_seconds in answers:
+    for day, working_seconds, calendar_seconds in answers:
         pair = by_day.get(day)
         if pair is None:
             pair = by_day[day] = ([], [])
         pair[0].append(working_seconds)
         pair[1].append(calendar_seconds)
-    platforms = {p for _, p, _, _ in answers}
     daily = {
         int(day): DayAnswers(
             answered=len(w),
@@ -400,8 +350,8 @@ def _answer_times(conn: Connection, piece: Filters, days: CTE) -> AnswerTimes:
     }
     return AnswerTimes(
         daily,
-        {p: array("q", sorted(w for _, q, w, _ in answers if q == p)) for p in platforms},
-        {p: array("q", sorted(c for _, q, _, c in answers if q == p)) for p in platforms},
+        array("q", sorted(w for _, w, _ in answers)),
+        array("q", sorted(c for _, _, c in answers)),
     )
 
 

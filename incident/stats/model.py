@@ -27,36 +27,6 @@ class TopicRow:
 
 
 @dataclass(frozen=True, slots=True)
-class PlatformRow:
-    """One platform's line of the per-platform table: the period's figures of its incidents,
-    defined as the period's own (``Stats``); equal to the figures filtered by that platform."""
-
-    platform: str
-    comments: int
-    answered: int
-    closed_without_answer: int
-    on_time: int
-    late: int
-    overdue: int  # past due at ``now`` without a human answer, not closed
-    median_working_hours: float | None
-    p90_working_hours: float | None
-    median_hours: float | None
-    p90_hours: float | None
-
-    @property
-    def on_time_share(self) -> float | None:
-        """On time over the incidents whose fate is known (as ``Stats.on_time_share``)."""
-        known = self.answered + self.overdue
-        return self.on_time / known if known else None
-
-    @property
-    def answered_share(self) -> float | None:
-        """Answered over the incidents that needed an answer (as ``Stats.answered_share``)."""
-        needed = self.comments - self.closed_without_answer
-        return self.answered / needed if needed else None
-
-
-@dataclass(frozen=True, slots=True)
 class DailyResponse:
     """One local day's human answers (to that day's incidents) and their median times."""
 
@@ -112,7 +82,6 @@ class Stats:
     daily_response: tuple[DailyResponse, ...]  # aligned with ``days``
     by_topic: tuple[TopicRow, ...]
     slowest: tuple[SlowIncident, ...]
-    by_platform: tuple[PlatformRow, ...] = ()  # the busiest platform first
     automatic_actors: tuple[str, ...] = field(default=AUTOMATIC_ACTORS)
 
     @property
@@ -135,9 +104,6 @@ class Stats:
         data["daily_volume"] = {topic: list(counts) for topic, counts in self.daily_volume}
         for item, row in zip(data["slowest"], self.slowest, strict=True):
             item["url"] = row.url
-        for item, p in zip(data["by_platform"], self.by_platform, strict=True):
-            item["on_time_share"] = p.on_time_share
-            item["answered_share"] = p.answered_share
         result: dict[str, Any] = _jsonable(data)
         return result
 
@@ -202,13 +168,10 @@ class MonthFigures:
     start: datetime
     end: datetime
     per_topic: Mapping[str, Counts]
-    per_platform: Mapping[str, Counts]
     volume: Mapping[str, tuple[int, ...]]  # topic -> comments per local day of the month
     daily: Mapping[int, DayAnswers]  # local day of the month (0 = its first) -> its answers
-    # per platform, the sorted working / calendar seconds of its human answers: the month's
-    # answer times are the union of the platforms' (no second copy is kept)
-    working: Mapping[str, array[int]]
-    calendar: Mapping[str, array[int]]
+    working: array[int]  # sorted working seconds of the human answers
+    calendar: array[int]  # sorted calendar seconds of the human answers
     days: int  # local days in the month
     moves_to_private: int
     redirects: int

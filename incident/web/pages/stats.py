@@ -36,7 +36,7 @@ from incident.models import TOPIC_LABELS, UNCLASSIFIED
 from incident.sla import SlaSettings
 from incident.stats import Filters, Stats
 from incident.users import Role, User
-from incident.web import charts, deps, display, printable, queries
+from incident.web import charts, deps, printable, queries
 from incident.web.auth import require
 from incident.web.deps import render
 from incident.web.suggestions import Suggestions
@@ -250,17 +250,12 @@ def stats_api(request: Request, user: Supervisor, chosen: Chosen) -> dict[str, A
     """Response-time statistics for a period (``from``, ``to``: local days, inclusive; the
     current month by default) and optional ``community``, ``platform``, ``topic``
     (``unclassified`` for incidents without one) and ``person``: the same figures as the
-    /stats page, ``by_platform`` among them (one line per platform: the same figures
-    filtered by it). ``topic_titles`` and ``platform_titles`` name topics and platforms in
-    Russian."""
+    /stats page. ``topic_titles`` names the topics in Russian."""
     figures = _compute(request, chosen)
     data = figures.to_json()
     data["topic_titles"] = topic_labels(
         deps.suggestions(request), (t for t, _ in figures.daily_volume)
     )
-    data["platform_titles"] = {
-        p.platform: display.platform_title(p.platform) for p in figures.by_platform
-    }
     return data
 
 
