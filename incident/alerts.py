@@ -172,7 +172,7 @@ def warn_breaches_once(
             continue
         warn_at = r.warn_at
         if warn_at is None:
-            d = sla.deadline(r.opened_at, None, r.topic, r.platform, settings)
+            d = sla.deadline(r.opened_at, None, r.topic, r.platform, settings, r.community)
             warn_at = missing[r.id] = d.warn.astimezone(UTC)
         if now >= min(warn_at, r.due_at):
             due["warn"].append(item)

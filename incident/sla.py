@@ -93,23 +93,33 @@ class SlaPolicy:
 
 @dataclass(frozen=True, slots=True)
 class PolicyRule:
-    """A policy for a topic and/or a platform (None matches any)."""
+    """A policy for a topic, a platform and/or one community page (None matches any)."""
 
     topic: str | None
     platform: str | None
     policy: SlaPolicy
+    community: str | None = None  # the page's id on its platform, as incidents store it
 
     def __post_init__(self) -> None:
-        if self.topic is None and self.platform is None:
-            raise ValueError("a policy rule needs a topic, a platform or both")
+        if self.topic is None and self.platform is None and self.community is None:
+            raise ValueError("a policy rule needs a topic, a platform, a community or some")
 
     @property
     def specificity(self) -> int:
-        return (2 if self.topic is not None else 0) + (1 if self.platform is not None else 0)
+        """Topic beats community beats platform: a page's own target still gives way to a
+        topic's (urgent medical complaints stay fast on every page)."""
+        return (
+            (4 if self.topic is not None else 0)
+            + (2 if self.community is not None else 0)
+            + (1 if self.platform is not None else 0)
+        )
 
-    def matches(self, topic: str | None, platform: str | None) -> bool:
-        return (self.topic is None or self.topic == topic) and (
-            self.platform is None or self.platform == platform
+    def matches(self, topic: str | None, platform: str | None, community: str | None) -> bool:
+        """Whether the rule applies to a comment of ``topic`` on this ``platform`` page."""
+        return (
+            (self.topic is None or self.topic == topic)
+            and (self.platform is None or self.platform == platform)
+            and (self.community is None or self.community == community)
         )
 
 
@@ -124,18 +134,24 @@ class SlaSettings:
     def __post_init__(self) -> None:
         if not 0 < self.warn_at <= 1:
             raise ValueError("warn_at must be in (0, 1]")
-        seen: set[tuple[str | None, str | None]] = set()
+        seen: set[tuple[str | None, str | None, str | None]] = set()
         for rule in self.rules:
-            key = (rule.topic, rule.platform)
+            key = (rule.topic, rule.platform, rule.community)
             if key in seen:
-                raise ValueError(f"two policy rules for topic={key[0]!r} platform={key[1]!r}")
+                topic, platform, community = key
+                raise ValueError(
+                    f"two policy rules for topic={topic!r} platform={platform!r} "
+                    f"community={community!r}"
+                )
             seen.add(key)
 
-    def policy_for(self, topic: str | None, platform: str | None) -> SlaPolicy:
-        """The most specific rule matching (topic+platform > topic > platform), else default."""
+    def policy_for(
+        self, topic: str | None, platform: str | None, community: str | None = None
+    ) -> SlaPolicy:
+        """The most specific rule matching (see ``PolicyRule.specificity``), else default."""
         best: PolicyRule | None = None
         for rule in self.rules:
-            if rule.matches(topic, platform) and (
+            if rule.matches(topic, platform, community) and (
                 best is None or rule.specificity > best.specificity
             ):
                 best = rule
@@ -180,13 +196,14 @@ def deadline(
     topic: str | None,
     platform: str | None,
     settings: SlaSettings,
+    community: str | None = None,
 ) -> Deadline:
     """The deadline of a comment of ``topic`` on ``platform`` under ``settings``."""
     _require_aware(published_at, "published_at")
     if seen_at is not None:
         _require_aware(seen_at, "seen_at")
     calendar = settings.calendar
-    policy = settings.policy_for(topic, platform)
+    policy = settings.policy_for(topic, platform, community)
     raw = seen_at if settings.clock_starts is ClockStart.SEEN and seen_at is not None else None
     started_at = (raw or published_at).astimezone(calendar.tz)
     clock_start = next_working_moment(started_at, calendar)

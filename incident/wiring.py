@@ -29,7 +29,14 @@ def working_hours_policy(settings: sla.SlaSettings) -> DeadlinePolicy:
     clock start, due and warning moments of ``sla.deadline``, in UTC."""
 
     def policy(comment: Comment, seen_at: datetime, topic: str | None) -> DueTimes:
-        d = sla.deadline(comment.created_at, seen_at, topic, comment.platform.value, settings)
+        d = sla.deadline(
+            comment.created_at,
+            seen_at,
+            topic,
+            comment.platform.value,
+            settings,
+            community=comment.community,
+        )
         return DueTimes(d.started_at.astimezone(UTC), d.due.astimezone(UTC), d.warn.astimezone(UTC))
 
     return policy

@@ -12,7 +12,7 @@ import pytest
 
 from incident.config import sla as sla_config
 from incident.config.sla import sla_settings_from_mapping
-from incident.models import Platform
+from incident.models import Comment, Platform
 from incident.sla import (
     ClockStart,
     DeadlineStage,
@@ -21,6 +21,7 @@ from incident.sla import (
     SlaSettings,
     deadline,
 )
+from incident.wiring import working_hours_policy
 from incident.workcal import (
     WorkingCalendar,
     add_working_days,
@@ -495,7 +496,10 @@ def test_full_table_parses_from_toml() -> None:
         ({"pre_holiday_shortening_hours": 9}, r"pre_holiday_shortening .* shorter"),
         ({"policy": {"topic": "roads"}}, r"\[sla\]\.policy: expected an array of tables"),
         ({"policy": [{"topic": "roads", "colour": 1}]}, r"\.policy\[1\]: unknown key\(s\): colour"),
-        ({"policy": [{"target_hours": 4}]}, r"\.policy\[1\]: set topic, platform or both"),
+        (
+            {"policy": [{"target_hours": 4}]},
+            r"\.policy\[1\]: set topic, platform, community or several",
+        ),
         ({"policy": [{"platform": "facebook"}]}, r"\.policy\[1\]\.platform: expected one of ok"),
         ({"policy": [{"topic": 5}]}, r"\.policy\[1\]\.topic: expected a non-empty string"),
         (
@@ -504,7 +508,7 @@ def test_full_table_parses_from_toml() -> None:
         ),
         (
             {"policy": [{"topic": "a"}, {"topic": "a"}]},
-            r"\.policy\[2\]: same topic and platform as policy\[1\]",
+            r"\.policy\[2\]: same topic, platform and community as policy\[1\]",
         ),
     ],
 )
@@ -512,3 +516,45 @@ def test_bad_sla_table_is_rejected_with_the_key_path(data: dict[str, Any], messa
     with pytest.raises(ValueError, match=message) as info:
         sla_settings_from_mapping(data, WHERE)
     assert str(info.value).startswith(WHERE)
+
+
+def test_a_community_page_can_have_its_own_policy_and_a_topics_policy_still_beats_it() -> None:
+    settings = sla_settings_from_mapping(
+        {
+            "policy": [
+                {"community": "217000001", "target_hours": 9},
+                {"topic": "medical", "target_hours": 2},
+                {"platform": "ok", "target_hours": 12},
+            ]
+        },
+        WHERE,
+    )
+    start = msk("2026-11-24T10:00")
+    page = deadline(start, None, "trade", "vk", settings, community="217000001")
+    other_page = deadline(start, None, "trade", "vk", settings, community="217000002")
+    assert page.policy.target_hours == 9  # that page's own target
+    assert other_page.policy.target_hours == 8  # every other page keeps the default
+    assert deadline(start, None, "medical", "vk", settings, "217000001").policy.target_hours == 2
+    assert deadline(start, None, "trade", "ok", settings, "217000001").policy.target_hours == 9
+
+
+def test_the_ingest_deadline_policy_passes_the_comments_community_to_the_rules() -> None:
+    settings = sla_settings_from_mapping(
+        {"cap_hours": 0, "policy": [{"community": "42", "target_hours": 2}]}, WHERE
+    )
+    policy = working_hours_policy(settings)
+
+    def due_for(community: str) -> datetime:
+        comment = Comment(
+            platform=Platform.VK,
+            community=community,
+            post_id="1",
+            external_id="1",
+            author_id="1001",
+            text="Магазин не вернул деньги",
+            created_at=msk("2026-11-24T10:00"),
+        )
+        return policy(comment, comment.created_at, "trade").due_at
+
+    assert due_for("42") == msk("2026-11-24T12:00").astimezone(UTC)
+    assert due_for("43") == msk("2026-11-24T18:00").astimezone(UTC)

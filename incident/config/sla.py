@@ -21,8 +21,10 @@ Every key is optional; the values shown are the defaults except where marked "ex
     final_answer_days = 0              # interim-then-final mode: final answer within N
                                        # working days; 0 = off
 
-    # Per topic and/or platform; the most specific match wins (topic+platform, then topic,
-    # then platform); keys left out inherit the [sla] values above.
+    # Per topic, platform and/or community page; the most specific match wins (a topic beats
+    # a community, which beats a platform: topic+community+platform first, platform alone
+    # last); keys left out inherit the [sla] values above. ``community`` is the page's id on
+    # its platform (a VK group id, an OK group id, a Telegram channel's username).
     # [[sla.policy]]                   # example
     # topic = "roads"
     # platform = "telegram"            # a platform's name: vk, ok or telegram
@@ -66,7 +68,9 @@ _TOP_KEYS = frozenset(
         "policy",
     }
 )
-_POLICY_KEYS = frozenset({"topic", "platform", "target_hours", "cap_hours", "final_answer_days"})
+_POLICY_KEYS = frozenset(
+    {"topic", "platform", "community", "target_hours", "cap_hours", "final_answer_days"}
+)
 
 
 def sla_settings_from_mapping(data: Mapping[str, Any], where: str) -> SlaSettings:
@@ -92,7 +96,7 @@ def sla_settings_from_mapping(data: Mapping[str, Any], where: str) -> SlaSetting
         raise ConfigError(f"{top.path('warn_at')}: must be greater than 0")
 
     rules: list[PolicyRule] = []
-    seen: dict[tuple[str | None, str | None], int] = {}
+    seen: dict[tuple[str | None, str | None, str | None], int] = {}
     platforms = sorted(p.value for p in Platform)
     policies = top.tables("policy", top.path("policy"), top.path("policy[{n}]"), _POLICY_KEYS)
     for n, reader in enumerate(policies, start=1):
@@ -103,11 +107,14 @@ def sla_settings_from_mapping(data: Mapping[str, Any], where: str) -> SlaSetting
                 f"{reader.path('platform')}: expected one of {', '.join(platforms)}, "
                 f"got {platform!r}"
             )
-        if topic is None and platform is None:
-            raise ConfigError(f"{reader.where}: set topic, platform or both")
-        key = (topic, platform)
+        community = reader.optional_text("community", nonempty=True)
+        if topic is None and platform is None and community is None:
+            raise ConfigError(f"{reader.where}: set topic, platform, community or several")
+        key = (topic, platform, community)
         if key in seen:
-            raise ConfigError(f"{reader.where}: same topic and platform as policy[{seen[key]}]")
+            raise ConfigError(
+                f"{reader.where}: same topic, platform and community as policy[{seen[key]}]"
+            )
         seen[key] = n
         target, cap, final = _policy(
             reader, default_policy, final_default=default_policy.final_answer_days or 0
@@ -117,6 +124,7 @@ def sla_settings_from_mapping(data: Mapping[str, Any], where: str) -> SlaSetting
             PolicyRule(
                 topic=topic,
                 platform=platform,
+                community=community,
                 policy=SlaPolicy(target_hours=target, cap_hours=cap, final_answer_days=final),
             )
         )
