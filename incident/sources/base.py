@@ -7,7 +7,7 @@ database: the caller passes the cursor values it stored and commits what comes b
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Protocol
+from typing import Protocol, Self
 
 from incident.models import Batch, OutgoingReply, Platform, PostedReply
 
@@ -84,3 +84,16 @@ class Source(Protocol):
     def close(self) -> None:
         """Release connections; the source is not used afterwards."""
         ...
+
+
+class ClosedOnExit:
+    """``with source: ...`` closes the source on the way out (its ``close()``)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -26,10 +26,11 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from incident.sources.fakes.local_http import LocalHttpServer
 from incident.sources.fakes.ok_world import OkError, OkWorld, StoredComment, utc_now
 from incident.sources.ok.client import sign
 
@@ -37,7 +38,7 @@ _FaultKind = Literal["fail", "http", "truncate", "delay"]
 UNSIGNED = frozenset({"access_token", "session_key", "sig"})
 
 
-class FakeOk:
+class FakeOk(LocalHttpServer):
     """An in-process OK API on 127.0.0.1 (see the module docstring)."""
 
     def __init__(
@@ -47,48 +48,20 @@ class FakeOk:
         application_secret_key: str,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        super().__init__("fake-ok")
         self.application_key = application_key
         self._secret_key = application_secret_key
         self._clock = clock
         self._world = OkWorld()
         self._tokens: dict[str, str] = {}  # access token -> user id
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
         self._faults: dict[tuple[str, _FaultKind], list[Any]] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
         self.calls: list[tuple[str, dict[str, str]]] = []
 
     # ----- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("FakeOk is already started")
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        server.daemon_threads = True
-        self._server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}/"
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="fake-ok", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None or thread is None or self._stopping.is_set():
-            return
-        self._stopping.set()
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-    def __enter__(self) -> FakeOk:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     # ----- world building -------------------------------------------------------------------
 

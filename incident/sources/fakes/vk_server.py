@@ -1,7 +1,5 @@
 """A local fake of the VK API that the real ``vk_api`` library talks to over HTTP.
 
-Just over ~450 lines: one handler per VK method and long-poll route, fault injection included.
-
 ``FakeVk`` serves ``/method/<name>`` (form POST or GET, VK's ``{"response"}`` / ``{"error"}``
 bodies with HTTP 200) and a Bots Long Poll server at ``/longpoll/<group id>``. Tests build a
 world (tokens, groups, users, posts, comments), point ``vk_api.VkApi(session=fake.session())`` at
@@ -27,12 +25,13 @@ import threading
 import time
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from incident.sources.fakes.local_http import LocalHttpServer
 from incident.sources.fakes.vk_world import (
     API_VERSION,
     Group,
@@ -68,7 +67,7 @@ class _RedirectingSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-class FakeVk:
+class FakeVk(LocalHttpServer):
     """An in-process VK API and Bots Long Poll server on 127.0.0.1 (see the module docstring)."""
 
     def __init__(
@@ -79,52 +78,27 @@ class FakeVk:
         validator: Validator | None = None,
         event_validator: EventValidator | None = None,
     ) -> None:
+        super().__init__("fake-vk")
         self._clock = clock
         self._max_wait = longpoll_max_wait
         self._validator = validator
         self._event_validator = event_validator
         self._world = VkWorld(on_event=self._on_event)
         self._cond = threading.Condition()
-        self._stopping = threading.Event()
         self._faults: dict[tuple[str, _FaultKind], list[Any]] = {}
         self._longpoll_failures: list[int] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
         self.calls: list[tuple[str, dict[str, str]]] = []
         self.schema_errors: list[str] = []
 
     # ----- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self._server is not None:
-            raise RuntimeError("FakeVk is already started")
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        server.daemon_threads = True
-        self._server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}/"
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="fake-vk", daemon=True
-        )
-        self._thread.start()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None or thread is None or self._stopping.is_set():
-            return
-        self._stopping.set()
+    def _wake(self) -> None:
+        """Long polls waiting for events return at once."""
         with self._cond:
             self._cond.notify_all()
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-    def __enter__(self) -> FakeVk:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def session(self) -> requests.Session:
         """A session for ``vk_api.VkApi(session=...)``; close it when done."""

@@ -23,13 +23,17 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from types import TracebackType
 from typing import Any
 
 import httpx
 
 from incident.models import Batch, CommentChange, OutgoingReply, Platform, PostedReply
-from incident.sources.base import PermanentSourceError, ReplyRejectedError, TransientSourceError
+from incident.sources.base import (
+    ClosedOnExit,
+    PermanentSourceError,
+    ReplyRejectedError,
+    TransientSourceError,
+)
 from incident.sources.ok.client import OK_API_URL, OkAmbiguous, OkClient, OkRefusal, RetryPolicy
 from incident.sources.ok.links import comment_link, post_link
 from incident.sources.ok.wire import (
@@ -77,7 +81,7 @@ def stream_posts(client: OkClient, group_id: str, count: int) -> list[Post]:
     return [by_id[i] for i in ids if i in by_id]
 
 
-class OkSource:
+class OkSource(ClosedOnExit):
     """A ``Source`` for the comments under one OK group's posts."""
 
     def __init__(
@@ -132,17 +136,6 @@ class OkSource:
 
     def close(self) -> None:
         self._client.close()
-
-    def __enter__(self) -> OkSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def listen_once(self, cursors: Mapping[str, str]) -> Batch:
         """OK pushes nothing for post comments: an empty batch, at once (never called by the

@@ -28,11 +28,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
-from types import TracebackType
 from typing import TypeVar
 
 from incident.models import Batch, CommentChange, OutgoingReply, Platform, PostedReply
-from incident.sources.base import ReplyRejectedError, TransientSourceError
+from incident.sources.base import ClosedOnExit, ReplyRejectedError, TransientSourceError
 from incident.sources.telegram.gateway import TelegramGateway, TgChats, TgMessage
 from incident.sources.telegram.links import comment_link
 from incident.sources.telegram.wire import Threads, copy_key, is_community, min_id_key
@@ -54,7 +53,7 @@ class Retry:
     maximum: float = 30.0
 
 
-class TelegramSource:
+class TelegramSource(ClosedOnExit):
     """A ``Source`` for one Telegram channel's comments, through a ``TelegramGateway``."""
 
     def __init__(
@@ -91,17 +90,6 @@ class TelegramSource:
 
     def close(self) -> None:
         self._gateway.close()
-
-    def __enter__(self) -> TelegramSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- plumbing ---------------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from types import TracebackType
 from typing import Any
 
 import jconfig  # type: ignore[import-untyped]
@@ -38,6 +37,7 @@ from incident.models import (
     PostedReply,
 )
 from incident.sources.base import (
+    ClosedOnExit,
     PermanentSourceError,
     ReplyRejectedError,
     TransientSourceError,
@@ -75,7 +75,7 @@ LONGPOLL_KEY = "longpoll"
 _POST_GONE_CODES = frozenset({15, 100, 212})
 
 
-class VkSource:
+class VkSource(ClosedOnExit):
     """A ``Source`` for the wall of one VK community."""
 
     def __init__(
@@ -141,17 +141,6 @@ class VkSource:
     def close(self) -> None:
         for session in self._sessions:
             session.close()
-
-    def __enter__(self) -> VkSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def name(self) -> str:
