@@ -416,6 +416,32 @@ def test_live_comments_still_arrive_when_names_cannot_be_had(
     assert batch.changes[0].comment.author_name is None
 
 
+def test_a_failing_users_get_never_stops_intake_and_the_name_follows_later(
+    fake_vk: FakeVk, source: VkSource
+) -> None:
+    # Error 5 looks like a broken token, but names are a courtesy: intake goes on.
+    post = fake_vk.add_post(GID, "Пост")
+    cursors = dict(source.listen_once({}).cursors)
+    cid = fake_vk.add_comment(GID, post, ALICE, "Без имени, но не потерян")
+    fake_vk.fail_next("users.get", 5)
+
+    first = source.listen_once(cursors)
+    fake_vk.add_comment(GID, post, BOB, "Следующий")
+    second = source.listen_once(first.cursors)
+
+    assert [(c.kind, c.external_id) for c in first.changes] == [(ChangeKind.NEW, str(cid))]
+    assert first.changes[0].comment is not None
+    assert first.changes[0].comment.author_name is None
+    named = [(c.kind, c.external_id, c.comment.author_name) for c in second.changes if c.comment]
+    assert named[-1] == (ChangeKind.EDIT, str(cid), "Алиса Петрова")
+    assert named[0][2] == "Борис Иванов"
+    assert named[-1][0] is ChangeKind.EDIT
+    assert second.changes[-1].comment is not None
+    assert second.changes[-1].comment.text == "Без имени, но не потерян"
+    third = source.listen_once(second.cursors)
+    assert third.changes == ()  # named once, not again
+
+
 def test_a_new_instance_resumes_from_the_stored_ts(
     fake_vk: FakeVk, make_source: SourceFactory
 ) -> None:

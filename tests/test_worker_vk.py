@@ -414,3 +414,28 @@ def test_answer_times_in_working_hours_are_stored_with_the_first_answer(
     assert row.response_seconds == (monday_morning - friday_evening)
     assert row.response_working_seconds == 30 * 60  # only Monday 09:00-09:30 counts
     assert row.on_time is on_time
+
+
+def test_an_author_name_lookup_failing_with_error_5_stores_the_comment_and_names_it_later(
+    engine: Engine, fake_vk: FakeVk, source: VkSource, clock: FakeClock
+) -> None:
+    pipeline.listen_once(engine, source, clock, INGESTION)  # first round: start from now
+    post = fake_vk.add_post(GID, "Пост")
+    fake_vk.add_comment(GID, post, 1001, "Магазин не вернул деньги")
+    fake_vk.fail_next("users.get", 5)
+    first = pipeline.listen_once(engine, source, clock, INGESTION)
+    assert first.error is None
+    assert first.result.stored == 1
+    fake_vk.add_comment(GID, post, 1002, "И мне не вернули")
+    second = pipeline.listen_once(engine, source, clock, INGESTION)
+    assert second.error is None
+    with engine.connect() as conn:
+        names = conn.execute(
+            select(db.comments.c.text, db.comments.c.author_name).order_by(db.comments.c.id)
+        ).all()
+        state = inbox.source_states(conn)["vk-42"].state
+    assert [tuple(r) for r in names] == [
+        ("Магазин не вернул деньги", "Анна Петрова"),
+        ("И мне не вернули", "Борис Смирнов"),
+    ]
+    assert state == SourceState.OK

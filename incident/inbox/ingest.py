@@ -24,6 +24,7 @@ from incident.inbox.contracts import (
 )
 from incident.inbox.new_comments import store_new
 from incident.inbox.sources import save_cursors
+from incident.inbox.storable import storable_batch
 from incident.models import WORKER, Batch, ChangeKind, Comment, CommentChange, IncidentStatus
 
 
@@ -57,14 +58,19 @@ def ingest(
       incident is still open joins it instead (a follow-up; the clock does not restart). A
       comment by the community answers the incident it replies to: status ``answered``, the
       first answer's time and author, and the ``figures`` for it. An edit reclassifies the
-      incident (its deadline is kept); a delete closes an open incident ("deleted"), a restore
+      incident (its deadline is kept), or with the same text fills in an author's name that was
+      missing; a delete closes an open incident ("deleted"), a restore
       reopens it.
+
+    * **Storable.** NUL and lone surrogates, which a database refuses, become U+FFFD
+      (``storable``): one comment never blocks the ones after it.
 
     The result counts: ``stored`` new comment rows, ``updated`` edits/deletes/restores applied,
     ``duplicates`` changes that changed nothing (these three add up to the batch's changes);
     of the stored comments, ``incidents`` opened one, ``follow_ups`` joined one, ``answered``
     answered one.
     """
+    batch = storable_batch(batch)  # no character a database refuses can fail the batch
     result = IngestResult()
     pending_new: list[Comment] = []  # consecutive NEW changes, stored together
 
@@ -104,7 +110,13 @@ def _first_sighting(conn: Connection, source: str, event_id: str, now: datetime)
 
 def _comment_row(conn: Connection, change: CommentChange) -> Any:
     return conn.execute(
-        select(db.comments.c.id, db.comments.c.text, db.comments.c.edits, db.comments.c.deleted)
+        select(
+            db.comments.c.id,
+            db.comments.c.text,
+            db.comments.c.edits,
+            db.comments.c.deleted,
+            db.comments.c.author_name,
+        )
         .where(
             db.comments.c.platform == change.platform.value,
             db.comments.c.community == change.community,
@@ -130,6 +142,15 @@ def _apply_edit(
         store_new(conn, source, [change.comment], now, deadline, classify, result, figures)
         return
     if row.text == change.comment.text:
+        name = change.comment.author_name
+        if name and not row.author_name:  # a name that could not be had at first, filled in
+            conn.execute(
+                update(db.comments)
+                .where(db.comments.c.id == row.id)
+                .values(author_name=name, updated_at=now)
+            )
+            result.updated += 1
+            return
         result.duplicates += 1
         return
     edits = [*row.edits, {"text": row.text, "replaced_at": now.isoformat()}]

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, delete, or_, select
 
 from incident import db
 from incident.inbox._sql import upsert
+from incident.inbox.storable import storable_text
 from incident.models import SourceState
 
 # --- cursors -----------------------------------------------------------------------------
@@ -66,7 +67,13 @@ def record_source_error(
     """Record a fault of ``source``: ``state`` (degraded or stopped) and the error (cut to
     2,000 characters) at ``now``."""
     _upsert_status(
-        conn, source, platform, now, state=state.value, last_error_at=now, last_error=error[:2000]
+        conn,
+        source,
+        platform,
+        now,
+        state=state.value,
+        last_error_at=now,
+        last_error=storable_text(error[:2000]),
     )
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
+from typing import Any, Self
 
 
 class LocalHttpServer:
@@ -54,3 +55,13 @@ class LocalHttpServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def json_bytes(body: Any) -> bytes:
+    """``body`` as a platform sends JSON: UTF-8, compact; a string that UTF-8 cannot carry
+    (a lone surrogate) goes escaped as ``\\ud800``, which is valid JSON."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(body, separators=(",", ":")).encode("ascii")

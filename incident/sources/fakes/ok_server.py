@@ -21,7 +21,6 @@ The method name ``"*"`` stands for whichever call comes next (checked after the 
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -30,7 +29,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from incident.sources.fakes.local_http import LocalHttpServer
+from incident.sources.fakes.local_http import LocalHttpServer, json_bytes
 from incident.sources.fakes.ok_world import OkError, OkWorld, StoredComment, utc_now
 from incident.sources.ok.client import sign
 
@@ -251,7 +250,7 @@ class FakeOk(LocalHttpServer):
 
 
 def _dump(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return json_bytes(body)
 
 
 def _http_error_page(status: int) -> bytes:

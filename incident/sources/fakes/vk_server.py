@@ -19,7 +19,6 @@ faults are used up):
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 import threading
 import time
@@ -31,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from incident.sources.fakes.local_http import LocalHttpServer
+from incident.sources.fakes.local_http import LocalHttpServer, json_bytes
 from incident.sources.fakes.vk_world import (
     API_VERSION,
     Group,
@@ -370,7 +369,7 @@ class FakeVk(LocalHttpServer):
 
 
 def _dump(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return json_bytes(body)
 
 
 def _http_error_page(status: int) -> bytes:

@@ -1,4 +1,9 @@
-"""Author names for long-poll events, which carry none: asked of ``users.get`` and cached."""
+"""Author names for long-poll events, which carry none: asked of ``users.get`` and cached.
+
+Names are a courtesy: no fault of ``users.get`` (not even one that looks permanent, such as
+VK's error 5) may hold back or stop intake. A comment that went without its author's name is
+remembered, and once a later ``users.get`` answers, an EDIT change with the same text and the
+name goes out with that batch: the inbox fills the stored comment's name in."""
 
 from __future__ import annotations
 
@@ -7,14 +12,15 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from incident.models import CommentChange
-from incident.sources.base import TransientSourceError
+from incident.models import ChangeKind, CommentChange
+from incident.sources.base import SourceError
 from incident.sources.vk.calls import ApiRefusal, TokenRole, VkCaller
 from incident.sources.vk.wire import as_int
 
 log = logging.getLogger(__name__)
 
 MAX_CACHED = 50_000  # names kept per source instance before the cache starts over
+MAX_UNNAMED = 1_000  # comments remembered to name later; beyond that the oldest go unnamed
 
 
 class AuthorNames:
@@ -24,14 +30,17 @@ class AuthorNames:
         self._caller = caller
         self._client = client
         self._names: dict[int, str] = {}
+        self._unnamed: dict[tuple[str, str], CommentChange] = {}  # (post, comment) -> change
 
     def fill(self, changes: tuple[CommentChange, ...]) -> tuple[CommentChange, ...]:
         """Long-poll events carry no author names; staff need them. Ask ``users.get`` once per
         batch for authors not seen before (names are cached per instance). Names are a
-        courtesy: if VK does not answer, the changes go on without them."""
+        courtesy: if VK does not answer, the changes go on without them, and the names follow
+        with a later batch (see the module's docstring)."""
+        earlier = tuple(self._unnamed.values())
         unknown = {
             int(c.comment.author_id)
-            for c in changes
+            for c in changes + earlier
             if c.comment is not None
             and c.comment.author_name is None
             and c.comment.author_id.isdigit()
@@ -48,8 +57,11 @@ class AuthorNames:
 
             try:
                 found = self._caller.run(TokenRole.COMMUNITY, "users.get", attempt)["items"]
-            except (TransientSourceError, ApiRefusal) as exc:
+            except (SourceError, ApiRefusal) as exc:
                 log.warning("vk author names unavailable", extra={"problem": str(exc)})
+                found = []
+            except Exception as exc:  # a bug in a courtesy must not stop intake either
+                log.warning("vk author names failed", extra={"problem": repr(exc)})
                 found = []
             for user in found:
                 if isinstance(user, dict) and as_int(user.get("id")) is not None:
@@ -57,12 +69,39 @@ class AuthorNames:
                     if len(self._names) > MAX_CACHED:
                         self._names.clear()
                     self._names[int(user["id"])] = name
-        return tuple(_named(c, self._names) for c in changes)
+        named = tuple(_named(c, self._names) for c in changes)
+        self._remember_unnamed(named)
+        return named + self._named_later(earlier)
+
+    def _remember_unnamed(self, changes: tuple[CommentChange, ...]) -> None:
+        for change in changes:
+            c = change.comment
+            if change.kind is ChangeKind.NEW and c is not None and _nameable(change):
+                self._unnamed[(c.post_id, c.external_id)] = change
+        while len(self._unnamed) > MAX_UNNAMED:
+            del self._unnamed[next(iter(self._unnamed))]
+
+    def _named_later(self, earlier: tuple[CommentChange, ...]) -> tuple[CommentChange, ...]:
+        """EDIT changes carrying the names found now for comments that went out without."""
+        out = []
+        for change in earlier:
+            named = _named(change, self._names)
+            if named is change:
+                continue  # still no name: keep waiting
+            assert named.comment is not None
+            del self._unnamed[(named.comment.post_id, named.comment.external_id)]
+            out.append(replace(named, kind=ChangeKind.EDIT, event_id=None))
+        return tuple(out)
+
+
+def _nameable(change: CommentChange) -> bool:
+    c = change.comment
+    return c is not None and c.author_name is None and c.author_id.isdigit()
 
 
 def _named(change: CommentChange, names: Mapping[int, str]) -> CommentChange:
     c = change.comment
-    if c is None or c.author_name is not None or not c.author_id.isdigit():
+    if c is None or not _nameable(change):
         return change
     name = names.get(int(c.author_id))
     return change if not name else replace(change, comment=replace(c, author_name=name))
