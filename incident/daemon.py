@@ -1,14 +1,24 @@
 """Scheduling and signal handling only: every piece of work is a pipeline step.
 
 Sweeps and the outbox sender run as APScheduler interval jobs; each long-poll listener runs in a
-thread of its own that calls ``pipeline.listen_once`` in a loop. ``stop()`` returns within a few
-seconds: steps check the stop flag between transactions, and a listener blocked in a long-poll
-request holds nothing uncommitted, so it is abandoned safely.
+thread of its own that calls ``pipeline.listen_once`` in a loop; a heartbeat thread keeps this
+worker's source leases. ``stop()`` returns within a few seconds: steps check the stop flag
+between transactions, and a listener blocked in a long-poll request holds nothing uncommitted,
+so it is abandoned safely.
+
+Unattended for years: every loop survives any error of one round (a database outage, a bug)
+and tries again; after a round failed on the database, the source is swept at once when the
+database answers again, so edits and deletions made meanwhile are caught up. A part that
+cannot go on (a listener thread or the scheduler gone) ends the process with an error, so the
+service manager restarts it (``run_until_signal``).
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import random
+import re
 import signal
 import socket
 import threading
@@ -19,6 +29,7 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from incident import inbox, pipeline
 from incident.config import WorkerConfig
@@ -27,6 +38,13 @@ from incident.pipeline import Clock, Ingestion, ReplyPolicy
 from incident.sources.base import Source
 
 LEASE_RETRY_SECONDS = 5.0  # how often a standby listener asks for a source's lease
+LEASE_TTL_SECONDS = 30.0  # a source lease not renewed for this long is free to take
+HEARTBEAT_SECONDS = 10.0  # how often the heartbeat renews (or takes) the leases
+DATABASE_RETRY_SECONDS = 5.0  # a round that failed on the database is tried again this soon
+
+
+class WorkerDied(RuntimeError):
+    """A part of the worker stopped for good; the process must exit so it is restarted."""
 
 
 def utc_now() -> datetime:
@@ -35,8 +53,38 @@ def utc_now() -> datetime:
 
 
 def default_worker_id() -> str:
-    """A new id for this process: host name and a random suffix (leases and claims name it)."""
-    return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+    """A new id for this process: host name, process id and a random suffix (leases and
+    claims name it; ``dead_local_worker`` reads it back)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def dead_local_worker(
+    owner: str,
+    *,
+    host: str | None = None,
+    own_pid: int | None = None,
+    alive: Callable[[int], bool] = _pid_alive,
+) -> bool:
+    """Whether ``owner`` (a worker id) is a worker of this host that is surely dead: its
+    process is gone, or its process id is ours (a restarted container reuses pid 1) while its
+    id is not. Another host's worker, or one whose process may live, is never called dead."""
+    host = socket.gethostname() if host is None else host
+    own_pid = os.getpid() if own_pid is None else own_pid
+    match = re.fullmatch(re.escape(host) + r"-(\d+)-[0-9a-f]{8}", owner)
+    if match is None:
+        return False
+    pid = int(match.group(1))
+    return pid == own_pid or not alive(pid)
 
 
 class Worker:
@@ -60,6 +108,8 @@ class Worker:
         warn_step: Callable[[datetime], int] | None = None,
         warn_interval: float = 60.0,
         sweep_intervals: Mapping[str, float] | None = None,
+        lease_ttl: float = LEASE_TTL_SECONDS,
+        heartbeat_interval: float = HEARTBEAT_SECONDS,
     ) -> None:
         self.engine = engine
         self.sources = {s.name: s for s in sources}
@@ -75,18 +125,21 @@ class Worker:
         )
         self.warn_step = warn_step
         self.warn_interval = warn_interval
-        # One worker at a time polls a source. The lease outlives the gap between two sweeps;
-        # a listener renews it every round. If the holder dies, another worker takes over
-        # when it expires (and its first sweep catches up).
+        # One worker at a time polls a source. Its lease is short and renewed by a heartbeat
+        # thread of its own, whatever the sweeps and listeners are doing; if the holder dies,
+        # another worker's heartbeat takes the source within LEASE_TTL + HEARTBEAT seconds
+        # and sweeps it at once (its sweep catches up). A restarted worker frees the leases
+        # its dead predecessor on this host left (``dead_local_worker``) and starts at once.
         # ``sweep_intervals`` gives a source its own schedule (else ``config.sweep_interval``).
         self.sweep_intervals = {
             name: (sweep_intervals or {}).get(name, config.sweep_interval) for name in self.sources
         }
-        self.lease_ttls = {
-            name: timedelta(seconds=seconds + 120) for name, seconds in self.sweep_intervals.items()
-        }
+        self.lease_ttl = timedelta(seconds=lease_ttl)
+        self.heartbeat_interval = heartbeat_interval
         self.stopping = threading.Event()
         self.stopped_sources: set[str] = set()
+        self.held: set[str] = set()  # sources whose lease the last heartbeat or poll renewed
+        self.died: str | None = None  # why a part of the worker stopped for good
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -107,38 +160,83 @@ class Worker:
         return self.reply_policy.worker_id
 
     def hold(self, name: str) -> bool:
-        """Take or renew this worker's lease on polling ``name``; False if another holds it."""
+        """Take or renew this worker's lease on polling ``name``; False if another holds it
+        (or the database cannot say: then nobody polls it from here this round)."""
         try:
             with self.engine.begin() as conn:
-                return inbox.take_source_lease(
-                    conn, name, self.worker_id, self.clock(), self.lease_ttls[name]
+                held = inbox.take_source_lease(
+                    conn, name, self.worker_id, self.clock(), self.lease_ttl
                 )
         except Exception:
             self.log.exception("lease_failed", source=name)
-            return False
+            held = False
+        with self._lock:
+            (self.held.add if held else self.held.discard)(name)
+        return held
+
+    def heartbeat(self) -> list[str]:
+        """Renew this worker's leases and take any source whose lease ran out (its holder died
+        or lost the database); a source taken over is swept at once. Returns those taken."""
+        taken = []
+        for name in list(self.sources):
+            if name in self.stopped_sources or self.stopping.is_set():
+                continue
+            before = name in self.held
+            if self.hold(name) and not before:
+                taken.append(name)
+        for name in taken:
+            self.sweep_soon(name)
+        return taken
+
+    def sweep_soon(self, name: str) -> None:
+        """Run ``name``'s sweep now rather than at its next scheduled time."""
+        job = self._scheduler.get_job(f"sweep:{name}")
+        if job is not None:
+            job.modify(next_run_time=self.clock())
 
     def sweep(self, name: str) -> None:
-        """One catch-up sweep of source ``name`` if this worker holds (or takes) its lease."""
+        """One catch-up sweep of source ``name`` if this worker holds (or takes) its lease.
+        Never raises: a round that fails is logged, and one that failed on the database is
+        tried again in ``DATABASE_RETRY_SECONDS`` rather than at the next scheduled sweep."""
         if name in self.stopped_sources or self.stopping.is_set():
             return
-        if not self.hold(name):
-            return  # another worker polls this source
-        outcome = pipeline.sweep_once(
-            self.engine, self.sources[name], self.clock, self.ingestion, self.stopping.is_set
-        )
+        try:
+            if not self.hold(name):
+                return  # another worker polls this source
+            outcome = pipeline.sweep_once(
+                self.engine, self.sources[name], self.clock, self.ingestion, self.stopping.is_set
+            )
+        except SQLAlchemyError:
+            self.log.exception("sweep_failed_on_database", source=name)
+            self._sweep_again_in(name, DATABASE_RETRY_SECONDS)
+            return
+        except Exception:
+            self.log.exception("sweep_failed", source=name)
+            return
+        if outcome.database_failed:
+            self._sweep_again_in(name, DATABASE_RETRY_SECONDS)
         if outcome.stopped:
             self._stop_source(name)
 
+    def _sweep_again_in(self, name: str, seconds: float) -> None:
+        job = self._scheduler.get_job(f"sweep:{name}")
+        if job is not None and not self.stopping.is_set():
+            job.modify(next_run_time=self.clock() + timedelta(seconds=seconds))
+
     def drain_outbox(self) -> None:
-        """Post queued replies one at a time until none is due (at most 100 per call)."""
+        """Post queued replies one at a time until none is due (at most 100 per call). Never
+        raises: the next run tries again."""
         rng = random.Random()
-        for _ in range(100):  # bounded: let the scheduler breathe between drains
-            if self.stopping.is_set():
-                return
-            if not pipeline.send_one_reply(
-                self.engine, self.sources, self.clock, self.reply_policy, rng
-            ):
-                return
+        try:
+            for _ in range(100):  # bounded: let the scheduler breathe between drains
+                if self.stopping.is_set():
+                    return
+                if not pipeline.send_one_reply(
+                    self.engine, self.sources, self.clock, self.reply_policy, rng
+                ):
+                    return
+        except Exception:
+            self.log.exception("outbox_failed")
 
     def warn(self) -> None:
         """Run the SLA warning step once; its errors are logged, never raised."""
@@ -151,30 +249,107 @@ class Worker:
             self.log.exception("warnings_failed")
 
     def _listen_loop(self, name: str) -> None:
+        """Listen to ``name`` until the worker stops or the source is stopped. A round that
+        raises (the database away, a bug) is logged and tried again; once a round succeeds
+        after a database failure, the source is swept at once to catch up."""
         source = self.sources[name]
         failures = 0
+        catch_up = False
         while not self.stopping.is_set() and name not in self.stopped_sources:
-            if not self.hold(name):
-                self.stopping.wait(LEASE_RETRY_SECONDS)  # another worker listens; stand by
+            try:
+                if not self.hold(name):
+                    self.stopping.wait(LEASE_RETRY_SECONDS)  # another worker listens; stand by
+                    continue
+                outcome = pipeline.listen_once(
+                    self.engine, source, self.clock, self.ingestion, self.stopping.is_set
+                )
+            except SQLAlchemyError:
+                self.log.exception("listen_failed_on_database", source=name)
+                catch_up = True
+                failures += 1
+                self.stopping.wait(min(DATABASE_RETRY_SECONDS, 0.5 * 2.0**failures))
                 continue
-            outcome = pipeline.listen_once(
-                self.engine, source, self.clock, self.ingestion, self.stopping.is_set
-            )
+            except Exception:
+                self.log.exception("listen_failed", source=name)
+                failures += 1
+                self.stopping.wait(min(60.0, 2.0**failures) * random.uniform(0.5, 1.0))
+                continue
             if outcome.stopped:
                 self._stop_source(name)
                 return
+            if outcome.database_failed:
+                catch_up = True
+                failures += 1
+                self.stopping.wait(min(DATABASE_RETRY_SECONDS, 0.5 * 2.0**failures))
+                continue
             if outcome.error is None:
                 failures = 0
+                if catch_up:
+                    catch_up = False
+                    self.log.info("catch_up_after_database_failure", source=name)
+                    self.sweep_soon(name)
                 continue
             failures += 1
             pause = min(300.0, 2.0**failures) * random.uniform(0.5, 1.0)
             self.stopping.wait(pause)
+
+    def _heartbeat_loop(self) -> None:
+        while not self.stopping.wait(self.heartbeat_interval):
+            try:
+                self.heartbeat()
+            except Exception:  # hold() logs its own; this is for the unforeseen
+                self.log.exception("heartbeat_failed")
+
+    def _guarded(self, name: str, body: Callable[[], None]) -> Callable[[], None]:
+        """``body`` for a thread of its own: if it ever ends while the worker runs, the worker
+        has lost a part and says so (``problem``)."""
+
+        def run() -> None:
+            try:
+                body()
+            except BaseException as exc:
+                self.died = f"{name}: {type(exc).__name__}: {exc}"
+                self.log.exception("worker_part_died", part=name)
+                return
+            if not self.stopping.is_set() and (
+                not name.startswith("listen:") or name[7:] not in self.stopped_sources
+            ):
+                self.died = f"{name}: ended"
+
+        return run
+
+    def problem(self) -> str | None:
+        """Why the worker cannot go on (a thread or the scheduler gone), or None."""
+        if self.stopping.is_set():
+            return None
+        if self.died is not None:
+            return self.died
+        if not self._scheduler.running:
+            return "the scheduler stopped"
+        return None
+
+    def _free_dead_predecessors(self) -> list[str]:
+        """Free the source leases and reply claims left by dead workers of this host (a crash
+        and restart); the sources they held, which ``start`` sweeps at once anyway."""
+        freed: list[str] = []
+        try:
+            with self.engine.begin() as conn:
+                for owner in sorted(inbox.lease_owners(conn) | inbox.reply_claim_owners(conn)):
+                    if owner == self.worker_id or not dead_local_worker(owner):
+                        continue
+                    freed += inbox.release_owner(conn, owner)
+                    inbox.expire_reply_claims(conn, owner, self.clock())
+                    self.log.info("freed_dead_worker", owner=owner)
+        except Exception:
+            self.log.exception("free_dead_workers_failed")
+        return freed
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
         """Schedule a sweep of every source now and then periodically, the outbox sender, the
         warning step, and start one listener thread per live source."""
+        self._free_dead_predecessors()
         now = self.clock()
         for name in self.sources:
             self._scheduler.add_job(
@@ -212,10 +387,17 @@ class Worker:
         self._scheduler.start()
         for name in self.listeners:
             thread = threading.Thread(
-                target=self._listen_loop, args=[name], name=f"listen:{name}", daemon=True
+                target=self._guarded(f"listen:{name}", functools.partial(self._listen_loop, name)),
+                name=f"listen:{name}",
+                daemon=True,
             )
             thread.start()
             self._threads.append(thread)
+        heartbeat = threading.Thread(
+            target=self._guarded("heartbeat", self._heartbeat_loop), name="heartbeat", daemon=True
+        )
+        heartbeat.start()
+        self._threads.append(heartbeat)
         self.log.info("worker_started", sources=list(self.sources), listeners=self.listeners)
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -243,7 +425,9 @@ class Worker:
             self.log.exception("lease_release_failed")
 
     def run_until_signal(self, extra_stop: Callable[[], bool] = lambda: False) -> None:
-        """Start, wait for SIGTERM/SIGINT (or ``extra_stop``), then stop."""
+        """Start, wait for SIGTERM/SIGINT (or ``extra_stop``), then stop. Raises
+        ``WorkerDied`` (after stopping) when a part of the worker is gone for good, so the
+        process exits with an error and its service manager restarts it."""
         received = threading.Event()
 
         def handler(signum: int, frame: FrameType | None) -> None:
@@ -256,6 +440,10 @@ class Worker:
             while not received.wait(0.2):
                 if extra_stop():
                     break
+                problem = self.problem()
+                if problem is not None:
+                    self.log.error("worker_cannot_go_on", problem=problem)
+                    raise WorkerDied(problem)
         finally:
             self.stop()
             for s, h in previous.items():

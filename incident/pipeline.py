@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from incident import inbox
 from incident.inbox import (
@@ -55,6 +56,7 @@ class StepOutcome:
     batches: int = 0
     error: SourceError | None = None
     swept: bool = False
+    database_failed: bool = False  # the error came from our database, not the platform
 
     @property
     def stopped(self) -> bool:
@@ -120,6 +122,12 @@ def _guard(source: Source, outcome: StepOutcome, work: Callable[[], None]) -> No
         work()
     except SourceError as exc:
         outcome.error = exc
+    except SQLAlchemyError as exc:
+        # Our database, not the platform: recorded on the source if the database answers
+        # again in time; the caller retries soon and then catches up with a sweep.
+        get_logger(source=source.name).exception("database_failed")
+        outcome.database_failed = True
+        outcome.error = TransientSourceError(f"база данных: {type(exc).__name__}")
     except Exception as exc:
         # A bug or an unforeseen fault in one source must not stop the others: record it as
         # transient (the next run retries) and keep the traceback in the log.

@@ -182,6 +182,32 @@ def _claimable(now: datetime) -> Any:
     )
 
 
+def reply_claim_owners(conn: Connection) -> set[str]:
+    """Every worker id with a reply claimed for sending now (live or not)."""
+    rows = conn.execute(
+        select(db.outbox.c.claimed_by)
+        .where(db.outbox.c.status == OutboxStatus.SENDING.value)
+        .distinct()
+    ).scalars()
+    return {str(o) for o in rows if o is not None}
+
+
+def expire_reply_claims(conn: Connection, worker: str, now: datetime) -> int:
+    """End the claims a dead ``worker`` left on replies it was sending, so another claim can
+    take them now rather than when their lease runs out (the idempotency key still keeps a
+    reply from being posted twice). Returns how many."""
+    return int(
+        conn.execute(
+            update(db.outbox)
+            .where(
+                db.outbox.c.status == OutboxStatus.SENDING.value,
+                db.outbox.c.claimed_by == worker,
+            )
+            .values(lease_until=now - timedelta(seconds=1), updated_at=now)
+        ).rowcount
+    )
+
+
 def claim_reply(
     conn: Connection,
     worker: str,

@@ -140,3 +140,19 @@ def release_source(conn: Connection, source: str, owner: str) -> None:
             db.source_leases.c.source == source, db.source_leases.c.owner == owner
         )
     )
+
+
+def lease_owners(conn: Connection) -> set[str]:
+    """Every worker id holding a source lease now (live or not)."""
+    return {str(o) for o in conn.execute(select(db.source_leases.c.owner)).scalars()}
+
+
+def release_owner(conn: Connection, owner: str) -> list[str]:
+    """Give up every source lease ``owner`` holds (a worker known to be dead); the sources
+    it held, which the caller should sweep at once."""
+    rows = conn.execute(
+        delete(db.source_leases)
+        .where(db.source_leases.c.owner == owner)
+        .returning(db.source_leases.c.source)
+    )
+    return sorted(str(r) for r in rows.scalars())

@@ -1,0 +1,299 @@
+"""The worker unattended: crashes, a lost database and a dead part of the worker itself.
+
+Real workers against the fake VK server and a real database; a crashed worker is the state it
+leaves behind (its lease row, owned by a process that no longer exists), and a database outage
+is PostgreSQL refusing connections for a few seconds.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, insert, select, text
+from sqlalchemy.engine import make_url
+
+from incident import db, inbox
+from incident.config import WorkerConfig
+from incident.daemon import Worker, WorkerDied, dead_local_worker
+from incident.db import make_engine, metadata
+from incident.inbox import calendar_hours
+from incident.models import Batch, Platform, PostedReply
+from incident.pipeline import Ingestion
+from incident.sources.fakes.vk_server import FakeVk
+from incident.sources.vk import RetryPolicy, VkSource
+from tests.conftest import PG_ADMIN_URL
+from tests.test_process import GID, stored_ids, wait_for
+
+INGESTION = Ingestion(deadline=calendar_hours(8))
+
+
+def vk_source(fake_vk: FakeVk, **kw: Any) -> VkSource:
+    values: dict[str, Any] = {
+        "name": "vk-test",
+        "group_id": GID,
+        "community_token": "community-token",
+        "sweep_token": "service-token",
+        "session_factory": fake_vk.session,
+        "throttle": False,
+        "longpoll_wait": 1,
+        "retry": RetryPolicy(attempts=2, initial=0.01, maximum=0.05),
+    }
+    values.update(kw)
+    return VkSource(**values)
+
+
+def dead_pid() -> int:
+    """The id of a process that has just ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def put_lease(engine: Engine, owner: str, until: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(db.source_leases).values(
+                source="vk-test", owner=owner, lease_until=until, updated_at=until
+            )
+        )
+
+
+def lease_owner(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(select(db.source_leases.c.owner)).scalar()
+
+
+def sweeps(fake_vk: FakeVk) -> int:
+    return sum(1 for method, _ in fake_vk.calls if method == "wall.get")
+
+
+def test_a_worker_of_this_host_is_dead_when_its_process_is_gone_or_its_pid_is_ours() -> None:
+    host = "server-1"
+
+    def alive(pid: int) -> bool:
+        return pid == 300
+
+    assert dead_local_worker("server-1-200-0123abcd", host=host, own_pid=1, alive=alive)
+    assert not dead_local_worker("server-1-300-0123abcd", host=host, own_pid=1, alive=alive)
+    # pid 1 again after a container restart: the same pid as ours, another id
+    assert dead_local_worker("server-1-1-0123abcd", host=host, own_pid=1, alive=alive)
+    # another host's worker, or an id we cannot read, is never called dead
+    assert not dead_local_worker("server-2-200-0123abcd", host=host, own_pid=1, alive=alive)
+    assert not dead_local_worker("server-1-0123abcd", host=host, own_pid=1, alive=alive)
+
+
+def test_a_restarted_worker_frees_its_dead_predecessors_lease_and_polls_at_once(
+    engine: Engine, fake_vk: FakeVk
+) -> None:
+    # What a SIGKILL leaves: a lease of ten more minutes owned by a process that is gone.
+    dead = f"{socket.gethostname()}-{dead_pid()}-0123abcd"
+    put_lease(engine, dead, datetime.now(UTC) + timedelta(minutes=10))
+    post = fake_vk.add_post(GID, "Пост")
+    during = fake_vk.add_comment(GID, post, 1001, "Пока воркер лежал")
+    source = vk_source(fake_vk)
+    worker = Worker(
+        engine,
+        [source],
+        WorkerConfig(sweep_interval=3600, outbox_interval=3600),
+        INGESTION,
+        listeners=["vk-test"],
+    )
+    started = time.monotonic()
+    worker.start()
+    try:
+        assert wait_for(lambda: str(during) in stored_ids(engine), 10)
+        assert time.monotonic() - started < 10
+        assert lease_owner(engine) == worker.worker_id
+    finally:
+        worker.stop(timeout=5)
+        source.close()
+
+
+def test_another_worker_takes_over_when_the_holders_lease_runs_out(
+    engine: Engine, fake_vk: FakeVk
+) -> None:
+    # A worker on another host died holding the source: nobody renews its lease any more.
+    put_lease(engine, "elsewhere-4242-0123abcd", datetime.now(UTC) + timedelta(seconds=1.5))
+    post = fake_vk.add_post(GID, "Пост")
+    source = vk_source(fake_vk)
+    worker = Worker(
+        engine,
+        [source],
+        WorkerConfig(sweep_interval=3600, outbox_interval=3600),  # no scheduled sweep soon
+        INGESTION,
+        lease_ttl=2.0,
+        heartbeat_interval=0.2,
+    )
+    worker.start()
+    try:
+        time.sleep(0.5)
+        assert sweeps(fake_vk) == 0  # the lease is still the other worker's
+        later = fake_vk.add_comment(GID, post, 1001, "После смерти первого")
+        assert wait_for(lambda: str(later) in stored_ids(engine), 10)  # heartbeat took it over
+        assert lease_owner(engine) == worker.worker_id
+    finally:
+        worker.stop(timeout=5)
+        source.close()
+
+
+def test_the_heartbeat_keeps_a_lease_alive_between_sweeps(engine: Engine, fake_vk: FakeVk) -> None:
+    source = vk_source(fake_vk)
+    worker = Worker(
+        engine,
+        [source],
+        WorkerConfig(sweep_interval=3600, outbox_interval=3600),
+        INGESTION,
+        lease_ttl=1.0,
+        heartbeat_interval=0.2,
+    )
+    worker.start()
+    try:
+        assert wait_for(lambda: sweeps(fake_vk) == 1)
+        time.sleep(2.0)  # twice the lease's life, no sweep in between
+        with engine.connect() as conn:
+            lease = conn.execute(select(db.source_leases)).one()
+        assert lease.owner == worker.worker_id
+        assert lease.lease_until > datetime.now(UTC)
+    finally:
+        worker.stop(timeout=5)
+        source.close()
+
+
+# --- a database outage ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_engine(pg_database: str) -> Iterator[Engine]:
+    eng = make_engine(pg_database)
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with eng.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+def cut_database(url: str, seconds: float) -> threading.Thread:
+    """PostgreSQL refuses ``url``'s database for ``seconds``: new connections are refused and
+    open ones are terminated, as when the server restarts or the network drops."""
+    name = make_url(url).database
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false'))
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
+
+    def restore() -> None:
+        time.sleep(seconds)
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
+        admin.dispose()
+
+    thread = threading.Thread(target=restore)
+    thread.start()
+    return thread
+
+
+def comment_rows(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(db.comments)).all()
+    return {r.external_id: r for r in rows}
+
+
+def test_a_database_outage_kills_no_thread_and_intake_catches_up_when_it_returns(
+    pg_engine: Engine, pg_database: str, fake_vk: FakeVk
+) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    edited = fake_vk.add_comment(GID, post, 1001, "Было")
+    deleted = fake_vk.add_comment(GID, post, 1002, "Будет удалён")
+    source = vk_source(fake_vk)
+    worker = Worker(
+        pg_engine,
+        [source],
+        WorkerConfig(sweep_interval=3600, outbox_interval=0.2),
+        INGESTION,
+        listeners=["vk-test"],
+        heartbeat_interval=0.5,
+    )
+    worker.start()
+    try:
+        assert wait_for(lambda: {str(edited), str(deleted)} <= set(stored_ids(pg_engine)))
+        restore = cut_database(pg_database, 4.0)
+        during = fake_vk.add_comment(GID, post, 1003, "Пришёл, пока базы не было")
+        fake_vk.edit_comment(GID, edited, "Стало")
+        fake_vk.delete_comment(GID, deleted)
+        time.sleep(2.0)
+        assert worker.problem() is None  # nothing died while the database was away
+        restore.join()
+
+        def caught_up() -> bool:
+            rows = comment_rows(pg_engine)
+            return (
+                str(during) in rows
+                and rows[str(edited)].text == "Стало"
+                and bool(rows[str(deleted)].deleted)
+            )
+
+        assert wait_for(caught_up, 15)
+        after = fake_vk.add_comment(GID, post, 1001, "Уже после")
+        assert wait_for(lambda: str(after) in stored_ids(pg_engine), 10)  # live again
+        assert worker.problem() is None
+        assert all(t.is_alive() for t in worker._threads)
+    finally:
+        worker.stop(timeout=5)
+        source.close()
+
+
+# --- a part of the worker that dies --------------------------------------------------------
+
+
+class DyingSource:
+    """A source whose listener raises what no round may swallow (as a bug in a C extension
+    or an interpreter error would): the worker must say it cannot go on."""
+
+    name = "dying"
+    platform = Platform.VK
+
+    def sweep(self, cursors: Mapping[str, str]) -> Iterator[Batch]:
+        yield Batch()
+
+    def listen_once(self, cursors: Mapping[str, str]) -> Batch:
+        raise SystemExit("the listener's interpreter state is broken")
+
+    def post_reply(self, reply: Any) -> PostedReply:
+        raise AssertionError("not used")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_dead_listener_ends_the_worker_with_an_error_for_the_service_manager(
+    engine: Engine,
+) -> None:
+    worker = Worker(
+        engine,
+        [DyingSource()],
+        WorkerConfig(sweep_interval=3600, outbox_interval=3600),
+        INGESTION,
+        listeners=["dying"],
+    )
+    started = time.monotonic()
+    with pytest.raises(WorkerDied, match="listen:dying"):
+        worker.run_until_signal(extra_stop=lambda: time.monotonic() - started > 10)
+    assert time.monotonic() - started < 5
+    with engine.connect() as conn:
+        assert inbox.lease_owners(conn) == set()  # stopped cleanly: leases given back
