@@ -111,6 +111,8 @@ class Worker:
         lease_ttl: float = LEASE_TTL_SECONDS,
         heartbeat_interval: float = HEARTBEAT_SECONDS,
     ) -> None:
+        """``config.full_sweep_interval``: how often each source is read completely (its
+        recent posts), besides at start, on taking a source over and after lost events."""
         self.engine = engine
         self.sources = {s.name: s for s in sources}
         self.config = config
@@ -139,6 +141,9 @@ class Worker:
         self.stopping = threading.Event()
         self.stopped_sources: set[str] = set()
         self.held: set[str] = set()  # sources whose lease the last heartbeat or poll renewed
+        # Sources whose next sweep must be full: every one at start (a gap before us), one
+        # taken over, one whose round failed on the database; and each on a slow schedule.
+        self.full_due: set[str] = set(self.sources)
         self.died: str | None = None  # why a part of the worker stopped for good
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._threads: list[threading.Thread] = []
@@ -185,14 +190,8 @@ class Worker:
             if self.hold(name) and not before:
                 taken.append(name)
         for name in taken:
-            self.sweep_soon(name)
+            self._need_full_sweep(name, 0.0)
         return taken
-
-    def sweep_soon(self, name: str) -> None:
-        """Run ``name``'s sweep now rather than at its next scheduled time."""
-        job = self._scheduler.get_job(f"sweep:{name}")
-        if job is not None:
-            job.modify(next_run_time=self.clock())
 
     def sweep(self, name: str) -> None:
         """One catch-up sweep of source ``name`` if this worker holds (or takes) its lease.
@@ -200,23 +199,42 @@ class Worker:
         tried again in ``DATABASE_RETRY_SECONDS`` rather than at the next scheduled sweep."""
         if name in self.stopped_sources or self.stopping.is_set():
             return
+        with self._lock:
+            full = name in self.full_due
         try:
             if not self.hold(name):
                 return  # another worker polls this source
             outcome = pipeline.sweep_once(
-                self.engine, self.sources[name], self.clock, self.ingestion, self.stopping.is_set
+                self.engine,
+                self.sources[name],
+                self.clock,
+                self.ingestion,
+                self.stopping.is_set,
+                full=full,
             )
         except SQLAlchemyError:
             self.log.exception("sweep_failed_on_database", source=name)
-            self._sweep_again_in(name, DATABASE_RETRY_SECONDS)
+            self._need_full_sweep(name, DATABASE_RETRY_SECONDS)
             return
         except Exception:
             self.log.exception("sweep_failed", source=name)
             return
         if outcome.database_failed:
-            self._sweep_again_in(name, DATABASE_RETRY_SECONDS)
+            self._need_full_sweep(name, DATABASE_RETRY_SECONDS)
+        elif full and outcome.error is None and outcome.swept:
+            with self._lock:
+                self.full_due.discard(name)
         if outcome.stopped:
             self._stop_source(name)
+
+    def full_sweep(self, name: str) -> None:
+        """Read ``name`` completely at its next sweep, which runs now (the slow schedule)."""
+        self._need_full_sweep(name, 0.0)
+
+    def _need_full_sweep(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self.full_due.add(name)
+        self._sweep_again_in(name, seconds)
 
     def _sweep_again_in(self, name: str, seconds: float) -> None:
         job = self._scheduler.get_job(f"sweep:{name}")
@@ -287,7 +305,7 @@ class Worker:
                 if catch_up:
                     catch_up = False
                     self.log.info("catch_up_after_database_failure", source=name)
-                    self.sweep_soon(name)
+                    self._need_full_sweep(name, 0.0)
                 continue
             failures += 1
             pause = min(300.0, 2.0**failures) * random.uniform(0.5, 1.0)
@@ -359,6 +377,16 @@ class Worker:
                 id=f"sweep:{name}",
                 seconds=self.sweep_intervals[name],
                 next_run_time=now,  # catch up on whatever happened while we were down
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
+            self._scheduler.add_job(
+                self.full_sweep,
+                "interval",
+                args=[name],
+                id=f"full:{name}",
+                seconds=self.config.full_sweep_interval,
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,

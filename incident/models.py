@@ -162,17 +162,36 @@ class CommentChange:
 
 
 @dataclass(frozen=True, slots=True)
+class PostSnapshot:
+    """Every comment a post shows now, read completely by a full sweep (``Source.sweep`` with
+    ``full=True``): the ids of the live ones. A stored comment of the post written before
+    ``taken_at`` that is not among them was deleted; a stored deleted one that is among them
+    was restored."""
+
+    platform: Platform
+    community: str
+    post_id: str
+    alive: frozenset[str]
+    taken_at: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware(self.taken_at, "taken_at")
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """Changes and the cursor values that passed them, to be committed in one transaction.
 
     ``cursors`` maps a source-defined key to its new value (a string, often JSON).
     ``needs_sweep`` asks the caller to run a sweep because pushed events may have been lost.
+    ``snapshots``: posts read completely, applied after the changes (see ``PostSnapshot``).
     """
 
     changes: tuple[CommentChange, ...] = ()
     cursors: Mapping[str, str] = field(default_factory=dict)
     needs_sweep: bool = False
     api_calls: int = 0
+    snapshots: tuple[PostSnapshot, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

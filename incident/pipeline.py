@@ -141,8 +141,11 @@ def sweep_once(
     clock: Clock,
     ingestion: Ingestion,
     should_stop: Callable[[], bool] = lambda: False,
+    *,
+    full: bool = False,
 ) -> StepOutcome:
-    """Pull everything new from ``source`` since its stored cursors, one batch a transaction.
+    """Pull everything new from ``source`` since its stored cursors, one batch a transaction;
+    with ``full``, re-read its recent posts completely (``Source.sweep``).
 
     Each batch is ingested with its cursors in its own transaction (``inbox.ingest``), so a
     crash loses at most the batch in flight, which the next sweep fetches again. Stops early,
@@ -155,7 +158,7 @@ def sweep_once(
     def work() -> None:
         with engine.connect() as conn:
             cursors = inbox.load_cursors(conn, source.name)
-        for batch in source.sweep(cursors):
+        for batch in source.sweep(cursors, full=full):
             _commit_batch(engine, source, batch, clock(), ingestion, outcome)
             if should_stop():
                 outcome.swept = False  # abandoned midway: the rest comes next time
@@ -166,6 +169,7 @@ def sweep_once(
     r = outcome.result
     get_logger(source=source.name).info(
         "swept",
+        full=full,
         stored=r.stored,
         incidents=r.incidents,
         answered=r.answered,
@@ -184,7 +188,8 @@ def listen_once(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> StepOutcome:
     """Wait once for pushed events and ingest them as one batch; sweep too when the source
-    says events may have been lost (and we are not stopping). Faults are recorded on the
+    says events may have been lost (and we are not stopping): a full one, since edits and
+    deletions may have been lost with them. Faults are recorded on the
     source's status and returned, never raised, as in ``sweep_once``; the outcome sums the
     listen and the catch-up sweep."""
     outcome = StepOutcome()
@@ -203,7 +208,7 @@ def listen_once(
         _record(engine, source, clock, outcome)
         return outcome
     get_logger(source=source.name).info("catch_up_sweep", reason="events may have been missed")
-    swept = sweep_once(engine, source, clock, ingestion, should_stop)
+    swept = sweep_once(engine, source, clock, ingestion, should_stop, full=True)
     swept.result.add(outcome.result)
     swept.api_calls += outcome.api_calls
     swept.batches += outcome.batches

@@ -268,7 +268,7 @@ class DyingSource:
     name = "dying"
     platform = Platform.VK
 
-    def sweep(self, cursors: Mapping[str, str]) -> Iterator[Batch]:
+    def sweep(self, cursors: Mapping[str, str], *, full: bool = False) -> Iterator[Batch]:
         yield Batch()
 
     def listen_once(self, cursors: Mapping[str, str]) -> Batch:

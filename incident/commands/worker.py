@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from incident import pipeline, wiring
 from incident.commands.common import EXIT_FAILURE, EXIT_OK, database, load
 from incident.config import ConfigError
-from incident.daemon import Worker, utc_now
+from incident.daemon import Worker, WorkerDied, utc_now
 from incident.notify import build_notifiers
 
 
@@ -43,6 +44,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         try:
             worker.run_until_signal()
+        except WorkerDied as exc:
+            # Exit with an error so the service manager (Restart=on-failure) starts us again.
+            print(
+                f"incident run: part of the worker stopped ({exc}); exiting so that the "
+                "service manager restarts it",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
         finally:
             for s in sources:
                 s.close()

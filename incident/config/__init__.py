@@ -118,6 +118,7 @@ class WorkerConfig:
     """The worker's timing and retry settings (``[worker]``)."""
 
     sweep_interval: float = 600.0  # seconds between scheduled sweeps of a source
+    full_sweep_interval: float = 3600.0  # seconds between complete re-reads of a source
     outbox_interval: float = 2.0  # seconds between outbox checks when idle
     reply_lease: float = 120.0  # seconds a claimed reply stays claimed
     reply_attempts: int = 8  # transient failures before a reply is marked failed
@@ -209,6 +210,7 @@ def load_config(
 _TOP_KEYS = ("database", "log", "worker", "paths", "replies", "sources", "sla", "notify")
 _WORKER_KEYS = (
     "sweep_interval_seconds",
+    "full_sweep_interval_seconds",
     "outbox_interval_seconds",
     "reply_lease_seconds",
     "reply_attempts",
@@ -241,6 +243,7 @@ def parse_config(
     w = top.table("worker", f"{path} [worker]", _WORKER_KEYS)
     worker = WorkerConfig(
         sweep_interval=w.number("sweep_interval_seconds", 600.0, low=1.0),
+        full_sweep_interval=w.number("full_sweep_interval_seconds", 3600.0, low=60.0),
         outbox_interval=w.number("outbox_interval_seconds", 2.0, low=0.05),
         reply_lease=w.number("reply_lease_seconds", 120.0, low=1.0),
         reply_attempts=w.integer("reply_attempts", 8, low=1, high=1000),

@@ -25,7 +25,15 @@ from incident.inbox.contracts import (
 from incident.inbox.new_comments import store_new
 from incident.inbox.sources import save_cursors
 from incident.inbox.storable import storable_batch
-from incident.models import WORKER, Batch, ChangeKind, Comment, CommentChange, IncidentStatus
+from incident.models import (
+    WORKER,
+    Batch,
+    ChangeKind,
+    Comment,
+    CommentChange,
+    IncidentStatus,
+    PostSnapshot,
+)
 
 
 def ingest(
@@ -65,8 +73,12 @@ def ingest(
     * **Storable.** NUL and lone surrogates, which a database refuses, become U+FFFD
       (``storable``): one comment never blocks the ones after it.
 
-    The result counts: ``stored`` new comment rows, ``updated`` edits/deletes/restores applied,
-    ``duplicates`` changes that changed nothing (these three add up to the batch's changes);
+    * **Snapshots** (a full sweep's complete reading of a post) come after the changes: a
+      stored comment the post no longer shows is deleted, a deleted one it shows is restored.
+
+    The result counts: ``stored`` new comment rows, ``updated`` edits/deletes/restores applied
+    (those from snapshots too), ``duplicates`` changes that changed nothing (stored, updated by
+    changes and duplicates add up to the batch's changes);
     of the stored comments, ``incidents`` opened one, ``follow_ups`` joined one, ``answered``
     answered one.
     """
@@ -93,6 +105,8 @@ def ingest(
         else:
             _apply_delete_or_restore(conn, source, change, now, deadline, classify, result, figures)
     flush()
+    for snapshot in batch.snapshots:
+        result.updated += _apply_snapshot(conn, snapshot, now)
     save_cursors(conn, source, batch.cursors, now)
     return result
 
@@ -197,13 +211,19 @@ def _apply_delete_or_restore(
     if bool(row.deleted) == deleting:
         result.duplicates += 1
         return
+    _set_deleted(conn, row.id, deleting, now)
+    result.updated += 1
+
+
+def _set_deleted(conn: Connection, comment_id: int, deleting: bool, now: datetime) -> None:
+    """Mark a stored comment deleted (closing its open incident) or restored (reopening the
+    incident its deletion closed), with an audit event."""
     conn.execute(
         update(db.comments)
-        .where(db.comments.c.id == row.id)
+        .where(db.comments.c.id == comment_id)
         .values(deleted=deleting, updated_at=now)
     )
-    result.updated += 1
-    incident_id = _incident_of(conn, row.id)
+    incident_id = _incident_of(conn, comment_id)
     if incident_id is None:
         return
     if deleting:
@@ -233,6 +253,30 @@ def _apply_delete_or_restore(
         incident_id,
         status_changed=bool(changed),
     )
+
+
+def _apply_snapshot(conn: Connection, snapshot: PostSnapshot, now: datetime) -> int:
+    """Bring the post's stored comments in line with what the platform shows: those gone
+    from it (written before the snapshot was taken) are deleted, deleted ones it shows again
+    are restored. Returns how many changed."""
+    c = db.comments.c
+    rows = conn.execute(
+        select(c.id, c.external_id, c.deleted, c.created_at).where(
+            c.platform == snapshot.platform.value,
+            c.community == snapshot.community,
+            c.post_id == snapshot.post_id,
+        )
+    ).all()
+    changed = 0
+    for row in rows:
+        alive = row.external_id in snapshot.alive
+        if row.deleted and alive:
+            _set_deleted(conn, row.id, False, now)
+            changed += 1
+        elif not row.deleted and not alive and row.created_at <= snapshot.taken_at:
+            _set_deleted(conn, row.id, True, now)
+            changed += 1
+    return changed
 
 
 def _incident_of(conn: Connection, comment_id: int) -> int | None:

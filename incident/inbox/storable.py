@@ -90,8 +90,19 @@ def storable_batch(batch: Batch) -> Batch:
     """``batch`` with every change and cursor made storable."""
     changes = tuple(storable_change(c) for c in batch.changes)
     cursors = {storable_text(k): storable_text(v) for k, v in batch.cursors.items()}
-    if all(a is b for a, b in zip(changes, batch.changes, strict=True)) and cursors == dict(
-        batch.cursors
+    snapshots = tuple(
+        dataclasses.replace(
+            s,
+            community=storable_text(s.community),
+            post_id=storable_text(s.post_id),
+            alive=frozenset(storable_text(i) for i in s.alive),
+        )
+        for s in batch.snapshots
+    )
+    if (
+        all(a is b for a, b in zip(changes, batch.changes, strict=True))
+        and cursors == dict(batch.cursors)
+        and snapshots == batch.snapshots
     ):
         return batch
-    return dataclasses.replace(batch, changes=changes, cursors=cursors)
+    return dataclasses.replace(batch, changes=changes, cursors=cursors, snapshots=snapshots)

@@ -60,12 +60,19 @@ class Source(Protocol):
         """The platform this source speaks to."""
         ...
 
-    def sweep(self, cursors: Mapping[str, str]) -> Iterator[Batch]:
+    def sweep(self, cursors: Mapping[str, str], *, full: bool = False) -> Iterator[Batch]:
         """Pull everything new since ``cursors``; yield batches in an order safe to commit.
 
         Each batch carries the cursor values that include its changes, so committing a batch
         and its cursors together means a crash never loses or repeats work beyond what the
         storage's unique keys absorb.
+
+        ``full``: read the recent posts completely rather than from the cursors, and report
+        every comment as it is now (an EDIT change per live comment, a ``PostSnapshot`` per
+        post), so edits, deletions and restores missed while no one listened are caught up.
+        The worker asks for one after a gap (start, taking a source over, lost live events)
+        and on a slow schedule. A source that cannot re-read says so in its capabilities and
+        sweeps as usual.
         """
         ...
 

@@ -35,8 +35,9 @@ class Capabilities:
 
     push: bool  # live changes arrive through ``Source.listen_once``
     sweep: bool = True  # a sweep with stored cursors catches up after downtime
-    edits_in_sweep: bool = False  # a sweep sees an edited text (not only live events do)
-    deletions_in_sweep: bool = False  # a sweep reports a deleted comment as a DELETE change
+    edits_in_sweep: bool = False  # a full sweep sees an edited text (not only live events do)
+    deletions_in_sweep: bool = False  # a full sweep sees deletions (and restores, if any)
+    restores: bool = False  # a deleted comment can come back (``PlatformHarness.restore``)
     edits_live: bool = False  # edits arrive as live changes
     deletions_live: bool = False  # deletions arrive as live changes
     threads: bool = True  # a citizen can reply to a comment (a thread under a top-level one)
@@ -88,6 +89,10 @@ class PlatformHarness(Protocol):
 
     def delete(self, comment_id: str) -> None:
         """The comment is deleted (by its author or a moderator)."""
+        ...
+
+    def restore(self, comment_id: str) -> None:
+        """The deleted comment is restored (only where ``capabilities.restores``)."""
         ...
 
     def inject_fault(self, fault: Fault, times: int = 1) -> None:

@@ -77,6 +77,9 @@ class OkHarness:
     def delete(self, comment_id: str) -> None:
         self.fake.delete_comment(comment_id)
 
+    def restore(self, comment_id: str) -> None:
+        raise NotImplementedError("no restores on this platform's fake")
+
     def inject_fault(self, fault: Fault, times: int = 1) -> None:
         if fault == "rate_limit":
             self.fake.fail_next("*", 11, times)  # LIMIT_REACHED

@@ -81,6 +81,9 @@ class TelegramHarness:
     def delete(self, comment_id: str) -> None:
         self.fake.delete(int(comment_id))
 
+    def restore(self, comment_id: str) -> None:
+        raise NotImplementedError("no restores on this platform's fake")
+
     def inject_fault(self, fault: Fault, times: int = 1) -> None:
         if fault == "malformed":  # a gateway hands over typed objects: nothing malformed
             self.fake.inject("server", times)

@@ -291,7 +291,7 @@ def test_an_edit_seen_by_a_sweep_replaces_the_stored_text_and_keeps_the_old_one(
     with harness.new_source() as source:
         sweep(engine, source, clock)
         harness.edit(cid, "Купила куртку, брак, в возврате отказали")
-        edited = sweep(engine, source, clock)
+        edited = sweep(engine, source, clock, full=True)
     assert (edited.error, edited.result.updated) == (None, 1)
     assert_edited(
         engine, harness, cid, "Купила куртку, брак", "Купила куртку, брак, в возврате отказали"
@@ -328,9 +328,69 @@ def test_a_deletion_seen_by_a_sweep_closes_the_comments_open_incident(
     with harness.new_source() as source:
         sweep(engine, source, clock)
         harness.delete(cid)
-        deleted = sweep(engine, source, clock)
+        deleted = sweep(engine, source, clock, full=True)
     assert (deleted.error, deleted.result.updated) == (None, 1)
     assert_deleted(engine, harness, cid)
+
+
+@requires("sweep", "deletions_in_sweep", "restores")
+def test_a_restore_seen_by_a_full_sweep_reopens_the_incident_its_deletion_closed(
+    harness: PlatformHarness, engine: Engine, clock: FakeClock
+) -> None:
+    post = harness.publish_post("Пост")
+    cid = harness.citizen_comment(post, "Магазин не вернул деньги", author=1)
+    with harness.new_source() as source:
+        sweep(engine, source, clock)
+        harness.delete(cid)
+        sweep(engine, source, clock, full=True)
+        harness.restore(cid)
+        restored = sweep(engine, source, clock, full=True)
+    assert (restored.error, restored.result.updated) == (None, 1)
+    assert not comments(engine, harness)[cid].deleted
+    assert incidents(engine, harness)[cid].status == IncidentStatus.OPEN
+
+
+@requires("sweep", "deletions_in_sweep", "restores")
+def test_a_comment_restored_before_any_sweep_stored_it_is_stored_by_a_full_sweep(
+    harness: PlatformHarness, engine: Engine, clock: FakeClock
+) -> None:
+    post = harness.publish_post("Пост")
+    hidden = harness.citizen_comment(post, "Удалил и вернул", author=1)
+    harness.delete(hidden)
+    later = harness.citizen_comment(post, "Написал позже", author=2)
+    with harness.new_source() as source:
+        sweep(engine, source, clock)  # the cursor passes the deleted comment
+        assert set(comments(engine, harness)) == {later}
+        harness.restore(hidden)
+        full = sweep(engine, source, clock, full=True)
+    assert full.error is None
+    assert set(comments(engine, harness)) == {hidden, later}
+    assert incidents(engine, harness)[hidden].status == IncidentStatus.OPEN
+
+
+@requires("sweep", "edits_in_sweep", "deletions_in_sweep")
+def test_a_full_sweep_finds_what_an_ordinary_sweep_cannot_see(
+    harness: PlatformHarness, engine: Engine, clock: FakeClock
+) -> None:
+    # A deletion and a new comment that leave the count unchanged, a reply deep in an old
+    # thread, an edit: nothing an ordinary sweep's cheap checks notice.
+    post = harness.publish_post("Пост")
+    first = harness.citizen_comment(post, "Первый", author=1)
+    doomed = harness.citizen_comment(post, "Будет удалён", author=2)
+    with harness.new_source() as source:
+        sweep(engine, source, clock)
+        harness.delete(doomed)
+        newcomer = harness.citizen_comment(post, "Новый вместо удалённого", author=3)
+        harness.edit(first, "Первый, исправленный")
+        full = sweep(engine, source, clock, full=True)
+        again = sweep(engine, source, clock, full=True)
+    assert full.error is None
+    stored = comments(engine, harness)
+    assert set(stored) == {first, doomed, newcomer}
+    assert stored[doomed].deleted
+    assert stored[first].text == "Первый, исправленный"
+    assert not stored[newcomer].deleted
+    assert (again.result.stored, again.result.updated) == (0, 0)  # nothing changes twice
 
 
 # ----- live -------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import itertools
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from incident.models import Platform
 from incident.sources.fakes.vk_server import ANY_CALL, FakeVk
@@ -35,8 +36,9 @@ class VkHarness:
         push=True,  # Bots Long Poll
         edits_live=True,  # wall_reply_edit
         deletions_live=True,  # wall_reply_delete
-        edits_in_sweep=False,  # a sweep reads only comments past its cursors
-        deletions_in_sweep=False,  # a sweep skips deleted comments
+        edits_in_sweep=True,  # a full sweep re-reads the recent posts
+        deletions_in_sweep=True,  # ... and compares what it read with what is stored
+        restores=True,  # wall.restoreComment
         threads=True,
         replies_as_community=True,
     )
@@ -62,6 +64,7 @@ class VkHarness:
             longpoll_wait=1,
             http_timeout=HTTP_TIMEOUT,
             rng=random.Random(1),
+            snapshot_margin=timedelta(0),  # the fake keeps our clock: no skew to allow for
         ) as source:
             yield source
 
@@ -94,6 +97,9 @@ class VkHarness:
 
     def delete(self, comment_id: str) -> None:
         self.fake.delete_comment(self.group_id, int(comment_id))
+
+    def restore(self, comment_id: str) -> None:
+        self.fake.restore_comment(self.group_id, int(comment_id))
 
     def inject_fault(self, fault: Fault, times: int = 1) -> None:
         if fault == "rate_limit":

@@ -144,7 +144,7 @@ class OkSource(ClosedOnExit):
 
     # -- sweep ------------------------------------------------------------------------------
 
-    def sweep(self, cursors: Mapping[str, str]) -> Iterator[Batch]:
+    def sweep(self, cursors: Mapping[str, str], *, full: bool = False) -> Iterator[Batch]:
         start = self._client.calls
         try:
             posts = self._list_posts(self._client, self._gid, self._posts_per_sweep)

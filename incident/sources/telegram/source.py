@@ -146,7 +146,7 @@ class TelegramSource(ClosedOnExit):
 
     # -- the contract -----------------------------------------------------------------------
 
-    def sweep(self, cursors: Mapping[str, str]) -> Iterator[Batch]:
+    def sweep(self, cursors: Mapping[str, str], *, full: bool = False) -> Iterator[Batch]:
         calls = 0 if self._chats is not None else 1
         chats = self._connected(cursors)
         key = min_id_key(chats.group_id)

@@ -9,8 +9,12 @@ Cursors (values are compact JSON):
   count, last reply id]}}`` (only threads with replies).
 - ``longpoll``: ``{"ts": "..."}``; the key and server are asked for once per instance.
 
-Known limit of the sweep: it detects work through ``comments.count``, so a deletion and an
-addition between two sweeps that cancel out are seen only by the long poll (or a later sweep).
+An ordinary sweep detects work through ``comments.count``: cheap (one call when nothing
+changed), but blind to edits, to deletions and restores, and to a deletion and an addition that
+cancel out. A full sweep (``full=True``: at start, after lost events, on a slow schedule) reads
+each recent post completely and reports it as it is: an EDIT change per live comment (the
+inbox stores what it lacks and applies changed texts) and a ``PostSnapshot`` (it deletes what
+is gone and restores what came back).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jconfig  # type: ignore[import-untyped]
@@ -35,6 +40,7 @@ from incident.models import (
     OutgoingReply,
     Platform,
     PostedReply,
+    PostSnapshot,
 )
 from incident.sources.base import (
     ClosedOnExit,
@@ -71,6 +77,11 @@ PAGE_SIZE = 100  # wall.getComments maximum
 THREAD_ITEMS = 10  # wall.getComments thread_items_count maximum
 LONGPOLL_KEY = "longpoll"
 
+# A full sweep judges deleted only comments written this long before it began reading: one
+# written while it reads may be missing from what it read, and VK's clock may differ a little
+# from ours. A younger deletion is seen by the long poll or the next full sweep.
+SNAPSHOT_MARGIN = timedelta(seconds=10)
+
 # A post whose comments vanished or closed between wall.get and wall.getComments: skip it.
 _POST_GONE_CODES = frozenset({15, 100, 212})
 
@@ -93,6 +104,7 @@ class VkSource(ClosedOnExit):
         rng: random.Random | None = None,
         throttle: bool = True,
         http_timeout: float = 30.0,
+        snapshot_margin: timedelta = SNAPSHOT_MARGIN,
     ) -> None:
         if group_id <= 0:
             raise ValueError("group_id is the community's positive id")
@@ -105,6 +117,7 @@ class VkSource(ClosedOnExit):
         self._posts_per_sweep = posts_per_sweep
         self._longpoll_wait = longpoll_wait
         self._http_timeout = http_timeout
+        self._snapshot_margin = snapshot_margin
         self._caller = VkCaller(retry=retry, sleep=sleep, rng=rng or random.Random())
         self._sessions: list[requests.Session] = []
         self._reader = self._client(vk_api.VkApi, sweep_token, session_factory(), throttle)
@@ -158,7 +171,7 @@ class VkSource(ClosedOnExit):
 
     # -- sweep ------------------------------------------------------------------------------
 
-    def sweep(self, cursors: Mapping[str, str]) -> Iterator[Batch]:
+    def sweep(self, cursors: Mapping[str, str], *, full: bool = False) -> Iterator[Batch]:
         start = self._caller.calls
         try:
             wall = self._read("wall.get", {"owner_id": -self._gid, "count": self._posts_per_sweep})
@@ -178,11 +191,17 @@ class VkSource(ClosedOnExit):
             count = (as_int(comments.get("count")) if isinstance(comments, dict) else None) or 0
             key = f"post:{post_id}"
             cursor = PostCursor.parse(cursors.get(key))
-            if (cursor is None and count == 0) or (cursor is not None and cursor.n == count):
+            unchanged = cursor.n == count if cursor is not None else count == 0
+            if unchanged and not (full and cursor is not None):
                 continue
             before = self._caller.calls
+            snapshots: tuple[PostSnapshot, ...] = ()
             try:
-                changes, new_cursor = self._sweep_post(post_id, count, cursor)
+                if full:
+                    changes, new_cursor, snapshot = self._read_post(post_id, count)
+                    snapshots = (snapshot,)
+                else:
+                    changes, new_cursor = self._sweep_post(post_id, count, cursor)
             except ApiRefusal as exc:
                 log.warning(
                     "vk post skipped",
@@ -199,6 +218,7 @@ class VkSource(ClosedOnExit):
                 changes=changes,
                 cursors={key: new_cursor.dump()},
                 api_calls=carried + self._caller.calls - before,
+                snapshots=snapshots,
             )
             carried = 0
         if carried:
@@ -285,6 +305,49 @@ class VkSource(ClosedOnExit):
             for _, comment in sorted(new.items())
         )
         return changes, PostCursor(n=count, last=last, threads=threads)
+
+    def _read_post(
+        self, post_id: int, count: int
+    ) -> tuple[tuple[CommentChange, ...], PostCursor, PostSnapshot]:
+        """Every comment of the post as it is now (a full sweep): an EDIT change per live
+        comment, oldest first, the cursor after all of them, and the post's snapshot."""
+        taken_at = datetime.now(UTC) - self._snapshot_margin  # see SNAPSHOT_MARGIN
+        names = Names()
+        tops = self._fetch_level(post_id, names, parent=None, start=None)
+        live: dict[int, Comment] = {}
+        threads: dict[int, tuple[int, int]] = {}
+        for top in tops:
+            top_id = int(top["id"])
+            if not top.get("deleted"):
+                live[top_id] = to_comment(self._gid, top, post_id, None, names)
+            thread_count, replies = thread_of(top)
+            if thread_count > sum(1 for r in replies if not r.get("deleted")):
+                replies = self._fetch_level(post_id, names, parent=top_id, start=None)
+            for reply in replies:
+                if not reply.get("deleted"):
+                    live[int(reply["id"])] = to_comment(self._gid, reply, post_id, top_id, names)
+            if thread_count:
+                threads[top_id] = (thread_count, max([0, *(int(r["id"]) for r in replies)]))
+        changes = tuple(
+            CommentChange(
+                kind=ChangeKind.EDIT,
+                platform=Platform.VK,
+                community=str(self._gid),
+                external_id=comment.external_id,
+                post_id=str(post_id),
+                comment=comment,
+            )
+            for _, comment in sorted(live.items())
+        )
+        cursor = PostCursor(n=count, last=max([0, *(int(t["id"]) for t in tops)]), threads=threads)
+        snapshot = PostSnapshot(
+            platform=Platform.VK,
+            community=str(self._gid),
+            post_id=str(post_id),
+            alive=frozenset(c.external_id for c in live.values()),
+            taken_at=taken_at,
+        )
+        return changes, cursor, snapshot
 
     def _new_replies(
         self,
