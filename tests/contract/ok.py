@@ -1,13 +1,15 @@
 """OK's ``PlatformHarness`` for the source contract suite: the fake OK and ``OkSource`` on it.
 
-OK pushes nothing (the source is polled), reports neither edits nor deletions in a sweep (a
-deleted comment just stops appearing; edits have no signal), and has threads through
+OK pushes nothing (the source is polled); an ordinary sweep reports neither edits nor deletions
+(a deleted comment just stops appearing; edits have no signal), a full sweep reads the recent
+posts from their first comment and reports both. It has threads through
 ``reply_to_comment_id``. Replies are posted as the group (``as_admin=true``).
 """
 
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
@@ -21,8 +23,8 @@ from tests.okworld import CITIZENS, TOKEN, ok_source, serve_fake_ok
 OK_CAPABILITIES = Capabilities(
     push=False,
     sweep=True,
-    edits_in_sweep=False,
-    deletions_in_sweep=False,
+    edits_in_sweep=True,  # a full sweep reads the recent posts from their first comment
+    deletions_in_sweep=True,
     edits_live=False,
     deletions_live=False,
     threads=True,
@@ -55,6 +57,7 @@ class OkHarness:
                 group_id=int(self.group_id),
                 retry=RETRY,
                 http_timeout=HTTP_TIMEOUT,
+                snapshot_margin=timedelta(0),  # the fake keeps our clock: no skew to allow for
             ) as source:
                 yield source
 

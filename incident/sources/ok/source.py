@@ -10,9 +10,11 @@ Cursors (compact JSON), one per post: ``post:<topic id>`` -> ``{"n": comment cou
 What OK cannot tell us, and what follows from it:
 - no push channel: ``listen_once`` returns an empty batch at once and the configuration says
   ``listens = False``, so the worker never starts a listener for OK;
-- deleted comments simply stop appearing and edits have no signal: a sweep reports neither;
-  a deletion and an addition between two sweeps that cancel out in the count are seen only
-  when the count moves again;
+- deleted comments simply stop appearing and edits have no signal: an ordinary sweep, which
+  reads a post only when its count moved, reports neither; a full sweep (``full=True``: at
+  start, on a slow schedule) reads each recent post from its first comment and reports it as
+  it is (an EDIT per comment and a ``PostSnapshot``), so edits and deletions are caught up
+  within the full-sweep interval;
 - no idempotency key for replies: before posting, the source reads the post's newest comments
   and looks for the group's own comment with the same text under the same comment.
 """
@@ -23,11 +25,21 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from incident.models import Batch, CommentChange, OutgoingReply, Platform, PostedReply
+from incident.models import (
+    Batch,
+    ChangeKind,
+    CommentChange,
+    OutgoingReply,
+    Platform,
+    PostedReply,
+    PostSnapshot,
+)
 from incident.sources.base import (
     ClosedOnExit,
     PermanentSourceError,
@@ -58,6 +70,9 @@ TOPIC = "GROUP_TOPIC"
 POST_GONE_CODES = frozenset({300, 700, 702})
 # OK refuses the reply method itself or the right to use it: a person must reply by hand.
 MANUAL_CODES = frozenset({3, 10, 50, 200})
+# A full sweep judges deleted only comments written this long before it began reading (one
+# written meanwhile may be missing from what it read; OK's clock may differ from ours).
+SNAPSHOT_MARGIN = timedelta(seconds=10)
 MANUAL_MESSAGE = "Одноклассники не принимают ответ через API: ответьте вручную по ссылке {link}"
 
 PostLister = Callable[[OkClient, str, int], list[Post]]
@@ -101,6 +116,7 @@ class OkSource(ClosedOnExit):
         requests_per_second: float | None = None,
         http_timeout: float = 30.0,
         list_posts: PostLister = stream_posts,
+        snapshot_margin: timedelta = SNAPSHOT_MARGIN,
     ) -> None:
         if group_id <= 0:
             raise ValueError("group_id is the group's positive id")
@@ -113,6 +129,7 @@ class OkSource(ClosedOnExit):
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._list_posts = list_posts
+        self._snapshot_margin = snapshot_margin
         self._client = OkClient(
             application_key=application_key,
             application_secret_key=application_secret_key,
@@ -157,13 +174,17 @@ class OkSource(ClosedOnExit):
         for post in reversed(posts):  # oldest first
             key = f"post:{post.id}"
             cursor = PostCursor.parse(cursors.get(key))
-            if (cursor is None and post.comments == 0) or (
-                cursor is not None and cursor.n == post.comments
-            ):
+            unchanged = cursor.n == post.comments if cursor is not None else post.comments == 0
+            if unchanged and not (full and cursor is not None):
                 continue
             before = self._client.calls
+            snapshots: tuple[PostSnapshot, ...] = ()
             try:
-                changes, new_cursor = self._sweep_post(post, cursor)
+                if full:
+                    changes, new_cursor, snapshot = self._read_post(post, cursor)
+                    snapshots = (snapshot,)
+                else:
+                    changes, new_cursor = self._sweep_post(post, cursor)
             except OkRefusal as exc:
                 if exc.code not in POST_GONE_CODES:
                     raise PermanentSourceError(
@@ -177,6 +198,7 @@ class OkSource(ClosedOnExit):
                 changes=changes,
                 cursors={key: new_cursor.dump()},
                 api_calls=carried + self._client.calls - before,
+                snapshots=snapshots,
             )
             carried = 0
         if carried:
@@ -202,6 +224,33 @@ class OkSource(ClosedOnExit):
         known.n = post.comments
         known.anchor = anchor or known.anchor
         return changes, known
+
+    def _read_post(
+        self, post: Post, cursor: PostCursor | None
+    ) -> tuple[tuple[CommentChange, ...], PostCursor, PostSnapshot]:
+        """Every comment of the post as it is now (a full sweep): an EDIT change per comment
+        in time order, the cursor past all of them, and the post's snapshot."""
+        taken_at = datetime.now(UTC) - self._snapshot_margin  # see SNAPSHOT_MARGIN
+        items, anchor = self._read_forward(post.id, "FIRST")
+        every = sorted((i for i in items if usable(i)), key=sort_key)
+        known = cursor or PostCursor()
+        for item in every:
+            if known.is_new(item):
+                known.saw(item)
+        changes = tuple(
+            replace(c, kind=ChangeKind.EDIT)
+            for c in new_changes(self._gid, post.id, every, known.roots)
+        )
+        known.n = post.comments
+        known.anchor = anchor or known.anchor
+        snapshot = PostSnapshot(
+            platform=Platform.OK,
+            community=self._gid,
+            post_id=post.id,
+            alive=frozenset(c.external_id for c in changes),
+            taken_at=taken_at,
+        )
+        return changes, known, snapshot
 
     def _comments_page(self, topic: str, anchor: str, direction: str) -> dict[str, Any]:
         # No ``fields``: OK's defaults carry what we map, and asking for comment.CREATED_MS
