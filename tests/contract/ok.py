@@ -9,9 +9,9 @@ posts from their first comment and reports both. It has threads through
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from datetime import timedelta
 
 from incident.models import Platform
 from incident.sources.base import Source
