@@ -9,7 +9,18 @@ from pathlib import Path
 
 from incident import __version__
 from incident.commands import classify as classify_commands
-from incident.commands import demo, incidents, report, setup, sla, telegram, users, web, worker
+from incident.commands import (
+    demo,
+    health,
+    incidents,
+    report,
+    setup,
+    sla,
+    telegram,
+    users,
+    web,
+    worker,
+)
 from incident.config import ConfigError, default_config_path
 from incident.wiring import load_config
 
@@ -32,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     setup.register(sub)
     worker.register(sub)
     incidents.register(sub)
+    health.register(sub)
     demo.register(sub)
     web.register(sub)
     users.register(sub)

@@ -145,6 +145,10 @@ class Worker:
         # taken over, one whose round failed on the database; and each on a slow schedule.
         self.full_due: set[str] = set(self.sources)
         self.died: str | None = None  # why a part of the worker stopped for good
+        self.started_at = clock()
+        # How the periodic parts last went, for the heartbeat row (``incident health``):
+        # part -> {"ok_at": iso, "error_at": iso, "error": text}
+        self.parts: dict[str, dict[str, str]] = {}
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -227,6 +231,34 @@ class Worker:
         if outcome.stopped:
             self._stop_source(name)
 
+    def _part_went(self, part: str, error: BaseException | None = None) -> None:
+        now = self.clock().isoformat()
+        with self._lock:
+            state = self.parts.setdefault(part, {})
+            if error is None:
+                state["ok_at"] = now
+            else:
+                state["error_at"] = now
+                state["error"] = f"{type(error).__name__}: {error}"[:500]
+
+    def beat(self) -> None:
+        """Record this worker's heartbeat and its parts' last outcomes (never raises)."""
+        with self._lock:
+            parts = {k: dict(v) for k, v in self.parts.items()}
+        try:
+            with self.engine.begin() as conn:
+                inbox.record_worker_beat(
+                    conn,
+                    self.worker_id,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    started_at=self.started_at,
+                    now=self.clock(),
+                    parts=parts,
+                )
+        except Exception:
+            self.log.exception("heartbeat_record_failed")
+
     def full_sweep(self, name: str) -> None:
         """Read ``name`` completely at its next sweep, which runs now (the slow schedule)."""
         self._need_full_sweep(name, 0.0)
@@ -252,9 +284,11 @@ class Worker:
                 if not pipeline.send_one_reply(
                     self.engine, self.sources, self.clock, self.reply_policy, rng
                 ):
+                    self._part_went("outbox")
                     return
-        except Exception:
+        except Exception as exc:
             self.log.exception("outbox_failed")
+            self._part_went("outbox", exc)
 
     def warn(self) -> None:
         """Run the SLA warning step once; its errors are logged, never raised."""
@@ -262,9 +296,12 @@ class Worker:
             return
         try:
             self.warn_step(self.clock())
-        except Exception:
+        except Exception as exc:
             # Warnings must never take the worker down; the next run tries again.
             self.log.exception("warnings_failed")
+            self._part_went("warnings", exc)
+        else:
+            self._part_went("warnings")
 
     def _listen_loop(self, name: str) -> None:
         """Listen to ``name`` until the worker stops or the source is stopped. A round that
@@ -312,11 +349,13 @@ class Worker:
             self.stopping.wait(pause)
 
     def _heartbeat_loop(self) -> None:
+        self.beat()
         while not self.stopping.wait(self.heartbeat_interval):
             try:
                 self.heartbeat()
             except Exception:  # hold() logs its own; this is for the unforeseen
                 self.log.exception("heartbeat_failed")
+            self.beat()
 
     def _guarded(self, name: str, body: Callable[[], None]) -> Callable[[], None]:
         """``body`` for a thread of its own: if it ever ends while the worker runs, the worker
@@ -444,11 +483,13 @@ class Worker:
         self.log.info("worker_stopped", abandoned_listeners=abandoned)
 
     def _release_leases(self) -> None:
-        """Let another worker take our sources at once rather than after the lease expires."""
+        """Let another worker take our sources at once rather than after the lease expires,
+        and take our heartbeat away (a clean stop is not a dead worker)."""
         try:
             with self.engine.begin() as conn:
                 for name in self.sources:
                     inbox.release_source(conn, name, self.worker_id)
+                inbox.forget_worker(conn, self.worker_id)
         except Exception:
             self.log.exception("lease_release_failed")
 

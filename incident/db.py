@@ -349,3 +349,23 @@ Index(
         )
     ),
 )
+
+
+# --- worker heartbeats (migration 0007) --------------------------------------------------
+
+# One row per worker process: its heartbeat, and how its periodic parts last went (the SLA
+# warnings, the outbox sender), so `incident health` and the metrics can tell a live worker
+# from a dead one and a silently failing part from a working one. Old rows are pruned.
+worker_status = Table(
+    "worker_status",
+    metadata,
+    Column("worker", String(128), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("beat_at", UtcDateTime, nullable=False),
+    Column(
+        "parts", JsonType, nullable=False, default=dict
+    ),  # part -> {"ok_at", "error_at", "error"}
+    Index("ix_worker_status_beat", "beat_at"),
+)

@@ -31,3 +31,13 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         value = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
     return str(value) if value is not None else None
+
+
+def head_revision() -> str:
+    """The newest revision the shipped migrations define."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise RuntimeError("no migrations shipped")
+    return head

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from sqlalchemy import Engine, func, select
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from incident import db, users
+from incident import db, migrate, users
+from incident.db import make_engine
 from incident.users import Role
 from tests.conftest import FakeClock
 from tests.world import (
@@ -26,7 +28,13 @@ from tests.world import (
     post_form,
 )
 
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/health")}
+PUBLIC = {
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("GET", "/health"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+}
 ADMIN_ONLY = "/admin/"
 SUPERVISOR_ONLY = {"/stats"}
 
@@ -272,8 +280,25 @@ def test_the_audit_log_records_logins_and_user_changes(
 
 
 def test_health_is_public_and_says_ok(client: TestClient) -> None:
-    response = client.get("/health")
-    assert (response.status_code, response.json()) == (200, {"ok": True})
+    for probe in ("/health", "/healthz", "/readyz"):
+        response = client.get(probe)
+        assert (response.status_code, response.json()) == (200, {"ok": True}), probe
+        assert response.headers["cache-control"] == "no-store"
+
+
+def test_readyz_fails_while_the_schema_is_behind_and_healthz_still_answers(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    # A database the new version has not migrated yet: the web app is up but not ready.
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    migrate.upgrade(engine, "0006")
+    try:
+        with TestClient(make_app(engine, clock)) as client:
+            assert client.get("/healthz").status_code == 200
+            ready = client.get("/readyz")
+            assert (ready.status_code, ready.json()) == (503, {"ok": False})
+    finally:
+        engine.dispose()
 
 
 def test_pages_forbid_framing_and_inline_scripts(client: TestClient) -> None:

@@ -11,7 +11,8 @@ Where things are: ``ingest`` and ``new_comments`` (comments in, incidents opened
 edits), ``contracts`` (the policies ingest is handed, its result), ``outbox`` (replies queued,
 claimed, posted, failed, retried), ``claims`` and ``actions`` (what staff do to an incident),
 ``deadlines`` (the SLA step's marks), ``backfill`` (answer figures of old rows), ``sources``
-(cursors, source status, leases), ``audit``, ``reads`` (for the CLI), ``reclassify``.
+(cursors, source status, leases), ``workers`` (heartbeats), ``audit``, ``reads`` (for the
+CLI), ``reclassify``.
 """
 
 from incident.inbox.actions import (
@@ -70,6 +71,7 @@ from incident.inbox.sources import (
     source_states,
     take_source_lease,
 )
+from incident.inbox.workers import forget_worker, record_worker_beat, worker_states
 
 __all__ = [
     "CLAIM_FOR",
@@ -101,6 +103,7 @@ __all__ = [
     "comments_by_platform",
     "counts",
     "expire_reply_claims",
+    "forget_worker",
     "ingest",
     "lease_owners",
     "load_cursors",
@@ -114,6 +117,7 @@ __all__ = [
     "reclassify_open",
     "record_source_error",
     "record_source_success",
+    "record_worker_beat",
     "release",
     "release_deadline_marks",
     "release_owner",
@@ -127,4 +131,5 @@ __all__ = [
     "source_states",
     "store_warn_times",
     "take_source_lease",
+    "worker_states",
 ]

@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -76,7 +76,7 @@ def templates() -> Jinja2Templates:
 
 def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     from incident.web import api
-    from incident.web.pages import admin, card, login, queue, stats
+    from incident.web.pages import admin, card, health, login, queue, stats
 
     app = FastAPI(
         title="incident: рабочее место SMM",
@@ -159,18 +159,9 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
             return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
         return error_page(request, 400, "Форма заполнена неверно: проверьте поля и повторите.")
 
-    @app.get("/health", include_in_schema=False)
-    def health() -> JSONResponse:
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception:
-            return JSONResponse({"ok": False}, status_code=503)
-        return JSONResponse({"ok": True})
-
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     # the statistics page first: its /stats supersedes the placeholder of the other pages
-    for page in (stats, login, queue, card, admin):
+    for page in (stats, login, queue, card, admin, health):
         app.include_router(page.router)
     app.include_router(api.router)
     return app
