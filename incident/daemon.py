@@ -31,7 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from incident import inbox, pipeline
+from incident import inbox, metrics, pipeline
 from incident.config import WorkerConfig
 from incident.logs import get_logger
 from incident.pipeline import Clock, Ingestion, ReplyPolicy
@@ -176,7 +176,9 @@ class Worker:
                 held = inbox.take_source_lease(
                     conn, name, self.worker_id, self.clock(), self.lease_ttl
                 )
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, SQLAlchemyError):
+                metrics.DATABASE_ERRORS.labels("lease").inc()
             self.log.exception("lease_failed", source=name)
             held = False
         with self._lock:
@@ -217,6 +219,7 @@ class Worker:
                 full=full,
             )
         except SQLAlchemyError:
+            metrics.DATABASE_ERRORS.labels("sweep").inc()
             self.log.exception("sweep_failed_on_database", source=name)
             self._need_full_sweep(name, DATABASE_RETRY_SECONDS)
             return
@@ -287,6 +290,8 @@ class Worker:
                     self._part_went("outbox")
                     return
         except Exception as exc:
+            if isinstance(exc, SQLAlchemyError):
+                metrics.DATABASE_ERRORS.labels("outbox").inc()
             self.log.exception("outbox_failed")
             self._part_went("outbox", exc)
 
@@ -319,6 +324,7 @@ class Worker:
                     self.engine, source, self.clock, self.ingestion, self.stopping.is_set
                 )
             except SQLAlchemyError:
+                metrics.DATABASE_ERRORS.labels("listen").inc()
                 self.log.exception("listen_failed_on_database", source=name)
                 catch_up = True
                 failures += 1

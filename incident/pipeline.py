@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from incident import inbox
+from incident import inbox, metrics
 from incident.inbox import (
     Classifier,
     DeadlinePolicy,
@@ -96,6 +96,16 @@ def _commit_batch(
 
 def _record(engine: Engine, source: Source, clock: Clock, outcome: StepOutcome) -> None:
     log = get_logger(source=source.name)
+    metrics.COMMENTS_INGESTED.labels(source.name).inc(outcome.result.stored)
+    if outcome.error is not None:
+        kind = (
+            "database"
+            if outcome.database_failed
+            else "permanent"
+            if outcome.stopped
+            else "transient"
+        )
+        metrics.POLL_ERRORS.labels(source.name, kind).inc()
     with engine.begin() as conn:
         if outcome.error is None:
             inbox.record_source_success(
@@ -258,11 +268,13 @@ def send_one_reply(
     try:
         posted = source.post_reply(reply)
     except ReplyRejectedError as exc:
+        metrics.OUTBOX_FAILURES.labels("refused").inc()
         with engine.begin() as conn:
             inbox.mark_reply_failed(conn, claim, policy.worker_id, str(exc), clock())
         log.warning("reply_rejected", reason=str(exc))
         return True
     except SourceError as exc:
+        metrics.OUTBOX_FAILURES.labels("transient").inc()
         now = clock()
         permanent = isinstance(exc, PermanentSourceError)
         with engine.begin() as conn:

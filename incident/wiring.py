@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from incident import alerts, sla
+from incident import alerts, metrics, sla
 from incident import config as configuration
 from incident.classify import classify
 from incident.config import Config, ConfigError, SourceConfig, WorkerConfig
@@ -51,7 +51,8 @@ def rule_classifier(ruleset: RuleSet) -> Classifier:
     """Classify with the rule set; the verdict (with its explanation) is stored as JSON."""
 
     def run(comment: Comment, history: Sequence[str]) -> Classification:
-        verdict = classify(comment.text, ruleset, history=history)
+        with metrics.CLASSIFICATION_SECONDS.time():
+            verdict = classify(comment.text, ruleset, history=history)
         return Classification(verdict.topic, verdict.to_json(), ruleset.version)
 
     return run

@@ -34,6 +34,7 @@ PUBLIC = {
     ("GET", "/health"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),  # its own bearer token: tests/test_metrics.py
 }
 ADMIN_ONLY = "/admin/"
 SUPERVISOR_ONLY = {"/stats"}

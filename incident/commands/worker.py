@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from incident import pipeline, wiring
+from prometheus_client import start_http_server
+
+from incident import metrics, pipeline, wiring
 from incident.commands.common import EXIT_FAILURE, EXIT_OK, database, load
 from incident.config import ConfigError
 from incident.daemon import Worker, WorkerDied, utc_now
@@ -31,6 +33,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     ruleset = wiring.load_rules(config)
     labels = {t.id: t.title for t in ruleset.topics.values()}
     with database(config) as engine:
+        if config.worker.metrics_port:
+            start_http_server(
+                config.worker.metrics_port,
+                config.worker.metrics_address,
+                registry=metrics.registry_with_database(engine),
+            )
         sources = wiring.build_sources(config)
         notifiers = build_notifiers(config.notify)
         worker = Worker(

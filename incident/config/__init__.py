@@ -126,6 +126,8 @@ class WorkerConfig:
     retry_initial: float = 1.0
     retry_maximum: float = 60.0
     throttle: bool = True  # keep the platform client's own request-rate throttling
+    metrics_port: int = 0  # Prometheus metrics on this port (0: none)
+    metrics_address: str = "127.0.0.1"  # ... and this address
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +220,8 @@ _WORKER_KEYS = (
     "retry_initial_seconds",
     "retry_maximum_seconds",
     "throttle",
+    "metrics_port",
+    "metrics_address",
 )
 
 
@@ -251,6 +255,8 @@ def parse_config(
         retry_initial=w.number("retry_initial_seconds", 1.0),
         retry_maximum=w.number("retry_maximum_seconds", 60.0),
         throttle=w.flag("throttle", True),
+        metrics_port=w.integer("metrics_port", 0, low=0, high=65535),
+        metrics_address=w.text("metrics_address", "127.0.0.1"),
     )
 
     paths = top.table("paths", f"{path} [paths]", ("rules", "replies"))

@@ -32,6 +32,7 @@ import requests
 import vk_api
 from vk_api.exceptions import CAPTCHA_ERROR_CODE, NEED_VALIDATION_CODE, TOO_MANY_RPS_CODE
 
+from incident import metrics
 from incident.models import (
     Batch,
     ChangeKind,
@@ -377,6 +378,7 @@ class VkSource(ClosedOnExit):
     # -- long poll --------------------------------------------------------------------------
 
     def _longpoll_server(self) -> str:
+        metrics.LONGPOLL_RECONNECTS.labels(self._name).inc()
         try:
             response = self._act("groups.getLongPollServer", {"group_id": self._gid})
         except ApiRefusal as exc:
