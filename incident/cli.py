@@ -13,6 +13,7 @@ from incident.commands import (
     demo,
     health,
     incidents,
+    maintenance,
     report,
     setup,
     sla,
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.register(sub)
     incidents.register(sub)
     health.register(sub)
+    maintenance.register(sub)
     demo.register(sub)
     web.register(sub)
     users.register(sub)

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -110,6 +111,7 @@ class Worker:
         sweep_intervals: Mapping[str, float] | None = None,
         lease_ttl: float = LEASE_TTL_SECONDS,
         heartbeat_interval: float = HEARTBEAT_SECONDS,
+        retention_months: int = 0,
     ) -> None:
         """``config.full_sweep_interval``: how often each source is read completely (its
         recent posts), besides at start, on taking a source over and after lost events."""
@@ -137,6 +139,7 @@ class Worker:
             name: (sweep_intervals or {}).get(name, config.sweep_interval) for name in self.sources
         }
         self.lease_ttl = timedelta(seconds=lease_ttl)
+        self.retention_months = retention_months
         self.heartbeat_interval = heartbeat_interval
         self.stopping = threading.Event()
         self.stopped_sources: set[str] = set()
@@ -308,6 +311,25 @@ class Worker:
         else:
             self._part_went("warnings")
 
+    def retain(self) -> None:
+        """Remove the personal data the retention setting no longer allows (once a day);
+        errors are logged, never raised."""
+        if self.retention_months < 1 or self.stopping.is_set():
+            return
+        now = self.clock()
+        try:
+            with self.engine.begin() as conn:
+                removed = inbox.remove_personal_data(
+                    conn, now - relativedelta(months=self.retention_months), now
+                )
+        except Exception as exc:
+            self.log.exception("retention_failed")
+            self._part_went("retention", exc)
+            return
+        self._part_went("retention")
+        if removed:
+            self.log.info("retention_removed", comments=removed, months=self.retention_months)
+
     def _listen_loop(self, name: str) -> None:
         """Listen to ``name`` until the worker stops or the source is stopped. A round that
         raises (the database away, a bug) is logged and tried again; once a round succeeds
@@ -446,6 +468,17 @@ class Worker:
             coalesce=True,
             misfire_grace_time=None,
         )
+        if self.retention_months > 0:
+            self._scheduler.add_job(
+                self.retain,
+                "interval",
+                id="retention",
+                hours=24,
+                next_run_time=now + timedelta(minutes=1),
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
         if self.warn_step is not None:
             self._scheduler.add_job(
                 self.warn,

@@ -49,6 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             listeners=[s.name for s in config.enabled_sources() if s.listens],
             sweep_intervals={s.name: config.sweep_interval(s.name) for s in config.sources},
             warn_step=wiring.build_warn_step(engine, config, notifiers, labels),
+            retention_months=config.retention_months,
         )
         try:
             worker.run_until_signal()

@@ -155,6 +155,9 @@ class Config:
     notify: NotifySettings = field(default_factory=NotifySettings)
     # source name -> its own seconds between sweeps (``sweep_interval_seconds`` in its table)
     sweep_intervals: Mapping[str, float] = field(default_factory=dict)
+    # [retention] personal_data_months: texts and names of finished incidents older than this
+    # are removed (0: kept for ever); the statistics are kept
+    retention_months: int = 0
 
     def sweep_interval(self, name: str) -> float:
         """Seconds between scheduled sweeps of source ``name``: its own setting, else
@@ -209,7 +212,17 @@ def load_config(
     return parse_config(data, path, env, platforms=platforms, require_secrets=require_secrets)
 
 
-_TOP_KEYS = ("database", "log", "worker", "paths", "replies", "sources", "sla", "notify")
+_TOP_KEYS = (
+    "database",
+    "log",
+    "worker",
+    "paths",
+    "replies",
+    "sources",
+    "sla",
+    "notify",
+    "retention",
+)
 _WORKER_KEYS = (
     "sweep_interval_seconds",
     "full_sweep_interval_seconds",
@@ -278,6 +291,8 @@ def parse_config(
     notify = notify_settings_from_mapping(
         top.raw("notify", {}), f"{path} [notify]", environ, require_secrets=require_secrets
     )
+    retention = top.table("retention", f"{path} [retention]", ("personal_data_months",))
+    retention_months = retention.integer("personal_data_months", 0, low=0, high=1200)
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -295,6 +310,7 @@ def parse_config(
         sla=sla,
         reply_values=reply_values,
         notify=notify,
+        retention_months=retention_months,
     )
 
 

@@ -60,6 +60,7 @@ from incident.inbox.outbox import (
 )
 from incident.inbox.reads import comments_by_platform, counts, oldest_unattended, open_incidents
 from incident.inbox.reclassify import reclassify_open
+from incident.inbox.retention import remove_personal_data
 from incident.inbox.sources import (
     lease_owners,
     load_cursors,
@@ -122,6 +123,7 @@ __all__ = [
     "release_deadline_marks",
     "release_owner",
     "release_source",
+    "remove_personal_data",
     "reopen",
     "reply_claim_owners",
     "reschedule_reply",

@@ -23,6 +23,7 @@ from incident.inbox.contracts import (
     no_figures,
 )
 from incident.inbox.new_comments import store_new
+from incident.inbox.retention import is_removed
 from incident.inbox.sources import save_cursors
 from incident.inbox.storable import storable_batch
 from incident.models import (
@@ -154,6 +155,9 @@ def _apply_edit(
     row = _comment_row(conn, change)
     if row is None:  # an edit of a comment we never saw: it is new to us
         store_new(conn, source, [change.comment], now, deadline, classify, result, figures)
+        return
+    if is_removed(row.text):
+        result.duplicates += 1  # its personal data was removed on purpose: never bring it back
         return
     if row.text == change.comment.text:
         name = change.comment.author_name
