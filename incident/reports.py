@@ -30,6 +30,7 @@ from sqlalchemy import Connection, select
 
 from incident import db, stats
 from incident.models import TOPIC_LABELS, UNCLASSIFIED
+from incident.sources.registry import title as platform_title
 from incident.stats import Filters, Stats
 
 RATED_MINIMUM = 2  # incidents a month below which the rating does not score a community
@@ -237,6 +238,7 @@ class MonthlyReport:
     communities: tuple[CommunityRow, ...]
     total: CommunityRow
     overall: Stats  # all the chosen communities together (topics, daily series)
+    platforms: tuple[stats.PlatformRow, ...] = ()  # the overall figures per platform
 
     @property
     def title(self) -> str:
@@ -301,6 +303,7 @@ def monthly_report(
         rows.append(_row(s, platform, page, source))
     rows.sort(key=lambda r: (-r.incidents, r.platform or "", r.community or ""))
     overall = stats.compute(conn, month_filters, now)
+    by_platform = stats.by_platform(conn, month_filters, now, sorted({p for p, _, _ in pages}))
     return MonthlyReport(
         year=year,
         month=month,
@@ -309,6 +312,7 @@ def monthly_report(
         communities=tuple(rows),
         total=_row(overall, None, None, None),
         overall=overall,
+        platforms=by_platform,
     )
 
 
@@ -363,6 +367,44 @@ TOPIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("Просрочено", "int"),
 )
 
+PLATFORM_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Площадка", "text"),
+    ("Обращений", "int"),
+    ("Отвечено", "int"),
+    ("Доля отвеченных", "share"),
+    ("В срок", "int"),
+    ("Доля в срок", "share"),
+    ("Медиана, рабочие ч", "hours"),
+    ("90-й перцентиль, рабочие ч", "hours"),
+    ("Медиана, ч", "hours"),
+    ("90-й перцентиль, ч", "hours"),
+    ("Просрочено", "int"),
+    ("Переводов в личные", "int"),
+    ("Перенаправлений", "int"),
+)
+
+
+def platform_rows(report: MonthlyReport) -> list[list[Any]]:
+    """The month's figures per platform (its Russian title), the busiest first."""
+    return [
+        [
+            platform_title(p.platform),
+            p.comments,
+            p.answered,
+            p.answered_share,
+            p.on_time,
+            p.on_time_share,
+            p.median_working_hours,
+            p.p90_working_hours,
+            p.median_hours,
+            p.p90_hours,
+            p.overdue,
+            p.moves_to_private,
+            p.redirects,
+        ]
+        for p in report.platforms
+    ]
+
 
 def write_report_xlsx(
     report: MonthlyReport, path: Path, labels: Mapping[str, str] | None = None
@@ -375,6 +417,7 @@ def write_report_xlsx(
             [report_values(r) for r in (*report.communities, report.total)],
         ),
         ("Темы", TOPIC_COLUMNS, topic_rows(report, labels)),
+        ("Площадки", PLATFORM_COLUMNS, platform_rows(report)),
     ]
     topics, weeks = stats.volume_table(report.overall, "day")
     names = labels or TOPIC_LABELS

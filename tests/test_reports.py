@@ -160,7 +160,7 @@ def test_report_xlsx_has_rating_topics_and_days(world: World, tmp_path: Path) ->
     path = tmp_path / "report.xlsx"
     reports.write_report_xlsx(report, path)
     wb = load_workbook(path)
-    assert wb.sheetnames == ["Рейтинг", "Темы", "По дням"]
+    assert wb.sheetnames == ["Рейтинг", "Темы", "Площадки", "По дням"]
     rating = [[c.value for c in row] for row in wb["Рейтинг"].iter_rows()]
     assert rating[0][0] == report.title
     assert rating[2][:3] == ["Сообщество", "Обращений", "Отвечено"]
@@ -192,6 +192,32 @@ def test_report_csv_and_printable_page(world: World) -> None:
     assert "vk/42 (vk-42)" in page
     assert page.count("<svg") == 2
     assert "66,7 %" in page
+
+
+def test_the_report_has_the_figures_per_platform_in_xlsx_and_on_the_printable_page(
+    world: World, tmp_path: Path
+) -> None:
+    build_october(world)  # VK: 4 incidents in October
+    world.incident(T0, platform="ok", community="42", answered_after=timedelta(hours=2))
+    world.incident(T0, platform="telegram", community="news_channel")
+    with world.engine.begin() as conn:
+        report = reports.monthly_report(conn, 2026, 10, NOW)
+    path = tmp_path / "report.xlsx"
+    reports.write_report_xlsx(report, path)
+    wb = load_workbook(path)
+    rows = [[c.value for c in r] for r in wb["Площадки"].iter_rows()]
+    wb.close()
+    header = [name for name, _ in reports.PLATFORM_COLUMNS]
+    start = rows.index(header)
+    by_title = {row[0]: row for row in rows[start + 1 :] if row[0]}
+    assert set(by_title) == {"ВКонтакте", "Одноклассники", "Telegram"}
+    assert by_title["ВКонтакте"][1:3] == [4, 3]
+    assert by_title["Одноклассники"][1:3] == [1, 1]
+    assert by_title["Одноклассники"][8] == pytest.approx(2.0)  # median, calendar hours
+    assert by_title["Telegram"][1:3] == [1, 0]
+    page = printable.report_html(report)
+    assert "<h2>По площадкам</h2>" in page
+    assert '<td class="text">Одноклассники</td>' in page
 
 
 def test_month_of_reads_year_and_month_or_explains() -> None:

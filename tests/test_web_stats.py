@@ -148,6 +148,58 @@ def test_filters_narrow_the_figures_by_community_platform_topic_and_person(
     assert api(boris, **OCTOBER, community="", topic="")["comments"] == 4
 
 
+def test_the_page_and_the_api_break_the_figures_down_by_platform(
+    boris: TestClient, world: World
+) -> None:
+    world.incident(T0, answered_after=timedelta(hours=1))
+    world.incident(T0, answered_after=timedelta(hours=3))
+    world.incident(T0, platform="ok", community="42", answered_after=timedelta(hours=2))
+    world.incident(T0 + timedelta(days=1), platform="telegram", community="news")  # overdue
+    data = boris.get("/api/stats/platforms", params=OCTOBER).json()
+    lines = {line["platform"]: line for line in data["platforms"]}
+    assert [line["platform"] for line in data["platforms"]] == ["vk", "ok", "telegram"]
+    assert (lines["vk"]["comments"], lines["vk"]["answered"]) == (2, 2)
+    assert lines["vk"]["median_hours"] == pytest.approx(2.0)
+    assert lines["ok"]["median_hours"] == pytest.approx(2.0)
+    assert (lines["telegram"]["overdue"], lines["telegram"]["on_time_share"]) == (1, 0.0)
+    for platform, line in lines.items():  # each line: the figures filtered by its platform
+        alone = api(boris, **OCTOBER, platform=platform)
+        assert (line["comments"], line["answered"], line["on_time"]) == (
+            alone["comments"],
+            alone["answered"],
+            alone["on_time"],
+        )
+        assert line["p90_working_hours"] == alone["p90_working_hours"]
+    assert data["platform_titles"] == {
+        "vk": "ВКонтакте",
+        "ok": "Одноклассники",
+        "telegram": "Telegram",
+    }
+    page = boris.get("/stats", params=OCTOBER)
+    section = page.text.split('id="by-platform"', 1)[1].split("</section>", 1)[0]
+    assert "<h2>По площадкам</h2>" in section
+    assert 'data-src="/stats/platforms?from=2026-10-01&amp;to=2026-10-31"' in page.text
+    fragment = boris.get("/stats/platforms", params=OCTOBER)
+    assert fragment.status_code == 200
+    for title in ("ВКонтакте", "Одноклассники", "Telegram"):
+        assert title in fragment.text
+    ok_row = fragment.text.split('data-platform="ok"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>1</td>" in ok_row
+    assert "2,0 ч" in ok_row
+    narrowed = boris.get("/api/stats/platforms", params={**OCTOBER, "platform": "ok"}).json()
+    assert [line["platform"] for line in narrowed["platforms"]] == ["ok"]
+
+
+def test_the_platform_table_is_for_supervisors_only(
+    engine: Engine, clock: FakeClock, world: World
+) -> None:
+    add_user(engine, "anna", Role.STAFF, clock())
+    with TestClient(make_app(engine, clock)) as client:
+        login(client, "anna")
+        assert client.get("/stats/platforms", params=OCTOBER).status_code == 403
+        assert client.get("/api/stats/platforms", params=OCTOBER).status_code == 403
+
+
 def test_the_default_period_is_the_current_month_of_the_deployment_time_zone(
     engine: Engine,
 ) -> None:
@@ -353,7 +405,7 @@ def test_the_monthly_report_xlsx_rates_each_community(boris: TestClient, world: 
     assert filename_of(response) == "отчёт_2026-10.xlsx"
     book = load_workbook(io.BytesIO(response.content), read_only=True)
     try:
-        assert book.sheetnames == ["Рейтинг", "Темы", "По дням"]
+        assert book.sheetnames == ["Рейтинг", "Темы", "Площадки", "По дням"]
         rows = [r for r in book["Рейтинг"].iter_rows(min_row=4, values_only=True) if r[0]]
     finally:
         book.close()

@@ -18,11 +18,12 @@ means), ``model`` (the figures' shapes), ``compute`` (the SQL and the merge), ``
 
 from incident.models import AUTOMATIC_ACTORS
 from incident.stats.cache import StatsCache
-from incident.stats.compute import SLOWEST_LIMIT, compute, compute_month
+from incident.stats.compute import SLOWEST_LIMIT, by_platform, compute, compute_month
 from incident.stats.filters import Filters, human_answer, months, scope
 from incident.stats.model import (
     DailyResponse,
     MonthFigures,
+    PlatformRow,
     SlowIncident,
     Stats,
     TopicRow,
@@ -35,10 +36,12 @@ __all__ = [
     "DailyResponse",
     "Filters",
     "MonthFigures",
+    "PlatformRow",
     "SlowIncident",
     "Stats",
     "StatsCache",
     "TopicRow",
+    "by_platform",
     "compute",
     "compute_month",
     "human_answer",

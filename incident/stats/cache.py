@@ -45,7 +45,7 @@ class StatsCache:
 
     MARGIN = 600.0  # seconds
 
-    def __init__(self, max_months: int = 48) -> None:
+    def __init__(self, max_months: int = 120) -> None:  # a year, whole and per platform
         self.max_months = max_months
         self.hits = 0
         self.misses = 0

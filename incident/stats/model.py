@@ -27,6 +27,64 @@ class TopicRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PlatformRow:
+    """One platform's line of the per-platform table: the figures of the same filters narrowed
+    to that platform (``by_platform``), so each line means exactly what the page's totals do."""
+
+    platform: str
+    comments: int
+    answered: int
+    closed_without_answer: int
+    on_time: int
+    late: int
+    overdue: int  # past due at ``now`` without a human answer, not closed
+    median_working_hours: float | None
+    p90_working_hours: float | None
+    median_hours: float | None
+    p90_hours: float | None
+    moves_to_private: int
+    redirects: int
+
+    @classmethod
+    def of(cls, platform: str, figures: Stats) -> PlatformRow:
+        """The line of ``figures`` computed for ``platform`` alone."""
+        return cls(
+            platform=platform,
+            comments=figures.comments,
+            answered=figures.answered,
+            closed_without_answer=figures.closed_without_answer,
+            on_time=figures.on_time,
+            late=figures.late,
+            overdue=figures.overdue_unanswered,
+            median_working_hours=figures.median_working_hours,
+            p90_working_hours=figures.p90_working_hours,
+            median_hours=figures.median_hours,
+            p90_hours=figures.p90_hours,
+            moves_to_private=figures.moves_to_private,
+            redirects=figures.redirects,
+        )
+
+    @property
+    def on_time_share(self) -> float | None:
+        """On time over the incidents whose fate is known (as ``Stats.on_time_share``)."""
+        known = self.answered + self.overdue
+        return self.on_time / known if known else None
+
+    @property
+    def answered_share(self) -> float | None:
+        """Answered over the incidents that needed an answer (as ``Stats.answered_share``)."""
+        needed = self.comments - self.closed_without_answer
+        return self.answered / needed if needed else None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON types, the shares included."""
+        data = asdict(self)
+        data["on_time_share"] = self.on_time_share
+        data["answered_share"] = self.answered_share
+        return data
+
+
+@dataclass(frozen=True, slots=True)
 class DailyResponse:
     """One local day's human answers (to that day's incidents) and their median times."""
 

@@ -24,7 +24,9 @@ def report_html(report: reports.MonthlyReport, labels: Mapping[str, str] | None 
     """A standalone printable page (inline CSS and SVG, nothing fetched)."""
     e = html.escape
 
-    def table(columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]]) -> str:
+    def table(
+        columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]], cls: str = ""
+    ) -> str:
         head = "".join(f"<th>{e(name)}</th>" for name, _ in columns)
         body = "".join(
             "<tr>"
@@ -35,13 +37,16 @@ def report_html(report: reports.MonthlyReport, labels: Mapping[str, str] | None 
             + "</tr>"
             for values in rows
         )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        attr = f' class="{cls}"' if cls else ""
+        return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     rating = table(
         reports.REPORT_COLUMNS,
         [reports.report_values(r) for r in (*report.communities, report.total)],
+        "rating",  # its last row is the total
     )
     topics = table(reports.TOPIC_COLUMNS, reports.topic_rows(report, labels))
+    platforms = table(reports.PLATFORM_COLUMNS, reports.platform_rows(report))
     generated = report.now.astimezone(report.overall.filters.tz)
     return f"""<!doctype html>
 <html lang="ru"><head><meta charset="utf-8"><title>{e(report.title)}</title>
@@ -51,7 +56,7 @@ h1 {{ font-size: 1.4em; }} h2 {{ font-size: 1.1em; margin-top: 1.5em; }}
 table {{ border-collapse: collapse; margin: 0.5em 0; }}
 th, td {{ border: 1px solid #999; padding: 0.25em 0.5em; }}
 th {{ background: #eee; }} td.int, td.share, td.hours {{ text-align: right; }}
-tbody tr:last-child td {{ font-weight: bold; }}
+table.rating tbody tr:last-child td {{ font-weight: bold; }}
 .note {{ color: #555; font-size: 0.9em; }}
 @media print {{ body {{ margin: 0; }} svg {{ max-width: 100%; height: auto; }}
   h2 {{ break-after: avoid; }} table, svg {{ break-inside: avoid; }} }}
@@ -63,6 +68,8 @@ tbody tr:last-child td {{ font-weight: bold; }}
 не меньше {reports.RATED_MINIMUM} обращений.</p>
 <h2>Рейтинг сообществ</h2>
 {rating}
+<h2>По площадкам</h2>
+{platforms}
 <h2>Обращения по темам</h2>
 {topics}
 {charts.svg_daily_volume(report.overall, labels)}

@@ -88,6 +88,10 @@ def test_the_charts_render_with_bars_and_lines_of_real_size(
     assert response_box["x"] > box["x"]
     assert response_box["x"] + response_box["width"] <= VIEWPORT["width"]
     assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
+    # the per-platform table arrives after the page and fits the screen too
+    platform_row = page.locator('#by-platform-table tr[data-platform="vk"]')
+    platform_row.wait_for()
+    assert platform_row.locator("td").nth(1).inner_text() == str(site.made)
     # the slowest answers link to their cards
     href = page.locator("#slowest a").first.get_attribute("href")
     assert href is not None

@@ -36,7 +36,7 @@ from incident.models import TOPIC_LABELS, UNCLASSIFIED
 from incident.sla import SlaSettings
 from incident.stats import Filters, Stats
 from incident.users import Role, User
-from incident.web import charts, deps, printable, queries
+from incident.web import charts, deps, display, printable, queries
 from incident.web.auth import require
 from incident.web.deps import render
 from incident.web.suggestions import Suggestions
@@ -257,6 +257,37 @@ def stats_api(request: Request, user: Supervisor, chosen: Chosen) -> dict[str, A
         deps.suggestions(request), (t for t, _ in figures.daily_volume)
     )
     return data
+
+
+def _platform_rows(request: Request, chosen: StatsQuery) -> tuple[stats.PlatformRow, ...]:
+    with deps.engine(request).begin() as conn:
+        platforms = queries.choices(conn)["platforms"]
+        return stats.by_platform(
+            conn, chosen.filters, deps.now(request), platforms, _cache(request)
+        )
+
+
+@router.get("/stats/platforms", include_in_schema=False)
+def platforms_table(request: Request, user: Supervisor, chosen: Chosen) -> Response:
+    """The per-platform table of the page's filters: an HTML fragment the page fetches once
+    shown (so the page's own figures do not wait for it), or a page of its own without JS."""
+    rows = _platform_rows(request, chosen)
+    # Not ``render``: a fragment must not take the flash message meant for the next page.
+    response: Response = request.app.state.templates.TemplateResponse(
+        request, "stats_platforms.html", {"rows": rows, "share": share, "hours": hours}
+    )
+    return response
+
+
+@router.get("/api/stats/platforms", tags=["stats"])
+def platforms_api(request: Request, user: Supervisor, chosen: Chosen) -> dict[str, Any]:
+    """The figures of ``/api/stats``'s filters side by side per platform (the busiest first),
+    each exactly the figures filtered by that platform; ``platform_titles`` in Russian."""
+    rows = _platform_rows(request, chosen)
+    return {
+        "platforms": [r.to_json() for r in rows],
+        "platform_titles": {r.platform: display.platform_title(r.platform) for r in rows},
+    }
 
 
 # ----- downloads -------------------------------------------------------------------------

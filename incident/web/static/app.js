@@ -47,6 +47,25 @@
     if (every > 0) { setInterval(refresh, every); }
   }
 
+  // ---- statistics: the per-platform table, fetched once the page is shown
+  var byPlatform = document.getElementById("by-platform");
+  if (byPlatform && byPlatform.dataset.src) {
+    var platformBody = document.getElementById("by-platform-body");
+    fetch(byPlatform.dataset.src, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) { throw new Error("no table"); }
+        var holder = document.createElement("div");
+        holder.innerHTML = html;  // our own server-rendered, escaped HTML
+        var table = holder.querySelector("#by-platform-table");
+        if (!table) { throw new Error("no table"); }
+        platformBody.replaceWith(table);
+      })
+      .catch(function () {
+        platformBody.textContent = "Не удалось посчитать показатели по площадкам. Обновите страницу.";
+      });
+  }
+
   // ---- card: reply editor with the platform's limit, drafts, quick kinds
   var text = document.getElementById("reply-text");
   if (text) {
