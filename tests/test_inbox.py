@@ -194,6 +194,29 @@ def test_two_workers_racing_for_one_reply_only_one_claims_it(
     assert (first.community, first.post_id, first.reply_to_id) == ("42", "7", "1")
 
 
+def test_a_worker_sends_again_at_once_a_reply_whose_result_it_could_not_record(
+    engine: Engine, clock: FakeClock
+) -> None:
+    # The worker posted (or tried to) and then lost the database before recording it: the
+    # row stays "sending" under its own claim. It sends it again as soon as it can, with the
+    # same key; another worker still waits for the lease to run out.
+    ingest(engine, new(comment(1)))
+    with engine.begin() as conn:
+        inbox.queue_reply(conn, 1, "Здравствуйте!", "anna", clock())
+    lease = timedelta(minutes=2)
+    with engine.begin() as conn:
+        first = inbox.claim_reply(conn, "worker-a", clock(), lease)
+    clock.advance(seconds=5)
+    with engine.begin() as conn:
+        other = inbox.claim_reply(conn, "worker-b", clock(), lease)
+        again = inbox.claim_reply(conn, "worker-a", clock(), lease)
+    assert first is not None
+    assert other is None
+    assert again is not None
+    assert again.idempotency_key == first.idempotency_key
+    assert again.attempts == first.attempts + 1
+
+
 def test_an_expired_lease_lets_another_worker_resend_with_the_same_key(
     engine: Engine, clock: FakeClock
 ) -> None:

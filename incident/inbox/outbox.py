@@ -172,13 +172,18 @@ class ClaimedReply:
         return f"incident-outbox-{self.outbox_id}"
 
 
-def _claimable(now: datetime) -> Any:
+def _claimable(now: datetime, worker: str) -> Any:
+    """Due pending replies; replies whose sender's lease ran out; and the worker's own claims,
+    which it is not sending now (one sender per worker) and so left by a send whose result it
+    could not record (the database was away): it sends them again at once, with the same
+    idempotency key, rather than waiting out its own lease."""
     return or_(
         and_(
             db.outbox.c.status == OutboxStatus.PENDING.value,
             db.outbox.c.next_attempt_at <= now,
         ),
         and_(db.outbox.c.status == OutboxStatus.SENDING.value, db.outbox.c.lease_until < now),
+        and_(db.outbox.c.status == OutboxStatus.SENDING.value, db.outbox.c.claimed_by == worker),
     )
 
 
@@ -216,7 +221,7 @@ def claim_reply(
     sources: Sequence[str] | None = None,
 ) -> ClaimedReply | None:
     """Claim the oldest due reply with a conditional UPDATE; None if there is none or we lost."""
-    query = select(db.outbox.c.id).where(_claimable(now)).order_by(db.outbox.c.id).limit(1)
+    query = select(db.outbox.c.id).where(_claimable(now, worker)).order_by(db.outbox.c.id).limit(1)
     if sources is not None:
         query = query.where(db.outbox.c.source.in_(list(sources)))
     candidate = conn.execute(query).scalar()
@@ -224,7 +229,7 @@ def claim_reply(
         return None
     won = conn.execute(
         update(db.outbox)
-        .where(db.outbox.c.id == candidate, _claimable(now))
+        .where(db.outbox.c.id == candidate, _claimable(now, worker))
         .values(
             status=OutboxStatus.SENDING.value,
             claimed_by=worker,

@@ -87,6 +87,8 @@ class FakeVk(LocalHttpServer):
         self._faults: dict[tuple[str, _FaultKind], list[Any]] = {}
         self._longpoll_failures: list[int] = []
         self.calls: list[tuple[str, dict[str, str]]] = []
+        # (time.monotonic(), method or "longpoll") of every request, for drills timing recovery
+        self.requests: list[tuple[float, str]] = []
         self.schema_errors: list[str] = []
 
     # ----- lifecycle ------------------------------------------------------------------------
@@ -206,6 +208,12 @@ class FakeVk(LocalHttpServer):
         with self._cond:
             return self._find(group_id, comment_id)[1].wire()
 
+    def comments(self, group_id: int) -> list[dict[str, Any]]:
+        """Every comment of a community as stored now (``deleted: true`` once deleted)."""
+        with self._cond:
+            group = self._world.group(group_id)
+            return [c.wire() for c in group.comments.values()]
+
     def post_ids(self, group_id: int) -> list[int]:
         """The ids of a community's posts, oldest first."""
         with self._cond:
@@ -287,6 +295,7 @@ class FakeVk(LocalHttpServer):
         """Answer one ``/method/<name>`` request: (HTTP status, body)."""
         with self._cond:
             self.calls.append((name, {k: v for k, v in params.items() if k != "access_token"}))
+            self.requests.append((time.monotonic(), name))
         delay = self._take_fault(name, "delay")
         if delay is not None:
             self._stopping.wait(delay)
@@ -317,6 +326,8 @@ class FakeVk(LocalHttpServer):
 
     def handle_longpoll(self, group_id: int, params: dict[str, str]) -> tuple[int, bytes]:
         """Answer one Bots Long Poll ``a_check`` request, blocking while there is nothing new."""
+        with self._cond:
+            self.requests.append((time.monotonic(), "longpoll"))
         delay = self._take_fault("longpoll", "delay")
         if delay is not None:
             self._stopping.wait(delay)
