@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute
 from sqlalchemy import Engine, func, select
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from incident import db, users
@@ -24,6 +21,7 @@ from tests.world import (
     login,
     make_app,
     post_form,
+    routes,
 )
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/health")}
@@ -43,30 +41,6 @@ def app(engine: Engine, clock: FakeClock) -> Any:
 def client(app: Any) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver") as c:
         yield c
-
-
-def routes(app: Any) -> list[tuple[str, str]]:
-    """(method, concrete path) for every route the app serves, path parameters filled in."""
-    found = []
-    for route in _flatten(app.routes):
-        path = re.sub(r"\{incident_id\}", "1", route.path)
-        path = re.sub(r"\{[a-z_]+\}", "anna", path)
-        for method in sorted(route.methods or ()):
-            if method != "HEAD":
-                found.append((method, path))
-    return found
-
-
-def _flatten(items: Any) -> Iterator[Any]:
-    """Routes, with included routers opened up (FastAPI keeps them as one entry each)."""
-    for route in items:
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            prefix = getattr(getattr(route, "include_context", None), "prefix", "") or ""
-            assert prefix == "", "routers are included without an extra prefix"
-            yield from _flatten(included.routes)
-        elif isinstance(route, APIRoute | Route):
-            yield route
 
 
 def request(client: TestClient, method: str, path: str, token: str | None) -> Any:
