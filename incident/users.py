@@ -1,11 +1,13 @@
-"""Staff accounts: argon2-hashed passwords, roles, disabling, login throttling.
+"""Staff accounts: argon2-hashed passwords, roles, disabling, login throttling, sessions.
 
 Functions take an open connection inside a transaction and ``now`` (time is an argument).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -132,7 +134,7 @@ def list_users(conn: Connection) -> list[User]:
 def set_password(
     conn: Connection, username: str, password: str, now: datetime, *, actor: str = "cli"
 ) -> None:
-    """Change the password; every session opened before ``now`` stops working."""
+    """Change the password; every open session of the user ends."""
     _check_password(password)
     done = conn.execute(
         update(db.users)
@@ -141,12 +143,15 @@ def set_password(
     ).rowcount
     if done != 1:
         raise UserError(f"нет пользователя {username}")
+    _end_sessions_of(conn, username)
     inbox.audit(conn, now, actor, "user_password_changed", None, user=username)
 
 
 def set_disabled(
     conn: Connection, username: str, disabled: bool, now: datetime, *, actor: str = "cli"
 ) -> None:
+    """Disable an account (every open session of it ends) or enable it again (it logs in
+    anew: the sessions ended by the disable stay ended)."""
     done = conn.execute(
         update(db.users)
         .where(db.users.c.username == username)
@@ -154,6 +159,8 @@ def set_disabled(
     ).rowcount
     if done != 1:
         raise UserError(f"нет пользователя {username}")
+    if disabled:
+        _end_sessions_of(conn, username)
     action = "user_disabled" if disabled else "user_enabled"
     inbox.audit(conn, now, actor, action, None, user=username)
 
@@ -169,6 +176,53 @@ def set_role(
     if done != 1:
         raise UserError(f"нет пользователя {username}")
     inbox.audit(conn, now, actor, "user_role_changed", None, user=username, role=role.value)
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+# The browser keeps a random key (in the web app's signed cookie); the table keeps its SHA-256,
+# so reading the table does not give anyone a session.
+
+
+def _session_id(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def open_session(conn: Connection, user: User, now: datetime, lifetime: timedelta) -> str:
+    """A new session of ``user`` until ``now + lifetime``; returns the key for the cookie.
+    Sessions that have expired (anyone's) are deleted on the way."""
+    conn.execute(delete(db.web_sessions).where(db.web_sessions.c.expires_at <= now))
+    key = secrets.token_urlsafe(32)
+    conn.execute(
+        insert(db.web_sessions).values(
+            id=_session_id(key), user_id=user.id, created_at=now, expires_at=now + lifetime
+        )
+    )
+    return key
+
+
+def session_user(conn: Connection, key: str, now: datetime) -> User | None:
+    """The active user whose unexpired session ``key`` is; None otherwise."""
+    row = conn.execute(
+        select(db.users)
+        .join(db.web_sessions, db.web_sessions.c.user_id == db.users.c.id)
+        .where(
+            db.web_sessions.c.id == _session_id(key),
+            db.web_sessions.c.expires_at > now,
+            db.users.c.disabled.is_(False),
+        )
+    ).first()
+    return user_from_row(row) if row is not None else None
+
+
+def end_session(conn: Connection, key: str) -> None:
+    """End the session ``key`` (logging out); the user's other sessions go on."""
+    conn.execute(delete(db.web_sessions).where(db.web_sessions.c.id == _session_id(key)))
+
+
+def _end_sessions_of(conn: Connection, username: str) -> None:
+    user_ids = select(db.users.c.id).where(db.users.c.username == username).scalar_subquery()
+    conn.execute(delete(db.web_sessions).where(db.web_sessions.c.user_id == user_ids))
 
 
 # --- login and throttling ----------------------------------------------------------------
@@ -243,7 +297,8 @@ def authenticate(
     """The user if the password is right and the account active; None otherwise.
 
     Raises LoginLocked while too many recent failures lock the name or the address. The caller
-    must commit the transaction even when None is returned: it records the failure.
+    must commit the transaction even when None is returned: it records the failure. A session
+    (``open_session``) belongs in the same transaction: the user's row stays locked until then.
     """
     policy = policy or Throttle()
     keys = _throttle_keys(username, address)
@@ -251,7 +306,11 @@ def authenticate(
     if until is not None:
         raise LoginLocked(until)
     name = username.strip().lower()
-    row = conn.execute(select(db.users).where(db.users.c.username == name)).first()
+    # Locked until the caller commits: a password change or a disable waits for this login,
+    # then ends the session it opened; a login after them reads the new row.
+    row = conn.execute(
+        select(db.users).where(db.users.c.username == name).with_for_update()
+    ).first()
     stored = row.password_hash if row is not None else _DUMMY_HASH
     try:
         ok: bool = _hasher.verify(stored, password)

@@ -266,3 +266,47 @@ def test_secret_must_be_long(tmp_path: Any) -> None:
     assert load_secret({"CREDENTIALS_DIRECTORY": str(tmp_path)}) == SECRET
     with pytest.raises(SecretError):
         load_secret({"INCIDENT_WEB_SECRET": "short"})
+
+
+# ----- sessions end on the server, not only in the browser --------------------------------
+
+
+def test_a_cookie_captured_before_logout_no_longer_works(app: Any, client: TestClient) -> None:
+    assert login(client, "anna").status_code == 303
+    with TestClient(app) as phone:  # the same person, logged in on a second device
+        assert login(phone, "anna").status_code == 303
+        token = phone.get("/api/me").json()["csrf_token"]
+        captured = dict(phone.cookies)
+        assert post_form(phone, "/logout", {}).status_code == 303
+
+    with TestClient(app, cookies=captured) as thief:
+        assert thief.get("/api/me").status_code == 401
+        note = thief.post(
+            "/api/incidents/1/notes", json={"text": "после выхода"}, headers={"X-CSRF-Token": token}
+        )
+        assert note.status_code == 401
+    assert client.get("/api/me").json()["username"] == "anna"  # logout ends only that session
+
+
+def test_re_enabling_a_user_does_not_revive_sessions_opened_before_the_disable(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    assert login(client, "anna").status_code == 303
+    with engine.begin() as conn:
+        users.set_disabled(conn, "anna", True, clock())
+    clock.advance(minutes=1)
+    with engine.begin() as conn:
+        users.set_disabled(conn, "anna", False, clock())
+    assert client.get("/api/me").status_code == 401
+    assert login(client, "anna").status_code == 303
+    assert client.get("/api/me").status_code == 200
+
+
+def test_a_password_change_ends_a_session_opened_a_moment_before_it(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    assert login(client, "anna").status_code == 303
+    clock.advance(seconds=0.3)
+    with engine.begin() as conn:
+        users.set_password(conn, "anna", "a new long password", clock())
+    assert client.get("/api/me").status_code == 401

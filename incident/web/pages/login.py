@@ -38,6 +38,8 @@ def login(
             user = users.authenticate(
                 conn, username, password, now, address=client_address(request)
             )
+            if user is not None:
+                start_session(request, conn, user, now)
     except users.LoginLocked as exc:
         minutes = max(1, int((exc.until - now).total_seconds() // 60) + 1)
         error = f"Слишком много неудачных попыток. Попробуйте через {minutes} мин."
@@ -47,13 +49,12 @@ def login(
         return deps.render(
             request, "login.html", {"next": deps.safe_next(next), "error": error}, status_code=401
         )
-    start_session(request, user, now)
     return deps.back(deps.safe_next(next))
 
 
 @router.post("/logout")
 def logout(request: Request, user: CurrentUser) -> Response:
-    """End the session."""
+    """End the session, on the server too: its cookie no longer opens anything."""
     end_session(request)
     return deps.back("/login")
 
