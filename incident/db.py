@@ -213,7 +213,8 @@ users = Table(
 login_throttle = Table(
     "login_throttle",
     metadata,
-    Column("key", String(200), primary_key=True),  # "user:<name>" or "ip:<address>"
+    # "user:<account>", "name:<keyed hash of a name that is no account>" or "ip:<address>"
+    Column("key", String(200), primary_key=True),
     Column("failures", Integer, nullable=False, default=0),
     Column("window_start", UtcDateTime, nullable=False),
     Column("locked_until", UtcDateTime),

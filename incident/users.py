@@ -6,6 +6,7 @@ Functions take an open connection inside a transaction and ``now`` (time is an a
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -243,11 +244,20 @@ class LoginLocked(Exception):
         super().__init__(f"locked until {until.isoformat()}")
 
 
-def _throttle_keys(username: str, address: str | None) -> list[str]:
-    keys = [f"user:{username.strip().lower()[:64]}"]
-    if address:
-        keys.append(f"ip:{address[:64]}")
-    return keys
+# The audit log's actor for a failed login whose name is no account: what was typed there may
+# be a password, so it is stored nowhere.
+UNKNOWN_LOGIN = "?"
+# The key for unknown names' throttle counters when the caller gives none: random per process.
+_PROCESS_NAME_KEY = secrets.token_bytes(32)
+
+
+def _name_counter(name: str, row: Any, name_key: bytes) -> str:
+    """The throttle key of a login name: an account's own name, else a keyed hash of what was
+    typed (unknown names lock like real ones, so locking tells nobody which names exist)."""
+    if row is not None:
+        return f"user:{row.username}"
+    digest = hmac.new(name_key, name.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
+    return f"name:{digest[:32]}"
 
 
 def _locked_until(conn: Connection, keys: list[str], now: datetime) -> datetime | None:
@@ -293,24 +303,31 @@ def authenticate(
     *,
     address: str | None = None,
     policy: Throttle | None = None,
+    name_key: bytes | None = None,
 ) -> User | None:
     """The user if the password is right and the account active; None otherwise.
 
     Raises LoginLocked while too many recent failures lock the name or the address. The caller
     must commit the transaction even when None is returned: it records the failure. A session
     (``open_session``) belongs in the same transaction: the user's row stays locked until then.
+
+    Failures count per name and per address; a success clears only its account's count (the
+    address's goes on, so logging in to one's own account between guesses gains nothing). A
+    name that is no account is never stored: its counter is a keyed hash of it (``name_key``,
+    a secret; random per process without one) and the audit log says ``UNKNOWN_LOGIN``.
     """
     policy = policy or Throttle()
-    keys = _throttle_keys(username, address)
-    until = _locked_until(conn, keys, now)
-    if until is not None:
-        raise LoginLocked(until)
     name = username.strip().lower()
     # Locked until the caller commits: a password change or a disable waits for this login,
     # then ends the session it opened; a login after them reads the new row.
     row = conn.execute(
         select(db.users).where(db.users.c.username == name).with_for_update()
     ).first()
+    account = _name_counter(name, row, name_key or _PROCESS_NAME_KEY)
+    keys = [account, f"ip:{address[:64]}"] if address else [account]
+    until = _locked_until(conn, keys, now)
+    if until is not None:
+        raise LoginLocked(until)
     stored = row.password_hash if row is not None else _DUMMY_HASH
     try:
         ok: bool = _hasher.verify(stored, password)
@@ -319,9 +336,10 @@ def authenticate(
     if not ok or row is None or row.disabled:
         for key in keys:
             _record_failure(conn, key, now, policy)
-        inbox.audit(conn, now, name[:64] or "?", "login_failed", None, address=address)
+        actor = row.username if row is not None else UNKNOWN_LOGIN
+        inbox.audit(conn, now, actor, "login_failed", None, address=address)
         return None
-    conn.execute(delete(db.login_throttle).where(db.login_throttle.c.key.in_(keys)))
+    conn.execute(delete(db.login_throttle).where(db.login_throttle.c.key == account))
     if _hasher.check_needs_rehash(stored):
         conn.execute(
             update(db.users)

@@ -310,3 +310,61 @@ def test_a_password_change_ends_a_session_opened_a_moment_before_it(
     with engine.begin() as conn:
         users.set_password(conn, "anna", "a new long password", clock())
     assert client.get("/api/me").status_code == 401
+
+
+# ----- the login throttle and what a failed login leaves behind ---------------------------
+
+
+def test_a_successful_login_does_not_reset_the_address_counter(client: TestClient) -> None:
+    # one address: four wrong passwords, its own account, one more wrong password
+    for _ in range(4):
+        assert login(client, "root", "wrong password!").status_code == 401
+    assert login(client, "anna").status_code == 303
+    client.cookies.clear()
+    assert login(client, "vera", "wrong password!").status_code == 401
+    locked = login(client, "anna")
+    assert locked.status_code == 401
+    assert "Слишком много неудачных попыток" in locked.text
+
+
+def test_a_successful_login_resets_the_accounts_counter_and_not_the_addresss(
+    engine: Engine, clock: FakeClock
+) -> None:
+    add_user(engine, "vera", Role.STAFF, clock())
+
+    def attempt(name: str, password: str, address: str) -> users.User | None:
+        with engine.begin() as conn:
+            return users.authenticate(conn, name, password, clock(), address=address)
+
+    for _ in range(4):
+        assert attempt("vera", "nope", "10.0.0.1") is None
+    assert attempt("vera", PASSWORD, "10.0.0.1")
+    for address in ("10.0.0.6", "10.0.0.7", "10.0.0.8", "10.0.0.9"):
+        assert attempt("vera", "nope", address) is None
+    assert attempt("vera", PASSWORD, "10.0.0.10")  # four failures since the success: open
+    assert attempt("anna", "nope", "10.0.0.1") is None  # the address's fifth failure
+    with pytest.raises(users.LoginLocked):
+        attempt("anna", PASSWORD, "10.0.0.1")
+
+
+def stored_text(engine: Engine) -> str:
+    """Everything a failed login can leave: the audit log and the throttle table."""
+    with engine.connect() as conn:
+        audit = conn.execute(select(db.audit_events.c.actor, db.audit_events.c.details)).all()
+        throttle = conn.execute(select(db.login_throttle.c.key)).all()
+    return repr([tuple(r) for r in audit] + [tuple(r) for r in throttle])
+
+
+def test_a_password_typed_into_the_user_name_field_is_stored_nowhere(
+    client: TestClient, engine: Engine
+) -> None:
+    assert login(client, "Tr0ub4dor&3-secret", PASSWORD).status_code == 401
+    assert "Tr0ub4dor" not in stored_text(engine)
+    assert "tr0ub4dor" not in stored_text(engine)
+    # a failed login of an existing account is still logged under its name
+    assert login(client, "anna", "wrong password!").status_code == 401
+    with engine.connect() as conn:
+        actors = conn.execute(
+            select(db.audit_events.c.actor).where(db.audit_events.c.action == "login_failed")
+        ).scalars()
+        assert "anna" in list(actors)

@@ -149,5 +149,12 @@ def require(role: Role) -> Callable[..., User]:
     return dependency
 
 
+def login_name_key(request: Request) -> bytes:
+    """The key for the throttle's hash of login names that are no account: derived from the
+    session secret, so every web process of a deployment counts a name alike."""
+    secret: str = request.app.state.settings.secret
+    return hmac.new(secret.encode(), b"incident: unknown login names", "sha256").digest()
+
+
 def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None

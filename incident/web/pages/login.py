@@ -9,7 +9,13 @@ from fastapi.responses import Response
 
 from incident import users
 from incident.web import deps
-from incident.web.auth import client_address, end_session, session_user, start_session
+from incident.web.auth import (
+    client_address,
+    end_session,
+    login_name_key,
+    session_user,
+    start_session,
+)
 from incident.web.deps import CurrentUser
 
 router = APIRouter(include_in_schema=False)
@@ -36,7 +42,12 @@ def login(
     try:
         with deps.engine(request).begin() as conn:
             user = users.authenticate(
-                conn, username, password, now, address=client_address(request)
+                conn,
+                username,
+                password,
+                now,
+                address=client_address(request),
+                name_key=login_name_key(request),
             )
             if user is not None:
                 start_session(request, conn, user, now)
