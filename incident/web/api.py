@@ -183,8 +183,10 @@ def reopen(request: Request, incident_id: int, user: CurrentUser) -> Done:
 
 @router.post("/incidents/{incident_id}/topic")
 def topic(request: Request, incident_id: int, body: TopicIn, user: CurrentUser) -> Done:
-    """Change the topic; recorded as a correction for improving the rules."""
-    _run(request, lambda c, n: inbox.change_topic(c, incident_id, body.topic, user.username, n))
+    """Change the topic to one of the loaded rules' topics (422 otherwise); recorded as a
+    correction for improving the rules."""
+    chosen = deps.known_topic(request, body.topic, 422)
+    _run(request, lambda c, n: inbox.change_topic(c, incident_id, chosen, user.username, n))
     return Done()
 
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Connection, Engine
 
@@ -37,6 +37,15 @@ def suggestions(request: Request) -> Suggestions:
     """The app's rules and reply catalogue (``WebSettings.suggestions``, or loaded at start)."""
     found: Suggestions = request.app.state.suggestions
     return found
+
+
+def known_topic(request: Request, topic: str, status: int = 400) -> str:
+    """``topic`` if the loaded rules have it; otherwise the request is refused with ``status``
+    (staff choose from the rules' topics: anything else is a forged or stale form)."""
+    topic = topic.strip()
+    if topic not in suggestions(request).topics:
+        raise HTTPException(status, "Нет такой темы: выберите тему из списка.")
+    return topic
 
 
 def render(

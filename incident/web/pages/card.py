@@ -129,7 +129,9 @@ def topic(
     user: CurrentUser,
     topic: Annotated[str, Form(max_length=32)],
 ) -> Response:
-    """Correct the topic (the correction is kept for improving the rules)."""
+    """Correct the topic to one of the rules' topics (the correction is kept for improving
+    the rules)."""
+    topic = deps.known_topic(request, topic)
     with deps.action(request) as conn:
         inbox.change_topic(conn, incident_id, topic, user.username, deps.now(request))
         deps.flash(request, "Тема изменена; исправление сохранено для улучшения правил.")
