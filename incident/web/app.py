@@ -85,6 +85,9 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
         redoc_url=None,
         openapi_url=None,  # served at /api/openapi.json, behind login
         dependencies=[Depends(csrf_guard)],
+        # Starlette's "/queue/" -> "/queue" redirect names the request's Host header (an open
+        # redirect through a lying Host); every redirect of ours is a relative path instead.
+        redirect_slashes=False,
     )
     app.state.engine = engine
     app.state.settings = settings
