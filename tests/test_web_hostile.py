@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from incident import db
 from incident.users import Role
 from tests.conftest import FakeClock
-from tests.world import add_incident, add_user, login, make_app, routes
+from tests.world import add_incident, add_user, login, make_app, post_form, routes
 
 HUGE_IDS = (str(2**63), str(2**64), "9" * 40)
 SECURITY_HEADERS = (
@@ -56,6 +56,46 @@ def refused_politely(response: Any, path: str) -> bool:
 def audit_count(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(db.audit_events)).scalar_one())
+
+
+# ----- numbers out of range ---------------------------------------------------------------
+
+
+def test_every_route_refuses_an_incident_id_above_2_63(app: Any, root: TestClient) -> None:
+    token = root.get("/api/me").json()["csrf_token"]
+    checked = 0
+    for huge in HUGE_IDS:
+        for method, path in routes(app, incident_id=huge):
+            if huge not in path:
+                continue
+            if method == "GET":
+                response = root.get(path, follow_redirects=False)
+            else:
+                response = root.post(
+                    path,
+                    json={"text": "x"},
+                    headers={"X-CSRF-Token": token},
+                    follow_redirects=False,
+                )
+            assert refused_politely(response, path), (method, path, response.status_code)
+            checked += 1
+    assert checked >= 3 * 20
+
+
+def test_ids_above_2_63_in_bodies_and_queries_are_refused(root: TestClient, engine: Engine) -> None:
+    token = root.get("/api/me").json()["csrf_token"]
+    assert root.get("/incidents/1").status_code == 200  # root holds the incident from here on
+    before = audit_count(engine)
+    for huge in HUGE_IDS:
+        api = root.post(
+            "/api/incidents/1/retry", json={"outbox_id": int(huge)}, headers={"X-CSRF-Token": token}
+        )
+        assert refused_politely(api, "/api/"), api.status_code
+        form = post_form(root, "/incidents/1/retry", {"outbox_id": huge}, "/incidents/1")
+        assert refused_politely(form, "/incidents/1/retry"), form.status_code
+        audit = root.get("/admin/audit", params={"before": huge})
+        assert refused_politely(audit, "/admin/audit"), audit.status_code
+    assert audit_count(engine) == before
 
 
 # ----- redirects ---------------------------------------------------------------------------

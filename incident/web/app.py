@@ -160,6 +160,13 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        where = {str(error.get("loc", ("",))[0]) for error in exc.errors()}
+        if "path" in where:  # e.g. an incident number no incident can have
+            return error_page(request, 404, "Такой страницы нет: проверьте адрес.")
+        if "body" not in where:
+            return error_page(
+                request, 400, "В адресе страницы неверные параметры: проверьте ссылку."
+            )
         return error_page(request, 400, "Форма заполнена неверно: проверьте поля и повторите.")
 
     @app.get("/health", include_in_schema=False)

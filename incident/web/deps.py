@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import Field
 from sqlalchemy import Connection, Engine
 
 from incident import inbox, users
@@ -19,6 +20,12 @@ from incident.web.suggestions import Suggestions
 
 CurrentUser = Annotated[User, Depends(current_user)]
 Admin = Annotated[User, Depends(require(Role.ADMIN))]
+
+# A row id as a path, query, form or JSON value: a positive 64-bit integer, the most a BIGINT
+# (and SQLite's INTEGER) holds, so a larger number is refused as invalid input (never a 500
+# from the database).
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def now(request: Request) -> datetime:
