@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from incident import db
 from incident.users import Role
 from tests.conftest import FakeClock
-from tests.world import add_incident, add_user, login, make_app, post_form, routes
+from tests.world import add_incident, add_user, csrf_of, login, make_app, post_form, routes
 
 HUGE_IDS = (str(2**63), str(2**64), "9" * 40)
 SECURITY_HEADERS = (
@@ -96,6 +96,91 @@ def test_ids_above_2_63_in_bodies_and_queries_are_refused(root: TestClient, engi
         audit = root.get("/admin/audit", params={"before": huge})
         assert refused_politely(audit, "/admin/audit"), audit.status_code
     assert audit_count(engine) == before
+
+
+# ----- NUL and lone surrogates --------------------------------------------------------------
+
+
+def test_nul_in_a_filter_is_refused_with_a_message(root: TestClient) -> None:
+    for path, params in (
+        ("/queue", {"q": "деньги\x00"}),
+        ("/queue", {"platform": "\x00"}),
+        ("/queue/rows", {"community": "42\x00"}),
+        ("/api/incidents", {"topic": "\x00"}),
+        ("/api/incidents", {"q": "\x00"}),
+        ("/stats", {"community": "\x00"}),
+        ("/api/stats", {"person": "\x00"}),
+        ("/stats/export", {"topic": "\x00", "format": "csv"}),
+        ("/stats/report", {"community": "\x00"}),
+    ):
+        response = root.get(path, params=params)
+        assert refused_politely(response, path), (path, params, response.status_code)
+    page = root.get("/queue", params={"q": "\x00"})
+    assert "недопустимый символ" in page.text
+
+
+def test_nul_in_a_form_field_is_refused_and_nothing_is_stored(
+    root: TestClient, engine: Engine
+) -> None:
+    assert root.get("/incidents/1").status_code == 200  # root holds the incident from here on
+    before = audit_count(engine)
+    for path, data in (
+        ("/incidents/1/note", {"text": "Позвонить\x00"}),
+        ("/incidents/1/reply", {"text": "Здравствуйте!\x00"}),
+        ("/incidents/1/assign", {"assignee": "\x00"}),
+        ("/admin/users", {"username": "galina\x00", "password": "x" * 12, "role": "staff"}),
+        ("/admin/users/%00/disable", {}),
+    ):
+        response = post_form(root, path, data, "/incidents/1")
+        assert refused_politely(response, path), (path, response.status_code)
+    assert audit_count(engine) == before
+
+
+def test_an_anonymous_login_with_nul_in_the_user_name_is_refused(app: Any, engine: Engine) -> None:
+    with TestClient(app, raise_server_exceptions=False) as anonymous:
+        token = csrf_of(anonymous)
+        for name in ("\x00", "root\x00"):
+            response = anonymous.post(
+                "/login",
+                data={"username": name, "password": "whatever", "csrf_token": token},
+            )
+            assert refused_politely(response, "/login"), response.status_code
+        response = anonymous.post(
+            "/login", data={"username": "root", "password": "\x00", "csrf_token": token}
+        )
+        assert refused_politely(response, "/login"), response.status_code
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"text": "note \\u0000"}',
+        b'{"text": "note \\ud800"}',
+        b'{"text": "note \\udfff tail"}',
+        b'{"text": "ok", "\\ud83d": 1}',
+        b'{"text": "note \xed\xa0\x80"}',  # a surrogate encoded as UTF-8: not UTF-8 at all
+    ],
+)
+def test_nul_and_lone_surrogates_in_api_bodies_are_refused(
+    root: TestClient, engine: Engine, body: bytes
+) -> None:
+    token = root.get("/api/me").json()["csrf_token"]
+    before = audit_count(engine)
+    for path in ("/api/incidents/1/notes", "/api/incidents/1/reply"):
+        response = root.post(
+            path,
+            content=body,
+            headers={"X-CSRF-Token": token, "Content-Type": "application/json"},
+        )
+        assert refused_politely(response, path), (path, response.status_code)
+    assert audit_count(engine) == before
+    pair = root.post(  # a surrogate pair is an ordinary character (here an emoji)
+        "/api/incidents/1/notes",
+        content=b'{"text": "\\ud83d\\ude00"}',
+        headers={"X-CSRF-Token": token, "Content-Type": "application/json"},
+    )
+    assert pair.status_code == 200
+    assert "\U0001f600" in root.get("/incidents/1").text
 
 
 # ----- redirects ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from incident.stats import StatsCache
 from incident.users import Role
 from incident.web import display
 from incident.web.auth import SESSION_HOURS, LoginRequired, csrf_guard, csrf_token
+from incident.web.inputs import refuse_forbidden_characters
 from incident.web.suggestions import KIND_TITLES, Suggestions, load_suggestions, redirect_text
 
 HERE = Path(__file__).parent
@@ -84,7 +85,7 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,  # served at /api/openapi.json, behind login
-        dependencies=[Depends(csrf_guard)],
+        dependencies=[Depends(refuse_forbidden_characters), Depends(csrf_guard)],
         # Starlette's "/queue/" -> "/queue" redirect names the request's Host header (an open
         # redirect through a lying Host); every redirect of ours is a relative path instead.
         redirect_slashes=False,
