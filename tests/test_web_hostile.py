@@ -7,13 +7,15 @@ Every test runs on SQLite and on PostgreSQL (PostgreSQL refuses NUL in text outr
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from starlette.testclient import TestClient
 
-from incident import db
+from incident import db, migrate
+from incident.db import make_engine
 from incident.users import Role
 from tests.conftest import FakeClock
 from tests.world import add_incident, add_user, csrf_of, login, make_app, post_form, routes
@@ -181,6 +183,39 @@ def test_nul_and_lone_surrogates_in_api_bodies_are_refused(
     )
     assert pair.status_code == 200
     assert "\U0001f600" in root.get("/incidents/1").text
+
+
+# ----- errors carry the security headers -----------------------------------------------------
+
+
+def test_an_unexpected_failure_is_a_500_page_with_the_security_headers(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    # a database of its own, broken on purpose after login: a table is gone
+    engine = make_engine(f"sqlite:///{tmp_path / 'broken.sqlite3'}")
+    migrate.upgrade(engine)
+    add_user(engine, "root", Role.ADMIN, clock())
+    add_incident(engine, clock(), "Магазин не вернул деньги", external_id="1")
+    with TestClient(make_app(engine, clock), raise_server_exceptions=False) as client:
+        assert login(client, "root").status_code == 303
+        token = client.get("/api/me").json()["csrf_token"]
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE notes"))
+        page = client.post("/incidents/1/note", data={"text": "Позвонить", "csrf_token": token})
+        api = client.post(
+            "/api/incidents/1/notes", json={"text": "Позвонить"}, headers={"X-CSRF-Token": token}
+        )
+        missing = client.get("/no-such-page")
+    engine.dispose()
+    assert page.status_code == 500
+    assert "Что-то пошло не так" in page.text
+    assert api.status_code == 500
+    assert api.json()["detail"]
+    assert missing.status_code == 404
+    for response in (page, api, missing):
+        for name in SECURITY_HEADERS:
+            assert name in response.headers, name
+        assert response.headers["cache-control"] == "no-store"
 
 
 # ----- redirects ---------------------------------------------------------------------------

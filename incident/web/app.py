@@ -75,6 +75,22 @@ def templates() -> Jinja2Templates:
     return t
 
 
+def with_security_headers(request: Request, response: Response) -> Response:
+    """The headers every answer carries (those a handler set itself are kept): a strict
+    Content-Security-Policy, no sniffing, no framing, no caching except of static files."""
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if not request.url.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
 def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     from incident.web import api
     from incident.web.pages import admin, card, login, queue, stats
@@ -111,17 +127,7 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+        return with_security_headers(request, response)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
@@ -152,6 +158,25 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
             status_code=status,
         )
         return response
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # Starlette runs this outside every middleware (then re-raises, so the server logs the
+        # exception): the headers are set here. No session: it may be what failed.
+        message = (
+            "Что-то пошло не так на сервере. Попробуйте ещё раз через минуту; "
+            "если не получится, сообщите администратору."
+        )
+        if request.url.path.startswith("/api/"):
+            response: Response = JSONResponse({"detail": message}, status_code=500)
+        else:
+            response = app.state.templates.TemplateResponse(
+                request,
+                "error.html",
+                {"status": 500, "message": message, "csrf": "", "user": None, "Role": Role},
+                status_code=500,
+            )
+        return with_security_headers(request, response)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
