@@ -205,7 +205,7 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("role", String(16), nullable=False),  # staff | supervisor | admin
     Column("disabled", Boolean, nullable=False, default=False),
-    Column("password_changed_at", UtcDateTime, nullable=False),  # older sessions are void
+    Column("password_changed_at", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
@@ -213,7 +213,8 @@ users = Table(
 login_throttle = Table(
     "login_throttle",
     metadata,
-    Column("key", String(200), primary_key=True),  # "user:<name>" or "ip:<address>"
+    # "user:<account>", "name:<keyed hash of a name that is no account>" or "ip:<address>"
+    Column("key", String(200), primary_key=True),
     Column("failures", Integer, nullable=False, default=0),
     Column("window_start", UtcDateTime, nullable=False),
     Column("locked_until", UtcDateTime),
@@ -311,6 +312,23 @@ source_leases = Table(
 # the same deadline policy, so the SLA step reads it instead of recomputing it every run. NULL
 # on incidents stored before 0006 (the SLA step fills it in once) and on those with no deadline.
 incidents.append_column(Column("warn_at", UtcDateTime))
+
+
+# --- web sessions (migration 0008) --------------------------------------------------------
+
+# One row per logged-in browser. The signed cookie holds a random key; ``id`` is its SHA-256
+# (a copy of the table opens no session). Logging out deletes the row; a password change or
+# disabling the account deletes every row of that user.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", ForeignKey("users.id"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_web_sessions_user", "user_id"),
+    Index("ix_web_sessions_expires", "expires_at"),
+)
 
 
 # --- statistics cache (migration 0005) ---------------------------------------------------

@@ -469,9 +469,13 @@ def write_report_csv(report: MonthlyReport, out: IO[str]) -> None:
 
 
 def month_of(text: str) -> tuple[int, int]:
-    """``2026-10`` -> (2026, 10); ValueError with a Russian message otherwise."""
+    """``2026-10`` -> (2026, 10); ValueError with a Russian message otherwise (a month outside
+    the days statistics cover, ``stats.FIRST_DAY`` .. ``stats.LAST_DAY``, too)."""
     try:
         first = date.fromisoformat(f"{text}-01")
     except ValueError:
         raise ValueError(f"{text!r}: нужен месяц в виде ГГГГ-ММ, например 2026-10") from None
+    if not stats.in_range(first):
+        span = f"с {stats.FIRST_DAY.year} по {stats.LAST_DAY.year} год"
+        raise ValueError(f"{text!r}: нужен месяц {span}, например 2026-10")
     return first.year, first.month

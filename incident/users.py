@@ -1,11 +1,14 @@
-"""Staff accounts: argon2-hashed passwords, roles, disabling, login throttling.
+"""Staff accounts: argon2-hashed passwords, roles, disabling, login throttling, sessions.
 
 Functions take an open connection inside a transaction and ``now`` (time is an argument).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -132,7 +135,7 @@ def list_users(conn: Connection) -> list[User]:
 def set_password(
     conn: Connection, username: str, password: str, now: datetime, *, actor: str = "cli"
 ) -> None:
-    """Change the password; every session opened before ``now`` stops working."""
+    """Change the password; every open session of the user ends."""
     _check_password(password)
     done = conn.execute(
         update(db.users)
@@ -141,12 +144,15 @@ def set_password(
     ).rowcount
     if done != 1:
         raise UserError(f"нет пользователя {username}")
+    _end_sessions_of(conn, username)
     inbox.audit(conn, now, actor, "user_password_changed", None, user=username)
 
 
 def set_disabled(
     conn: Connection, username: str, disabled: bool, now: datetime, *, actor: str = "cli"
 ) -> None:
+    """Disable an account (every open session of it ends) or enable it again (it logs in
+    anew: the sessions ended by the disable stay ended)."""
     done = conn.execute(
         update(db.users)
         .where(db.users.c.username == username)
@@ -154,6 +160,8 @@ def set_disabled(
     ).rowcount
     if done != 1:
         raise UserError(f"нет пользователя {username}")
+    if disabled:
+        _end_sessions_of(conn, username)
     action = "user_disabled" if disabled else "user_enabled"
     inbox.audit(conn, now, actor, action, None, user=username)
 
@@ -169,6 +177,53 @@ def set_role(
     if done != 1:
         raise UserError(f"нет пользователя {username}")
     inbox.audit(conn, now, actor, "user_role_changed", None, user=username, role=role.value)
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+# The browser keeps a random key (in the web app's signed cookie); the table keeps its SHA-256,
+# so reading the table does not give anyone a session.
+
+
+def _session_id(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def open_session(conn: Connection, user: User, now: datetime, lifetime: timedelta) -> str:
+    """A new session of ``user`` until ``now + lifetime``; returns the key for the cookie.
+    Sessions that have expired (anyone's) are deleted on the way."""
+    conn.execute(delete(db.web_sessions).where(db.web_sessions.c.expires_at <= now))
+    key = secrets.token_urlsafe(32)
+    conn.execute(
+        insert(db.web_sessions).values(
+            id=_session_id(key), user_id=user.id, created_at=now, expires_at=now + lifetime
+        )
+    )
+    return key
+
+
+def session_user(conn: Connection, key: str, now: datetime) -> User | None:
+    """The active user whose unexpired session ``key`` is; None otherwise."""
+    row = conn.execute(
+        select(db.users)
+        .join(db.web_sessions, db.web_sessions.c.user_id == db.users.c.id)
+        .where(
+            db.web_sessions.c.id == _session_id(key),
+            db.web_sessions.c.expires_at > now,
+            db.users.c.disabled.is_(False),
+        )
+    ).first()
+    return user_from_row(row) if row is not None else None
+
+
+def end_session(conn: Connection, key: str) -> None:
+    """End the session ``key`` (logging out); the user's other sessions go on."""
+    conn.execute(delete(db.web_sessions).where(db.web_sessions.c.id == _session_id(key)))
+
+
+def _end_sessions_of(conn: Connection, username: str) -> None:
+    user_ids = select(db.users.c.id).where(db.users.c.username == username).scalar_subquery()
+    conn.execute(delete(db.web_sessions).where(db.web_sessions.c.user_id == user_ids))
 
 
 # --- login and throttling ----------------------------------------------------------------
@@ -189,11 +244,20 @@ class LoginLocked(Exception):
         super().__init__(f"locked until {until.isoformat()}")
 
 
-def _throttle_keys(username: str, address: str | None) -> list[str]:
-    keys = [f"user:{username.strip().lower()[:64]}"]
-    if address:
-        keys.append(f"ip:{address[:64]}")
-    return keys
+# The audit log's actor for a failed login whose name is no account: what was typed there may
+# be a password, so it is stored nowhere.
+UNKNOWN_LOGIN = "?"
+# The key for unknown names' throttle counters when the caller gives none: random per process.
+_PROCESS_NAME_KEY = secrets.token_bytes(32)
+
+
+def _name_counter(name: str, row: Any, name_key: bytes) -> str:
+    """The throttle key of a login name: an account's own name, else a keyed hash of what was
+    typed (unknown names lock like real ones, so locking tells nobody which names exist)."""
+    if row is not None:
+        return f"user:{row.username}"
+    digest = hmac.new(name_key, name.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
+    return f"name:{digest[:32]}"
 
 
 def _locked_until(conn: Connection, keys: list[str], now: datetime) -> datetime | None:
@@ -239,19 +303,31 @@ def authenticate(
     *,
     address: str | None = None,
     policy: Throttle | None = None,
+    name_key: bytes | None = None,
 ) -> User | None:
     """The user if the password is right and the account active; None otherwise.
 
     Raises LoginLocked while too many recent failures lock the name or the address. The caller
-    must commit the transaction even when None is returned: it records the failure.
+    must commit the transaction even when None is returned: it records the failure. A session
+    (``open_session``) belongs in the same transaction: the user's row stays locked until then.
+
+    Failures count per name and per address; a success clears only its account's count (the
+    address's goes on, so logging in to one's own account between guesses gains nothing). A
+    name that is no account is never stored: its counter is a keyed hash of it (``name_key``,
+    a secret; random per process without one) and the audit log says ``UNKNOWN_LOGIN``.
     """
     policy = policy or Throttle()
-    keys = _throttle_keys(username, address)
+    name = username.strip().lower()
+    # Locked until the caller commits: a password change or a disable waits for this login,
+    # then ends the session it opened; a login after them reads the new row.
+    row = conn.execute(
+        select(db.users).where(db.users.c.username == name).with_for_update()
+    ).first()
+    account = _name_counter(name, row, name_key or _PROCESS_NAME_KEY)
+    keys = [account, f"ip:{address[:64]}"] if address else [account]
     until = _locked_until(conn, keys, now)
     if until is not None:
         raise LoginLocked(until)
-    name = username.strip().lower()
-    row = conn.execute(select(db.users).where(db.users.c.username == name)).first()
     stored = row.password_hash if row is not None else _DUMMY_HASH
     try:
         ok: bool = _hasher.verify(stored, password)
@@ -260,9 +336,10 @@ def authenticate(
     if not ok or row is None or row.disabled:
         for key in keys:
             _record_failure(conn, key, now, policy)
-        inbox.audit(conn, now, name[:64] or "?", "login_failed", None, address=address)
+        actor = row.username if row is not None else UNKNOWN_LOGIN
+        inbox.audit(conn, now, actor, "login_failed", None, address=address)
         return None
-    conn.execute(delete(db.login_throttle).where(db.login_throttle.c.key.in_(keys)))
+    conn.execute(delete(db.login_throttle).where(db.login_throttle.c.key == account))
     if _hasher.check_needs_rehash(stored):
         conn.execute(
             update(db.users)

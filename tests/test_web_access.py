@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute
 from sqlalchemy import Engine, func, select
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from incident import db, migrate, users
@@ -26,6 +23,7 @@ from tests.world import (
     login,
     make_app,
     post_form,
+    routes,
 )
 
 PUBLIC = {
@@ -52,30 +50,6 @@ def app(engine: Engine, clock: FakeClock) -> Any:
 def client(app: Any) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver") as c:
         yield c
-
-
-def routes(app: Any) -> list[tuple[str, str]]:
-    """(method, concrete path) for every route the app serves, path parameters filled in."""
-    found = []
-    for route in _flatten(app.routes):
-        path = re.sub(r"\{incident_id\}", "1", route.path)
-        path = re.sub(r"\{[a-z_]+\}", "anna", path)
-        for method in sorted(route.methods or ()):
-            if method != "HEAD":
-                found.append((method, path))
-    return found
-
-
-def _flatten(items: Any) -> Iterator[Any]:
-    """Routes, with included routers opened up (FastAPI keeps them as one entry each)."""
-    for route in items:
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            prefix = getattr(getattr(route, "include_context", None), "prefix", "") or ""
-            assert prefix == "", "routers are included without an extra prefix"
-            yield from _flatten(included.routes)
-        elif isinstance(route, APIRoute | Route):
-            yield route
 
 
 def request(client: TestClient, method: str, path: str, token: str | None) -> Any:
@@ -318,3 +292,105 @@ def test_secret_must_be_long(tmp_path: Any) -> None:
     assert load_secret({"CREDENTIALS_DIRECTORY": str(tmp_path)}) == SECRET
     with pytest.raises(SecretError):
         load_secret({"INCIDENT_WEB_SECRET": "short"})
+
+
+# ----- sessions end on the server, not only in the browser --------------------------------
+
+
+def test_a_cookie_captured_before_logout_no_longer_works(app: Any, client: TestClient) -> None:
+    assert login(client, "anna").status_code == 303
+    with TestClient(app) as phone:  # the same person, logged in on a second device
+        assert login(phone, "anna").status_code == 303
+        token = phone.get("/api/me").json()["csrf_token"]
+        captured = dict(phone.cookies)
+        assert post_form(phone, "/logout", {}).status_code == 303
+
+    with TestClient(app, cookies=captured) as thief:
+        assert thief.get("/api/me").status_code == 401
+        note = thief.post(
+            "/api/incidents/1/notes", json={"text": "после выхода"}, headers={"X-CSRF-Token": token}
+        )
+        assert note.status_code == 401
+    assert client.get("/api/me").json()["username"] == "anna"  # logout ends only that session
+
+
+def test_re_enabling_a_user_does_not_revive_sessions_opened_before_the_disable(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    assert login(client, "anna").status_code == 303
+    with engine.begin() as conn:
+        users.set_disabled(conn, "anna", True, clock())
+    clock.advance(minutes=1)
+    with engine.begin() as conn:
+        users.set_disabled(conn, "anna", False, clock())
+    assert client.get("/api/me").status_code == 401
+    assert login(client, "anna").status_code == 303
+    assert client.get("/api/me").status_code == 200
+
+
+def test_a_password_change_ends_a_session_opened_a_moment_before_it(
+    client: TestClient, engine: Engine, clock: FakeClock
+) -> None:
+    assert login(client, "anna").status_code == 303
+    clock.advance(seconds=0.3)
+    with engine.begin() as conn:
+        users.set_password(conn, "anna", "a new long password", clock())
+    assert client.get("/api/me").status_code == 401
+
+
+# ----- the login throttle and what a failed login leaves behind ---------------------------
+
+
+def test_a_successful_login_does_not_reset_the_address_counter(client: TestClient) -> None:
+    # one address: four wrong passwords, its own account, one more wrong password
+    for _ in range(4):
+        assert login(client, "root", "wrong password!").status_code == 401
+    assert login(client, "anna").status_code == 303
+    client.cookies.clear()
+    assert login(client, "vera", "wrong password!").status_code == 401
+    locked = login(client, "anna")
+    assert locked.status_code == 401
+    assert "Слишком много неудачных попыток" in locked.text
+
+
+def test_a_successful_login_resets_the_accounts_counter_and_not_the_addresss(
+    engine: Engine, clock: FakeClock
+) -> None:
+    add_user(engine, "vera", Role.STAFF, clock())
+
+    def attempt(name: str, password: str, address: str) -> users.User | None:
+        with engine.begin() as conn:
+            return users.authenticate(conn, name, password, clock(), address=address)
+
+    for _ in range(4):
+        assert attempt("vera", "nope", "10.0.0.1") is None
+    assert attempt("vera", PASSWORD, "10.0.0.1")
+    for address in ("10.0.0.6", "10.0.0.7", "10.0.0.8", "10.0.0.9"):
+        assert attempt("vera", "nope", address) is None
+    assert attempt("vera", PASSWORD, "10.0.0.10")  # four failures since the success: open
+    assert attempt("anna", "nope", "10.0.0.1") is None  # the address's fifth failure
+    with pytest.raises(users.LoginLocked):
+        attempt("anna", PASSWORD, "10.0.0.1")
+
+
+def stored_text(engine: Engine) -> str:
+    """Everything a failed login can leave: the audit log and the throttle table."""
+    with engine.connect() as conn:
+        audit = conn.execute(select(db.audit_events.c.actor, db.audit_events.c.details)).all()
+        throttle = conn.execute(select(db.login_throttle.c.key)).all()
+    return repr([tuple(r) for r in audit] + [tuple(r) for r in throttle])
+
+
+def test_a_password_typed_into_the_user_name_field_is_stored_nowhere(
+    client: TestClient, engine: Engine
+) -> None:
+    assert login(client, "Tr0ub4dor&3-secret", PASSWORD).status_code == 401
+    assert "Tr0ub4dor" not in stored_text(engine)
+    assert "tr0ub4dor" not in stored_text(engine)
+    # a failed login of an existing account is still logged under its name
+    assert login(client, "anna", "wrong password!").status_code == 401
+    with engine.connect() as conn:
+        actors = conn.execute(
+            select(db.audit_events.c.actor).where(db.audit_events.c.action == "login_failed")
+        ).scalars()
+        assert "anna" in list(actors)

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from incident import db, inbox
 from incident.models import IncidentStatus, OutboxStatus
 from incident.users import Role
+from incident.web.suggestions import Suggestions
 from tests.conftest import FakeClock
 from tests.world import add_incident, add_user, csrf_of, login, make_app, post_form
 
@@ -27,9 +28,13 @@ def incident(engine: Engine, clock: FakeClock) -> int:
     return found
 
 
+# the topics of the loaded rules: staff may choose only these
+TOPICS = {"trade": "Торговля", "housing": "ЖКХ и управляющие компании"}
+
+
 @pytest.fixture
 def app(engine: Engine, clock: FakeClock, incident: int) -> Any:
-    return make_app(engine, clock)
+    return make_app(engine, clock, suggestions=Suggestions(topics=TOPICS))
 
 
 @pytest.fixture
@@ -275,6 +280,27 @@ def test_a_topic_change_is_stored_as_a_correction_for_the_rules(
         "anna",
     )
     assert ("anna", "topic_changed") in actions(engine, incident)
+
+
+def test_a_topic_outside_the_loaded_rules_is_refused(
+    anna: TestClient, engine: Engine, incident: int
+) -> None:
+    token = anna.get("/api/me").json()["csrf_token"]
+    card = f"/incidents/{incident}"
+    api_path = f"/api/incidents/{incident}/topic"
+    for topic in ("made-up", "unclassified", "<b>x</b>"):
+        api = anna.post(api_path, json={"topic": topic}, headers={"X-CSRF-Token": token})
+        assert api.status_code == 422, topic
+        assert "Нет такой темы" in str(api.json()["detail"])
+        page = post_form(anna, f"{card}/topic", {"topic": topic}, card)
+        assert page.status_code == 400, topic
+        assert "Нет такой темы" in page.text
+    assert incident_row(engine, incident).topic is None
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(db.topic_corrections)).scalar() == 0
+    ok = anna.post(api_path, json={"topic": "trade"}, headers={"X-CSRF-Token": token})
+    assert ok.status_code == 200
+    assert incident_row(engine, incident).topic == "trade"
 
 
 def test_assignment_and_notes_appear_in_the_card_history(

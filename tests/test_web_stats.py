@@ -451,6 +451,27 @@ def test_a_malformed_report_month_is_refused_with_a_message(boris: TestClient) -
     assert "ГГГГ-ММ" in response.text
 
 
+def test_years_far_outside_the_service_life_are_refused_with_a_message(
+    boris: TestClient,
+) -> None:
+    for first, last in (("0001-01-01", "0001-01-31"), ("9999-12-01", "9999-12-31")):
+        for path in ("/stats", "/stats/export"):
+            page = boris.get(path, params={"from": first, "to": last})
+            assert page.status_code == 400, (path, first)
+            assert "год" in page.text
+            assert "content-security-policy" in page.headers
+        api = boris.get("/api/stats", params={"from": first, "to": last})
+        assert api.status_code == 400, first
+        assert "год" in api.json()["detail"]
+        assert boris.get("/api/stats", params={"from": first}).status_code == 400
+        assert boris.get("/api/stats", params={"to": last}).status_code == 400
+    for month in ("0001-01", "9999-12"):
+        for format in ("html", "xlsx", "csv"):
+            report = boris.get("/stats/report", params={"month": month, "format": format})
+            assert report.status_code == 400, (month, format)
+            assert "год" in report.text
+
+
 def test_a_link_with_filters_survives_the_login(engine: Engine, clock: FakeClock) -> None:
     add_user(engine, "boris", Role.SUPERVISOR, clock())
     target = "/stats?from=2026-10-01&to=2026-10-31&topic=trade"

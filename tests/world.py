@@ -18,7 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fastapi.routing import APIRoute
 from sqlalchemy import Connection, Engine, insert, select
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from incident import db, inbox, sla, stats, users
@@ -381,6 +383,31 @@ def login(client: TestClient, name: str, password: str = PASSWORD) -> Any:
 def post_form(client: TestClient, path: str, data: dict[str, str], page: str = "/queue") -> Any:
     token = csrf_of(client, page)
     return client.post(path, data={**data, "csrf_token": token}, follow_redirects=False)
+
+
+def routes(app: Any, incident_id: str = "1", name: str = "anna") -> list[tuple[str, str]]:
+    """(method, concrete path) for every route the app serves, path parameters filled in:
+    ``incident_id`` for an incident's id, ``name`` for every other parameter."""
+    found = []
+    for route in _flatten(app.routes):
+        path = route.path.replace("{incident_id}", incident_id)
+        path = re.sub(r"\{[a-z_]+\}", name, path)
+        for method in sorted(route.methods or ()):
+            if method != "HEAD":
+                found.append((method, path))
+    return found
+
+
+def _flatten(items: Any) -> Iterator[Any]:
+    """Routes, with included routers opened up (FastAPI keeps them as one entry each)."""
+    for route in items:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            prefix = getattr(getattr(route, "include_context", None), "prefix", "") or ""
+            assert prefix == "", "routers are included without an extra prefix"
+            yield from _flatten(included.routes)
+        elif isinstance(route, APIRoute | Route):
+            yield route
 
 
 # ----- the fake VK ------------------------------------------------------------------------

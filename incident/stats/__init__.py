@@ -19,7 +19,16 @@ means), ``model`` (the figures' shapes), ``compute`` (the SQL and the merge), ``
 from incident.models import AUTOMATIC_ACTORS
 from incident.stats.cache import StatsCache
 from incident.stats.compute import SLOWEST_LIMIT, by_platform, compute, compute_month
-from incident.stats.filters import Filters, human_answer, months, scope
+from incident.stats.filters import (
+    FIRST_DAY,
+    LAST_DAY,
+    OUT_OF_RANGE,
+    Filters,
+    human_answer,
+    in_range,
+    months,
+    scope,
+)
 from incident.stats.model import (
     DailyResponse,
     MonthFigures,
@@ -32,6 +41,9 @@ from incident.stats.tables import volume_table
 
 __all__ = [
     "AUTOMATIC_ACTORS",
+    "FIRST_DAY",
+    "LAST_DAY",
+    "OUT_OF_RANGE",
     "SLOWEST_LIMIT",
     "DailyResponse",
     "Filters",
@@ -45,6 +57,7 @@ __all__ = [
     "compute",
     "compute_month",
     "human_answer",
+    "in_range",
     "months",
     "scope",
     "volume_table",

@@ -19,6 +19,18 @@ from incident.models import AUTOMATIC_ACTORS, UNCLASSIFIED
 
 incident = db.incidents.c  # the incidents table's columns, as in SQL's "incidents AS incident"
 
+# The local days a period may cover: far wider than the service's life, and narrow enough that
+# every local midnight, month end and UTC instant of them is a date Python and both databases
+# hold (years 1 and 9999 are not: their neighbours in UTC or the next month overflow).
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+OUT_OF_RANGE = f"Выберите даты с {FIRST_DAY.year} по {LAST_DAY.year} год."
+
+
+def in_range(day: date) -> bool:
+    """Whether ``day`` is one a period may cover (``FIRST_DAY`` .. ``LAST_DAY``)."""
+    return FIRST_DAY <= day <= LAST_DAY
+
 
 @dataclass(frozen=True, slots=True)
 class Filters:

@@ -20,7 +20,7 @@ from incident.models import CloseReason, ReplyKind
 from incident.web import deps, queries
 from incident.web.auth import csrf_token
 from incident.web.cards import card_json, load_card, row_json
-from incident.web.deps import CurrentUser
+from incident.web.deps import CurrentUser, Id
 
 router = APIRouter(prefix="/api", tags=["incidents"])
 
@@ -55,7 +55,7 @@ class NoteIn(BaseModel):
 
 
 class RetryIn(BaseModel):
-    outbox_id: int
+    outbox_id: Id
 
 
 class ClaimIn(BaseModel):
@@ -112,7 +112,7 @@ def list_incidents(
 
 @router.get("/incidents/{incident_id}")
 def get_incident(
-    request: Request, incident_id: int, user: CurrentUser, claim: bool = False
+    request: Request, incident_id: Id, user: CurrentUser, claim: bool = False
 ) -> dict[str, Any]:
     """The card: comment, thread, verdict, drafts, replies, notes and history.
     ``claim=true`` takes the incident for the caller for a few minutes, as opening the page
@@ -140,7 +140,7 @@ def _run(request: Request, work: Callable[[Any, datetime], Any]) -> Any:
 
 
 @router.post("/incidents/{incident_id}/reply")
-def reply(request: Request, incident_id: int, body: ReplyIn, user: CurrentUser) -> Done:
+def reply(request: Request, incident_id: Id, body: ReplyIn, user: CurrentUser) -> Done:
     """Queue a public reply; the worker posts it. 409 if a reply is already sent or waiting,
     or someone else holds the incident."""
 
@@ -162,13 +162,13 @@ def reply(request: Request, incident_id: int, body: ReplyIn, user: CurrentUser) 
 
 
 @router.post("/incidents/{incident_id}/retry")
-def retry(request: Request, incident_id: int, body: RetryIn, user: CurrentUser) -> Done:
+def retry(request: Request, incident_id: Id, body: RetryIn, user: CurrentUser) -> Done:
     _run(request, lambda c, n: inbox.retry_reply(c, incident_id, body.outbox_id, user.username, n))
     return Done(outbox_id=body.outbox_id)
 
 
 @router.post("/incidents/{incident_id}/close")
-def close(request: Request, incident_id: int, body: CloseIn, user: CurrentUser) -> Done:
+def close(request: Request, incident_id: Id, body: CloseIn, user: CurrentUser) -> Done:
     """Mark "no answer needed" with a reason."""
     reason = body.reason
     _run(request, lambda c, n: inbox.close_no_answer(c, incident_id, reason, user.username, n))
@@ -176,32 +176,34 @@ def close(request: Request, incident_id: int, body: CloseIn, user: CurrentUser) 
 
 
 @router.post("/incidents/{incident_id}/reopen")
-def reopen(request: Request, incident_id: int, user: CurrentUser) -> Done:
+def reopen(request: Request, incident_id: Id, user: CurrentUser) -> Done:
     _run(request, lambda c, n: inbox.reopen(c, incident_id, user.username, n))
     return Done()
 
 
 @router.post("/incidents/{incident_id}/topic")
-def topic(request: Request, incident_id: int, body: TopicIn, user: CurrentUser) -> Done:
-    """Change the topic; recorded as a correction for improving the rules."""
-    _run(request, lambda c, n: inbox.change_topic(c, incident_id, body.topic, user.username, n))
+def topic(request: Request, incident_id: Id, body: TopicIn, user: CurrentUser) -> Done:
+    """Change the topic to one of the loaded rules' topics (422 otherwise); recorded as a
+    correction for improving the rules."""
+    chosen = deps.known_topic(request, body.topic, 422)
+    _run(request, lambda c, n: inbox.change_topic(c, incident_id, chosen, user.username, n))
     return Done()
 
 
 @router.post("/incidents/{incident_id}/assign")
-def assign(request: Request, incident_id: int, body: AssignIn, user: CurrentUser) -> Done:
+def assign(request: Request, incident_id: Id, body: AssignIn, user: CurrentUser) -> Done:
     _run(request, lambda c, n: inbox.assign(c, incident_id, body.assignee, user.username, n))
     return Done()
 
 
 @router.post("/incidents/{incident_id}/notes")
-def add_note(request: Request, incident_id: int, body: NoteIn, user: CurrentUser) -> Done:
+def add_note(request: Request, incident_id: Id, body: NoteIn, user: CurrentUser) -> Done:
     _run(request, lambda c, n: inbox.add_note(c, incident_id, body.text, user.username, n))
     return Done()
 
 
 @router.post("/incidents/{incident_id}/claim")
-def claim(request: Request, incident_id: int, body: ClaimIn, user: CurrentUser) -> Done:
+def claim(request: Request, incident_id: Id, body: ClaimIn, user: CurrentUser) -> Done:
     """Take the incident for a few minutes (``force`` takes it over from someone else)."""
     got = _run(
         request,

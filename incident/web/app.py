@@ -27,6 +27,7 @@ from incident.stats import StatsCache
 from incident.users import Role
 from incident.web import display
 from incident.web.auth import SESSION_HOURS, LoginRequired, csrf_guard, csrf_token
+from incident.web.inputs import refuse_forbidden_characters
 from incident.web.suggestions import KIND_TITLES, Suggestions, load_suggestions, redirect_text
 
 HERE = Path(__file__).parent
@@ -74,6 +75,22 @@ def templates() -> Jinja2Templates:
     return t
 
 
+def with_security_headers(request: Request, response: Response) -> Response:
+    """The headers every answer carries (those a handler set itself are kept): a strict
+    Content-Security-Policy, no sniffing, no framing, no caching except of static files."""
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if not request.url.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
 def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     from incident.web import api
     from incident.web.pages import admin, card, health, login, queue, stats
@@ -84,7 +101,10 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,  # served at /api/openapi.json, behind login
-        dependencies=[Depends(csrf_guard)],
+        dependencies=[Depends(refuse_forbidden_characters), Depends(csrf_guard)],
+        # Starlette's "/queue/" -> "/queue" redirect names the request's Host header (an open
+        # redirect through a lying Host); every redirect of ours is a relative path instead.
+        redirect_slashes=False,
     )
     app.state.engine = engine
     app.state.settings = settings
@@ -107,17 +127,7 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+        return with_security_headers(request, response)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
@@ -149,6 +159,25 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
         )
         return response
 
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # Starlette runs this outside every middleware (then re-raises, so the server logs the
+        # exception): the headers are set here. No session: it may be what failed.
+        message = (
+            "Что-то пошло не так на сервере. Попробуйте ещё раз через минуту; "
+            "если не получится, сообщите администратору."
+        )
+        if request.url.path.startswith("/api/"):
+            response: Response = JSONResponse({"detail": message}, status_code=500)
+        else:
+            response = app.state.templates.TemplateResponse(
+                request,
+                "error.html",
+                {"status": 500, "message": message, "csrf": "", "user": None, "Role": Role},
+                status_code=500,
+            )
+        return with_security_headers(request, response)
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         return error_page(request, exc.status_code, exc.detail)
@@ -157,6 +186,13 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        where = {str(error.get("loc", ("",))[0]) for error in exc.errors()}
+        if "path" in where:  # e.g. an incident number no incident can have
+            return error_page(request, 404, "Такой страницы нет: проверьте адрес.")
+        if "body" not in where:
+            return error_page(
+                request, 400, "В адресе страницы неверные параметры: проверьте ссылку."
+            )
         return error_page(request, 400, "Форма заполнена неверно: проверьте поля и повторите.")
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

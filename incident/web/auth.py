@@ -1,9 +1,11 @@
 """Sessions, the current user, roles and CSRF protection.
 
-Sessions are Starlette's signed cookies (itsdangerous, HttpOnly, SameSite=Lax, Secure unless
-turned off for plain-HTTP development) holding the user id, the login time and a CSRF token.
-The user is re-read on every request: disabling an account or changing its password ends its
-sessions at once.
+Sessions are rows of ``web_sessions`` (``incident.users``): logging in opens one, logging out
+deletes it, and a password change or disabling the account deletes every one of that user. The
+browser holds the session's random key in Starlette's signed cookie (itsdangerous, HttpOnly,
+SameSite=Lax, Secure unless turned off for plain-HTTP development), beside a CSRF token. The
+session and its user are read on every request, so a copied cookie is worth nothing once its
+session has ended.
 
 CSRF: the synchronizer-token pattern. The token lives in the signed session; every form carries
 it in a hidden ``csrf_token`` field and scripts send it in the ``X-CSRF-Token`` header. Every
@@ -18,14 +20,14 @@ import hmac
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from fastapi import Depends, HTTPException, Request
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine
 
-from incident import db
-from incident.users import Role, User, user_from_row
+from incident import users
+from incident.users import Role, User
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
@@ -34,6 +36,7 @@ SECRET_ENV = "INCIDENT_WEB_SECRET"  # noqa: S105 - variable names
 SECRET_FILE_ENV = "INCIDENT_WEB_SECRET_FILE"  # noqa: S105
 CREDENTIAL_NAME = "incident-web-secret"
 SESSION_HOURS = 12
+SESSION_KEY = "sid"  # the session's random key, in the signed cookie
 
 
 class SecretError(Exception):
@@ -92,14 +95,20 @@ async def csrf_guard(request: Request) -> None:
         )
 
 
-def start_session(request: Request, user: User, now: datetime) -> None:
+def start_session(request: Request, conn: Connection, user: User, now: datetime) -> None:
+    """Open a session of ``user`` (a row, written in ``conn``'s transaction) and give the
+    browser its key and a fresh CSRF token; whatever the cookie held before is dropped."""
+    key = users.open_session(conn, user, now, timedelta(hours=SESSION_HOURS))
     request.session.clear()
-    request.session.update(
-        {"uid": user.id, "iat": int(now.timestamp()), "csrf": secrets.token_urlsafe(32)}
-    )
+    request.session.update({SESSION_KEY: key, "csrf": secrets.token_urlsafe(32)})
 
 
 def end_session(request: Request) -> None:
+    """Delete this browser's session on the server and forget the cookie's contents."""
+    key = request.session.get(SESSION_KEY)
+    if isinstance(key, str):
+        with _engine(request).begin() as conn:
+            users.end_session(conn, key)
     request.session.clear()
 
 
@@ -114,26 +123,18 @@ def _now(request: Request) -> datetime:
 
 
 def session_user(request: Request) -> User | None:
-    uid, iat = request.session.get("uid"), request.session.get("iat")
-    if not isinstance(uid, int) or not isinstance(iat, int):
-        return None
-    now = _now(request)
-    if now.timestamp() - iat > SESSION_HOURS * 3600:
+    """The user of this browser's session, if it is open, unexpired and the user active."""
+    key = request.session.get(SESSION_KEY)
+    if not isinstance(key, str):
         return None
     with _engine(request).connect() as conn:
-        row = conn.execute(select(db.users).where(db.users.c.id == uid)).first()
-    if row is None or row.disabled:
-        return None
-    # A session older than the last password change is void (one-second cookie resolution).
-    if row.password_changed_at > datetime.fromtimestamp(iat + 1, UTC):
-        return None
-    return user_from_row(row)
+        return users.session_user(conn, key, _now(request))
 
 
 def current_user(request: Request) -> User:
     user = session_user(request)
     if user is None:
-        request.session.pop("uid", None)
+        request.session.pop(SESSION_KEY, None)
         raise LoginRequired()
     request.state.user = user
     return user
@@ -146,6 +147,13 @@ def require(role: Role) -> Callable[..., User]:
         return user
 
     return dependency
+
+
+def login_name_key(request: Request) -> bytes:
+    """The key for the throttle's hash of login names that are no account: derived from the
+    session secret, so every web process of a deployment counts a name alike."""
+    secret: str = request.app.state.settings.secret
+    return hmac.new(secret.encode(), b"incident: unknown login names", "sha256").digest()
 
 
 def client_address(request: Request) -> str | None:

@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import Field
 from sqlalchemy import Connection, Engine
 
 from incident import inbox, users
@@ -19,6 +20,12 @@ from incident.web.suggestions import Suggestions
 
 CurrentUser = Annotated[User, Depends(current_user)]
 Admin = Annotated[User, Depends(require(Role.ADMIN))]
+
+# A row id as a path, query, form or JSON value: a positive 64-bit integer, the most a BIGINT
+# (and SQLite's INTEGER) holds, so a larger number is refused as invalid input (never a 500
+# from the database).
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def now(request: Request) -> datetime:
@@ -37,6 +44,15 @@ def suggestions(request: Request) -> Suggestions:
     """The app's rules and reply catalogue (``WebSettings.suggestions``, or loaded at start)."""
     found: Suggestions = request.app.state.suggestions
     return found
+
+
+def known_topic(request: Request, topic: str, status: int = 400) -> str:
+    """``topic`` if the loaded rules have it; otherwise the request is refused with ``status``
+    (staff choose from the rules' topics: anything else is a forged or stale form)."""
+    topic = topic.strip()
+    if topic not in suggestions(request).topics:
+        raise HTTPException(status, "Нет такой темы: выберите тему из списка.")
+    return topic
 
 
 def render(

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from incident import users
 from incident.users import Role
 from incident.web import deps, queries
-from incident.web.deps import Admin
+from incident.web.deps import Admin, Id
 
 router = APIRouter(include_in_schema=False)
 
@@ -100,7 +100,7 @@ def admin_role(
 
 @router.get("/admin/audit")
 def admin_audit(
-    request: Request, user: Admin, before: Annotated[int | None, Query()] = None
+    request: Request, user: Admin, before: Annotated[Id | None, Query()] = None
 ) -> Response:
     """The audit log, newest first, a hundred events a page (``before``: the next page)."""
     with deps.engine(request).connect() as conn:

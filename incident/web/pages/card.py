@@ -13,12 +13,12 @@ from incident.models import CloseReason, ReplyKind
 from incident.users import User
 from incident.web import deps, queries
 from incident.web.cards import load_card
-from incident.web.deps import CurrentUser
+from incident.web.deps import CurrentUser, Id
 
 router = APIRouter(include_in_schema=False)
 
 
-def _card_context(request: Request, incident_id: int, user: User) -> dict[str, Any]:
+def _card_context(request: Request, incident_id: Id, user: User) -> dict[str, Any]:
     now = deps.now(request)
     s = deps.suggestions(request)
     with deps.engine(request).connect() as conn:
@@ -35,12 +35,12 @@ def _card_context(request: Request, incident_id: int, user: User) -> dict[str, A
     }
 
 
-def _card(incident_id: int) -> str:
+def _card(incident_id: Id) -> str:
     return f"/incidents/{incident_id}"
 
 
 @router.get("/incidents/{incident_id}")
-def card_page(request: Request, incident_id: int, user: CurrentUser) -> Response:
+def card_page(request: Request, incident_id: Id, user: CurrentUser) -> Response:
     """The card; opening it takes the incident for the viewer for a few minutes."""
     now = deps.now(request)
     try:
@@ -52,7 +52,7 @@ def card_page(request: Request, incident_id: int, user: CurrentUser) -> Response
 
 
 @router.get("/incidents/{incident_id}/replies")
-def card_replies(request: Request, incident_id: int, user: CurrentUser) -> Response:
+def card_replies(request: Request, incident_id: Id, user: CurrentUser) -> Response:
     """The reply status block alone, refreshed while a reply waits for the worker."""
     with deps.engine(request).connect() as conn:
         replies = queries.replies(conn, incident_id)
@@ -62,7 +62,7 @@ def card_replies(request: Request, incident_id: int, user: CurrentUser) -> Respo
 @router.post("/incidents/{incident_id}/reply")
 def send_reply(
     request: Request,
-    incident_id: int,
+    incident_id: Id,
     user: CurrentUser,
     text: Annotated[str, Form(max_length=20_000)],
     kind: Annotated[str, Form()] = "answer",
@@ -89,7 +89,7 @@ def send_reply(
 
 @router.post("/incidents/{incident_id}/retry")
 def retry(
-    request: Request, incident_id: int, user: CurrentUser, outbox_id: Annotated[int, Form()]
+    request: Request, incident_id: Id, user: CurrentUser, outbox_id: Annotated[Id, Form()]
 ) -> Response:
     """Send a failed reply again."""
     with deps.action(request) as conn:
@@ -100,7 +100,7 @@ def retry(
 
 @router.post("/incidents/{incident_id}/close")
 def close(
-    request: Request, incident_id: int, user: CurrentUser, reason: Annotated[str, Form()]
+    request: Request, incident_id: Id, user: CurrentUser, reason: Annotated[str, Form()]
 ) -> Response:
     """Close without an answer, for one of the listed reasons."""
     if reason not in {r.value for r in CloseReason}:
@@ -114,7 +114,7 @@ def close(
 
 
 @router.post("/incidents/{incident_id}/reopen")
-def reopen(request: Request, incident_id: int, user: CurrentUser) -> Response:
+def reopen(request: Request, incident_id: Id, user: CurrentUser) -> Response:
     """Open a closed incident again."""
     with deps.action(request) as conn:
         inbox.reopen(conn, incident_id, user.username, deps.now(request))
@@ -125,11 +125,13 @@ def reopen(request: Request, incident_id: int, user: CurrentUser) -> Response:
 @router.post("/incidents/{incident_id}/topic")
 def topic(
     request: Request,
-    incident_id: int,
+    incident_id: Id,
     user: CurrentUser,
     topic: Annotated[str, Form(max_length=32)],
 ) -> Response:
-    """Correct the topic (the correction is kept for improving the rules)."""
+    """Correct the topic to one of the rules' topics (the correction is kept for improving
+    the rules)."""
+    topic = deps.known_topic(request, topic)
     with deps.action(request) as conn:
         inbox.change_topic(conn, incident_id, topic, user.username, deps.now(request))
         deps.flash(request, "Тема изменена; исправление сохранено для улучшения правил.")
@@ -139,7 +141,7 @@ def topic(
 @router.post("/incidents/{incident_id}/assign")
 def assign(
     request: Request,
-    incident_id: int,
+    incident_id: Id,
     user: CurrentUser,
     assignee: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
@@ -153,7 +155,7 @@ def assign(
 @router.post("/incidents/{incident_id}/note")
 def note(
     request: Request,
-    incident_id: int,
+    incident_id: Id,
     user: CurrentUser,
     text: Annotated[str, Form(max_length=10_000)],
 ) -> Response:
@@ -165,7 +167,7 @@ def note(
 
 
 @router.post("/incidents/{incident_id}/claim")
-def take_over(request: Request, incident_id: int, user: CurrentUser) -> Response:
+def take_over(request: Request, incident_id: Id, user: CurrentUser) -> Response:
     """Take the incident from whoever holds it (recorded)."""
     with deps.action(request) as conn:
         inbox.claim(conn, incident_id, user.username, deps.now(request), force=True)
@@ -174,7 +176,7 @@ def take_over(request: Request, incident_id: int, user: CurrentUser) -> Response
 
 
 @router.post("/incidents/{incident_id}/release")
-def release(request: Request, incident_id: int, user: CurrentUser) -> Response:
+def release(request: Request, incident_id: Id, user: CurrentUser) -> Response:
     """Let the incident go and return to the queue."""
     with deps.action(request) as conn:
         inbox.release(conn, incident_id, user.username, deps.now(request))

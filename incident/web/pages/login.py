@@ -9,7 +9,13 @@ from fastapi.responses import Response
 
 from incident import users
 from incident.web import deps
-from incident.web.auth import client_address, end_session, session_user, start_session
+from incident.web.auth import (
+    client_address,
+    end_session,
+    login_name_key,
+    session_user,
+    start_session,
+)
 from incident.web.deps import CurrentUser
 
 router = APIRouter(include_in_schema=False)
@@ -36,8 +42,15 @@ def login(
     try:
         with deps.engine(request).begin() as conn:
             user = users.authenticate(
-                conn, username, password, now, address=client_address(request)
+                conn,
+                username,
+                password,
+                now,
+                address=client_address(request),
+                name_key=login_name_key(request),
             )
+            if user is not None:
+                start_session(request, conn, user, now)
     except users.LoginLocked as exc:
         minutes = max(1, int((exc.until - now).total_seconds() // 60) + 1)
         error = f"Слишком много неудачных попыток. Попробуйте через {minutes} мин."
@@ -47,13 +60,12 @@ def login(
         return deps.render(
             request, "login.html", {"next": deps.safe_next(next), "error": error}, status_code=401
         )
-    start_session(request, user, now)
     return deps.back(deps.safe_next(next))
 
 
 @router.post("/logout")
 def logout(request: Request, user: CurrentUser) -> Response:
-    """End the session."""
+    """End the session, on the server too: its cookie no longer opens anything."""
     end_session(request)
     return deps.back("/login")
 

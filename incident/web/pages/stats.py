@@ -115,6 +115,8 @@ def stats_query(
     person: Annotated[str | None, Query(max_length=64)] = None,
 ) -> StatsQuery:
     tz = timezone_of(request)
+    if not all(stats.in_range(day) for day in (first, last) if day is not None):
+        raise HTTPException(400, stats.OUT_OF_RANGE)
     if first is None and last is None:
         first, last = current_month(deps.now(request), tz)
     elif first is None:
