@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="trust X-Forwarded-For/-Proto from a reverse proxy on this machine",
     )
-    p.set_defaults(handler=cmd_web)
+    p.set_defaults(handler=cmd_web, private_umask=True)
 
 
 def session_secret() -> str:
