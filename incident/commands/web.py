@@ -68,6 +68,7 @@ def cmd_web(args: argparse.Namespace) -> int:
             proxy_headers=args.proxy_headers,
             forwarded_allow_ips="127.0.0.1" if args.proxy_headers else None,
             log_level=config.log_level.lower(),
+            log_config=None,  # its lines go through our formatter (incident.logs), not its own
             access_log=False,
         )
     return 0
