@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from incident import __version__
+from incident import __version__, files
 from incident.commands import classify as classify_commands
 from incident.commands import (
     demo,
@@ -59,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if getattr(args, "private_umask", False):
+        # the worker, the web app and the demo: whatever they or their libraries create
+        # (SQLite's journals, temporary files) is their user's only
+        os.umask(files.PRIVATE_UMASK)
     try:
         if args.command == "sla":
             # the calendar and policies of this deployment, when it has a config file

@@ -8,7 +8,9 @@ migrations produce exactly these tables.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -34,6 +36,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from incident import files
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -248,9 +252,24 @@ topic_corrections = Table(
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the pragmas SQLite needs for a worker and a web app side by side."""
+    """An engine with the pragmas SQLite needs for a worker and a web app side by side.
+
+    A SQLite database file is its user's only (0600): it holds citizens' comments and names.
+    It is created so before SQLite opens it, and tightened if an older version left it
+    readable; SQLite gives its ``-wal`` and ``-shm`` files the database file's mode."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        database = _sqlite_file(engine.url.database)
+
+        @event.listens_for(engine, "do_connect")
+        def _private_database(dialect: Any, record: Any, cargs: Any, cparams: Any) -> None:
+            if database is None:
+                return
+            # a missing folder, say, is left to SQLite: its own error says it better
+            with contextlib.suppress(OSError):
+                files.private_file(database)
+                for suffix in ("-wal", "-shm", "-journal"):
+                    files.tighten(database.with_name(database.name + suffix))
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
@@ -271,6 +290,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_file(database: str | None) -> Path | None:
+    """The file of a SQLite URL's database; None in memory or for a ``file:`` URI."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 # --- response figures, SLA warnings, reply kinds (migration 0003) -------------------------

@@ -18,6 +18,10 @@ _TOKEN_PATTERNS = (
     re.compile(r"(access_token|token|secret|password|key)=([^&\s'\"]+)", re.IGNORECASE),
     re.compile(r"\b[A-Za-z0-9_\-]{60,}\b"),
 )
+OUR_LOGGER = "incident"  # the stdlib logger structlog's lines go through
+# Loggers whose lines follow the configured level: ours, and uvicorn's serving our web app
+# (it says where it listens at info level). Every other library speaks at warning.
+OWN_LOGGERS = (OUR_LOGGER, "uvicorn")
 _SECRET_KEYS = re.compile(r"token|secret|password|passwd|api_key|credential|cookie", re.I)
 REDACTED = "[redacted]"
 
@@ -59,6 +63,15 @@ def configure_logging(
     known_secrets: Iterable[str] = (),
     stream: TextIO | None = None,
 ) -> None:
+    """Every log line, ours and the libraries', through one structlog formatter on the root
+    handler: JSON lines or console lines, secrets redacted.
+
+    structlog events and stdlib records (vk_api, APScheduler, urllib3, httpx, Telethon and our
+    own ``logging.getLogger(__name__)`` callers with ``extra={...}``) get the same timestamp,
+    level and bound context; a stdlib record also names its logger and keeps its ``extra``
+    fields as keys. ``level`` applies to our own lines, whichever API writes them, and to
+    uvicorn's; the other libraries speak at warning unless ``level`` is debug.
+    """
     out = stream or sys.stderr
     json_output = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: Any = (
@@ -66,49 +79,70 @@ def configure_logging(
         if json_output
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
-    redactor = Redactor(known_secrets)
-    processors: list[Any] = [
+    ours = logging.getLevelNamesMapping()[level.upper()]
+    libraries = logging.DEBUG if ours <= logging.DEBUG else logging.WARNING
+    shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info if json_output else _noop,
-        redactor,
-        renderer,
     ]
     structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        wrapper_class=structlog.make_filtering_bound_logger(ours),
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
-    # Libraries (vk_api, apscheduler, urllib3) log through stdlib logging: route them through
-    # a handler that redacts too, at warning level unless debugging.
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            *shared,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+            _drop_formatter_fields,
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            # tracebacks as text before the redactor, in both formats: a pretty console
+            # traceback would show local variables (tokens among them) unredacted
+            structlog.processors.format_exc_info,
+            Redactor(known_secrets),
+            renderer,
+        ],
+    )
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
     handler = logging.StreamHandler(out)
-    handler.addFilter(_StdlibRedactFilter(redactor.known))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_LevelFilter(ours, libraries))
+    handler.setFormatter(formatter)
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    root.setLevel(min(ours, libraries))
 
 
-def _noop(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+def _drop_formatter_fields(
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """``message`` and ``asctime`` are set on a record by any stdlib formatter that saw it
+    first (pytest's, say), and uvicorn adds ``color_message``, the event with terminal colours:
+    none of them is an extra field."""
+    for key in ("message", "asctime", "color_message"):
+        event_dict.pop(key, None)
     return event_dict
 
 
-class _StdlibRedactFilter(logging.Filter):
-    def __init__(self, known: tuple[str, ...]) -> None:
+class _LevelFilter(logging.Filter):
+    """Lines of ``OWN_LOGGERS`` (and their children; structlog's lines included) at the
+    configured level; the other libraries' at ``libraries``."""
+
+    def __init__(self, ours: int, libraries: int) -> None:
         super().__init__()
-        self.known = known
+        self.ours = ours
+        self.libraries = libraries
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact_text(record.getMessage(), self.known)
-        record.args = ()
-        return True
+        name = record.name
+        mine = any(name == own or name.startswith(own + ".") for own in OWN_LOGGERS)
+        return record.levelno >= (self.ours if mine else self.libraries)
 
 
 def get_logger(**context: Any) -> Any:
-    return structlog.get_logger().bind(**context)
+    return structlog.get_logger(OUR_LOGGER).bind(**context)

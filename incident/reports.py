@@ -7,8 +7,10 @@ the month), then the volume by topic (the committee's hotline breakdown) as a ta
 It renders as XLSX or CSV here, and as a printable HTML page in ``incident.web.printable``.
 
 CSV is written for a Russian spreadsheet: UTF-8 with a BOM, ``;`` between fields and a decimal
-comma. Cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``)
-are neutralised in both formats: citizens write the comments.
+comma. Every text cell of both formats goes through ``incident.spreadsheet``: characters a
+spreadsheet file cannot hold become U+FFFD, and a cell a spreadsheet would run as a formula is
+kept as text (an apostrophe first in CSV, the quote prefix in XLSX): citizens write the comments
+and choose their names.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ from sqlalchemy import Connection, select
 from incident import db, stats
 from incident.models import TOPIC_LABELS, UNCLASSIFIED
 from incident.sources.registry import title as platform_title
+from incident.spreadsheet import csv_text, readable, runs_as_formula
 from incident.stats import Filters, Stats
 
 RATED_MINIMUM = 2  # incidents a month below which the rating does not score a community
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 STATUS_LABELS = {"open": "ждёт ответа", "answered": "отвечено", "closed": "закрыто"}
 
@@ -128,11 +130,6 @@ def _hours(seconds: int | None) -> float | None:
     return None if seconds is None else round(seconds / 3600, 2)
 
 
-def safe_text(value: str) -> str:
-    """A cell text a spreadsheet will not run as a formula."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
 def _csv_value(value: Any, kind: str) -> str:
     if value is None:
         return ""
@@ -142,7 +139,7 @@ def _csv_value(value: Any, kind: str) -> str:
         return f"{value:.2f}".replace(".", ",")
     if kind == "bool":
         return "да" if value else "нет"
-    return safe_text(str(value))
+    return csv_text(str(value))
 
 
 def write_incidents_csv(rows: Iterable[Mapping[str, Any]], out: IO[str]) -> int:
@@ -162,9 +159,13 @@ _WIDTHS = {"text": 18, "datetime": 17, "hours": 12, "bool": 8, "int": 8}
 def _cell(ws: WriteOnlyWorksheet, value: Any, kind: str = "text") -> Cell:
     if kind == "bool" and value is not None:
         value = "да" if value else "нет"
+    if isinstance(value, str):
+        value = readable(value)
     cell = WriteOnlyCell(ws, value=value)
     if isinstance(value, str):
         cell.data_type = "s"  # never a formula, whatever the text starts with
+        if runs_as_formula(value):
+            cell.quotePrefix = True  # still text when someone edits it (Excel's apostrophe)
     elif kind == "datetime" and value is not None:
         cell.number_format = "DD.MM.YYYY HH:MM"
     elif kind == "hours" and value is not None:
@@ -175,7 +176,7 @@ def _cell(ws: WriteOnlyWorksheet, value: Any, kind: str = "text") -> Cell:
 def _header(ws: WriteOnlyWorksheet, titles: Sequence[str]) -> list[Cell]:
     cells = []
     for title in titles:
-        cell = WriteOnlyCell(ws, value=title)
+        cell = WriteOnlyCell(ws, value=readable(title))
         cell.data_type = "s"
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
@@ -455,7 +456,7 @@ def _csv_report_value(value: Any, kind: str) -> str:
         return f"{value * 100:.1f}%".replace(".", ",")
     if kind == "hours":
         return f"{value:.2f}".replace(".", ",")
-    return safe_text(str(value))
+    return csv_text(str(value))
 
 
 def write_report_csv(report: MonthlyReport, out: IO[str]) -> None:

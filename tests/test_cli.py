@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from incident.cli import main
 
@@ -22,8 +27,24 @@ def run(
         env={**os.environ, **(env or {})},
         cwd=cwd,
         timeout=120,
+        umask=0o022,  # the usual one: files 0644 and folders 0755 unless made private
     )
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def umask_of(pid: int) -> int | None:
+    """The umask of a running process (Linux), None when it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    found = re.search(r"^Umask:\s+([0-7]+)$", status, flags=re.MULTILINE)
+    assert found, status
+    return int(found.group(1), 8)
 
 
 def test_init_writes_a_config_and_a_database_that_the_other_commands_use(tmp_path: Path) -> None:
@@ -33,6 +54,8 @@ def test_init_writes_a_config_and_a_database_that_the_other_commands_use(tmp_pat
     assert config.exists()
     assert (tmp_path / "var" / "incident.sqlite3").exists()
     assert "wrote" in out
+    # comments and names live in the database: for the user that runs incident only
+    assert (mode(tmp_path / "var"), mode(tmp_path / "var" / "incident.sqlite3")) == (0o700, 0o600)
     code, out, _ = run("--config", str(config), "check-config")
     assert code == 0
     assert "sources: none configured" in out
@@ -130,3 +153,32 @@ def test_the_demo_stores_comments_opens_incidents_and_posts_replies(tmp_path: Pa
     assert min(vk, ok, telegram) > 0, by_platform
     assert vk + ok + telegram == stored
     assert (tmp_path / "demo" / "incident.sqlite3").exists()
+    # the demo's folder, database, config and tokens are for its user only
+    demo = tmp_path / "demo"
+    assert mode(demo) == 0o700
+    assert mode(demo / "secrets") == 0o700
+    written = [p for p in demo.rglob("*") if p.is_file()]
+    assert {p.name for p in written} >= {"incident.sqlite3", "config.toml", "vk-sweep-token"}
+    assert {p.name: mode(p) for p in written} == {p.name: 0o600 for p in written}
+
+
+@pytest.mark.parametrize("command", [["run"], ["web", "--port", "0"]])
+def test_the_worker_and_the_web_app_create_files_for_their_user_only(
+    tmp_path: Path, command: list[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    assert run("--config", str(config), "init")[0] == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "incident", "--config", str(config), *command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        umask=0o022,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while umask_of(proc.pid) == 0o022 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert umask_of(proc.pid) == 0o077
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)

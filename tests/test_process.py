@@ -3,6 +3,7 @@ SIGTERM stops it cleanly; the daemon's listeners and sender work together."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -138,6 +139,37 @@ def test_sigterm_stops_the_running_worker_within_seconds(
     assert proc.returncode == 0, err.decode()
     assert stopped_in < 8
     assert b"worker_stopped" in err
+
+
+def test_at_debug_level_every_line_the_worker_writes_is_json(
+    engine: Engine, fake_vk: FakeVk, tmp_path: Path
+) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    fake_vk.add_comment(GID, post, 1001, "Вопрос про возврат товара")
+    fake_vk.fail_next("wall.get", 6)  # too many requests: retried, with a debug-worthy line
+    config = write_config(tmp_path, engine, fake_vk, level="debug")
+    proc = subprocess.Popen(
+        incident_cli(config, "run"), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert wait_for(lambda: len(stored_ids(engine)) == 1, 20)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    lines = err.decode().splitlines()
+    events = [json.loads(line) for line in lines]  # each one a JSON object
+    assert all(isinstance(e, dict) for e in events)
+    retry = [e for e in events if e["event"] == "vk call failed, retrying"]
+    assert retry, lines
+    assert retry[0]["logger"] == "incident.sources.vk.calls"
+    assert (retry[0]["method"], retry[0]["attempt"]) == ("wall.get", 1)
+    loggers = {e.get("logger", "") for e in events}
+    assert any(name.startswith("apscheduler.") for name in loggers), loggers
+    assert any(name.startswith("urllib3.") for name in loggers), loggers
+    assert "worker_stopped" in {e["event"] for e in events}
 
 
 def test_the_daemon_listens_and_posts_replies_until_stopped(

@@ -12,6 +12,7 @@ from incident.replies import (
     RepliesError,
     ReplyContext,
     ReplyTemplate,
+    first_name,
     load_replies,
     plain_language_problems,
     suggest,
@@ -162,6 +163,77 @@ def test_greeting_uses_the_authors_first_name(rules: RuleSet, catalog: Catalog) 
     anonymous = suggest(verdict, catalog, ReplyContext())
     assert named[0].text.startswith("Ольга, здравствуйте!")
     assert anonymous[0].text.startswith("Здравствуйте!")
+
+
+# Author names are chosen by whoever writes the comment; the greeting is posted as the community.
+HOSTILE_NAMES = [
+    "[id1|@all]",  # a VK mention of everyone
+    "@all",
+    "Анна [club1|@all]",
+    "https://evil.example",
+    "vk.com/evil",
+    "<b>Анна</b>",
+    "*Анна*",
+    '=HYPERLINK("http://evil.example","Анна")',
+    "Анна\u202e!ллаг",  # a right-to-left override in the middle
+    "Анна\nПодпишитесь на канал!",
+    "Ан.на",
+    "Анна123",
+    "Анна 🌸",
+    "Ἄννα",  # neither Cyrillic nor Latin
+    "-Анна",
+    "Анна--Мария",
+    "А",
+    "Анна" * 20,
+    "\u200b\u2060",
+    "",
+]
+ORDINARY_NAMES = ["Анна", "Анна-Мария", "O'Brien", "Иван Петров", "Jean-Luc", "Д’Артаньян"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_name_that_does_not_look_like_a_name_is_left_out_of_the_greeting(
+    rules: RuleSet, catalog: Catalog, name: str
+) -> None:
+    verdict = classify("МТС списал деньги за подписку", rules)
+    drafts = suggest(verdict, catalog, ReplyContext(author_first_name=name))
+    assert drafts[0].text.startswith("Здравствуйте! ")
+    assert all("здравствуйте!" not in d.text for d in drafts)
+
+
+@pytest.mark.parametrize("name", ORDINARY_NAMES)
+def test_an_ordinary_name_greets_the_author(rules: RuleSet, catalog: Catalog, name: str) -> None:
+    verdict = classify("МТС списал деньги за подписку", rules)
+    drafts = suggest(verdict, catalog, ReplyContext(author_first_name=name))
+    assert drafts[0].text.startswith(f"{name}, здравствуйте! ")
+
+
+def test_invisible_characters_and_extra_spaces_are_dropped_from_the_name(
+    rules: RuleSet, catalog: Catalog
+) -> None:
+    verdict = classify("МТС списал деньги за подписку", rules)
+    name = "\u202e\u200bАнна\u00ad  \u2066Мария\u2069\ufeff"
+    drafts = suggest(verdict, catalog, ReplyContext(author_first_name=name))
+    assert drafts[0].text.startswith("Анна Мария, здравствуйте! ")
+
+
+@pytest.mark.parametrize(
+    ("author_name", "first"),
+    [
+        ("Иван Петров", "Иван"),
+        ("Анна-Мария Сергеева", "Анна-Мария"),
+        ("O'Brien", "O'Brien"),
+        ("\u200fАнна", "Анна"),
+        ("Анна [id1|@all]", None),
+        ("[id1|@all] Анна", None),
+        ('=HYPERLINK("http://evil.example")', None),
+        (None, None),
+    ],
+)
+def test_the_first_name_is_taken_from_a_name_that_looks_like_one(
+    author_name: str | None, first: str | None
+) -> None:
+    assert first_name(author_name) == first
 
 
 def test_missing_context_values_show_as_markers_and_are_listed(

@@ -16,7 +16,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine
 
-from incident import migrate, reports
+from incident import migrate, reports, spreadsheet
 from incident.commands import report as report_command
 from incident.db import make_engine
 from incident.stats import Filters
@@ -121,6 +121,80 @@ def test_xlsx_export_keeps_types_and_never_writes_a_formula(world: World, tmp_pa
     assert line["Комментарий"].value == FORMULA
     assert line["Комментарий"].data_type == "s"
     assert ws.freeze_panes == "A2"
+    wb.close()
+
+
+# What a spreadsheet would run as a formula: a sign first, after blanks or invisible characters,
+# or its full-width twin; tab, CR and LF first act as separators when pasted.
+RISKY = [
+    "=1+1",
+    "+7 (999) 000-00-00",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "\r=1+1",
+    "\n=1+1",
+    " =1+1",
+    "\u00a0\u3000=1+1",
+    "\u200b=1+1",
+    "\tтекст",
+    '＝HYPERLINK("http://evil.example")',
+    "＋1",
+    "－1",
+    "＠SUM(A1)",
+]
+HARMLESS = ["Магазин не вернул деньги", " просто пробел", "1+1=2", "e-mail", "Анна", ""]
+# Characters an XLSX file cannot hold (openpyxl refuses them) and a readable stand-in for each.
+UNWRITABLE = "Цена\x00 выросла\x01\x08\x0b\x0c\x1b\x1f!\ufffe"
+READABLE = "Цена\ufffd выросла\ufffd\ufffd\ufffd\ufffd\ufffd\ufffd!\ufffd"
+
+
+@pytest.mark.parametrize("text", RISKY)
+def test_a_csv_cell_a_spreadsheet_would_run_gets_an_apostrophe(text: str) -> None:
+    assert spreadsheet.csv_text(text) == "'" + text
+
+
+@pytest.mark.parametrize("text", HARMLESS)
+def test_an_ordinary_csv_cell_is_left_as_it_is(text: str) -> None:
+    assert spreadsheet.csv_text(text) == text
+
+
+def test_control_characters_become_a_visible_mark_and_line_breaks_stay() -> None:
+    assert spreadsheet.csv_text(UNWRITABLE) == READABLE
+    assert spreadsheet.csv_text("две\tстроки\r\nтекста") == "две\tстроки\r\nтекста"
+    assert spreadsheet.csv_text("\x01=1+1") == "\ufffd=1+1"  # starts with a mark now
+
+
+def test_csv_export_defuses_author_names_and_control_characters(world: World) -> None:
+    world.incident(T0, author_name="@Анна", text="\n=" + UNWRITABLE)
+    out = io.StringIO()
+    with world.engine.connect() as conn:
+        assert reports.write_incidents_csv(reports.export_rows(conn, OCTOBER), out) == 1
+    header, line = csv_rows(out.getvalue())
+    values = dict(zip(header, line, strict=True))
+    assert values["Автор"] == "'@Анна"
+    assert values["Комментарий"] == "'\n=" + READABLE
+
+
+def test_xlsx_export_writes_control_characters_readably_and_marks_risky_cells_as_text(
+    world: World, tmp_path: Path
+) -> None:
+    world.incident(T0, author_name="＝Анна", text=UNWRITABLE + "\nвторая строка")
+    world.incident(T0, author_name="Анна", text=" " + FORMULA)
+    path = tmp_path / "export.xlsx"
+    with world.engine.connect() as conn:
+        assert reports.write_incidents_xlsx(reports.export_rows(conn, OCTOBER), path) == 2
+    wb = load_workbook(path)
+    ws = wb["Обращения"]
+    header = [c.value for c in ws[1]]
+    first, second = ({h: c for h, c in zip(header, row, strict=True)} for row in ws.iter_rows(2))
+    assert first["Комментарий"].value == READABLE + "\nвторая строка"
+    assert first["Комментарий"].quotePrefix is False
+    assert (first["Автор"].value, first["Автор"].quotePrefix) == ("＝Анна", True)
+    # the text as written, kept as text when someone edits the cell (Excel's leading apostrophe)
+    assert (second["Комментарий"].value, second["Комментарий"].data_type) == (" " + FORMULA, "s")
+    assert second["Комментарий"].quotePrefix is True
+    assert second["Автор"].quotePrefix is False
     wb.close()
 
 
@@ -315,6 +389,26 @@ def test_cli_export_writes_the_days_asked_for(
     assert code == 0
     wb = load_workbook(out)
     assert wb["Обращения"].max_row == 1 + 3  # three incidents on 1 October
+    wb.close()
+
+
+def test_cli_export_writes_comments_with_control_characters(
+    deployment: tuple[Path, World], tmp_path: Path
+) -> None:
+    config, world = deployment
+    world.incident(T0, text=UNWRITABLE, author_name="Анна\x07")
+    out = tmp_path / "e.xlsx"
+    try:
+        argv = ("--from", "2026-10-01", "--to", "2026-10-01", "--format", "xlsx", "--out")
+        code = run(config, "export", *argv, str(out))
+    finally:
+        world.engine.dispose()
+    assert code == 0
+    wb = load_workbook(out)
+    texts = [row[8] for row in wb["Обращения"].iter_rows(min_row=2, values_only=True)]
+    authors = [row[7] for row in wb["Обращения"].iter_rows(min_row=2, values_only=True)]
+    assert texts[-1] == READABLE
+    assert authors[-1] == "Анна\ufffd"
     wb.close()
 
 

@@ -3,6 +3,7 @@ group, the committee's answers, live messages, faults, and replies sent as the c
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterator, Mapping
 
@@ -239,6 +240,20 @@ def test_a_live_comment_under_an_unknown_post_asks_for_a_sweep(tg: FakeTelegram)
         assert (batch.changes, batch.needs_sweep) == ((), True)
 
 
+def test_at_debug_level_a_comment_under_an_unknown_post_is_logged_with_its_ids(
+    tg: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="incident.sources.telegram")
+    post = tg.publish_post("Пост, опубликованный до запуска")
+    with source_on(tg) as source:
+        source.listen_once({})
+        comment = tg.comment(post, "Комментарий")
+        batch = source.listen_once({})
+    assert (batch.changes, batch.needs_sweep) == ((), True)
+    (record,) = [r for r in caplog.records if r.msg == "telegram message not under a known post"]
+    assert (record.source, record.message_id) == ("tg-main", comment)
+
+
 def test_a_replayed_live_message_is_stored_once(
     engine: Engine, tg: FakeTelegram, source: TelegramSource, clock: FakeClock
 ) -> None:
@@ -339,6 +354,20 @@ def test_a_reply_whose_result_was_lost_is_not_sent_twice(
     with source_on(tg) as restarted:  # the outbox retries later, perhaps from another worker
         posted = restarted.post_reply(reply(str(question), "В апреле", post_id=str(post)))
     assert [s.id for s in tg.sent] == [int(posted.external_id)]
+
+
+def test_a_reply_found_already_sent_is_logged_at_info_level_with_its_message_id(
+    tg: FakeTelegram, source: TelegramSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="incident.sources.telegram")
+    post = tg.publish_post("Пост")
+    question = tg.comment(post, "Когда?")
+    tg.lose_next_result()
+    with pytest.raises(TransientSourceError):
+        source.post_reply(reply(str(question), "В апреле", post_id=str(post)))
+    posted = source.post_reply(reply(str(question), "В апреле", post_id=str(post)))
+    (record,) = [r for r in caplog.records if r.msg == "telegram reply found already sent"]
+    assert (record.source, record.message_id) == ("tg-main", int(posted.external_id))
 
 
 def test_the_same_text_to_another_comment_is_a_new_reply(

@@ -96,3 +96,39 @@ def test_after_staff_correct_the_topic_the_drafts_follow_the_correction(
     drafts = drafts_on_card(anna, incident)
     assert "finance-answer" in drafts
     assert "telecom-answer" not in drafts
+
+
+@pytest.mark.parametrize(
+    ("author_name", "greeting"),
+    [
+        ("Иван Петров", "Иван, здравствуйте!"),
+        ("Анна-Мария", "Анна-Мария, здравствуйте!"),
+        ("O'Brien", "O'Brien, здравствуйте!"),
+        ("[id1|@all]", "Здравствуйте!"),
+        ("\u202eАнна [club1|@all]", "Здравствуйте!"),
+        ("https://evil.example Анна", "Здравствуйте!"),
+        ('=HYPERLINK("http://evil.example")', "Здравствуйте!"),
+    ],
+)
+def test_the_default_draft_greets_the_author_only_by_a_name_that_looks_like_one(
+    engine: Engine,
+    clock: FakeClock,
+    rules: RuleSet,
+    anna: TestClient,
+    author_name: str,
+    greeting: str,
+) -> None:
+    verdict = classify("МТС списал деньги за подписку", rules)
+    incident = add_incident(
+        engine,
+        clock(),
+        "МТС списал деньги за подписку",
+        external_id="100",
+        author_name=author_name,
+        topic=verdict.topic,
+        verdict=verdict.to_json(),
+    )
+    card: Any = anna.get(f"/api/incidents/{incident}").json()
+    texts = [d["text"] for d in card["drafts"]]
+    assert texts[0].startswith(greeting + " ")
+    assert not [t for t in texts if "@all" in t or "evil" in t or "\u202e" in t]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -143,3 +145,36 @@ def test_the_demo_serves_the_web_app_and_prints_the_login(tmp_path: Path) -> Non
             proc.communicate()
     assert proc.returncode == 0, err
     assert re.search(r"demo: \d+ comments stored, \d+ incidents open, \d+ replies posted", rest)
+
+
+def test_with_json_logs_every_line_the_web_app_writes_is_json(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    assert run("--config", str(config), "init")[0] == 0
+    starter = config.read_text(encoding="utf-8")
+    assert 'format = "auto"' in starter
+    config.write_text(starter.replace('format = "auto"', 'format = "json"', 1), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "incident", "--config", str(config), "web", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "INCIDENT_WEB_SECRET": "s" * 48},
+    )
+    try:
+        assert proc.stderr is not None
+        lines = []
+        for line in proc.stderr:
+            lines.append(line)
+            if "running on" in line.lower():
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    lines += rest.splitlines()
+    events = [json.loads(line) for line in lines if line.strip()]  # each one a JSON object
+    running = [e for e in events if "running on" in e["event"].lower()]
+    assert running, lines
+    assert running[0]["logger"] == "uvicorn.error"
+    assert "color_message" not in running[0]  # uvicorn's copy with terminal colours

@@ -377,6 +377,41 @@ def test_the_xlsx_export_opens_in_a_spreadsheet_with_the_same_rows(
     assert ids == made
 
 
+def test_the_xlsx_export_writes_comments_with_control_characters(
+    boris: TestClient, world: World
+) -> None:
+    world.incident(T0, text="Цена\x01 выросла\x1b!", author_name="Анна\x00")
+    world.incident(T0, text='＝HYPERLINK("http://evil.example")', author_name="-Борис")
+    response = boris.get("/stats/export", params={**OCTOBER, "format": "xlsx"})
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.content))
+    try:
+        sheet = book["Обращения"]
+        header = [c.value for c in sheet[1]]
+        author, text = header.index("Автор"), header.index("Комментарий")
+        rows = list(sheet.iter_rows(min_row=2))
+        assert [(r[author].value, r[text].value) for r in rows] == [
+            ("Анна\ufffd", "Цена\ufffd выросла\ufffd!"),
+            ("-Борис", '＝HYPERLINK("http://evil.example")'),
+        ]
+        assert [(r[author].quotePrefix, r[text].quotePrefix) for r in rows] == [
+            (False, False),
+            (True, True),
+        ]
+    finally:
+        book.close()
+
+
+def test_the_csv_export_defuses_formulas_in_comments_and_names(
+    boris: TestClient, world: World
+) -> None:
+    world.incident(T0, text=" =1+1\x01", author_name="＠all")
+    response = boris.get("/stats/export", params={**OCTOBER, "format": "csv"})
+    header, line = csv_rows(response)
+    values = dict(zip(header, line, strict=True))
+    assert (values["Автор"], values["Комментарий"]) == ("'＠all", "' =1+1\ufffd")
+
+
 def test_the_export_applies_the_person_and_without_topic_filters(
     boris: TestClient, world: World
 ) -> None:

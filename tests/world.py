@@ -237,6 +237,8 @@ class World:
         platform: str = "vk",
         closed: bool = False,
         assignee: str | None = None,
+        text: str = "Магазин не вернул деньги",
+        author_name: str | None = None,
     ) -> int:
         self.n += 1
         answered_at = opened_at + answered_after if answered_after is not None else None
@@ -248,7 +250,8 @@ class World:
             post_id="1",
             external_id=str(self.n),
             author_id="1001",
-            text="Магазин не вернул деньги",
+            author_name=author_name,
+            text=text,
             created_at=opened_at,
         )
         with self.engine.begin() as conn:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from incident import inbox, migrate, users, wiring
+from incident import files, inbox, migrate, users, wiring
 from incident.commands.web import apply_reply_values
 from incident.config import Config
 from incident.daemon import Worker, utc_now
@@ -92,7 +92,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--host", default="127.0.0.1", help="web app address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="web app port (default 8080; 0: any)")
     p.add_argument("--no-web", action="store_true", help="do not start the web app")
-    p.set_defaults(handler=cmd_demo)
+    p.set_defaults(handler=cmd_demo, private_umask=True)
 
 
 def _write_config(folder: Path, vk_url: str, ok_url: str, log_level: str) -> Path:
@@ -121,8 +121,7 @@ def _paths_table() -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    folder = Path(args.dir).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = files.private_dirs(Path(args.dir).resolve())
     rng = random.Random(args.seed)
     stop = threading.Event()
     now = time.time()

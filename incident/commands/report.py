@@ -5,6 +5,7 @@
 
 Days are local days in the deployment's time zone (``[sla] timezone``). ``--out -`` writes CSV
 or HTML to standard output. Without ``--out`` the report goes to ``report-2026-10.<format>``.
+The files hold citizens' comments and names: they are created 0600 (``incident.files``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import IO, Any
 
-from incident import reports
+from incident import files, reports
 from incident.commands.common import database, load
 from incident.stats import Filters
 from incident.web import printable
@@ -61,7 +61,7 @@ def _text_out(out: str) -> AbstractContextManager[IO[str]]:
     if out == "-":
         return nullcontext(sys.stdout)
     # BOM: spreadsheets then read the Cyrillic right
-    return Path(out).open("w", encoding="utf-8-sig", newline="")
+    return files.private_file(out).open("w", encoding="utf-8-sig", newline="")
 
 
 def cmd_report(args: argparse.Namespace, now: Callable[[], datetime] | None = None) -> int:
@@ -85,7 +85,7 @@ def cmd_report(args: argparse.Namespace, now: Callable[[], datetime] | None = No
             community=args.community,
         )
     if args.format == "xlsx":
-        reports.write_report_xlsx(report, Path(out))
+        reports.write_report_xlsx(report, files.private_file(out))
     elif args.format == "csv":
         with _text_out(out) as stream:
             reports.write_report_csv(report, stream)
@@ -94,7 +94,7 @@ def cmd_report(args: argparse.Namespace, now: Callable[[], datetime] | None = No
         if out == "-":
             sys.stdout.write(page)
         else:
-            Path(out).write_text(page, encoding="utf-8")
+            files.private_file(out).write_text(page, encoding="utf-8")
     if out != "-":
         t = report.total
         print(
@@ -129,7 +129,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     with database(config) as engine, engine.connect() as conn:
         rows = reports.export_rows(conn, filters)
         if args.format == "xlsx":
-            n = reports.write_incidents_xlsx(rows, Path(args.out))
+            n = reports.write_incidents_xlsx(rows, files.private_file(args.out))
         else:
             with _text_out(args.out) as stream:
                 n = reports.write_incidents_csv(rows, stream)

@@ -8,7 +8,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from incident import inbox, migrate, wiring
+from incident import files, inbox, migrate, wiring
 from incident.commands.common import EXIT_OK, EXIT_USAGE, load, safe_url
 
 
@@ -37,7 +37,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     example = resources.files("incident").joinpath("data/config.example.toml")
     with example.open("rb") as src, path.open("wb") as dst:
         shutil.copyfileobj(src, dst)
-    (path.parent / "var").mkdir(exist_ok=True)
+    files.private_dirs(path.parent / "var")  # the SQLite database's folder
     config = load(args)
     engine = wiring.open_engine(config)
     try:

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="trust X-Forwarded-For/-Proto from a reverse proxy on this machine",
     )
-    p.set_defaults(handler=cmd_web)
+    p.set_defaults(handler=cmd_web, private_umask=True)
 
 
 def session_secret() -> str:
@@ -68,6 +68,7 @@ def cmd_web(args: argparse.Namespace) -> int:
             proxy_headers=args.proxy_headers,
             forwarded_allow_ips="127.0.0.1" if args.proxy_headers else None,
             log_level=config.log_level.lower(),
+            log_config=None,  # its lines go through our formatter (incident.logs), not its own
             access_log=False,
         )
     return 0

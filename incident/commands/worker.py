@@ -17,12 +17,12 @@ from incident.notify import build_notifiers
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this module's commands to the parser."""
     p = sub.add_parser("run", help="run the worker until SIGTERM/SIGINT")
-    p.set_defaults(handler=cmd_run, needs_secrets=True)
+    p.set_defaults(handler=cmd_run, needs_secrets=True, private_umask=True)
 
     p = sub.add_parser("poll", help="sweep sources once and exit")
     p.add_argument("--once", action="store_true", required=True, help="one sweep, then exit")
     p.add_argument("--source", metavar="NAME", help="only this source")
-    p.set_defaults(handler=cmd_poll, needs_secrets=True)
+    p.set_defaults(handler=cmd_poll, needs_secrets=True, private_umask=True)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

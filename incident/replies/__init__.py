@@ -13,6 +13,7 @@ from incident.replies.model import (
     ReplyContext,
     ReplyTemplate,
 )
+from incident.replies.names import first_name, plausible_name
 from incident.replies.suggest import kinds_offered, suggest
 from incident.replies.wording import (
     MAX_CHARS,
@@ -33,9 +34,11 @@ __all__ = [
     "RepliesError",
     "ReplyContext",
     "ReplyTemplate",
+    "first_name",
     "kinds_offered",
     "load_replies",
     "plain_language_problems",
+    "plausible_name",
     "sample_render",
     "suggest",
 ]

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from incident.models import Platform, ReplyKind
+from incident.replies.names import plausible_name
 from incident.rules import RuleSet
 
 KINDS = tuple(k.value for k in ReplyKind)
 PRIVATE_REASONS = ("personal-data", "documents", "formal-appeal")
 PLACEHOLDERS: Mapping[str, str] = {
-    "greeting": "«Анна, здравствуйте!» или «Здравствуйте!», если имени нет",
+    "greeting": "«Анна, здравствуйте!» или «Здравствуйте!», если имени нет или оно не похоже "
+    "на имя",
     "author_first_name": "имя автора комментария",
     "community_name": "название сообщества",
     "private_link": "ссылка для личных сообщений",
@@ -61,7 +63,10 @@ class Catalog:
 
 @dataclass(frozen=True, slots=True)
 class ReplyContext:
-    """What the drafts are filled with. Missing values make the drafts needing them drop out."""
+    """What the drafts are filled with. Missing values make the drafts needing them drop out.
+
+    ``author_first_name`` is used only if it looks like a name (``names.plausible_name``): it
+    is the author's choice, and the reply is posted as the community."""
 
     platform: str = Platform.VK.value
     community_name: str | None = None
@@ -71,7 +76,7 @@ class ReplyContext:
     gosuslugi_link: str | None = "https://www.gosuslugi.ru/"
 
     def values(self) -> dict[str, str | None]:
-        name = (self.author_first_name or "").strip() or None
+        name = plausible_name(self.author_first_name)
         return {
             "greeting": f"{name}, здравствуйте!" if name else "Здравствуйте!",
             "author_first_name": name,

@@ -14,7 +14,14 @@ class BackgroundServer:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_level="warning",
+                log_config=None,  # through the process's logging set-up (incident.logs)
+                access_log=False,
+            )
         )
         self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
         self.host = host

@@ -15,7 +15,7 @@ from typing import Any
 from incident.classify import Verdict
 from incident.logs import get_logger
 from incident.models import UNCLASSIFIED, ReplyKind
-from incident.replies import Catalog, ReplyContext, load_replies, suggest
+from incident.replies import Catalog, ReplyContext, first_name, load_replies, suggest
 from incident.rules import RuleSet, load_ruleset
 from incident.sources.registry import PLATFORMS
 
@@ -125,10 +125,9 @@ class Suggestions:
                 v = _stored_verdict(verdict)
                 if topic and topic != v.topic:  # a person corrected the topic: follow them
                     v = _replace_topic(v, topic, self.ruleset)
-                first = (author_name or "").split(" ")[0] or None
                 context = ReplyContext(
                     platform=platform,
-                    author_first_name=first,
+                    author_first_name=first_name(author_name),
                     community_name=name,
                     private_link=link,
                     hotline=self.hotline,

@@ -11,8 +11,10 @@ through ``wiring.build_sources(builders=...)``, because a config file cannot nam
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from incident import files
 from incident.sources.fakes import demo_ok, demo_telegram
 from incident.sources.fakes.vk_server import FakeVk
 
@@ -66,10 +68,11 @@ def admit_demo_tokens(fake: FakeVk) -> None:
 
 
 def _write_secrets(folder: Path, secrets: dict[str, str]) -> None:
-    target = folder / "secrets"
-    target.mkdir(parents=True, exist_ok=True)
+    """Each secret in its file, 0600, in ``folder/secrets`` (0700, also if it was open)."""
+    target = files.private_dirs(folder / "secrets")
+    os.chmod(target, files.PRIVATE_DIR)
     for name, value in secrets.items():
-        (target / name).write_text(value + "\n", encoding="utf-8")
+        files.private_file(target / name).write_text(value + "\n", encoding="utf-8")
 
 
 def demo_source_table(folder: Path, api_url: str) -> str:

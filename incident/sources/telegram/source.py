@@ -135,7 +135,7 @@ class TelegramSource(ClosedOnExit):
                 unknown = True
                 log.debug(
                     "telegram message not under a known post",
-                    extra={"source": self._name, "message": m.id, "top": m.thread_top},
+                    extra={"source": self._name, "message_id": m.id, "top": m.thread_top},
                 )
             elif reading.change is not None:
                 change = reading.change
@@ -199,7 +199,7 @@ class TelegramSource(ClosedOnExit):
         else:
             log.info(
                 "telegram reply found already sent",
-                extra={"source": self._name, "message": sent, "outbox": reply.outbox_id},
+                extra={"source": self._name, "message_id": sent, "outbox": reply.outbox_id},
             )
         url = comment_link(self._community, reply.post_id, str(sent), None)
         return PostedReply(external_id=str(sent), url=url)
