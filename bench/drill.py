@@ -141,14 +141,14 @@ class Drill:
     # -- processes ---------------------------------------------------------------------------
 
     def start_worker(self) -> subprocess.Popen[bytes]:
-        log = open(self.folder / f"worker-{len(self.workers)}.log", "ab")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "incident", "--config", str(self.config), "run"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            cwd=self.folder,
-        )
+        with open(self.folder / f"worker-{len(self.workers)}.log", "ab") as log:
+            proc = subprocess.Popen(  # the child keeps its own copy of the log's descriptor
+                [sys.executable, "-m", "incident", "--config", str(self.config), "run"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.folder,
+            )
         self.workers.append(proc)
         return proc
 
