@@ -91,7 +91,9 @@ def check_health(
             names = ", ".join(w.worker for w in live)
             checks.append(Check("worker", True, f"{len(live)} alive ({names})"))
         else:
-            last = f"last heard {_ago(now - workers[0].beat_at)} ago" if workers else "never heard"
+            last = (
+                f"last heard {_ago(now - workers[0].beat_at)} ago" if workers else "none is running"
+            )
             checks.append(
                 Check("worker", False, f"no worker alive ({last}): is `incident run` running?")
             )

@@ -82,7 +82,7 @@ def test_without_a_running_worker_health_names_the_problem_and_exits_1(
     code, out, _ = run("--config", str(config_file), "health")
     assert code == 1
     assert "ok       database: reachable" in out
-    assert "PROBLEM  worker: no worker alive (never heard)" in out
+    assert "PROBLEM  worker: no worker alive (none is running)" in out
     assert f"PROBLEM  source {SOURCE}: never polled successfully" in out
 
 
