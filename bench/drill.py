@@ -162,24 +162,33 @@ class Drill:
         self.tally.kills += 1
         return time.monotonic()
 
-    def next_request_after(self, moment: float, limit: float = 120.0) -> float | None:
-        """Seconds from ``moment`` to the first polling request (a sweep's or the long poll's;
-        not a reply being posted) the platform saw after it."""
+    def next_request_after(
+        self, moment: float, groups: tuple[int, ...] = GROUPS, limit: float = 120.0
+    ) -> float | None:
+        """Seconds from ``moment`` until every one of ``groups`` was polled again (a sweep's or
+        the long poll's request about it; not a reply being posted): the slowest recovery."""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            later = [t for t, m in list(self.fake.requests) if t > moment and m in POLLING]
-            if later:
-                return min(later) - moment
+            first: dict[int, float] = {}
+            for t, method, gid in list(self.fake.requests):
+                if t > moment and method in POLLING and gid in groups and gid not in first:
+                    first[gid] = t
+            if len(first) == len(groups):
+                return max(first.values()) - moment
             time.sleep(0.05)
         return None
 
-    def holder_pid(self) -> int | None:
-        """The process id of the worker holding most source leases (from its worker id)."""
+    def holder(self) -> tuple[int, tuple[int, ...]] | None:
+        """The process id of the worker holding most source leases (read from its worker id)
+        and the communities of the sources it holds."""
         with self.engine.connect() as conn:
-            owners = Counter(conn.execute(select(db.source_leases.c.owner)).scalars())
+            leases = conn.execute(select(db.source_leases.c.source, db.source_leases.c.owner)).all()
+        owners = Counter(owner for _, owner in leases)
         for owner, _ in owners.most_common():
             with contextlib.suppress(ValueError, IndexError):
-                return int(owner.rsplit("-", 2)[1])
+                pid = int(owner.rsplit("-", 2)[1])
+                held = tuple(int(src.split("-")[1]) for src, o in leases if o == owner)
+                return pid, held
         return None
 
     # -- the people around it ----------------------------------------------------------------
@@ -375,12 +384,15 @@ def two_workers(drill: Drill, seconds: float) -> list[str]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline - 60:
         time.sleep(drill.rng.uniform(5, 10))
-        pid = drill.holder_pid()
+        found = drill.holder()
+        if found is None:
+            continue
+        pid, held = found
         victims = [w for w in drill.live_workers() if w.pid == pid]
         if not victims:
             continue
         died = drill.kill(victims[0])
-        recovery = drill.next_request_after(died)  # the other worker takes over
+        recovery = drill.next_request_after(died, held)  # the other worker takes them over
         drill.tally.recoveries.append(recovery if recovery is not None else float("inf"))
         drill.start_worker()  # the killed one comes back as the standby
     return ["SIGKILL of the lease holder; the other worker takes over, the killed one restarts"]

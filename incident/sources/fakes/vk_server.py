@@ -87,8 +87,9 @@ class FakeVk(LocalHttpServer):
         self._faults: dict[tuple[str, _FaultKind], list[Any]] = {}
         self._longpoll_failures: list[int] = []
         self.calls: list[tuple[str, dict[str, str]]] = []
-        # (time.monotonic(), method or "longpoll") of every request, for drills timing recovery
-        self.requests: list[tuple[float, str]] = []
+        # (time.monotonic(), method or "longpoll", the community asked about or 0) of every
+        # request, for drills timing recovery
+        self.requests: list[tuple[float, str, int]] = []
         self.schema_errors: list[str] = []
 
     # ----- lifecycle ------------------------------------------------------------------------
@@ -295,7 +296,7 @@ class FakeVk(LocalHttpServer):
         """Answer one ``/method/<name>`` request: (HTTP status, body)."""
         with self._cond:
             self.calls.append((name, {k: v for k, v in params.items() if k != "access_token"}))
-            self.requests.append((time.monotonic(), name))
+            self.requests.append((time.monotonic(), name, _community_of(params)))
         delay = self._take_fault(name, "delay")
         if delay is not None:
             self._stopping.wait(delay)
@@ -327,7 +328,7 @@ class FakeVk(LocalHttpServer):
     def handle_longpoll(self, group_id: int, params: dict[str, str]) -> tuple[int, bytes]:
         """Answer one Bots Long Poll ``a_check`` request, blocking while there is nothing new."""
         with self._cond:
-            self.requests.append((time.monotonic(), "longpoll"))
+            self.requests.append((time.monotonic(), "longpoll", group_id))
         delay = self._take_fault("longpoll", "delay")
         if delay is not None:
             self._stopping.wait(delay)
@@ -377,6 +378,15 @@ class FakeVk(LocalHttpServer):
     def record_internal_error(self, message: str) -> None:
         with self._cond:
             self.schema_errors.append(f"internal error in the fake: {message}")
+
+
+def _community_of(params: dict[str, str]) -> int:
+    """The community a method call is about (``group_id`` or minus ``owner_id``), or 0."""
+    for key, sign in (("group_id", 1), ("owner_id", -1)):
+        value = params.get(key, "")
+        if value.lstrip("-").isdigit():
+            return sign * int(value)
+    return 0
 
 
 def _dump(body: Any) -> bytes:
