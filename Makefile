@@ -36,4 +36,4 @@ test: lint typecheck unit
 bench: install
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/classify.py $(EVAL)
+	$(BIN)/python bench/classify.py bench/data/frozen.jsonl $(EVAL)
