@@ -445,6 +445,20 @@ def test_cli_export_writes_comments_with_control_characters(
             ],
             "нужна дата",
         ),
+        (
+            [
+                "export",
+                "--from",
+                "0001-01-01",
+                "--to",
+                "2026-10-01",
+                "--format",
+                "csv",
+                "--out",
+                "x.csv",
+            ],
+            "Выберите даты с 2000 по 2099 год",
+        ),
     ],
 )
 def test_cli_explains_bad_arguments_in_russian(

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime
 from typing import IO, Any
 
-from incident import files, reports
+from incident import files, reports, stats
 from incident.commands.common import database, load
 from incident.stats import Filters
 from incident.web import printable
@@ -110,9 +110,12 @@ def _utc_now() -> datetime:
 
 def _day(text: Any, option: str) -> date:
     try:
-        return date.fromisoformat(str(text))
+        day = date.fromisoformat(str(text))
     except ValueError:
         raise ValueError(f"{option} {text!r}: нужна дата ГГГГ-ММ-ДД") from None
+    if not stats.in_range(day):
+        raise ValueError(f"{option} {day}: {stats.OUT_OF_RANGE}")
+    return day
 
 
 def cmd_export(args: argparse.Namespace) -> int:
