@@ -187,6 +187,8 @@ HOSTILE_NAMES = [
     "Анна" * 20,
     "\u200b\u2060",
     "",
+    "DELETED",  # VK's name for a deleted account
+    "DELETED DELETED",
 ]
 ORDINARY_NAMES = ["Анна", "Анна-Мария", "O'Brien", "Иван Петров", "Jean-Luc", "Д’Артаньян"]
 

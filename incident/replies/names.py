@@ -5,7 +5,8 @@ the author chose: a VK mention of everyone (``[id1|@all]``), a link, markup, a s
 formula or a right-to-left override would all be published by the committee. A name is used
 only when, with invisible characters (format and control characters) dropped and spaces
 collapsed, it looks like a person's name: Cyrillic or Latin letters in words joined by single
-spaces, hyphens or apostrophes, 2 to ``MAX_NAME`` characters. Anything else greets without one.
+spaces, hyphens or apostrophes, 2 to ``MAX_NAME`` characters, and not a platform's placeholder
+for a deleted account (VK's "DELETED"). Anything else greets without one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ _LETTERS = r"[^\W\d_]+"
 _NAME = re.compile(rf"{_LETTERS}(?:[ '’ʼ-]{_LETTERS})*")
 _JOINERS = frozenset(" '’ʼ-")
 _INVISIBLE = frozenset(("Cc", "Cf"))  # controls, bidi marks, zero-width characters, soft hyphen
+# What platforms show in place of a deleted or blocked account's name (VK: "DELETED"):
+# greeting someone by it would read as a mistake.
+_PLACEHOLDERS = frozenset({"deleted", "deleted deleted", "удалён", "удален", "удалённый"})
 
 
 def _cyrillic_or_latin(char: str) -> bool:
@@ -36,6 +40,8 @@ def plausible_name(text: str | None) -> str | None:
     if not 2 <= len(name) <= MAX_NAME or not _NAME.fullmatch(name):
         return None
     if not all(c in _JOINERS or _cyrillic_or_latin(c) for c in name):
+        return None
+    if name.casefold() in _PLACEHOLDERS:
         return None
     return name
 
