@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
                 return ours.recv()  # type: ignore[no-any-return]
 
             cpu: dict[str, dict[str, float]] = {}
-            watched = {**pids, "fake VK": platform.pid or 0}
+            watched = {**pids, "fake VK": platform.pid or 0, "staff+probe": os.getpid()}
             calls_before = calls()
             phase.name = "idle"
             marks = cpu_marks(engine, watched)
@@ -374,7 +374,7 @@ def report(
             f"{pct(v, 50) / 1000:.2f}/{pct(v, 95) / 1000:.2f}" for _, v in sorted(minutes.items())
         )
     )
-    print(f"\n{'':<26}{'idle':>12}{'load':>12}{'load/idle':>11}   target")
+    print(f"\n{'':<30}{'idle':>12}{'load':>12}{'load/idle':>11}   target")
     rows: list[tuple[str, float, float, str]] = [
         ("ingest lag p50, ms", pct(idle_lag, 50), pct(load_lag, 50), ""),
         ("ingest lag p95, ms", pct(idle_lag, 95), pct(load_lag, 95), "lag"),
@@ -388,15 +388,23 @@ def report(
     ]
     rows += [
         (f"{name} CPU, % of a core", cpu["idle"][name] * 100, cpu["load"][name] * 100, "")
-        for name in ("worker", "web", "PostgreSQL", "fake VK")
+        for name in ("worker", "web", "PostgreSQL", "fake VK", "staff+probe")
     ]
+    rows.append(
+        (
+            f"all, % of {os.cpu_count()} cores",
+            sum(cpu["idle"].values()) * 100 / (os.cpu_count() or 1),
+            sum(cpu["load"].values()) * 100 / (os.cpu_count() or 1),
+            "",
+        )
+    )
     targets = {
         "lag": ("< 1000 ms", TARGET_LAG_P95),
         "web": ("< 50 ms", TARGET_WEB_P95),
         "rss": ("< 200 MB", TARGET_WORKER_RSS),
     }
     for label, base, value, target in rows:
-        line = f"{label:<26}{base:>12.1f}{value:>12.1f}{ratio(value, base):>11}"
+        line = f"{label:<30}{base:>12.1f}{value:>12.1f}{ratio(value, base):>11}"
         if target:
             shown, limit = targets[target]
             line += f"   {shown}: {verdict(value, limit)}"
