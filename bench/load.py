@@ -20,14 +20,18 @@ comment every 3 s, so that the lag has an idle figure too), then under load:
 - ingest lag: publication on the fake platform -> the incident visible in the queue (a probe
   polls the database; see its resolution in the output);
 - web latency of every staff request (median, p95, by request kind);
-- worker and web RSS (/proc/<pid>/status VmRSS, each second: peak and end) and CPU.
+- worker and web RSS (/proc/<pid>/status VmRSS, each second: peak and end), and the CPU of
+  every part (worker, web, PostgreSQL's backends of this database, the fake VK, this process):
+  on one machine they all share its cores.
 Prints the figures beside the idle baseline with their ratios and the targets (lag p95 < 1 s,
 web p95 < 50 ms, worker RSS < 200 MB). Exit 0 whatever the figures; 1 if the run itself failed
 (a process died, the worker never got ready, the publisher failed).
 
 Usage: python bench/load.py [--minutes 10] [--rate 5000] [--communities 200] [--staff 20]
-       [--prefill 1000000] [--postgres URL]
-Smoke: python bench/load.py --minutes 1 --rate 600 --communities 20 --prefill 20000
+       [--prefill 1000000] [--baseline 60] [--think 1.0] [--drain 60] [--postgres URL]
+       [--logs DIR]   (keep the worker's and the web app's logs and the config)
+Smoke (about 2.5 minutes): python bench/load.py --minutes 1 --rate 600 --communities 20
+       --prefill 20000
 """
 
 from __future__ import annotations
@@ -364,15 +368,25 @@ def report(
         f"polled every {period:.0f} ms (median; p95 {pct(probe.periods, 95) * 1000:.0f} ms): a "
         "lag is overstated by at most one period, never understated"
     )
+    last = max(0, int(load["seconds"] // 60) - 1) if load["seconds"] >= 60 else 0
     minutes: dict[int, list[float]] = defaultdict(list)
     for g, c, t in load["log"]:
         if (g, c) in probe.seen:
-            minutes[int((t - load["start"]) // 60)].append((probe.seen[(g, c)] - t) * 1000)
+            minute = min(last, int((t - load["start"]) // 60))
+            minutes[minute].append((probe.seen[(g, c)] - t) * 1000)
     print(
         "lag p50/p95 by minute of load, s: "
         + "  ".join(
             f"{pct(v, 50) / 1000:.2f}/{pct(v, 95) / 1000:.2f}" for _, v in sorted(minutes.items())
         )
+    )
+    by_minute: dict[int, float] = {}
+    for x in samples:
+        if x.phase == "load" and x.worker is not None:
+            by_minute[min(last, int((x.at - load["start"]) // 60))] = x.worker
+    print(
+        "worker RSS at the end of each minute of load, MB: "
+        + " ".join(f"{m:.0f}" for _, m in sorted(by_minute.items()))
     )
     print(f"\n{'':<30}{'idle':>12}{'load':>12}{'load/idle':>11}   target")
     rows: list[tuple[str, float, float, str]] = [
@@ -409,6 +423,11 @@ def report(
             shown, limit = targets[target]
             line += f"   {shown}: {verdict(value, limit)}"
         print(line)
+    logins = [x.web for x in samples if x.phase == "setup" and x.web is not None]
+    print(
+        f"web RSS while the {len(staff)} staff logged in at once (before the idle minute): peak "
+        f"{_max(logins):.0f} MB (each login checks an argon2id hash: 64 MiB)"
+    )
     print(
         f"\nweb requests: idle {len(web['idle']):,}, load {len(web['load']):,} "
         f"({errors['idle']} and {errors['load']} answered 5xx); by kind under load:"

@@ -110,6 +110,7 @@ def _publish(
         log.append((str(gid), str(cid), published))
         behind.append(published - due)
         due += rng.expovariate(per_second)
+    time.sleep(max(0.0, start + seconds - time.monotonic()))  # the phase lasts its seconds
     return {"log": log, "behind": behind, "seconds": time.monotonic() - start, "start": start}
 
 
@@ -399,6 +400,7 @@ class LagProbe:
 @dataclass
 class Sample:
     phase: str
+    at: float  # time.monotonic()
     worker: float | None
     web: float | None
 
@@ -407,4 +409,6 @@ def sample_rss(
     pids: dict[str, int], phase: Phase, stop: threading.Event, out: list[Sample]
 ) -> None:
     while not stop.wait(1.0):
-        out.append(Sample(phase.name, rss_mb(pids["worker"]), rss_mb(pids["web"])))
+        out.append(
+            Sample(phase.name, time.monotonic(), rss_mb(pids["worker"]), rss_mb(pids["web"]))
+        )
