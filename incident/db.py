@@ -199,6 +199,9 @@ Index("ix_incidents_queue_topic", incidents.c.status, incidents.c.topic, inciden
 Index("ix_incidents_assignee", incidents.c.assignee, incidents.c.status, incidents.c.due_at)
 Index("ix_incidents_claimed", incidents.c.claimed_by, incidents.c.status, incidents.c.due_at)
 Index("ix_incidents_due", incidents.c.due_at)
+# The queue of one page (its filter is source = X OR community = X; community leads
+# ix_incidents_community_opened): migration 0008.
+Index("ix_incidents_source_queue", incidents.c.source, incidents.c.status, incidents.c.due_at)
 
 users = Table(
     "users",
