@@ -200,7 +200,7 @@ Index("ix_incidents_assignee", incidents.c.assignee, incidents.c.status, inciden
 Index("ix_incidents_claimed", incidents.c.claimed_by, incidents.c.status, incidents.c.due_at)
 Index("ix_incidents_due", incidents.c.due_at)
 # The queue of one page (its filter is source = X OR community = X; community leads
-# ix_incidents_community_opened): migration 0008.
+# ix_incidents_community_opened): migration 0009.
 Index("ix_incidents_source_queue", incidents.c.source, incidents.c.status, incidents.c.due_at)
 
 users = Table(

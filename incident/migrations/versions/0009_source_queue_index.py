@@ -6,8 +6,8 @@ The queue's page filter (``community=``: a source name or the platform's id of t
 pages' (86,000 rows, 200 ms idle and 2.4 s under load with 1,000,000 incidents, for a page
 with few open ones: bench/load.py). With it, the two indexes answer the filter together.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-30
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
