@@ -442,6 +442,24 @@ def test_a_failing_users_get_never_stops_intake_and_the_name_follows_later(
     assert third.changes == ()  # named once, not again
 
 
+def test_after_a_failed_users_get_the_idle_rounds_do_not_ask_again_every_time(
+    fake_vk: FakeVk, source: VkSource
+) -> None:
+    # The owed name is asked again with the next call there is anyway, or after a minute:
+    # never one users.get per long-poll round while VK refuses.
+    post = fake_vk.add_post(GID, "Пост")
+    cursors = dict(source.listen_once({}).cursors)
+    fake_vk.add_comment(GID, post, ALICE, "Без имени пока")
+    fake_vk.fail_next("users.get", 5)
+    first = source.listen_once(cursors)
+    second = source.listen_once(first.cursors)
+    third = source.listen_once(second.cursors)
+    assert first.changes[0].comment is not None
+    assert first.changes[0].comment.author_name is None
+    assert (second.changes, third.changes) == ((), ())
+    assert [m for m, _ in fake_vk.calls].count("users.get") == 1
+
+
 def test_a_new_instance_resumes_from_the_stored_ts(
     fake_vk: FakeVk, make_source: SourceFactory
 ) -> None:

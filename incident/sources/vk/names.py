@@ -8,6 +8,7 @@ name goes out with that batch: the inbox fills the stored comment's name in."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 MAX_CACHED = 50_000  # names kept per source instance before the cache starts over
 MAX_UNNAMED = 1_000  # comments remembered to name later; beyond that the oldest go unnamed
+RETRY_SECONDS = 60.0  # after a failed users.get, the names it owes are asked again this late
 
 
 class AuthorNames:
@@ -31,21 +33,20 @@ class AuthorNames:
         self._client = client
         self._names: dict[int, str] = {}
         self._unnamed: dict[tuple[str, str], CommentChange] = {}  # (post, comment) -> change
+        self._retry_at = 0.0  # time.monotonic() after which the owed names are asked again
 
     def fill(self, changes: tuple[CommentChange, ...]) -> tuple[CommentChange, ...]:
         """Long-poll events carry no author names; staff need them. Ask ``users.get`` once per
         batch for authors not seen before (names are cached per instance). Names are a
         courtesy: if VK does not answer, the changes go on without them, and the names follow
         with a later batch (see the module's docstring)."""
-        earlier = tuple(self._unnamed.values())
-        unknown = {
-            int(c.comment.author_id)
-            for c in changes + earlier
-            if c.comment is not None
-            and c.comment.author_name is None
-            and c.comment.author_id.isdigit()
-            and int(c.comment.author_id) not in self._names
-        }
+        fresh = self._unknown(changes)
+        # The names owed after a failure ride along with the next call there is anyway, or
+        # get one of their own once RETRY_SECONDS have passed; never a call every round.
+        due = bool(fresh) or time.monotonic() >= self._retry_at
+        earlier = tuple(self._unnamed.values()) if due else ()
+        unknown = fresh | self._unknown(earlier)
+        failed = False
         if unknown:
             ids = ",".join(str(i) for i in sorted(unknown)[:1000])
 
@@ -59,10 +60,10 @@ class AuthorNames:
                 found = self._caller.run(TokenRole.COMMUNITY, "users.get", attempt)["items"]
             except (SourceError, ApiRefusal) as exc:
                 log.warning("vk author names unavailable", extra={"problem": str(exc)})
-                found = []
+                found, failed = [], True
             except Exception as exc:  # a bug in a courtesy must not stop intake either
                 log.warning("vk author names failed", extra={"problem": repr(exc)})
-                found = []
+                found, failed = [], True
             for user in found:
                 if isinstance(user, dict) and as_int(user.get("id")) is not None:
                     name = f"{user.get('first_name', '')} {user.get('last_name', '')}".strip()
@@ -70,8 +71,26 @@ class AuthorNames:
                         self._names.clear()
                     self._names[int(user["id"])] = name
         named = tuple(_named(c, self._names) for c in changes)
-        self._remember_unnamed(named)
-        return named + self._named_later(earlier)
+        later = self._named_later(earlier)
+        if failed:
+            self._remember_unnamed(named)
+            self._retry_at = time.monotonic() + RETRY_SECONDS
+        elif unknown:
+            # VK answered: an author it did not name has none to give (a deleted account)
+            for change in earlier:
+                assert change.comment is not None
+                self._unnamed.pop((change.comment.post_id, change.comment.external_id), None)
+        return named + later
+
+    def _unknown(self, changes: tuple[CommentChange, ...]) -> set[int]:
+        return {
+            int(c.comment.author_id)
+            for c in changes
+            if c.comment is not None
+            and c.comment.author_name is None
+            and c.comment.author_id.isdigit()
+            and int(c.comment.author_id) not in self._names
+        }
 
     def _remember_unnamed(self, changes: tuple[CommentChange, ...]) -> None:
         for change in changes:
