@@ -51,9 +51,8 @@ def verdicts(engine: Engine, config: Config, now: datetime | None = None) -> dic
     return {c.name: c.ok for c in checks}
 
 
-@pytest.fixture
-def running_worker(engine: Engine, fake_vk: FakeVk) -> Iterator[Worker]:
-    source = VkSource(
+def vk_source(fake_vk: FakeVk) -> VkSource:
+    return VkSource(
         name=SOURCE,
         group_id=GID,
         community_token="community-token",
@@ -61,6 +60,11 @@ def running_worker(engine: Engine, fake_vk: FakeVk) -> Iterator[Worker]:
         session_factory=fake_vk.session,
         throttle=False,
     )
+
+
+@pytest.fixture
+def running_worker(engine: Engine, fake_vk: FakeVk) -> Iterator[Worker]:
+    source = vk_source(fake_vk)
     worker = Worker(
         engine,
         [source],
@@ -146,14 +150,7 @@ def test_a_failing_warning_step_is_reported_from_the_workers_heartbeat(
     def broken_warnings(now: datetime) -> int:
         raise ConnectionError("the mail server refused us")
 
-    source = VkSource(
-        name=SOURCE,
-        group_id=GID,
-        community_token="community-token",
-        sweep_token="service-token",
-        session_factory=fake_vk.session,
-        throttle=False,
-    )
+    source = vk_source(fake_vk)
     worker = Worker(
         engine,
         [source],
