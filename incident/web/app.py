@@ -102,7 +102,7 @@ def with_security_headers(request: Request, response: Response) -> Response:
 
 def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     from incident.web import api
-    from incident.web.pages import admin, card, health, login, queue, stats, survey
+    from incident.web.pages import admin, card, health, login, queue, stats, survey, surveys
 
     app = FastAPI(
         title="incident: рабочее место SMM",
@@ -210,7 +210,7 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     # the statistics page first: its /stats supersedes the placeholder of the other pages
-    for page in (stats, login, queue, card, admin, health, survey):
+    for page in (stats, login, queue, card, admin, health, survey, surveys):
         app.include_router(page.router)
     app.include_router(api.router)
     return app
