@@ -37,10 +37,15 @@ def test_survey_create_prints_the_link_last_then_list_and_close(
     assert re.fullmatch(r"/survey/[A-Za-z0-9_-]{12}", first), out
 
     text = config.read_text(encoding="utf-8")
-    config.write_text(
-        text.replace("[survey]\n", '[survey]\npublic_url = "https://opros.example.ru/"\n', 1),
-        encoding="utf-8",
-    )
+    text = text.replace("[notify]\n", '[notify]\nbase_url = "https://incident.example.ru"\n', 1)
+    config.write_text(text, encoding="utf-8")
+    code, out, err = run(*survey, "list")
+    assert out.rstrip().endswith(
+        f"\thttps://incident.example.ru{first}"
+    )  # links follow the address
+
+    text = text.replace("[survey]\n", '[survey]\npublic_url = "https://opros.example.ru/"\n', 1)
+    config.write_text(text, encoding="utf-8")  # the survey's own address goes first
     code, out, err = run(*survey, "create", "--title", "Второй опрос")
     assert code == 0, err
     second = out.splitlines()[-1]

@@ -251,6 +251,28 @@ def test_a_reply_from_a_template_without_the_setting_carries_no_link(rating_site
         assert conn.execute(select(func.count()).select_from(db.rating_links)).scalar_one() == 0
 
 
+def test_a_reply_queued_through_the_api_carries_the_link_too(rating_site: Site) -> None:
+    site = rating_site
+    incident = add_incident(site.engine, site.clock(), "Чек", external_id="3", topic="trade")
+    with site.browser() as staff:
+        assert login(staff, "anna").status_code == 303
+        token = staff.get("/api/me").json()["csrf_token"]
+        sent = staff.post(
+            f"/api/incidents/{incident}/reply",
+            json={"text": "Разберёмся.", "reply_id": "trade-return"},
+            headers={"X-CSRF-Token": token},
+        )
+        assert sent.status_code == 200, sent.text
+    with site.engine.connect() as conn:
+        text = conn.execute(select(db.outbox.c.text)).scalar_one()
+        links = conn.execute(select(db.rating_links.c.incident_id)).scalars().all()
+    assert re.fullmatch(
+        r"Разберёмся\.\n\nОцените, пожалуйста, наш ответ: https://opros\.example\.ru/rate/\S{16}",
+        text,
+    )
+    assert links == [incident]
+
+
 # ----- results, dynamics, exports and tasks -------------------------------------------------
 
 
