@@ -19,13 +19,21 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine, func, select
 from starlette.testclient import TestClient
 
-from incident import db, surveys
+from incident import db, inbox, surveys
+from incident.models import CloseReason
 from incident.surveys import results as survey_results
 from incident.surveys.definition import SHIPPED_DEFINITION
 from incident.users import Role
 from incident.web.suggestions import load_suggestions
 from tests.conftest import FakeClock
-from tests.world import add_incident, add_user, csrf_of, login, make_app
+from tests.world import (
+    add_incident,
+    add_user,
+    close_no_answer_needed,
+    csrf_of,
+    login,
+    make_app,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MSK = ZoneInfo("Europe/Moscow")
@@ -271,6 +279,21 @@ def test_a_reply_queued_through_the_api_carries_the_link_too(rating_site: Site) 
         text,
     )
     assert links == [incident]
+
+
+def test_retention_removes_the_rating_comment_and_keeps_the_score(
+    engine: Engine, clock: FakeClock
+) -> None:
+    now = clock()
+    incident = add_incident(engine, now, "Сломался чайник", external_id="1", topic="trade")
+    assert incident is not None
+    with engine.begin() as conn:
+        token = surveys.create_rating_link(conn, incident, "anna", now)
+        assert surveys.rate(conn, token, 2, "Меня зовут Иван Петров, ответ не помог", now)
+        close_no_answer_needed(conn, incident, CloseReason.DUPLICATE, "anna", now)
+        inbox.remove_personal_data(conn, now + timedelta(days=1), now + timedelta(days=1))
+        row = conn.execute(select(db.rating_links.c.score, db.rating_links.c.comment)).one()
+    assert tuple(row) == (2, "[удалено по сроку хранения]")
 
 
 # ----- results, dynamics, exports and tasks -------------------------------------------------
