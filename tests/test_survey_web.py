@@ -247,6 +247,15 @@ def test_the_rating_link_takes_one_rating_and_politely_refuses_the_second(
     assert ratings.by_platform == (survey_results.RatingRow("vk", 1, 1, 4.0),)
     assert ratings.comments == ((incident, 4, "Быстро"),)
 
+    add_user(site.engine, "boris", Role.SUPERVISOR, site.clock())
+    with site.browser() as boss:
+        assert login(boss, "boris").status_code == 303
+        page = boss.get("/surveys").text
+    by_person = page[page.index('id="ratings-person"') : page.index('id="ratings-platform"')]
+    assert "<bdi>anna</bdi></td>" in by_person
+    assert '<td class="num">100,0 %</td><td class="num">4,00</td>' in by_person
+    assert "ВКонтакте" in page[page.index('id="ratings-platform"') :]
+
 
 def test_a_reply_from_a_template_without_the_setting_carries_no_link(rating_site: Site) -> None:
     site = rating_site

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from incident import surveys
 from incident.surveys.definition import MAX_OPEN_ANSWER
@@ -89,18 +90,23 @@ def survey_page(request: Request, slug: str) -> Response:
 async def survey_answer(request: Request, slug: str) -> Response:
     """Store one response; refused (with the answers kept on the page) when this browser has
     answered, the address posts too often, the honeypot is filled or an answer is invalid."""
+    form = await request.form()  # the rest reads the database: in a worker thread
+    fields = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    return await run_in_threadpool(_answer, request, slug, fields)
+
+
+def _answer(request: Request, slug: str, fields: list[tuple[str, str]]) -> Response:
     campaign = _campaign(request, slug)
     if request.cookies.get(_done_cookie(campaign)):
         return _form(request, campaign, state="done", status_code=409)
     if not campaign.open:
         return _form(request, campaign, state="closed", status_code=410)
-    form = await request.form()
-    fields = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-    checked = surveys.check_form(campaign.definition(), fields)
-    values = surveys.form_values(campaign.definition(), checked.answers)
+    definition = campaign.definition()
+    checked = surveys.check_form(definition, fields)
+    values = surveys.form_values(definition, checked.answers)
     if not _allowed(request):
         return _form(request, campaign, values=values, message=FLOOD, status_code=429)
-    if str(form.get(HONEYPOT) or "").strip():
+    if any(name == HONEYPOT and value.strip() for name, value in fields):
         return _form(request, campaign, values=values, message=BOT, status_code=400)
     if not checked.ok:
         message = checked.errors.get("", "Проверьте ответы, отмеченные ниже.")
