@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
-from incident import surveys
+from incident import db, surveys
 from incident.surveys.definition import SHIPPED_DEFINITION
 from incident.users import Role
 from incident.web.serve import BackgroundServer
 from tests.conftest import FakeClock
-from tests.world import PASSWORD, add_user, make_app
+from tests.world import PASSWORD, add_incident, add_user, make_app
 
 pytestmark = pytest.mark.browser
 
@@ -72,3 +72,34 @@ def test_a_citizen_fills_the_survey_on_a_phone_and_it_shows_in_the_results(
         if engine.dialect.name == "sqlite":
             page.screenshot(path=str(shots / "survey-results.png"), full_page=True)
         laptop.close()
+
+
+def test_the_rating_link_answers_once_on_a_phone_and_refuses_the_second_time(
+    engine: Engine, clock: FakeClock, browser: Any
+) -> None:
+    incident = add_incident(engine, clock(), "Чайник сломался", external_id="1", topic="trade")
+    assert incident is not None
+    with engine.begin() as conn:
+        token = surveys.create_rating_link(conn, incident, "anna", clock())
+    with BackgroundServer(make_app(engine, clock)) as server:
+        phone = browser.new_context(viewport=PHONE, locale="ru-RU", is_mobile=True, has_touch=True)
+        page = phone.new_page()
+        page.goto(f"{server.url}/rate/{token}")
+        kept_open = phone.new_page()  # the same link opened twice: the second use is refused
+        kept_open.goto(f"{server.url}/rate/{token}")
+        page.get_by_label("5", exact=True).check()
+        page.fill("textarea[name=comment]", "Спасибо, помогли")
+        page.click("button[type=submit]")
+        page.locator("#rate-thanks").wait_for()
+        kept_open.get_by_label("1", exact=True).check()
+        kept_open.click("button[type=submit]")
+        kept_open.locator("#rate-used").wait_for()
+        assert "уже оценён" in kept_open.locator("#rate-used").inner_text()
+        page.goto(f"{server.url}/rate/{token}")  # the link opened again later
+        assert page.locator("#rate-used").is_visible()
+        assert page.locator("button[type=submit]").count() == 0
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        phone.close()
+    with engine.connect() as conn:
+        row = conn.execute(select(db.rating_links.c.score, db.rating_links.c.comment)).one()
+    assert tuple(row) == (5, "Спасибо, помогли")
