@@ -6,6 +6,7 @@ secret and the clock in, tests pass their own.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from incident.web import display
 from incident.web.auth import SESSION_HOURS, LoginRequired, csrf_guard, csrf_token
 from incident.web.inputs import refuse_forbidden_characters
 from incident.web.suggestions import KIND_TITLES, Suggestions, load_suggestions, redirect_text
+from incident.web.throttle import Throttle
 
 HERE = Path(__file__).parent
 
@@ -49,6 +51,13 @@ class WebSettings:
     # The deployment's SLA settings: the statistics page takes its time zone from them
     # (Europe/Moscow without them).
     sla: SlaSettings | None = None
+    # The satisfaction survey: the definition file new campaigns use, the address citizens
+    # reach this app at (None: links are paths), and the «оцените ответ» link's switch.
+    survey_definition: Path | None = None
+    public_url: str | None = None
+    rating_links: bool = False
+    # Public form posts per address within ten minutes (the survey and the rating link).
+    public_posts_per_window: int = 10
 
 
 def templates() -> Jinja2Templates:
@@ -93,7 +102,7 @@ def with_security_headers(request: Request, response: Response) -> Response:
 
 def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     from incident.web import api
-    from incident.web.pages import admin, card, health, login, queue, stats
+    from incident.web.pages import admin, card, health, login, queue, stats, survey, surveys
 
     app = FastAPI(
         title="incident: рабочее место SMM",
@@ -115,6 +124,10 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     app.state.templates = templates()
     # Month figures kept between views of /stats (see stats.StatsCache): one per app.
     app.state.stats_cache = StatsCache()
+    app.state.public_throttle = Throttle(
+        hmac.new(settings.secret.encode(), b"incident: public form addresses", "sha256").digest(),
+        limit=settings.public_posts_per_window,
+    )
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret,
@@ -197,7 +210,7 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     # the statistics page first: its /stats supersedes the placeholder of the other pages
-    for page in (stats, login, queue, card, admin, health):
+    for page in (stats, login, queue, card, admin, health, survey, surveys):
         app.include_router(page.router)
     app.include_router(api.router)
     return app
