@@ -77,7 +77,11 @@ def configure_logging(
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if json_output
-        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        # Plain tracebacks, whatever is installed: rich's (a dev tool pulls it in) renders
+        # every frame's locals, seconds of CPU per exception, under the logging lock.
+        else structlog.dev.ConsoleRenderer(
+            colors=out.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     ours = logging.getLevelNamesMapping()[level.upper()]
     libraries = logging.DEBUG if ours <= logging.DEBUG else logging.WARNING
