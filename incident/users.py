@@ -5,6 +5,7 @@ Functions take an open connection inside a transaction and ``now`` (time is an a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -50,8 +51,15 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
 
 _hasher = PasswordHasher()
-# A hash to verify against when the user does not exist, so both paths cost the same.
-_DUMMY_HASH = _hasher.hash("incident-dummy-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so both paths cost the same
+    (made on first need: not every process that imports this module checks passwords)."""
+    return _hasher.hash("incident-dummy-password")
+
+
 # Each argon2 hash or check takes its memory cost (64 MiB by default) while it runs: 20 staff
 # logging in at once took the web app to 958 MB. At most this many run at once; the others
 # wait their turn (tens of milliseconds each) instead of adding their 64 MiB.
@@ -342,7 +350,7 @@ def authenticate(
     until = _locked_until(conn, keys, now)
     if until is not None:
         raise LoginLocked(until)
-    stored = row.password_hash if row is not None else _DUMMY_HASH
+    stored = row.password_hash if row is not None else _dummy_hash()
     ok = _verify(stored, password)
     if not ok or row is None or row.disabled:
         for key in keys:
