@@ -547,7 +547,7 @@ class Worker:
             ("outbox", self._outbox_loop),
         ]
         if self.listeners:
-            parts.append(("committer", self.committer.run))
+            parts += [(f"committer-{n}", self.committer.run) for n in range(self.committer.threads)]
         for part, body in parts:
             thread = threading.Thread(target=self._guarded(part, body), name=part, daemon=True)
             thread.start()

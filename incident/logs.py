@@ -77,11 +77,7 @@ def configure_logging(
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if json_output
-        # Plain tracebacks, whatever is installed: rich's (a dev tool pulls it in) renders
-        # every frame's locals, seconds of CPU per exception, under the logging lock.
-        else structlog.dev.ConsoleRenderer(
-            colors=out.isatty(), exception_formatter=structlog.dev.plain_traceback
-        )
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     ours = logging.getLevelNamesMapping()[level.upper()]
     libraries = logging.DEBUG if ours <= logging.DEBUG else logging.WARNING

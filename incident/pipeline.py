@@ -220,27 +220,37 @@ def _ingest_listened(
 
 
 class GroupCommitter:
-    """Commits the batches of many live listeners in shared transactions, one thread of its own.
+    """Commits the batches of many live listeners in shared transactions, on a few threads of
+    its own.
 
     With hundreds of sources, a transaction per listener round meant hundreds of threads
     waiting for the connection pool (and a WAL flush per round on PostgreSQL). Here each
-    listener hands its batch over and waits; the committer takes every batch waiting (up to
-    ``max_group``) and commits them in one transaction, each in a savepoint of its own, so a
-    batch that fails rolls back alone and only its listener sees the error. A listener's next
-    round starts only after its batch is committed, so a source's batches stay in order and its
-    cursors move with its data, as with a transaction of its own.
+    listener hands its batch over and waits; a committer thread takes every batch waiting (up
+    to ``max_group``) and commits them in one transaction. If that fails, each batch of the
+    group is committed again in a transaction of its own, so a bad batch fails alone and only
+    its listener sees the error. A listener's next round starts only after its batch is
+    committed, so a source's batches stay in order and its cursors move with its data, as
+    with a transaction of its own. ``threads`` groups are committed at once (each source's
+    rows are its own, so they do not wait for each other).
 
-    ``run`` is the thread's body (the daemon starts and guards it); ``stop`` ends it, failing
-    whatever still waits.
+    ``run`` is a thread's body (the daemon starts ``threads`` of them and guards them);
+    ``stop`` ends them, failing whatever still waits.
     """
 
     def __init__(
-        self, engine: Engine, ingestion: Ingestion, clock: Clock, *, max_group: int = 64
+        self,
+        engine: Engine,
+        ingestion: Ingestion,
+        clock: Clock,
+        *,
+        max_group: int = 64,
+        threads: int = 4,
     ) -> None:
         self.engine = engine
         self.ingestion = ingestion
         self.clock = clock
         self.max_group = max_group
+        self.threads = threads
         self._queue: queue.SimpleQueue[tuple[Source, Batch, Future[IngestResult]] | None] = (
             queue.SimpleQueue()
         )
@@ -262,57 +272,66 @@ class GroupCommitter:
             if first is None:
                 break
             group = [first]
+            last = False
             while len(group) < self.max_group:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
-                    self._stopped.set()
+                    last = True
                     break
                 group.append(item)
             self.commit_group(group)
-            if self._stopped.is_set():
+            if last:
                 break
         self._fail_waiting()
 
     def stop(self) -> None:
         self._stopped.set()
-        self._queue.put(None)
+        for _ in range(self.threads):
+            self._queue.put(None)
 
     def commit_group(self, group: list[tuple[Source, Batch, Future[IngestResult]]]) -> None:
-        """One transaction for ``group``, a savepoint per batch; every future gets its result
-        or its exception."""
-        results: list[tuple[Future[IngestResult], IngestResult]] = []
+        """``group`` in one transaction; if that fails, each batch in its own. Every future
+        gets its result or its exception."""
         try:
             with self.engine.begin() as conn:
                 now = self.clock()
-                for source, batch, done in group:
-                    try:
-                        with conn.begin_nested():
-                            result = _ingest_listened(conn, source, batch, now, self.ingestion)
-                    except Exception as exc:  # this batch alone; the others go on
-                        done.set_exception(exc)
-                        continue
-                    results.append((done, result))
-        except BaseException as exc:  # the transaction failed: nothing of the group is kept
-            for _, _, done in group:
-                if not done.done():
-                    done.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
+                results = [
+                    _ingest_listened(conn, source, batch, now, self.ingestion)
+                    for source, batch, _ in group
+                ]
+        except Exception as exc:
+            if len(group) == 1:
+                group[0][2].set_exception(exc)
+                return
+            for source, batch, done in group:  # find the one that failed; the others go on
+                try:
+                    with self.engine.begin() as conn:
+                        result = _ingest_listened(conn, source, batch, self.clock(), self.ingestion)
+                except Exception as alone:
+                    done.set_exception(alone)
+                else:
+                    done.set_result(result)
             return
-        for done, result in results:
+        for (_, _, done), result in zip(group, results, strict=True):
             done.set_result(result)
 
     def _fail_waiting(self) -> None:
+        """Fail the batches still waiting; the other threads' stop signals stay queued."""
+        signals = 0
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return
-            if item is not None:
+                break
+            if item is None:
+                signals += 1
+            else:
                 item[2].set_exception(RuntimeError("the committer has stopped"))
+        for _ in range(signals):
+            self._queue.put(None)
 
 
 def listen_once(

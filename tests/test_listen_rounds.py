@@ -149,19 +149,22 @@ def test_the_committer_commits_many_listeners_batches_and_a_bad_one_fails_alone(
             assert inbox.load_cursors(conn, other.name) == {}  # its batch left nothing behind
 
 
-def test_listeners_waiting_on_the_committer_get_their_own_results(
+def test_listeners_waiting_on_the_committers_threads_get_their_own_results_and_all_stop(
     engine: Engine, fake_vk: FakeVk, clock: FakeClock
 ) -> None:
-    committer = GroupCommitter(engine, INGESTION, clock)
-    runner = threading.Thread(target=committer.run)
-    runner.start()
+    committer = GroupCommitter(engine, INGESTION, clock, threads=3)
+    runners = [threading.Thread(target=committer.run) for _ in range(committer.threads)]
+    for runner in runners:
+        runner.start()
     results: dict[int, int] = {}
     try:
-        with source_for(fake_vk, GID) as one:
+        with source_for(fake_vk, GID) as one, source_for(fake_vk, OTHER_GID) as other:
 
             def listener(n: int) -> None:
-                batch = Batch(changes=(comment_change(n),), cursors={"lp": str(n)})
-                results[n] = committer.commit(one, batch, timeout=30).stored
+                source = one if n % 2 else other
+                change = comment_change(n, source.name.removeprefix("vk-"))
+                batch = Batch(changes=(change,), cursors={"lp": str(n)})
+                results[n] = committer.commit(source, batch, timeout=30).stored
 
             threads = [threading.Thread(target=listener, args=(n,)) for n in range(1, 9)]
             for t in threads:
@@ -170,10 +173,11 @@ def test_listeners_waiting_on_the_committer_get_their_own_results(
                 t.join(30)
     finally:
         committer.stop()
-        runner.join(10)
+        for runner in runners:
+            runner.join(10)
     assert results == {n: 1 for n in range(1, 9)}
     assert len(stored(engine)) == 8
-    assert not runner.is_alive()
+    assert not any(runner.is_alive() for runner in runners)  # every thread heard the stop
     with pytest.raises(RuntimeError, match="stopped"):
         committer.commit(one, Batch(), timeout=1)
 
