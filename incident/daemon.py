@@ -1,8 +1,10 @@
 """Scheduling and signal handling only: every piece of work is a pipeline step.
 
-Sweeps and the outbox sender run as APScheduler interval jobs; each long-poll listener runs in a
-thread of its own that calls ``pipeline.listen_once`` in a loop; a heartbeat thread keeps this
-worker's source leases. ``stop()`` returns within a few seconds: steps check the stop flag
+Sweeps run as APScheduler interval jobs; each long-poll listener runs in a thread of its own
+that calls ``pipeline.listen_once`` in a loop and hands its batch to one committer thread
+(``pipeline.GroupCommitter``: many listeners' rounds in one transaction); the reply sender and a
+heartbeat that keeps this worker's source leases (all in one statement) have threads of their
+own. ``stop()`` returns within a few seconds: steps check the stop flag
 between transactions, and a listener blocked in a long-poll request holds nothing uncommitted,
 so it is abandoned safely.
 
@@ -22,6 +24,7 @@ import re
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -42,6 +45,7 @@ LEASE_RETRY_SECONDS = 5.0  # how often a standby listener asks for a source's le
 LEASE_TTL_SECONDS = 30.0  # a source lease not renewed for this long is free to take
 HEARTBEAT_SECONDS = 10.0  # how often the heartbeat renews (or takes) the leases
 DATABASE_RETRY_SECONDS = 5.0  # a round that failed on the database is tried again this soon
+CURSOR_REFRESH_SECONDS = 60.0  # a live listener reads its cursors again at least this often
 
 
 class WorkerDied(RuntimeError):
@@ -153,6 +157,8 @@ class Worker:
         # part -> {"ok_at": iso, "error_at": iso, "error": text}
         self.parts: dict[str, dict[str, str]] = {}
         self._scheduler = BackgroundScheduler(timezone=UTC)
+        # live listeners commit their rounds together (see ``pipeline.GroupCommitter``)
+        self.committer = pipeline.GroupCommitter(engine, ingestion, clock)
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self.log = get_logger(worker=self.reply_policy.worker_id)
@@ -190,17 +196,34 @@ class Worker:
 
     def heartbeat(self) -> list[str]:
         """Renew this worker's leases and take any source whose lease ran out (its holder died
-        or lost the database); a source taken over is swept at once. Returns those taken."""
-        taken = []
-        for name in list(self.sources):
-            if name in self.stopped_sources or self.stopping.is_set():
-                continue
-            before = name in self.held
-            if self.hold(name) and not before:
-                taken.append(name)
+        or lost the database), all in one statement; a source taken over is swept at once.
+        Returns those taken. If the database cannot say, this worker holds nothing until it
+        can (its listeners stand by and ask again)."""
+        names = [n for n in self.sources if n not in self.stopped_sources]
+        if self.stopping.is_set() or not names:
+            return []
+        try:
+            with self.engine.begin() as conn:
+                held = inbox.take_source_leases(
+                    conn, names, self.worker_id, self.clock(), self.lease_ttl
+                )
+        except Exception as exc:
+            if isinstance(exc, SQLAlchemyError):
+                metrics.DATABASE_ERRORS.labels("lease").inc()
+            self.log.exception("lease_failed", sources=len(names))
+            held = set()
+        with self._lock:
+            taken = sorted(held - self.held)
+            self.held = held
         for name in taken:
             self._need_full_sweep(name, 0.0)
         return taken
+
+    def holds(self, name: str) -> bool:
+        """Whether the last heartbeat (or ``hold``) left this worker holding ``name``'s lease:
+        a live listener asks this each round instead of the database."""
+        with self._lock:
+            return name in self.held
 
     def sweep(self, name: str) -> None:
         """One catch-up sweep of source ``name`` if this worker holds (or takes) its lease.
@@ -333,19 +356,41 @@ class Worker:
     def _listen_loop(self, name: str) -> None:
         """Listen to ``name`` until the worker stops or the source is stopped. A round that
         raises (the database away, a bug) is logged and tried again; once a round succeeds
-        after a database failure, the source is swept at once to catch up."""
+        after a database failure, the source is swept at once to catch up.
+
+        A round costs one transaction, shared with other listeners' rounds (the group
+        committer): the lease is the heartbeat's business (renewed every HEARTBEAT_SECONDS,
+        lasting LEASE_TTL_SECONDS), and the listener keeps its own cursors between rounds,
+        reading them again after any failure, a catch-up sweep, or CURSOR_REFRESH_SECONDS."""
         source = self.sources[name]
         failures = 0
         catch_up = False
+        cursors: dict[str, str] | None = None
+        cursors_read_at = 0.0
         while not self.stopping.is_set() and name not in self.stopped_sources:
             try:
-                if not self.hold(name):
+                if not self.holds(name) and not self.hold(name):
+                    cursors = None
                     self.stopping.wait(LEASE_RETRY_SECONDS)  # another worker listens; stand by
                     continue
+                if cursors is not None and time.monotonic() - cursors_read_at > (
+                    CURSOR_REFRESH_SECONDS
+                ):
+                    cursors = None
+                if cursors is None:
+                    cursors_read_at = time.monotonic()
                 outcome = pipeline.listen_once(
-                    self.engine, source, self.clock, self.ingestion, self.stopping.is_set
+                    self.engine,
+                    source,
+                    self.clock,
+                    self.ingestion,
+                    self.stopping.is_set,
+                    cursors=cursors,
+                    committer=self.committer,
                 )
+                cursors = outcome.cursors
             except SQLAlchemyError:
+                cursors = None
                 metrics.DATABASE_ERRORS.labels("listen").inc()
                 self.log.exception("listen_failed_on_database", source=name)
                 catch_up = True
@@ -353,6 +398,7 @@ class Worker:
                 self.stopping.wait(min(DATABASE_RETRY_SECONDS, 0.5 * 2.0**failures))
                 continue
             except Exception:
+                cursors = None
                 self.log.exception("listen_failed", source=name)
                 failures += 1
                 self.stopping.wait(min(60.0, 2.0**failures) * random.uniform(0.5, 1.0))
@@ -375,6 +421,11 @@ class Worker:
             failures += 1
             pause = min(300.0, 2.0**failures) * random.uniform(0.5, 1.0)
             self.stopping.wait(pause)
+
+    def _outbox_loop(self) -> None:
+        while not self.stopping.is_set():
+            self.drain_outbox()
+            self.stopping.wait(self.config.outbox_interval)
 
     def _heartbeat_loop(self) -> None:
         self.beat()
@@ -458,16 +509,6 @@ class Worker:
                 coalesce=True,
                 misfire_grace_time=None,
             )
-        self._scheduler.add_job(
-            self.drain_outbox,
-            "interval",
-            id="outbox",
-            seconds=self.config.outbox_interval,
-            next_run_time=now,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-        )
         if self.retention_months > 0:
             self._scheduler.add_job(
                 self.retain,
@@ -499,11 +540,18 @@ class Worker:
             )
             thread.start()
             self._threads.append(thread)
-        heartbeat = threading.Thread(
-            target=self._guarded("heartbeat", self._heartbeat_loop), name="heartbeat", daemon=True
-        )
-        heartbeat.start()
-        self._threads.append(heartbeat)
+        # The reply sender, the heartbeat and the committer are threads of their own: never
+        # queued behind hundreds of sweeps in the scheduler's pool.
+        parts: list[tuple[str, Callable[[], None]]] = [
+            ("heartbeat", self._heartbeat_loop),
+            ("outbox", self._outbox_loop),
+        ]
+        if self.listeners:
+            parts += [(f"committer-{n}", self.committer.run) for n in range(self.committer.threads)]
+        for part, body in parts:
+            thread = threading.Thread(target=self._guarded(part, body), name=part, daemon=True)
+            thread.start()
+            self._threads.append(thread)
         self.log.info("worker_started", sources=list(self.sources), listeners=self.listeners)
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -511,6 +559,7 @@ class Worker:
         if self.stopping.is_set() and not self._scheduler.running:
             return
         self.stopping.set()
+        self.committer.stop()  # what it holds is committed first; listeners waiting get an error
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         deadline = datetime.now(UTC) + timedelta(seconds=timeout)

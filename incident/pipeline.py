@@ -6,12 +6,15 @@ never lets one source's fault escape: it records the fault on the source's statu
 
 from __future__ import annotations
 
+import queue
 import random
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from incident import inbox, metrics
@@ -57,6 +60,10 @@ class StepOutcome:
     error: SourceError | None = None
     swept: bool = False
     database_failed: bool = False  # the error came from our database, not the platform
+    recorded: bool = False  # the success was recorded in the batch's own transaction
+    # the source's cursors after a listen step that succeeded (the caller may hand them to the
+    # next step instead of reading them again); None when they must be read from the database
+    cursors: dict[str, str] | None = None
 
     @property
     def stopped(self) -> bool:
@@ -106,6 +113,8 @@ def _record(engine: Engine, source: Source, clock: Clock, outcome: StepOutcome) 
             else "transient"
         )
         metrics.POLL_ERRORS.labels(source.name, kind).inc()
+    if outcome.error is None and outcome.recorded:
+        return
     with engine.begin() as conn:
         if outcome.error is None:
             inbox.record_source_success(
@@ -190,27 +199,182 @@ def sweep_once(
     return outcome
 
 
+def _ingest_listened(
+    conn: Connection, source: Source, batch: Batch, now: datetime, ingestion: Ingestion
+) -> IngestResult:
+    """A listened batch and the source's success, in the caller's transaction: one round of
+    a live listener costs one transaction (the status row moves with the data)."""
+    result = inbox.ingest(
+        conn,
+        source.name,
+        batch,
+        now,
+        deadline=ingestion.deadline,
+        classify=ingestion.classify,
+        figures=ingestion.figures,
+    )
+    inbox.record_source_success(
+        conn, source.name, source.platform.value, now, api_calls=batch.api_calls, swept=False
+    )
+    return result
+
+
+class GroupCommitter:
+    """Commits the batches of many live listeners in shared transactions, on a few threads of
+    its own.
+
+    With hundreds of sources, a transaction per listener round meant hundreds of threads
+    waiting for the connection pool (and a WAL flush per round on PostgreSQL). Here each
+    listener hands its batch over and waits; a committer thread takes every batch waiting (up
+    to ``max_group``) and commits them in one transaction. If that fails, each batch of the
+    group is committed again in a transaction of its own, so a bad batch fails alone and only
+    its listener sees the error. A listener's next round starts only after its batch is
+    committed, so a source's batches stay in order and its cursors move with its data, as
+    with a transaction of its own. ``threads`` groups are committed at once (each source's
+    rows are its own, so they do not wait for each other).
+
+    ``run`` is a thread's body (the daemon starts ``threads`` of them and guards them);
+    ``stop`` ends them, failing whatever still waits.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        ingestion: Ingestion,
+        clock: Clock,
+        *,
+        max_group: int = 64,
+        threads: int = 4,
+    ) -> None:
+        self.engine = engine
+        self.ingestion = ingestion
+        self.clock = clock
+        self.max_group = max_group
+        self.threads = threads
+        self._queue: queue.SimpleQueue[tuple[Source, Batch, Future[IngestResult]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._stopped = threading.Event()
+
+    def commit(self, source: Source, batch: Batch, timeout: float = 120.0) -> IngestResult:
+        """Commit ``batch`` with ``source``'s success; blocks until it is committed. Raises
+        what its commit raised (a ``SQLAlchemyError`` for the database), or ``TimeoutError``."""
+        if self._stopped.is_set():
+            raise RuntimeError("the committer has stopped")
+        done: Future[IngestResult] = Future()
+        self._queue.put((source, batch, done))
+        return done.result(timeout)
+
+    def run(self) -> None:
+        """Commit groups until ``stop``."""
+        while True:
+            first = self._queue.get()
+            if first is None:
+                break
+            group = [first]
+            last = False
+            while len(group) < self.max_group:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    last = True
+                    break
+                group.append(item)
+            self.commit_group(group)
+            if last:
+                break
+        self._fail_waiting()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for _ in range(self.threads):
+            self._queue.put(None)
+
+    def commit_group(self, group: list[tuple[Source, Batch, Future[IngestResult]]]) -> None:
+        """``group`` in one transaction; if that fails, each batch in its own. Every future
+        gets its result or its exception."""
+        try:
+            with self.engine.begin() as conn:
+                now = self.clock()
+                results = [
+                    _ingest_listened(conn, source, batch, now, self.ingestion)
+                    for source, batch, _ in group
+                ]
+        except Exception as exc:
+            if len(group) == 1:
+                group[0][2].set_exception(exc)
+                return
+            for source, batch, done in group:  # find the one that failed; the others go on
+                try:
+                    with self.engine.begin() as conn:
+                        result = _ingest_listened(conn, source, batch, self.clock(), self.ingestion)
+                except Exception as alone:
+                    done.set_exception(alone)
+                else:
+                    done.set_result(result)
+            return
+        for (_, _, done), result in zip(group, results, strict=True):
+            done.set_result(result)
+
+    def _fail_waiting(self) -> None:
+        """Fail the batches still waiting; the other threads' stop signals stay queued."""
+        signals = 0
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                signals += 1
+            else:
+                item[2].set_exception(RuntimeError("the committer has stopped"))
+        for _ in range(signals):
+            self._queue.put(None)
+
+
 def listen_once(
     engine: Engine,
     source: Source,
     clock: Clock,
     ingestion: Ingestion,
     should_stop: Callable[[], bool] = lambda: False,
+    *,
+    cursors: Mapping[str, str] | None = None,
+    committer: GroupCommitter | None = None,
 ) -> StepOutcome:
     """Wait once for pushed events and ingest them as one batch; sweep too when the source
     says events may have been lost (and we are not stopping): a full one, since edits and
     deletions may have been lost with them. Faults are recorded on the
     source's status and returned, never raised, as in ``sweep_once``; the outcome sums the
-    listen and the catch-up sweep."""
+    listen and the catch-up sweep.
+
+    ``cursors``: the ones the previous step returned in ``outcome.cursors`` (a live listener is
+    the only writer of its own cursors while it holds the source's lease), else they are read
+    from the database. ``committer``: commit through a shared ``GroupCommitter`` rather than
+    a transaction of this step's own."""
     outcome = StepOutcome()
     needs_sweep = False
 
     def work() -> None:
         nonlocal needs_sweep
-        with engine.connect() as conn:
-            cursors = inbox.load_cursors(conn, source.name)
-        batch = source.listen_once(cursors)
-        _commit_batch(engine, source, batch, clock(), ingestion, outcome)
+        if cursors is None:
+            with engine.connect() as conn:
+                current = inbox.load_cursors(conn, source.name)
+        else:
+            current = dict(cursors)
+        batch = source.listen_once(current)
+        if committer is not None:
+            result = committer.commit(source, batch)
+        else:
+            with engine.begin() as conn:
+                result = _ingest_listened(conn, source, batch, clock(), ingestion)
+        outcome.result.add(result)
+        outcome.api_calls += batch.api_calls
+        outcome.batches += 1
+        outcome.recorded = True
+        outcome.cursors = {**current, **batch.cursors}
         needs_sweep = batch.needs_sweep
 
     _guard(source, outcome, work)

@@ -5,10 +5,12 @@ Functions take an open connection inside a transaction and ``now`` (time is an a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -49,8 +51,19 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
 
 _hasher = PasswordHasher()
-# A hash to verify against when the user does not exist, so both paths cost the same.
-_DUMMY_HASH = _hasher.hash("incident-dummy-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so both paths cost the same
+    (made on first need: not every process that imports this module checks passwords)."""
+    return _hasher.hash("incident-dummy-password")
+
+
+# Each argon2 hash or check takes its memory cost (64 MiB by default) while it runs: 20 staff
+# logging in at once took the web app to 958 MB. At most this many run at once; the others
+# wait their turn (tens of milliseconds each) instead of adding their 64 MiB.
+_ARGON2_AT_ONCE = threading.BoundedSemaphore(2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +97,16 @@ def _check_password(password: str) -> None:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _ARGON2_AT_ONCE:
+        return _hasher.hash(password)
+
+
+def _verify(stored: str, password: str) -> bool:
+    with _ARGON2_AT_ONCE:
+        try:
+            return bool(_hasher.verify(stored, password))
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
 
 
 def add_user(
@@ -328,11 +350,8 @@ def authenticate(
     until = _locked_until(conn, keys, now)
     if until is not None:
         raise LoginLocked(until)
-    stored = row.password_hash if row is not None else _DUMMY_HASH
-    try:
-        ok: bool = _hasher.verify(stored, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        ok = False
+    stored = row.password_hash if row is not None else _dummy_hash()
+    ok = _verify(stored, password)
     if not ok or row is None or row.disabled:
         for key in keys:
             _record_failure(conn, key, now, policy)

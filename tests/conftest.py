@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from incident import migrate
 from incident.db import make_engine, metadata
+from incident.logs import configure_logging
 from incident.sources.fakes.vk_server import FakeVk
 from tests.world import DEFAULT_VK, VkSetup, serve_fake_vk
 
@@ -26,6 +27,12 @@ PG_ADMIN_URL = os.environ.get(
     "INCIDENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Log through the product's own set-up, as `incident run` and `incident web` do: plain-text
+# tracebacks with secrets redacted. Left unconfigured, structlog's default renders tracebacks
+# with rich (a dev tool pulls it in) and every frame's locals: seconds of CPU per exception
+# under the logging lock, which stalled every thread of a worker under test.
+configure_logging(level="info", fmt="console")
 
 
 def _pg_unavailable(reason: str) -> None:

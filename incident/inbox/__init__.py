@@ -71,6 +71,7 @@ from incident.inbox.sources import (
     save_cursors,
     source_states,
     take_source_lease,
+    take_source_leases,
 )
 from incident.inbox.workers import forget_worker, record_worker_beat, worker_states
 
@@ -133,5 +134,6 @@ __all__ = [
     "source_states",
     "store_warn_times",
     "take_source_lease",
+    "take_source_leases",
     "worker_states",
 ]

@@ -3,7 +3,7 @@ lets one worker at a time poll a source."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -114,9 +114,17 @@ def take_source_lease(
     """Take or renew the lease on polling ``source`` until ``now + ttl``. True if ``owner``
     holds it now: it was free, expired, or already ``owner``'s. One statement, so two workers
     asking at once cannot both win."""
-    stmt = upsert(conn, db.source_leases).values(
-        source=source, owner=owner, lease_until=now + ttl, updated_at=now
-    )
+    return source in take_source_leases(conn, [source], owner, now, ttl)
+
+
+def take_source_leases(
+    conn: Connection, sources: Sequence[str], owner: str, now: datetime, ttl: timedelta
+) -> set[str]:
+    """``take_source_lease`` for many sources in one statement (a worker's heartbeat renews
+    all its leases at once): the sources ``owner`` holds now."""
+    if not sources:
+        return set()
+    stmt = upsert(conn, db.source_leases)
     stmt = stmt.on_conflict_do_update(
         index_elements=["source"],
         set_={
@@ -128,8 +136,15 @@ def take_source_lease(
             db.source_leases.c.owner == owner,
             db.source_leases.c.lease_until < now,
         ),
-    ).returning(db.source_leases.c.owner)
-    return conn.execute(stmt).first() is not None
+    ).returning(db.source_leases.c.source, db.source_leases.c.owner)
+    rows = conn.execute(
+        stmt,
+        [
+            {"source": s, "owner": owner, "lease_until": now + ttl, "updated_at": now}
+            for s in dict.fromkeys(sources)
+        ],
+    )
+    return {str(r.source) for r in rows if r.owner == owner}
 
 
 def release_source(conn: Connection, source: str, owner: str) -> None:

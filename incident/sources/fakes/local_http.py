@@ -8,6 +8,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 refused connections when 200 long-polling sources
+    # and their other calls arrived at once (the load benchmark); a platform would not.
+    request_queue_size = 1024
+
+
 class LocalHttpServer:
     """Start, stop and the ``with`` block of a fake served on ``self.url``; a subclass gives
     its request handler (``_handler``) and may wake its waiting requests (``_wake``)."""
@@ -29,7 +35,7 @@ class LocalHttpServer:
         """Serve on a free port of 127.0.0.1 from a daemon thread; ``url`` says where."""
         if self._server is not None:
             raise RuntimeError(f"{type(self).__name__} is already started")
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        server = _Server(("127.0.0.1", 0), self._handler())
         server.daemon_threads = True
         self._server = server
         self.url = f"http://127.0.0.1:{server.server_address[1]}/"
