@@ -3,34 +3,65 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from incident import __version__, files
-from incident.commands import classify as classify_commands
-from incident.commands import (
-    demo,
-    health,
-    incidents,
-    maintenance,
-    report,
-    setup,
-    sla,
-    survey,
-    telegram,
-    users,
-    web,
-    worker,
-)
 from incident.config import ConfigError, default_config_path
 from incident.wiring import load_config
 
 EXIT_USAGE = 2
 
+# Which module under incident.commands registers each command, in the order `--help` lists
+# them. A run imports only its command's module: the worker (`incident run`) then never loads
+# the web app, the spreadsheet writer or the demo's fakes (tens of MB of its RSS).
+# tests/test_cli.py checks this table against what each module registers.
+COMMAND_MODULES: dict[str, str] = {
+    "init": "setup",
+    "check-config": "setup",
+    "db": "setup",
+    "run": "worker",
+    "poll": "worker",
+    "status": "incidents",
+    "queue": "incidents",
+    "reply": "incidents",
+    "reclassify": "incidents",
+    "health": "health",
+    "backup": "maintenance",
+    "retention": "maintenance",
+    "demo": "demo",
+    "web": "web",
+    "user": "users",
+    "sla": "sla",
+    "report": "report",
+    "export": "report",
+    "classify": "classify",
+    "rules": "classify",
+    "suggest": "classify",
+    "telegram": "telegram",
+    "survey": "survey",
+}
 
-def build_parser() -> argparse.ArgumentParser:
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` asks for (the first word that is not an option or ``--config``'s
+    value), if it is one we know."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--config":
+            skip = True
+        elif not word.startswith("-"):
+            return word if word in COMMAND_MODULES else None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for every command, or for ``command``'s module only."""
     parser = argparse.ArgumentParser(
         prog="incident",
         description="Incident-response worker for a public body's social-media pages.",
@@ -43,25 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"incident {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    setup.register(sub)
-    worker.register(sub)
-    incidents.register(sub)
-    health.register(sub)
-    maintenance.register(sub)
-    demo.register(sub)
-    web.register(sub)
-    users.register(sub)
-    sla.register(sub)
-    report.register(sub)
-    classify_commands.register(sub)
-    telegram.register(sub)
-    survey.register(sub)
+    wanted = [COMMAND_MODULES[command]] if command else COMMAND_MODULES.values()
+    for module in dict.fromkeys(wanted):
+        importlib.import_module(f"incident.commands.{module}").register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_in(arguments))
+    args = parser.parse_args(arguments)
     if getattr(args, "private_umask", False):
         # the worker, the web app and the demo: whatever they or their libraries create
         # (SQLite's journals, temporary files) is their user's only

@@ -182,3 +182,30 @@ def test_the_worker_and_the_web_app_create_files_for_their_user_only(
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_the_command_table_names_the_module_that_registers_each_command() -> None:
+    import argparse
+    import importlib
+
+    from incident.cli import COMMAND_MODULES
+
+    registered: dict[str, str] = {}
+    for module in dict.fromkeys(COMMAND_MODULES.values()):
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"incident.commands.{module}").register(sub)
+        registered.update(dict.fromkeys(sub.choices, module))
+    assert registered == COMMAND_MODULES
+
+
+def test_the_worker_command_loads_neither_the_web_app_nor_spreadsheets_nor_telethon() -> None:
+    # Each library here is tens of MB of a long-running worker's memory it never uses.
+    code = (
+        "import sys; from incident import cli; cli.build_parser('run').parse_args(['run']); "
+        "print(sorted(m for m in ('fastapi', 'uvicorn', 'openpyxl', 'telethon', 'jinja2') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert out.strip() == "[]"

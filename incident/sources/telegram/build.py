@@ -7,7 +7,6 @@ from incident.config import SourceConfig, WorkerConfig
 from incident.sources.telegram.config import TelegramSourceConfig
 from incident.sources.telegram.gateway import TelegramGateway
 from incident.sources.telegram.source import Retry, TelegramSource
-from incident.sources.telegram.telethon_gateway import TelethonGateway
 
 
 def build_telegram_source(
@@ -19,6 +18,9 @@ def build_telegram_source(
     if not isinstance(cfg, TelegramSourceConfig):
         raise TypeError(f"a Telegram source needs a TelegramSourceConfig, got {type(cfg).__name__}")
     if gateway is None:
+        # Telethon (its TL schema: about 40 MB) is loaded only where a Telegram source runs
+        from incident.sources.telegram.telethon_gateway import TelethonGateway
+
         gateway = TelethonGateway(
             channel=cfg.channel,
             session_path=cfg.session_path,
