@@ -47,8 +47,9 @@ def _ago(value: datetime | None, now: datetime) -> str:
     return f"{seconds // 3600}h ago"
 
 
-def cmd_status(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def cmd_status(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Each configured source's state, last success, last sweep, API calls, last error."""
+    out = out or sys.stdout  # the stream of this moment, not the one at import
     config = load(args)
     now = datetime.now(UTC)
     with database(config) as engine, engine.connect() as conn:

@@ -1,0 +1,66 @@
+"""The command line's rough edges, as an administrator meets them: a reader that stops early
+(`| head`), a typo or a syntax error in config.toml, a fresh `incident init` folder, the demo's
+printed hints. Run in-process through ``incident.cli.main`` (no subprocess) where that takes the
+same path."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+
+from incident.cli import main
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A folder after `incident init`: its config.toml and empty database."""
+    config = tmp_path / "config.toml"
+    assert main(["--config", str(config), "init"]) == 0
+    capsys.readouterr()
+    return config
+
+
+@contextmanager
+def closed_pipe() -> Iterator[None]:
+    """Standard output is a pipe whose reader has gone (`incident queue | head` after head
+    exits): every write to it fails with EPIPE. (Inside the test: pytest's capture sets
+    ``sys.stdout`` again between a fixture and the test.)"""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    stream = open(write_end, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    saved, sys.stdout = sys.stdout, stream
+    try:
+        yield
+    finally:
+        sys.stdout = saved
+        with suppress(BrokenPipeError):
+            stream.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["queue"],
+        ["status"],
+        ["export", "--from", "2026-10-01", "--to", "2026-10-31", "--format", "csv", "--out", "-"],
+    ],
+)
+def test_a_reader_that_stops_early_ends_the_command_quietly_with_141(
+    fresh: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with closed_pipe():
+        code = main(["--config", str(fresh), *command])
+    assert code == 141  # 128 + SIGPIPE, as a shell reports a command `head` cut short
+    assert capsys.readouterr().err == ""  # no traceback, no "Exception ignored"
+
+
+def test_a_command_whose_reader_reads_everything_still_exits_0(
+    fresh: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(fresh), "queue"]) == 0
+    assert capsys.readouterr().out.strip() == "no open incidents"
