@@ -64,3 +64,29 @@ def test_a_command_whose_reader_reads_everything_still_exits_0(
 ) -> None:
     assert main(["--config", str(fresh), "queue"]) == 0
     assert capsys.readouterr().out.strip() == "no open incidents"
+
+
+def test_a_misspelt_key_is_reported_as_unknown_with_the_key_it_was_meant_to_be(
+    fresh: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with fresh.open("a", encoding="utf-8") as f:
+        f.write('\n[[sources]]\nname = "vk-main"\nplatform = "vk"\ngruop_id = 217000001\n')
+    assert main(["--config", str(fresh), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'gruop_id' in [[sources]] #1; did you mean 'group_id'?" in err
+    assert "missing key" not in err
+    assert err.count(str(fresh)) == 1  # the file is named once
+
+
+def test_a_toml_syntax_error_shows_the_file_line_column_and_the_line_itself(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[log]\nlevel = "info"\n\n[database]\nurl = "sqlite:///x.db\n', "utf-8")
+    assert main(["--config", str(config), "check-config"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (
+        f"incident: configuration error: {config}, line 5, column 22: not valid TOML: "
+        "the line ends inside a quoted string: close it with its quote"
+    )
+    assert lines[1:] == ['    url = "sqlite:///x.db', "    " + " " * 21 + "^"]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from incident.config.notify import NotifySettings, notify_settings_from_mapping
-from incident.config.reader import ConfigError, Table
+from incident.config.reader import ConfigError, Table, syntax_error
 from incident.config.secrets import Secret
 from incident.config.sla import sla_settings_from_mapping
 from incident.models import Platform
@@ -206,9 +206,15 @@ def load_config(
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start + 1} cannot be read); save it as UTF-8"
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(syntax_error(path, text, str(exc))) from None
     return parse_config(data, path, env, platforms=platforms, require_secrets=require_secrets)
 
 
@@ -246,18 +252,33 @@ def parse_config(
     platforms: Mapping[str, PlatformConfig],
     require_secrets: bool = True,
 ) -> Config:
-    """Validate parsed TOML ``data`` read from ``path`` (see ``load_config``)."""
-    base = path.parent
-    top = Table(data, str(path), _TOP_KEYS)
+    """Validate parsed TOML ``data`` read from ``path`` (see ``load_config``). An error names
+    the file once, first, then the table and key: ``config.toml: [sla].target_hours: ...``."""
+    try:
+        return _parse(data, path, environ, platforms=platforms, require_secrets=require_secrets)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
-    db = top.table("database", f"{path} [database]", ("url",))
+
+def _parse(
+    data: Mapping[str, Any],
+    path: Path,
+    environ: Mapping[str, str],
+    *,
+    platforms: Mapping[str, PlatformConfig],
+    require_secrets: bool,
+) -> Config:
+    base = path.parent
+    top = Table(data, "the top level", _TOP_KEYS)
+
+    db = top.table("database", "[database]", ("url",))
     database_url = _database_url(db.text("url", "sqlite:///incident.sqlite3"), base)
 
-    log = top.table("log", f"{path} [log]", ("level", "format"))
+    log = top.table("log", "[log]", ("level", "format"))
     log_level = log.choice("level", ("debug", "info", "warning", "error"), "info")
     log_format = log.choice("format", ("auto", "json", "console"), "auto")
 
-    w = top.table("worker", f"{path} [worker]", _WORKER_KEYS)
+    w = top.table("worker", "[worker]", _WORKER_KEYS)
     worker = WorkerConfig(
         sweep_interval=w.number("sweep_interval_seconds", 600.0, low=1.0),
         full_sweep_interval=w.number("full_sweep_interval_seconds", 3600.0, low=60.0),
@@ -272,11 +293,11 @@ def parse_config(
         metrics_address=w.text("metrics_address", "127.0.0.1"),
     )
 
-    paths = top.table("paths", f"{path} [paths]", ("rules", "replies"))
+    paths = top.table("paths", "[paths]", ("rules", "replies"))
     rules_dir = _data_dir(paths.text("rules", ""), "rules", base)
     replies_dir = _data_dir(paths.text("replies", ""), "replies", base)
 
-    rv = top.table("replies", f"{path} [replies]", ("hotline", "gosuslugi_link"))
+    rv = top.table("replies", "[replies]", ("hotline", "gosuslugi_link"))
     reply_values = ReplyValues(
         hotline=rv.text("hotline", ""),
         gosuslugi_link=rv.text("gosuslugi_link", GOSUSLUGI_URL, pattern=r"https?://\S+"),
@@ -285,18 +306,18 @@ def parse_config(
     sweep_intervals: dict[str, float] = {}
     sources = tuple(
         _source(t, platforms, SourceContext("", base, environ, require_secrets), sweep_intervals)
-        for t in top.tables("sources", f"{path} [[sources]]", f"{path} [[sources]] #{{n}}")
+        for t in top.tables("sources", "[[sources]]", "[[sources]] #{n}")
     )
-    sla = sla_settings_from_mapping(top.raw("sla", {}), f"{path} [sla]")
+    sla = sla_settings_from_mapping(top.raw("sla", {}), "[sla]")
     notify = notify_settings_from_mapping(
-        top.raw("notify", {}), f"{path} [notify]", environ, require_secrets=require_secrets
+        top.raw("notify", {}), "[notify]", environ, require_secrets=require_secrets
     )
-    retention = top.table("retention", f"{path} [retention]", ("personal_data_months",))
+    retention = top.table("retention", "[retention]", ("personal_data_months",))
     retention_months = retention.integer("personal_data_months", 0, low=0, high=1200)
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ConfigError(f"{path}: source names must be unique; repeated: {', '.join(dupes)}")
+        raise ConfigError(f"source names must be unique; repeated: {', '.join(dupes)}")
     return Config(
         path=path,
         database_url=database_url,
@@ -357,7 +378,7 @@ def _database_url(url: str, base: Path) -> str:
             return "sqlite:///" + str((base / rest).resolve())
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
         raise ConfigError(
-            f"database url {url!r}: expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+            f"[database].url: {url!r}: expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
         )
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
