@@ -90,3 +90,34 @@ def test_a_toml_syntax_error_shows_the_file_line_column_and_the_line_itself(
         "the line ends inside a quoted string: close it with its quote"
     )
     assert lines[1:] == ['    url = "sqlite:///x.db', "    " + " " * 21 + "^"]
+
+
+def test_after_init_in_a_new_folder_the_rules_commands_work(
+    fresh: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(fresh.parent)  # a folder with no rules/ or replies/ of its own
+    monkeypatch.delenv("INCIDENT_CONFIG", raising=False)
+    assert main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "rules: " in out
+    assert "the rules shipped with incident" in out
+    assert main(["classify", "Купила чайник, через неделю сломался, магазин не меняет"]) == 0
+    assert "Тема: trade" in capsys.readouterr().out
+    assert main(["rules", "check"]) == 0
+    assert "Всё в порядке." in capsys.readouterr().out
+
+
+def test_a_missing_rules_folder_is_named_with_the_setting_that_chose_it(
+    fresh: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = fresh.read_text(encoding="utf-8").replace('# rules = "rules"', 'rules = "my-rules"')
+    fresh.write_text(text, encoding="utf-8")
+    missing = fresh.parent / "my-rules"
+    assert main(["--config", str(fresh), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert f"{missing} is not a directory ([paths] rules in {fresh})" in err
+    assert main(["--config", str(fresh), "classify", "текст"]) == 1
+    err = capsys.readouterr().err
+    assert f"({missing}; откуда: параметр [paths] rules в {fresh})" in err
+    assert main(["--config", str(fresh), "rules", "check", "--rules", "elsewhere"]) == 1
+    assert "откуда: параметр --rules" in capsys.readouterr().err

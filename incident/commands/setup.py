@@ -10,6 +10,7 @@ from pathlib import Path
 
 from incident import files, inbox, migrate, wiring
 from incident.commands.common import EXIT_OK, EXIT_USAGE, load, safe_url
+from incident.config import ConfigError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,6 +59,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print("sources: none configured (add a [[sources]] table)")
     for s in config.sources:
         print(f"source {s.name}: {s.summary()}")
+    for kind, folder in (("rules", config.rules_dir), ("replies", config.replies_dir)):
+        if not folder.is_dir():
+            raise ConfigError(f"{kind}: {folder} is not a directory ({config.data_origin(kind)})")
+        print(f"{kind}: {folder} ({config.data_origin(kind)})")
     print("ok")
     return EXIT_OK
 

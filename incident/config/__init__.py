@@ -35,8 +35,10 @@ __all__ = [
     "SourceConfig",
     "SourceContext",
     "WorkerConfig",
+    "data_folder",
     "default_config_path",
     "load_config",
+    "origin_text",
     "parse_config",
 ]
 
@@ -150,6 +152,10 @@ class Config:
     log_format: str = "auto"
     rules_dir: Path = Path("rules")
     replies_dir: Path = Path("replies")
+    # what chose each folder: "setting" ([paths] in the file), "beside" (the folder next to the
+    # file) or "shipped" (the data shipped with incident); see ``data_origin``
+    rules_from: str = "setting"
+    replies_from: str = "setting"
     sla: SlaSettings = field(default_factory=SlaSettings)
     reply_values: ReplyValues = field(default_factory=ReplyValues)
     notify: NotifySettings = field(default_factory=NotifySettings)
@@ -163,6 +169,11 @@ class Config:
         """Seconds between scheduled sweeps of source ``name``: its own setting, else
         ``[worker] sweep_interval_seconds``."""
         return self.sweep_intervals.get(name, self.worker.sweep_interval)
+
+    def data_origin(self, kind: str) -> str:
+        """What chose the ``rules`` or ``replies`` folder, for messages naming it."""
+        chosen = self.rules_from if kind == "rules" else self.replies_from
+        return origin_text(chosen, kind, self.path)
 
     def enabled_sources(self) -> tuple[SourceConfig, ...]:
         """The sources not switched off with ``enabled = false``."""
@@ -294,8 +305,8 @@ def _parse(
     )
 
     paths = top.table("paths", "[paths]", ("rules", "replies"))
-    rules_dir = _data_dir(paths.text("rules", ""), "rules", base)
-    replies_dir = _data_dir(paths.text("replies", ""), "replies", base)
+    rules_dir, rules_from = data_folder(paths.text("rules", ""), "rules", base)
+    replies_dir, replies_from = data_folder(paths.text("replies", ""), "replies", base)
 
     rv = top.table("replies", "[replies]", ("hotline", "gosuslugi_link"))
     reply_values = ReplyValues(
@@ -328,6 +339,8 @@ def _parse(
         log_format=log_format,
         rules_dir=rules_dir,
         replies_dir=replies_dir,
+        rules_from=rules_from,
+        replies_from=replies_from,
         sla=sla,
         reply_values=reply_values,
         notify=notify,
@@ -363,12 +376,24 @@ def _source(
 SHIPPED_DATA = Path(__file__).resolve().parent.parent.parent
 
 
-def _data_dir(configured: str, name: str, base: Path) -> Path:
-    """A configured folder (relative to the config file), else ``<config dir>/<name>`` when it
-    exists, else the folder shipped beside the package."""
+def data_folder(configured: str, name: str, base: Path) -> tuple[Path, str]:
+    """The folder ``name`` (rules, replies) and what chose it: a configured one (relative to
+    ``base``, the config file's folder): "setting"; else ``<base>/<name>`` when it exists:
+    "beside"; else the folder shipped with incident: "shipped"."""
     if configured:
-        return base / configured
-    return base / name if (base / name).is_dir() else SHIPPED_DATA / name
+        return (base / configured).absolute(), "setting"
+    if (base / name).is_dir():
+        return (base / name).absolute(), "beside"
+    return SHIPPED_DATA / name, "shipped"
+
+
+def origin_text(chosen: str, kind: str, where: Path) -> str:
+    """``data_folder``'s choice in words: ``where`` is the config file (or folder) it used."""
+    if chosen == "setting":
+        return f"[paths] {kind} in {where}"
+    if chosen == "beside":
+        return f"the {kind} folder beside {where}; [paths] {kind} is not set"
+    return f"the {kind} shipped with incident; [paths] {kind} is not set in {where}"
 
 
 def _database_url(url: str, base: Path) -> str:
