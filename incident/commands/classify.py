@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TextIO
 
@@ -138,7 +138,7 @@ def _origin(chosen_by: str, kind: str, config: Path | None) -> str:
     return f"{what} из поставки incident, в {config} не задан [paths] {kind}"
 
 
-def _problems(title: str, where: tuple[Path, str], problems: list[str], err: TextIO) -> None:
+def _problems(title: str, where: tuple[Path, str], problems: Sequence[str], err: TextIO) -> None:
     path, chosen_by = where
     print(f"Ошибки в {title} ({path}; откуда: {chosen_by}):", file=err)
     for problem in problems:
