@@ -6,14 +6,16 @@ same path."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
 
 from incident.cli import main
+from incident.commands.common import how_to_run
 
 
 @pytest.fixture
@@ -121,3 +123,34 @@ def test_a_missing_rules_folder_is_named_with_the_setting_that_chose_it(
     assert f"({missing}; откуда: параметр [paths] rules в {fresh})" in err
     assert main(["--config", str(fresh), "rules", "check", "--rules", "elsewhere"]) == 1
     assert "откуда: параметр --rules" in capsys.readouterr().err
+
+
+def test_the_command_hint_names_the_program_as_it_can_be_typed_in_this_folder(
+    tmp_path: Path,
+) -> None:
+    checkout = tmp_path / "incident"
+    program = checkout / ".venv" / "bin" / "incident"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\n", encoding="utf-8")
+    program.chmod(0o755)
+    nowhere = tmp_path / "empty-bin"
+    nowhere.mkdir()
+
+    def lookup(path: Path) -> Callable[[str], str | None]:
+        return lambda name: shutil.which(name, path=str(path))
+
+    # started as `.venv/bin/incident demo` in a fresh clone, where `incident` is on no PATH
+    assert how_to_run(".venv/bin/incident", checkout, which=lookup(nowhere)) == (
+        ".venv/bin/incident"
+    )
+    assert how_to_run(str(program), checkout, which=lookup(nowhere)) == ".venv/bin/incident"
+    # from another folder: the full path
+    assert how_to_run(str(program), tmp_path / "elsewhere", which=lookup(nowhere)) == str(program)
+    # the PATH finds this very program (an activated venv, an installed one): the bare name
+    assert how_to_run(str(program), tmp_path, which=lookup(program.parent)) == "incident"
+    # `python -m incident`: the same Python, the same way
+    python = checkout / ".venv" / "bin" / "python"
+    main_py = str(checkout / "incident" / "__main__.py")
+    assert how_to_run(main_py, checkout, executable=str(python)) == ".venv/bin/python -m incident"
+    spaced = tmp_path / "my venv" / "python"
+    assert how_to_run(main_py, checkout, executable=str(spaced)) == f"'{spaced}' -m incident"

@@ -10,6 +10,7 @@ from typing import TextIO
 from incident import inbox, wiring
 from incident.commands.common import EXIT_FAILURE, EXIT_OK, database, load, print_table
 from incident.daemon import utc_now
+from incident.words import count_en
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -78,8 +79,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO | None = None) -> int:
             )
     print_table(rows, out)
     print(
-        f"\n{totals['comments']} comments stored, {totals['open']} incidents open, "
-        f"{totals['posted']} replies posted",
+        f"\n{count_en(totals['comments'], 'comment', 'comments')} stored, "
+        f"{count_en(totals['open'], 'incident', 'incidents')} open, "
+        f"{count_en(totals['posted'], 'reply', 'replies')} posted",
         file=out,
     )
     return EXIT_OK

@@ -11,6 +11,7 @@ from pathlib import Path
 from incident import files, inbox, migrate, wiring
 from incident.commands.common import EXIT_OK, EXIT_USAGE, load, safe_url
 from incident.config import ConfigError
+from incident.words import count_en
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,7 +80,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
             kinds = inbox.backfill_reply_kinds(conn)
         print(f"database at revision {migrate.current_revision(engine)}")
         if figures or kinds:
-            print(f"filled in answer times of {figures} incidents and kinds of {kinds} replies")
+            print(
+                f"filled in answer times of {count_en(figures, 'incident', 'incidents')} "
+                f"and kinds of {count_en(kinds, 'reply', 'replies')}"
+            )
     finally:
         engine.dispose()
     return EXIT_OK
