@@ -154,3 +154,22 @@ def test_the_command_hint_names_the_program_as_it_can_be_typed_in_this_folder(
     assert how_to_run(main_py, checkout, executable=str(python)) == ".venv/bin/python -m incident"
     spaced = tmp_path / "my venv" / "python"
     assert how_to_run(main_py, checkout, executable=str(spaced)) == f"'{spaced}' -m incident"
+
+
+def test_an_administrator_sets_the_name_the_app_shows_for_an_account(
+    fresh: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INCIDENT_USER_PASSWORD", "correct horse battery")
+    config = ["--config", str(fresh)]
+    assert main([*config, "user", "add", "anna"]) == 0
+    assert main([*config, "user", "name", "anna", "  Анна   Петрова "]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "anna is shown as Анна Петрова"
+    assert main([*config, "user", "list"]) == 0
+    assert capsys.readouterr().out.strip().endswith("\tАнна Петрова")
+    # refused with a reason: nobody of that login, a name that is blank or not text
+    assert main([*config, "user", "name", "ghost", "Призрак"]) == 1
+    assert "нет пользователя ghost" in capsys.readouterr().err
+    assert main([*config, "user", "name", "anna", "   "]) == 1
+    assert "укажите имя" in capsys.readouterr().err
+    assert main([*config, "user", "name", "anna", "Анна\udcff"]) == 1
+    assert "недопустимые символы" in capsys.readouterr().err
