@@ -251,6 +251,18 @@ def ensure_demo_account(engine: Engine, now: datetime) -> None:
         else:
             users.set_password(conn, DEMO_LOGIN, DEMO_PASSWORD, now, actor="demo")
             users.set_disabled(conn, DEMO_LOGIN, False, now, actor="demo")
+        if users.get_user(conn, OPERATOR) is None:
+            # the automatic demo operator is shown by a name like everyone else; it never logs in
+            users.add_user(
+                conn,
+                OPERATOR,
+                secrets.token_urlsafe(24),
+                users.Role.STAFF,
+                now,
+                display_name="Демо-оператор (автоматически)",
+                actor="demo",
+            )
+            users.set_disabled(conn, OPERATOR, True, now, actor="demo")
 
 
 def _start_web(engine: Engine, config: Config, host: str, port: int) -> BackgroundServer:
