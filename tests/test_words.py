@@ -16,6 +16,7 @@ from incident import inbox, reports, users
 from incident.alerts import warn_breaches_once
 from incident.models import PLATFORM_ACTOR, CloseReason
 from incident.users import Role
+from incident.web.display import ACTION_TITLES, event_text
 from incident.words import APPEALS, COMMUNITIES, MOVES, count, count_en, month_title
 from tests.conftest import FakeClock
 from tests.world import NOW, OCTOBER, T0, World, add_incident, add_user, login, make_app
@@ -209,3 +210,46 @@ def test_a_deadline_message_counts_its_incidents_in_russian(engine: Engine, n: i
     warn_breaches_once(engine, world.settings, [channel], T0 + timedelta(days=3))
     assert channel.subjects == [f"Просрочен ответ: {count(n, APPEALS)}"]
     assert channel.subjects[0].endswith({1: "1 обращение", 2: "2 обращения", 5: "5 обращений"}[n])
+
+
+@pytest.mark.parametrize(
+    ("action", "details", "expected"),
+    [
+        ("opened", {"source": "vk-demo", "topic": "finance"}, "тема «Финансы»"),
+        ("claimed", {"taken_from": "anna"}, "перехватил(а) у Анна Петрова"),
+        ("answered", {"comment": "5", "via": "platform"}, ""),
+        (
+            "reclassified",
+            {"topic": "food", "was": None, "rules": "9c40"},
+            "тема «Без темы» → «Общепит»",
+        ),
+        (
+            "reply_sent",
+            {"outbox_id": 1, "kind": "move-to-private", "reply_id": "x"},
+            "в личные сообщения",
+        ),
+        (
+            "reply_posted",
+            {"outbox_id": 1, "comment": "77", "by": "anna"},
+            "отправил(а) Анна Петрова",
+        ),
+        ("edited_by_author", {"edits": 21}, "21 правка"),
+        ("deleted_by_author", {"status_changed": True}, "инцидент закрыт"),
+        (
+            "user_added",
+            {"user": "anna", "role": "staff"},
+            "пользователь Анна Петрова; роль: сотрудник",
+        ),
+        (
+            "sla_notification_failed",
+            {"stage": "warn", "failed": {"email": "550"}},
+            "не доставлено: электронная почта",
+        ),
+        ("assigned", {"old": None, "new": "anna"}, "никто → Анна Петрова"),
+    ],
+)
+def test_each_kind_of_event_is_told_in_russian(
+    action: str, details: dict[str, object], expected: str
+) -> None:
+    assert ACTION_TITLES[action]  # the action itself has a Russian title
+    assert event_text(action, details, {"anna": "Анна Петрова"}) == expected

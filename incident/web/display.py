@@ -284,7 +284,8 @@ def event_text(action: str, details: Any, names: Mapping[str, str]) -> str:
         if d.get("name"):
             parts.append(f"имя: {_value(d['name'])}")
     elif action == "sla_notification_failed" and isinstance(d.get("failed"), Mapping):
-        parts.append("не доставлено: " + ", ".join(_value(k) for k in d["failed"]))
+        channels = {"telegram": "Telegram", "email": "электронная почта"}
+        parts.append("не доставлено: " + ", ".join(channels.get(k, _value(k)) for k in d["failed"]))
     return "; ".join(parts)
 
 
