@@ -268,7 +268,10 @@ def parse_config(
     try:
         return _parse(data, path, environ, platforms=platforms, require_secrets=require_secrets)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        message = str(exc)
+        if message.startswith(str(path)):
+            raise  # a table that still names the file itself: named once already
+        raise ConfigError(f"{path}: {message}") from None
 
 
 def _parse(
