@@ -32,6 +32,8 @@ from incident import db, inbox, sla
 from incident.logs import get_logger
 from incident.models import TOPIC_LABELS, UNCLASSIFIED, WORKER, IncidentStatus
 from incident.notify import Notifier, send_to_all
+from incident.sources.registry import title as platform_title
+from incident.words import APPEALS, DAYS, count
 
 MAX_LISTED = 20  # incidents listed by name in one message
 BATCH = 500  # incidents examined per run
@@ -52,21 +54,13 @@ def _duration(delta: timedelta) -> str:
     minutes = max(0, int(delta.total_seconds() // 60))
     hours, minutes = divmod(minutes, 60)
     if hours >= 48:
-        return f"{hours // 24} дн {hours % 24} ч"
+        return f"{count(hours // 24, DAYS)} {hours % 24} ч"
     return f"{hours} ч {minutes:02d} мин" if hours else f"{minutes} мин"
 
 
 def _snippet(text: str, limit: int = 90) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _plural(n: int) -> str:
-    if n % 10 == 1 and n % 100 != 11:
-        return "обращение"
-    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-        return "обращения"
-    return "обращений"
 
 
 def format_message(
@@ -81,9 +75,9 @@ def format_message(
     tz = settings.calendar.tz
     n = len(items)
     if stage == "breach":
-        subject = f"Просрочен ответ: {n} {_plural(n)}"
+        subject = f"Просрочен ответ: {count(n, APPEALS)}"
     else:
-        subject = f"Скоро срок ответа: {n} {_plural(n)}"
+        subject = f"Скоро срок ответа: {count(n, APPEALS)}"
     lines = [subject, ""]
     names = labels or TOPIC_LABELS
     for item in items[:MAX_LISTED]:
@@ -95,14 +89,15 @@ def format_message(
             else f"осталось {_duration(item.due_at - now)}"
         )
         lines.append(
-            f"• №{item.id}, {item.platform}/{item.community}, «{topic}»: "
+            f"• №{item.id}, {platform_title(item.platform)}, сообщество {item.community}, "
+            f"«{topic}»: "
             f"срок {due_local:%d.%m %H:%M}, {when}"
         )
         lines.append(f"  {item.author or 'Автор'}: {_snippet(item.text)}")
         if base_url:
             lines.append(f"  {base_url.rstrip('/')}/incidents/{item.id}")
     if n > MAX_LISTED:
-        lines.append(f"…и ещё {n - MAX_LISTED}")
+        lines.append(f"…и ещё {count(n - MAX_LISTED, APPEALS)}")
     return subject, "\n".join(lines)
 
 

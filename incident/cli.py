@@ -14,6 +14,8 @@ from incident.config import ConfigError, default_config_path
 from incident.wiring import load_config
 
 EXIT_USAGE = 2
+# What a shell reports for a process ended by SIGPIPE (128 + 13): `incident queue | head`
+EXIT_BROKEN_PIPE = 141
 
 # Which module under incident.commands registers each command, in the order `--help` lists
 # them. A run imports only its command's module: the worker (`incident run`) then never loads
@@ -81,6 +83,32 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code. A reader that stops early (``| head``) ends it quietly."""
+    try:
+        code = _run(argv)
+        # what is still buffered goes out now, while a closed pipe can still be caught here
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so the interpreter's own flush at exit finds no
+    closed pipe (and prints no second error). The recipe of Python's ``signal`` docs."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's capture): nothing is flushed to a pipe at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_in(arguments))
     args = parser.parse_args(arguments)

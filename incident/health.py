@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from incident import db, inbox, migrate
 from incident.config import Config
 from incident.models import OutboxStatus, SourceState
+from incident.words import count_en
 
 WORKER_SILENT_AFTER = timedelta(seconds=60)
 OUTBOX_STUCK_AFTER = timedelta(minutes=10)
@@ -108,7 +109,8 @@ def check_health(
             Check(
                 "outbox",
                 False,
-                f"{stuck} replies waiting more than {_ago(OUTBOX_STUCK_AFTER)} past their time",
+                f"{count_en(stuck, 'reply', 'replies')} waiting more than "
+                f"{_ago(OUTBOX_STUCK_AFTER)} past their time",
             )
         )
     else:

@@ -44,6 +44,11 @@ WORKER = "worker"  # the worker on its own (an automatic action)
 PLATFORM_ACTOR = "platform"  # a person answering in the platform's own interface
 # Actors whose answers are not a person's: never counted as answers, moves or redirects.
 AUTOMATIC_ACTORS: tuple[str, ...] = (WORKER,)
+# How the actors without an account are named to people (history, exports, statistics).
+ACTOR_LABELS: Mapping[str, str] = {
+    WORKER: "система",
+    PLATFORM_ACTOR: "сообщество на площадке",
+}
 
 
 class ReplyKind(StrEnum):
@@ -86,6 +91,22 @@ class CloseReason(StrEnum):
             "duplicate": "дубликат",
             "already_answered": "уже ответили",
         }[self.value]
+
+
+# Why an incident was closed, besides a person's ``CloseReason``: its comment was deleted.
+DELETED_BY_AUTHOR = "deleted"
+
+
+def closed_reason_label(reason: str | None) -> str:
+    """The stored close reason in plain Russian ("" for none; an unknown code as it is)."""
+    if not reason:
+        return ""
+    if reason == DELETED_BY_AUTHOR:
+        return "комментарий удалён"
+    try:
+        return CloseReason(reason).label
+    except ValueError:
+        return reason
 
 
 class ChangeKind(StrEnum):

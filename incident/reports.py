@@ -30,11 +30,12 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy import Connection, select
 
-from incident import db, stats
-from incident.models import TOPIC_LABELS, UNCLASSIFIED
+from incident import db, stats, users
+from incident.models import ACTOR_LABELS, TOPIC_LABELS, UNCLASSIFIED, closed_reason_label
 from incident.sources.registry import title as platform_title
 from incident.spreadsheet import csv_text, readable, runs_as_formula
 from incident.stats import Filters, Stats
+from incident.words import month_title
 
 RATED_MINIMUM = 2  # incidents a month below which the rating does not score a community
 
@@ -103,26 +104,31 @@ def export_rows(
     def local(moment: datetime | None) -> datetime | None:
         return None if moment is None else moment.astimezone(tz).replace(tzinfo=None)
 
+    people = users.display_names(conn)
+
+    def person(login: str | None) -> str | None:
+        return None if not login else people.get(login) or ACTOR_LABELS.get(login) or login
+
     for r in result:
         topic = r.topic or UNCLASSIFIED
         yield {
             "id": r.id,
-            "platform": r.platform,
+            "platform": platform_title(r.platform),
             "community": r.community,
             "source": r.source,
             "topic": names.get(topic, topic),
             "status": STATUS_LABELS.get(r.status, r.status),
-            "closed_reason": r.closed_reason,
+            "closed_reason": closed_reason_label(r.closed_reason),
             "author": r.author_name or r.author_id,
             "text": r.text,
             "opened_at": local(r.opened_at),
             "due_at": local(r.due_at),
             "first_response_at": local(r.first_response_at),
-            "first_response_by": r.first_response_by,
+            "first_response_by": person(r.first_response_by),
             "working_hours": _hours(r.response_working_seconds),
             "hours": _hours(r.response_seconds),
             "on_time": r.on_time,
-            "assignee": r.assignee,
+            "assignee": person(r.assignee),
         }
 
 
@@ -227,7 +233,8 @@ class CommunityRow:
     def name(self) -> str:
         if self.community is None:
             return "Итого"
-        return f"{self.platform}/{self.community}" + (f" ({self.source})" if self.source else "")
+        page = f"{platform_title(self.platform or '')}, сообщество {self.community}"
+        return page + (f" ({self.source})" if self.source else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,23 +250,7 @@ class MonthlyReport:
 
     @property
     def title(self) -> str:
-        return f"Отчёт об ответах на обращения за {MONTHS[self.month - 1]} {self.year} г."
-
-
-MONTHS = (
-    "январь",
-    "февраль",
-    "март",
-    "апрель",
-    "май",
-    "июнь",
-    "июль",
-    "август",
-    "сентябрь",
-    "октябрь",
-    "ноябрь",
-    "декабрь",
-)
+        return f"Отчёт об ответах на обращения за {month_title(self.year, self.month)} г."
 
 
 def _row(s: Stats, platform: str | None, community: str | None, source: str | None) -> CommunityRow:

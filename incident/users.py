@@ -201,6 +201,32 @@ def set_role(
     inbox.audit(conn, now, actor, "user_role_changed", None, user=username, role=role.value)
 
 
+def set_display_name(
+    conn: Connection, username: str, display_name: str, now: datetime, *, actor: str = "cli"
+) -> str:
+    """Change the name the app shows for the account (the login stays); the name stored."""
+    if any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in display_name):
+        raise UserError("в имени есть недопустимые символы")
+    name = " ".join(display_name.split())[:128]
+    if not name:
+        raise UserError("укажите имя: его видят коллеги в карточках и статистике")
+    done = conn.execute(
+        update(db.users)
+        .where(db.users.c.username == username)
+        .values(display_name=name, updated_at=now)
+    ).rowcount
+    if done != 1:
+        raise UserError(f"нет пользователя {username}")
+    inbox.audit(conn, now, actor, "user_renamed", None, user=username, name=name)
+    return name
+
+
+def display_names(conn: Connection) -> dict[str, str]:
+    """Every account's login -> the name people see (for history, lists and exports)."""
+    rows = conn.execute(select(db.users.c.username, db.users.c.display_name))
+    return {r.username: r.display_name or r.username for r in rows}
+
+
 # --- sessions ------------------------------------------------------------------------------
 
 # The browser keeps a random key (in the web app's signed cookie); the table keeps its SHA-256,

@@ -65,8 +65,8 @@ def load_rules(config: Config) -> RuleSet:
     except RulesError as exc:
         problems = "; ".join(exc.problems[:5])
         raise ConfigError(
-            f"{config.path}: the rules in {config.rules_dir} do not load: {problems} "
-            "(see `incident rules check`)"
+            f"the rules in {config.rules_dir} ({config.data_origin('rules')}) do not load: "
+            f"{problems} (see `incident rules check`)"
         ) from None
 
 

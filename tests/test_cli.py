@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import stat
 import subprocess
@@ -139,7 +140,7 @@ def test_the_demo_stores_comments_opens_incidents_and_posts_replies(tmp_path: Pa
     assert code == 0, err
     summary, by_platform = out.strip().splitlines()[-2:]
     match = re.fullmatch(
-        r"demo: (\d+) comments stored, (\d+) incidents open, (\d+) replies posted", summary
+        r"demo: (\d+) comments? stored, (\d+) incidents? open, (\d+) repl(?:y|ies) posted", summary
     )
     assert match, summary
     stored, open_, posted = map(int, match.groups())
@@ -153,6 +154,13 @@ def test_the_demo_stores_comments_opens_incidents_and_posts_replies(tmp_path: Pa
     assert min(vk, ok, telegram) > 0, by_platform
     assert vk + ok + telegram == stored
     assert (tmp_path / "demo" / "incident.sqlite3").exists()
+    # the printed hint works as written, typed in the same folder
+    hint = next(line for line in out.splitlines() if "in another terminal:" in line)
+    command = hint.split("in another terminal:", 1)[1].strip()
+    assert command.endswith(" queue")
+    typed = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60)
+    assert typed.returncode == 0, typed.stderr
+    assert typed.stdout.startswith("ID ")
     # the demo's folder, database, config and tokens are for its user only
     demo = tmp_path / "demo"
     assert mode(demo) == 0o700

@@ -204,7 +204,7 @@ def test_settings_read_a_secret_from_the_file_named_by_var_file(tmp_path: Path) 
     [
         ({"telegram_chat_id": "-100"}, {}, r"\[notify\]\.telegram_bot_token_env: no bot token"),
         ({"telegram_chat_id": "chat"}, ENV, r"\[notify\]\.telegram_chat_id: expected a chat id"),
-        ({"colour": "red"}, {}, r"\[notify\]: unknown key\(s\): colour"),
+        ({"colour": "red"}, {}, r"unknown key 'colour' in \[notify\]"),
         ({"smtp_from": "a@b.ru"}, {}, r"\[notify\]\.smtp_from: set smtp_host too"),
         ({"smtp_host": "h", "smtp_from": "a@b.ru"}, {}, r"\[notify\]\.smtp_to: expected"),
         (

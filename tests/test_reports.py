@@ -238,7 +238,7 @@ def test_report_xlsx_has_rating_topics_and_days(world: World, tmp_path: Path) ->
     rating = [[c.value for c in row] for row in wb["Рейтинг"].iter_rows()]
     assert rating[0][0] == report.title
     assert rating[2][:3] == ["Сообщество", "Обращений", "Отвечено"]
-    assert rating[3][:3] == ["vk/42 (vk-42)", 3, 2]
+    assert rating[3][:3] == ["ВКонтакте, сообщество 42 (vk-42)", 3, 2]
     assert rating[-1][:2] == ["Итого", 4]
     topics = {row[0]: row[1] for row in [[c.value for c in r] for r in wb["Темы"].iter_rows()][1:]}
     assert topics == {"Торговля": 3, "ЖКХ": 1}
@@ -257,13 +257,13 @@ def test_report_csv_and_printable_page(world: World) -> None:
     reports.write_report_csv(report, out)
     lines = csv_rows(out.getvalue())
     assert lines[0] == [report.title]
-    assert lines[2][:6] == ["vk/42 (vk-42)", "3", "2", "66,7%", "2", "66,7%"]
+    assert lines[2][:6] == ["ВКонтакте, сообщество 42 (vk-42)", "3", "2", "66,7%", "2", "66,7%"]
     assert lines[-1][0] == "Итого"
     page = printable.report_html(report)
     assert page.startswith("<!doctype html>")
     assert "<script" not in page
     assert "Рейтинг сообществ" in page
-    assert "vk/42 (vk-42)" in page
+    assert "ВКонтакте, сообщество 42 (vk-42)" in page
     assert page.count("<svg") == 2
     assert "66,7 %" in page
 
@@ -362,7 +362,7 @@ def test_cli_report_as_csv_for_one_community(
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM for spreadsheets
     lines = csv_rows(raw.decode("utf-8-sig"))
-    assert [line[0] for line in lines[2:]] == ["vk/43 (vk-43)", "Итого"]
+    assert [line[0] for line in lines[2:]] == ["ВКонтакте, сообщество 43 (vk-43)", "Итого"]
     assert "1 сообществ" in capsys.readouterr().out
 
 

@@ -470,7 +470,10 @@ def test_full_table_parses_from_toml() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"target_hour": 8}, r"config\.toml \[sla\]: unknown key\(s\): target_hour"),
+        (
+            {"target_hour": 8},
+            r"unknown key 'target_hour' in .*\[sla\]; did you mean 'target_hours'",
+        ),
         ({"target_hours": "8"}, r"\[sla\]\.target_hours: expected a number"),
         ({"target_hours": True}, r"\[sla\]\.target_hours: expected a number"),
         ({"target_hours": 0}, r"\[sla\]\.target_hours: 0 is out of range"),
@@ -495,7 +498,7 @@ def test_full_table_parses_from_toml() -> None:
         ({"final_answer_days": 1.5}, r"\[sla\]\.final_answer_days: expected an integer"),
         ({"pre_holiday_shortening_hours": 9}, r"pre_holiday_shortening .* shorter"),
         ({"policy": {"topic": "roads"}}, r"\[sla\]\.policy: expected an array of tables"),
-        ({"policy": [{"topic": "roads", "colour": 1}]}, r"\.policy\[1\]: unknown key\(s\): colour"),
+        ({"policy": [{"topic": "roads", "colour": 1}]}, r"unknown key 'colour' in .*\.policy\[1\]"),
         (
             {"policy": [{"target_hours": 4}]},
             r"\.policy\[1\]: set topic, platform, community or several",
@@ -515,7 +518,7 @@ def test_full_table_parses_from_toml() -> None:
 def test_bad_sla_table_is_rejected_with_the_key_path(data: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
         sla_settings_from_mapping(data, WHERE)
-    assert str(info.value).startswith(WHERE)
+    assert WHERE in str(info.value)  # the table is named
 
 
 def test_a_community_page_can_have_its_own_policy_and_a_topics_policy_still_beats_it() -> None:

@@ -155,7 +155,7 @@ def test_a_reply_cannot_be_sent_while_someone_else_holds_the_incident(
         headers={"X-CSRF-Token": boris.get("/api/me").json()["csrf_token"]},
     )
     assert response.status_code == 409
-    assert "anna" in response.json()["detail"]
+    assert "Anna" in response.json()["detail"]  # who holds it, by the name people know
     assert outbox_rows(engine, incident) == []
 
 

@@ -445,8 +445,8 @@ def test_the_monthly_report_xlsx_rates_each_community(boris: TestClient, world: 
     finally:
         book.close()
     by_name = {r[0]: r for r in rows}
-    assert by_name["vk/42 (vk-42)"][1:3] == (3, 3)
-    assert by_name["vk/43 (vk-43)"][1:3] == (1, 0)
+    assert by_name["ВКонтакте, сообщество 42 (vk-42)"][1:3] == (3, 3)
+    assert by_name["ВКонтакте, сообщество 43 (vk-43)"][1:3] == (1, 0)
     assert by_name["Итого"][1] == 4
 
 
@@ -459,7 +459,7 @@ def test_the_monthly_report_csv_for_one_community(boris: TestClient, world: Worl
     assert filename_of(response) == "отчёт_2026-10_43.csv"
     rows = csv_rows(response)
     assert "октябрь 2026" in rows[0][0]
-    assert [r[0] for r in rows[2:]] == ["vk/43 (vk-43)", "Итого"]
+    assert [r[0] for r in rows[2:]] == ["ВКонтакте, сообщество 43 (vk-43)", "Итого"]
 
 
 def test_the_printable_report_page_is_styled_under_a_strict_policy(

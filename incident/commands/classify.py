@@ -12,13 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TextIO
 
+from incident import wiring
 from incident.classify import Verdict, classify
+from incident.config import data_folder
 from incident.models import UNCLASSIFIED, Platform
 from incident.replies import (
+    Catalog,
     RepliesError,
     ReplyContext,
     load_replies,
@@ -87,7 +90,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _add_rules_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--rules", type=Path, default=Path("rules"), metavar="DIR", help="каталог правил"
+        "--rules",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="каталог правил (по умолчанию — из [paths] конфигурации)",
     )
 
 
@@ -95,19 +102,64 @@ def _add_replies_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--replies",
         type=Path,
-        default=Path("replies"),
+        default=None,
         metavar="DIR",
-        help="каталог шаблонов ответов",
+        help="каталог шаблонов ответов (по умолчанию — из [paths] конфигурации)",
     )
 
 
+def folder(args: argparse.Namespace, kind: str) -> tuple[Path, str]:
+    """The ``rules`` or ``replies`` folder to read and what chose it, in words: the option,
+    else the config file's choice (``[paths]``), else the folder of that name in the current
+    directory, else the one shipped with incident."""
+    given: Path | None = getattr(args, kind)
+    if given is not None:
+        return given.absolute(), f"параметр --{kind}"
+    config_path = Path(args.config)
+    if config_path.is_file():
+        config = wiring.load_config(config_path, require_secrets=False)
+        if kind == "rules":
+            return config.rules_dir, _origin(config.rules_from, kind, config_path)
+        return config.replies_dir, _origin(config.replies_from, kind, config_path)
+    path, chosen_by = data_folder("", kind, Path.cwd())
+    return path, _origin(chosen_by, kind, None)
+
+
+def _origin(chosen_by: str, kind: str, config: Path | None) -> str:
+    """``data_folder``'s choice in words, for the people who write rules."""
+    if chosen_by == "setting":
+        return f"параметр [paths] {kind} в {config}"
+    if chosen_by == "beside":
+        place = f"рядом с {config}" if config else "в текущей папке"
+        return f"каталог {kind} {place}, [paths] {kind} не задан"
+    what = "правила" if kind == "rules" else "шаблоны ответов"
+    if config is None:
+        return f"{what} из поставки incident (файла конфигурации нет)"
+    return f"{what} из поставки incident, в {config} не задан [paths] {kind}"
+
+
+def _problems(title: str, where: tuple[Path, str], problems: Sequence[str], err: TextIO) -> None:
+    path, chosen_by = where
+    print(f"Ошибки в {title} ({path}; откуда: {chosen_by}):", file=err)
+    for problem in problems:
+        print(f"  {problem}", file=err)
+
+
 def _load_rules(args: argparse.Namespace, err: TextIO) -> RuleSet | None:
+    where = folder(args, "rules")
     try:
-        return load_ruleset(args.rules)
+        return load_ruleset(where[0])
     except RulesError as exc:
-        print(f"Ошибки в правилах ({args.rules}):", file=err)
-        for problem in exc.problems:
-            print(f"  {problem}", file=err)
+        _problems("правилах", where, exc.problems, err)
+        return None
+
+
+def _load_replies(args: argparse.Namespace, ruleset: RuleSet, err: TextIO) -> Catalog | None:
+    where = folder(args, "replies")
+    try:
+        return load_replies(where[0], ruleset)
+    except RepliesError as exc:
+        _problems("шаблонах ответов", where, exc.problems, err)
         return None
 
 
@@ -211,12 +263,8 @@ def run_suggest(args: argparse.Namespace) -> int:
     ruleset = _load_rules(args, err)
     if ruleset is None:
         return EXIT_FAILED
-    try:
-        catalog = load_replies(args.replies, ruleset)
-    except RepliesError as exc:
-        print(f"Ошибки в шаблонах ответов ({args.replies}):", file=err)
-        for problem in exc.problems:
-            print(f"  {problem}", file=err)
+    catalog = _load_replies(args, ruleset, err)
+    if catalog is None:
         return EXIT_FAILED
     verdict = classify(args.text, ruleset)
     context = ReplyContext(
@@ -267,12 +315,8 @@ def run_rules_check(args: argparse.Namespace) -> int:
                 )
                 scores = ", ".join(f"{t} {s:.1f}" for t, s in verdict.scores) or "нет совпадений"
                 print(f"    баллы: {scores}", file=err)
-    try:
-        catalog = load_replies(args.replies, ruleset)
-    except RepliesError as exc:
-        print(f"Ошибки в шаблонах ответов ({args.replies}):", file=err)
-        for problem in exc.problems:
-            print(f"  {problem}", file=err)
+    catalog = _load_replies(args, ruleset, err)
+    if catalog is None:
         return EXIT_FAILED
     wording = 0
     for reply in catalog.replies.values():

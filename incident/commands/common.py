@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator, Sequence
+import os
+import shlex
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -55,3 +59,43 @@ def print_table(rows: Sequence[tuple[str, ...]], out: TextIO) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip(), file=out)
+
+
+def how_to_run(
+    argv0: str | None = None,
+    cwd: Path | None = None,
+    executable: str | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+) -> str:
+    """The command that starts incident again as this process was started, written so that it
+    works when typed in the current folder: ``incident`` when that name is on the PATH and is
+    this program, else its path (relative to the folder when inside it, e.g.
+    ``.venv/bin/incident``), or ``<python> -m incident`` for ``python -m incident``."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    here = Path.cwd() if cwd is None else cwd
+    if Path(argv0).name == "__main__.py":
+        python = _typed_path(executable or sys.executable, here)
+        return f"{shlex.quote(python)} -m incident"
+    name = Path(argv0).name
+    found = which(name)
+    if found and _same_file(found, str(here / argv0)):
+        return shlex.quote(name)  # the PATH finds this very program: the name works as typed
+    return shlex.quote(_typed_path(argv0, here))
+
+
+def _typed_path(program: str, here: Path) -> str:
+    """``program``'s path as one would type it in ``here``: relative when it lies inside."""
+    full = Path(program) if Path(program).is_absolute() else here / program
+    full = Path(os.path.normpath(full))
+    try:
+        inside = full.relative_to(here)
+    except ValueError:
+        return str(full)
+    return str(inside) if os.sep in str(inside) else f".{os.sep}{inside}"
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

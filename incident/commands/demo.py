@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import random
 import secrets
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from incident import files, inbox, migrate, users, wiring
+from incident.commands.common import how_to_run
 from incident.commands.web import apply_reply_values
 from incident.config import Config
 from incident.daemon import Worker, utc_now
@@ -41,6 +43,7 @@ from incident.sources.fakes.ok_server import FakeOk
 from incident.sources.fakes.vk_server import FakeVk
 from incident.web import WebSettings, create_app
 from incident.web.serve import BackgroundServer
+from incident.words import count_en
 
 OPERATOR = "demo-operator"
 DEMO_LOGIN = "demo"
@@ -193,8 +196,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         print(f"demo: Telegram in memory (channel @{demo_telegram.CHANNEL})")
         print(f"demo: database and config in {folder}")
-        print(f"demo: in another terminal:  incident --config {config_path} queue")
-        print(f"                            incident --config {config_path} status")
+        command = f"{how_to_run()} --config {shlex.quote(str(config_path))}"
+        print(f"demo: in another terminal:  {command} queue")
+        print(f"                            {command} status")
         if web is not None:
             print(f"demo: web app at {web.url}/  login: {DEMO_LOGIN}  password: {DEMO_PASSWORD}")
         print("demo: new comments arrive every few seconds on each platform; Ctrl-C to stop")
@@ -220,8 +224,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             per_platform = inbox.comments_by_platform(conn)
         engine.dispose()
     print(
-        f"demo: {totals['comments']} comments stored, {totals['open']} incidents open, "
-        f"{totals['posted']} replies posted"
+        f"demo: {count_en(totals['comments'], 'comment', 'comments')} stored, "
+        f"{count_en(totals['open'], 'incident', 'incidents')} open, "
+        f"{count_en(totals['posted'], 'reply', 'replies')} posted"
     )
     print(
         "demo: by platform "
@@ -246,6 +251,18 @@ def ensure_demo_account(engine: Engine, now: datetime) -> None:
         else:
             users.set_password(conn, DEMO_LOGIN, DEMO_PASSWORD, now, actor="demo")
             users.set_disabled(conn, DEMO_LOGIN, False, now, actor="demo")
+        if users.get_user(conn, OPERATOR) is None:
+            # the automatic demo operator is shown by a name like everyone else; it never logs in
+            users.add_user(
+                conn,
+                OPERATOR,
+                secrets.token_urlsafe(24),
+                users.Role.STAFF,
+                now,
+                display_name="Демо-оператор (автоматически)",
+                actor="demo",
+            )
+            users.set_disabled(conn, OPERATOR, True, now, actor="demo")
 
 
 def _start_web(engine: Engine, config: Config, host: str, port: int) -> BackgroundServer:

@@ -10,6 +10,7 @@ from typing import TextIO
 from incident import inbox, wiring
 from incident.commands.common import EXIT_FAILURE, EXIT_OK, database, load, print_table
 from incident.daemon import utc_now
+from incident.words import count_en
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,8 +48,9 @@ def _ago(value: datetime | None, now: datetime) -> str:
     return f"{seconds // 3600}h ago"
 
 
-def cmd_status(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def cmd_status(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Each configured source's state, last success, last sweep, API calls, last error."""
+    out = out or sys.stdout  # the stream of this moment, not the one at import
     config = load(args)
     now = datetime.now(UTC)
     with database(config) as engine, engine.connect() as conn:
@@ -77,8 +79,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             )
     print_table(rows, out)
     print(
-        f"\n{totals['comments']} comments stored, {totals['open']} incidents open, "
-        f"{totals['posted']} replies posted",
+        f"\n{count_en(totals['comments'], 'comment', 'comments')} stored, "
+        f"{count_en(totals['open'], 'incident', 'incidents')} open, "
+        f"{count_en(totals['posted'], 'reply', 'replies')} posted",
         file=out,
     )
     return EXIT_OK

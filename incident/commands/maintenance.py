@@ -12,6 +12,7 @@ from dateutil.relativedelta import relativedelta
 from incident import inbox
 from incident.backup import BackupError, backup_sqlite, sqlite_path
 from incident.commands.common import EXIT_FAILURE, EXIT_OK, database, load
+from incident.words import count_en
 
 EXIT_USAGE = 2
 PG_DUMP_HINT = (
@@ -74,7 +75,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
     with database(config) as engine, engine.begin() as conn:
         removed = inbox.remove_personal_data(conn, cutoff, now)
     print(
-        f"removed the personal data of {removed} comments written before "
-        f"{cutoff:%Y-%m-%d} ({months} months); statistics are kept"
+        f"removed the personal data of {count_en(removed, 'comment', 'comments')} written "
+        f"before {cutoff:%Y-%m-%d} ({count_en(months, 'month', 'months')}); statistics are kept"
     )
     return EXIT_OK

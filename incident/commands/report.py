@@ -21,6 +21,7 @@ from incident import files, reports, stats
 from incident.commands.common import database, load
 from incident.stats import Filters
 from incident.web import printable
+from incident.words import APPEALS, COMMUNITIES, count, number
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -98,8 +99,9 @@ def cmd_report(args: argparse.Namespace, now: Callable[[], datetime] | None = No
     if out != "-":
         t = report.total
         print(
-            f"{out}: {len(report.communities)} сообществ, обращений {t.incidents}, "
-            f"отвечено {t.answered}, просрочено {t.overdue}"
+            f"{out}: {count(len(report.communities), COMMUNITIES)}, "
+            f"{count(t.incidents, APPEALS)}, отвечено {number(t.answered)}, "
+            f"просрочено {number(t.overdue)}"
         )
     return EXIT_OK
 
@@ -137,5 +139,5 @@ def cmd_export(args: argparse.Namespace) -> int:
             with _text_out(args.out) as stream:
                 n = reports.write_incidents_csv(rows, stream)
     if args.out != "-":
-        print(f"{args.out}: обращений {n} за {first:%d.%m.%Y}–{last:%d.%m.%Y}")
+        print(f"{args.out}: {count(n, APPEALS)} за {first:%d.%m.%Y}–{last:%d.%m.%Y}")
     return EXIT_OK

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from incident import files, inbox, migrate, wiring
 from incident.commands.common import EXIT_OK, EXIT_USAGE, load, safe_url
+from incident.config import ConfigError
+from incident.words import count_en
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,6 +60,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print("sources: none configured (add a [[sources]] table)")
     for s in config.sources:
         print(f"source {s.name}: {s.summary()}")
+    for kind, folder in (("rules", config.rules_dir), ("replies", config.replies_dir)):
+        if not folder.is_dir():
+            raise ConfigError(f"{kind}: {folder} is not a directory ({config.data_origin(kind)})")
+        print(f"{kind}: {folder} ({config.data_origin(kind)})")
     print("ok")
     return EXIT_OK
 
@@ -74,7 +80,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
             kinds = inbox.backfill_reply_kinds(conn)
         print(f"database at revision {migrate.current_revision(engine)}")
         if figures or kinds:
-            print(f"filled in answer times of {figures} incidents and kinds of {kinds} replies")
+            print(
+                f"filled in answer times of {count_en(figures, 'incident', 'incidents')} "
+                f"and kinds of {count_en(kinds, 'reply', 'replies')}"
+            )
     finally:
         engine.dispose()
     return EXIT_OK

@@ -1,4 +1,4 @@
-"""``incident user add/passwd/disable/enable/list``: staff accounts from the command line."""
+"""``incident user add/passwd/disable/enable/name/list``: staff accounts from the command line."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ PASSWORD_ENV = "INCIDENT_USER_PASSWORD"  # noqa: S105 - a variable name; for scr
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("user", help="staff accounts: add, passwd, disable, enable, list")
+    p = sub.add_parser("user", help="staff accounts: add, passwd, disable, enable, name, list")
     usub = p.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
 
     add = usub.add_parser("add", help="create an account (asks for the password)")
@@ -37,6 +37,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     en = usub.add_parser("enable", help="allow a disabled user to log in again")
     en.add_argument("username")
     en.set_defaults(handler=cmd_disable, disabled=False)
+
+    nm = usub.add_parser("name", help="set the name the app shows for an account")
+    nm.add_argument("username")
+    nm.add_argument("display_name", metavar="NAME", help='e.g. "Анна Петрова"')
+    nm.set_defaults(handler=cmd_name)
 
     ls = usub.add_parser("list", help="every account with its role and state")
     ls.set_defaults(handler=cmd_list)
@@ -96,6 +101,19 @@ def cmd_disable(args: argparse.Namespace) -> int:
             print(f"incident user: {exc}", file=sys.stderr)
             return 1
     print(f"{args.username} {'disabled' if args.disabled else 'enabled'}")
+    return 0
+
+
+def cmd_name(args: argparse.Namespace) -> int:
+    config = load(args)
+    with database(config) as engine:
+        try:
+            with engine.begin() as conn:
+                name = users.set_display_name(conn, args.username, args.display_name, utc_now())
+        except users.UserError as exc:
+            print(f"incident user name: {exc}", file=sys.stderr)
+            return 1
+    print(f"{args.username} is shown as {name}")
     return 0
 
 

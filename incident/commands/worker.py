@@ -12,6 +12,7 @@ from incident.commands.common import EXIT_FAILURE, EXIT_OK, database, load
 from incident.config import ConfigError
 from incident.daemon import Worker, WorkerDied, utc_now
 from incident.notify import build_notifiers
+from incident.words import count_en
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,9 +80,10 @@ def cmd_poll(args: argparse.Namespace) -> int:
             outcome = pipeline.sweep_once(engine, source, utc_now, ingestion)
             r = outcome.result
             line = (
-                f"{source.name}: {r.stored} new comments, {r.incidents} incidents opened, "
+                f"{source.name}: {count_en(r.stored, 'new comment', 'new comments')}, "
+                f"{count_en(r.incidents, 'incident', 'incidents')} opened, "
                 f"{r.answered} answered on the platform, {r.duplicates} already stored, "
-                f"{outcome.api_calls} API calls"
+                f"{count_en(outcome.api_calls, 'API call', 'API calls')}"
             )
             if outcome.error is not None:
                 failed = True

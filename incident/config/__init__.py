@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from incident.config.notify import NotifySettings, notify_settings_from_mapping
-from incident.config.reader import ConfigError, Table
+from incident.config.reader import ConfigError, Table, syntax_error
 from incident.config.secrets import Secret
 from incident.config.sla import sla_settings_from_mapping
 from incident.models import Platform
@@ -36,8 +36,10 @@ __all__ = [
     "SourceContext",
     "SurveyConfig",
     "WorkerConfig",
+    "data_folder",
     "default_config_path",
     "load_config",
+    "origin_text",
     "parse_config",
 ]
 
@@ -164,6 +166,10 @@ class Config:
     log_format: str = "auto"
     rules_dir: Path = Path("rules")
     replies_dir: Path = Path("replies")
+    # what chose each folder: "setting" ([paths] in the file), "beside" (the folder next to the
+    # file) or "shipped" (the data shipped with incident); see ``data_origin``
+    rules_from: str = "setting"
+    replies_from: str = "setting"
     sla: SlaSettings = field(default_factory=SlaSettings)
     reply_values: ReplyValues = field(default_factory=ReplyValues)
     notify: NotifySettings = field(default_factory=NotifySettings)
@@ -184,6 +190,11 @@ class Config:
         """Seconds between scheduled sweeps of source ``name``: its own setting, else
         ``[worker] sweep_interval_seconds``."""
         return self.sweep_intervals.get(name, self.worker.sweep_interval)
+
+    def data_origin(self, kind: str) -> str:
+        """What chose the ``rules`` or ``replies`` folder, for messages naming it."""
+        chosen = self.rules_from if kind == "rules" else self.replies_from
+        return origin_text(chosen, kind, self.path)
 
     def enabled_sources(self) -> tuple[SourceConfig, ...]:
         """The sources not switched off with ``enabled = false``."""
@@ -227,9 +238,15 @@ def load_config(
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start + 1} cannot be read); save it as UTF-8"
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(syntax_error(path, text, str(exc))) from None
     return parse_config(data, path, env, platforms=platforms, require_secrets=require_secrets)
 
 
@@ -268,18 +285,36 @@ def parse_config(
     platforms: Mapping[str, PlatformConfig],
     require_secrets: bool = True,
 ) -> Config:
-    """Validate parsed TOML ``data`` read from ``path`` (see ``load_config``)."""
-    base = path.parent
-    top = Table(data, str(path), _TOP_KEYS)
+    """Validate parsed TOML ``data`` read from ``path`` (see ``load_config``). An error names
+    the file once, first, then the table and key: ``config.toml: [sla].target_hours: ...``."""
+    try:
+        return _parse(data, path, environ, platforms=platforms, require_secrets=require_secrets)
+    except ConfigError as exc:
+        message = str(exc)
+        if message.startswith(str(path)):
+            raise  # a table that still names the file itself: named once already
+        raise ConfigError(f"{path}: {message}") from None
 
-    db = top.table("database", f"{path} [database]", ("url",))
+
+def _parse(
+    data: Mapping[str, Any],
+    path: Path,
+    environ: Mapping[str, str],
+    *,
+    platforms: Mapping[str, PlatformConfig],
+    require_secrets: bool,
+) -> Config:
+    base = path.parent
+    top = Table(data, "the top level", _TOP_KEYS)
+
+    db = top.table("database", "[database]", ("url",))
     database_url = _database_url(db.text("url", "sqlite:///incident.sqlite3"), base)
 
-    log = top.table("log", f"{path} [log]", ("level", "format"))
+    log = top.table("log", "[log]", ("level", "format"))
     log_level = log.choice("level", ("debug", "info", "warning", "error"), "info")
     log_format = log.choice("format", ("auto", "json", "console"), "auto")
 
-    w = top.table("worker", f"{path} [worker]", _WORKER_KEYS)
+    w = top.table("worker", "[worker]", _WORKER_KEYS)
     worker = WorkerConfig(
         sweep_interval=w.number("sweep_interval_seconds", 600.0, low=1.0),
         full_sweep_interval=w.number("full_sweep_interval_seconds", 3600.0, low=60.0),
@@ -294,11 +329,11 @@ def parse_config(
         metrics_address=w.text("metrics_address", "127.0.0.1"),
     )
 
-    paths = top.table("paths", f"{path} [paths]", ("rules", "replies"))
-    rules_dir = _data_dir(paths.text("rules", ""), "rules", base)
-    replies_dir = _data_dir(paths.text("replies", ""), "replies", base)
+    paths = top.table("paths", "[paths]", ("rules", "replies"))
+    rules_dir, rules_from = data_folder(paths.text("rules", ""), "rules", base)
+    replies_dir, replies_from = data_folder(paths.text("replies", ""), "replies", base)
 
-    rv = top.table("replies", f"{path} [replies]", ("hotline", "gosuslugi_link"))
+    rv = top.table("replies", "[replies]", ("hotline", "gosuslugi_link"))
     reply_values = ReplyValues(
         hotline=rv.text("hotline", ""),
         gosuslugi_link=rv.text("gosuslugi_link", GOSUSLUGI_URL, pattern=r"https?://\S+"),
@@ -307,13 +342,13 @@ def parse_config(
     sweep_intervals: dict[str, float] = {}
     sources = tuple(
         _source(t, platforms, SourceContext("", base, environ, require_secrets), sweep_intervals)
-        for t in top.tables("sources", f"{path} [[sources]]", f"{path} [[sources]] #{{n}}")
+        for t in top.tables("sources", "[[sources]]", "[[sources]] #{n}")
     )
-    sla = sla_settings_from_mapping(top.raw("sla", {}), f"{path} [sla]")
+    sla = sla_settings_from_mapping(top.raw("sla", {}), "[sla]")
     notify = notify_settings_from_mapping(
-        top.raw("notify", {}), f"{path} [notify]", environ, require_secrets=require_secrets
+        top.raw("notify", {}), "[notify]", environ, require_secrets=require_secrets
     )
-    retention = top.table("retention", f"{path} [retention]", ("personal_data_months",))
+    retention = top.table("retention", "[retention]", ("personal_data_months",))
     retention_months = retention.integer("personal_data_months", 0, low=0, high=1200)
     sv = top.table("survey", f"{path} [survey]", ("definition", "public_url", "rating_links"))
     survey = SurveyConfig(
@@ -324,7 +359,7 @@ def parse_config(
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ConfigError(f"{path}: source names must be unique; repeated: {', '.join(dupes)}")
+        raise ConfigError(f"source names must be unique; repeated: {', '.join(dupes)}")
     return Config(
         path=path,
         database_url=database_url,
@@ -335,6 +370,8 @@ def parse_config(
         log_format=log_format,
         rules_dir=rules_dir,
         replies_dir=replies_dir,
+        rules_from=rules_from,
+        replies_from=replies_from,
         sla=sla,
         reply_values=reply_values,
         notify=notify,
@@ -371,12 +408,24 @@ def _source(
 SHIPPED_DATA = Path(__file__).resolve().parent.parent.parent
 
 
-def _data_dir(configured: str, name: str, base: Path) -> Path:
-    """A configured folder (relative to the config file), else ``<config dir>/<name>`` when it
-    exists, else the folder shipped beside the package."""
+def data_folder(configured: str, name: str, base: Path) -> tuple[Path, str]:
+    """The folder ``name`` (rules, replies) and what chose it: a configured one (relative to
+    ``base``, the config file's folder): "setting"; else ``<base>/<name>`` when it exists:
+    "beside"; else the folder shipped with incident: "shipped"."""
     if configured:
-        return base / configured
-    return base / name if (base / name).is_dir() else SHIPPED_DATA / name
+        return (base / configured).absolute(), "setting"
+    if (base / name).is_dir():
+        return (base / name).absolute(), "beside"
+    return SHIPPED_DATA / name, "shipped"
+
+
+def origin_text(chosen: str, kind: str, where: Path) -> str:
+    """``data_folder``'s choice in words: ``where`` is the config file (or folder) it used."""
+    if chosen == "setting":
+        return f"[paths] {kind} in {where}"
+    if chosen == "beside":
+        return f"the {kind} folder beside {where}; [paths] {kind} is not set"
+    return f"the {kind} shipped with incident; [paths] {kind} is not set in {where}"
 
 
 def _data_file(configured: str, name: str, base: Path) -> Path:
@@ -394,7 +443,7 @@ def _database_url(url: str, base: Path) -> str:
             return "sqlite:///" + str((base / rest).resolve())
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
         raise ConfigError(
-            f"database url {url!r}: expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+            f"[database].url: {url!r}: expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
         )
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")

@@ -4,18 +4,29 @@ A ``Table`` wraps one table of ``config.toml`` and the place it came from (``whe
 and the table, e.g. ``config.toml [sla]``). Typed lookups take a key and a default; a wrong type, a
 value out of range or a key nobody reads is a ``ConfigError`` that names the file, the key path and
 what was expected. Known keys can be declared up front (a typo is then reported first, with the list
-of known keys); ``done()`` rejects whatever was not read.
+of known keys); ``done()`` rejects whatever was not read. An unknown key close to a known one
+("gruop_id") is reported with the key it was probably meant to be, even when that key is
+required and so looked missing.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any, Final, TypeVar
 
-__all__ = ["REQUIRED", "ConfigError", "Table", "describe", "parse_clock", "parse_date"]
+__all__ = [
+    "REQUIRED",
+    "ConfigError",
+    "Table",
+    "describe",
+    "parse_clock",
+    "parse_date",
+    "syntax_error",
+]
 
 T = TypeVar("T")
 
@@ -48,6 +59,7 @@ class Table:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{where}: expected a table, got {describe(data)}")
         self.where = where
+        self.origin = where  # ``where`` as built, before a parser adds to it (a source's name)
         self._data = dict(data)
         self._asked: set[str] = set()
         if known is not None:
@@ -78,6 +90,9 @@ class Table:
         self._asked.add(key)
         if key not in self._data:
             if default is REQUIRED:
+                for typo in self._data:
+                    if typo not in self._asked and _closest(typo, [key]):
+                        raise ConfigError(_unknown(typo, self.origin, key))
                 raise ConfigError(f"{self.where}: missing key {key!r} ({expected})")
             return default
         value = self._data.pop(key)
@@ -87,11 +102,18 @@ class Table:
         return value
 
     def _reject_unknown(self, unknown: Collection[str]) -> None:
-        if unknown:
-            known = ", ".join(sorted(self._asked)) or "none"
-            raise ConfigError(
-                f"{self.where}: unknown key(s): {', '.join(sorted(unknown))} (known: {known})"
-            )
+        if not unknown:
+            return
+        keys = sorted(unknown)
+        for key in keys:
+            meant = _closest(key, self._asked)
+            if meant is not None:
+                raise ConfigError(_unknown(key, self.origin, meant))
+        known = ", ".join(sorted(self._asked)) or "none"
+        listed = ", ".join(map(repr, keys))
+        raise ConfigError(
+            f"unknown key{'s' if len(keys) > 1 else ''} {listed} in {self.origin} (known: {known})"
+        )
 
     def done(self) -> None:
         """Refuse every key that no lookup read."""
@@ -202,6 +224,16 @@ class Table:
             yield Table(entry, item.replace("{n}", str(n)), known)
 
 
+def _closest(key: str, candidates: Collection[str]) -> str | None:
+    """The candidate ``key`` was most likely meant to be (a typo: difflib's ratio >= 0.75)."""
+    found = difflib.get_close_matches(key, sorted(candidates), n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def _unknown(key: str, where: str, meant: str) -> str:
+    return f"unknown key {key!r} in {where}; did you mean {meant!r}?"
+
+
 def parse_clock(value: Any, path: str) -> time:
     """``"HH:MM"`` -> time; ``path`` names the value in the error."""
     if not isinstance(value, str) or not (match := _HHMM.fullmatch(value)):
@@ -223,3 +255,45 @@ def parse_date(value: Any, path: str) -> date:
     raise ConfigError(
         f'{path}: expected a date (2026-12-31 or "2026-12-31"), got {describe(value)}'
     )
+
+
+# tomllib's messages, said plainly (the rest are shown as tomllib words them)
+_PLAIN_TOML = (
+    (r"Illegal character '\\n'", "the line ends inside a quoted string: close it with its quote"),
+    (r"Unterminated string", "a quoted string is not closed"),
+    (r"Expected '=' after a key in a key/value pair", "expected `key = value` here"),
+    (r"Invalid value", "this value is not a TOML value (text needs quotes)"),
+    (
+        r"Expected newline or end of document after a statement",
+        "something follows the value on this line (text needs quotes, a comment starts with #)",
+    ),
+    (r"Invalid statement", "this line is neither `key = value` nor a [table] header"),
+    (r"Cannot overwrite a value", "this key is set twice"),
+    (r"Cannot declare .* twice", "this table is declared twice"),
+    (r"Expected ']' at the end of a table declaration", "a [table] header lacks its `]`"),
+    (r"Expected ']]' at the end of an array declaration", "a [[table]] header lacks its `]]`"),
+    (r"Unclosed array", "a list [ ... ] is not closed"),
+    (r"Unclosed inline table", "an inline table { ... } is not closed"),
+    (r"Invalid date or datetime", "not a valid date (write 2026-12-31)"),
+    (r"Invalid initial character for a key part", "a key may only hold A-Z a-z 0-9 _ -"),
+)
+_WHERE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$|\s*\(at end of document\)$")
+
+
+def syntax_error(path: object, text: str, message: str) -> str:
+    """A TOML syntax error for a person: the file, line and column, what is wrong in plain
+    words, and the line itself with a caret under the column."""
+    found = _WHERE.search(message)
+    what = message[: found.start()] if found else message
+    for pattern, plain in _PLAIN_TOML:
+        if re.fullmatch(pattern, what):
+            what = plain
+            break
+    lines = text.splitlines()
+    if found is None or found.group(1) is None:
+        return f"{path}, at the end: not valid TOML: {what}"
+    line, column = int(found.group(1)), int(found.group(2))
+    shown = lines[line - 1] if 0 < line <= len(lines) else ""
+    shown = shown.expandtabs(1)[:200]
+    caret = " " * (min(column, len(shown) + 1) - 1) + "^"
+    return f"{path}, line {line}, column {column}: not valid TOML: {what}\n    {shown}\n    {caret}"

@@ -11,9 +11,20 @@ from sqlalchemy import Connection, and_, or_, select, update
 from incident import db
 from incident.inbox.audit import audit
 from incident.inbox.errors import ActionRefused
-from incident.models import IncidentStatus
+from incident.models import ACTOR_LABELS, IncidentStatus
 
 CLAIM_FOR = timedelta(minutes=5)
+
+
+def person(conn: Connection, login: str | None) -> str:
+    """The name people know ``login`` by, for messages: the account's display name, the
+    automatic actors' label, else the login."""
+    if not login:
+        return "—"
+    name = conn.execute(
+        select(db.users.c.display_name).where(db.users.c.username == login)
+    ).scalar()
+    return str(name or ACTOR_LABELS.get(login) or login)
 
 
 @dataclass(frozen=True, slots=True)

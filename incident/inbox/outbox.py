@@ -14,7 +14,7 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from incident import db
 from incident.inbox.audit import audit
-from incident.inbox.claims import Claim, renew_claim
+from incident.inbox.claims import Claim, person, renew_claim
 from incident.inbox.contracts import ResponseFigures, no_figures
 from incident.inbox.errors import ReplyNotAllowed
 from incident.models import WORKER, IncidentStatus, OutboxStatus, ReplyKind
@@ -111,13 +111,13 @@ def queue_reply(
     if earlier is not None:
         waiting = earlier.status != OutboxStatus.POSTED.value
         raise ReplyNotAllowed(
-            f"Ответ уже отправлен ({earlier.created_by}); второй не нужен.",
+            f"Ответ уже отправлен ({person(conn, earlier.created_by)}); второй не нужен.",
             f"incident {incident_id} already has a reply "
             + ("waiting to be sent" if waiting else "posted"),
         )
     if Claim(row.claimed_by, row.claimed_until).held_by_other(actor, now):
         raise ReplyNotAllowed(
-            f"С инцидентом сейчас работает {row.claimed_by}. "
+            f"С инцидентом сейчас работает {person(conn, row.claimed_by)}. "
             "Дождитесь окончания или заберите инцидент себе.",
             f"{row.claimed_by} is working on incident {incident_id}",
         )

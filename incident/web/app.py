@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from incident import words
 from incident.sla import SlaSettings
 from incident.stats import StatsCache
 from incident.users import Role
@@ -67,7 +68,11 @@ def templates() -> Jinja2Templates:
     env.filters["clean"] = display.clean
     env.filters["first_line"] = display.first_line
     env.filters["msk"] = display.msk
-    env.filters["details"] = display.details_text
+    env.filters["event_details"] = display.event_details
+    env.filters["person"] = display.person
+    env.filters["reason"] = display.reason_label
+    env.filters["count"] = words.count
+    env.filters["number"] = words.number
     env.globals.update(
         STATUS_TITLES=display.STATUS_TITLES,
         OUTBOX_TITLES=display.OUTBOX_TITLES,
@@ -80,6 +85,7 @@ def templates() -> Jinja2Templates:
         time_left=display.time_left,
         highlight=display.highlight,
         platform_badge=display.platform_badge,
+        words=words,
     )
     return t
 

@@ -59,10 +59,16 @@ def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
     """The template ``name`` with ``context`` and what every page shows: the user, the CSRF
-    token, the pending flash message (shown once), the time and the roles."""
+    token, the pending flash message (shown once), the time, the roles and every account's
+    display name (``names``: login -> name, for the ``person`` filter)."""
     user = getattr(request.state, "user", None)
     message = request.session.pop("flash", None)
+    names: dict[str, str] = {}
+    if user is not None and "names" not in context:
+        with engine(request).connect() as conn:
+            names = users.display_names(conn)  # people are shown by name, never by login
     base = {
+        "names": names,
         "user": user,
         "csrf": csrf_token(request),
         "flash": message,

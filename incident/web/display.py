@@ -14,9 +14,20 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
+from incident.models import (
+    ACTOR_LABELS,
+    TOPIC_LABELS,
+    UNCLASSIFIED,
+    ReplyKind,
+    closed_reason_label,
+)
 from incident.sources.registry import PLATFORMS, title
+from incident.users import Role
+from incident.words import count
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 
@@ -131,6 +142,17 @@ ACTION_TITLES = {
     "assigned": "назначен ответственный",
     "note_added": "заметка",
     "answered_on_platform": "ответили на площадке",
+    "answered": "ответил(а) в комментариях на площадке",
+    "follow_up": "автор написал ещё",
+    "reopened_by_follow_up": "открыт снова: автор написал после ответа",
+    "edited_by_author": "автор изменил комментарий",
+    "deleted_by_author": "автор удалил комментарий",
+    "restored_by_author": "автор восстановил комментарий",
+    "reclassified": "тема определена заново",
+    "sla_warn": "срок ответа скоро истечёт",
+    "sla_breach": "срок ответа истёк",
+    "sla_notification_failed": "уведомление о сроке не доставлено",
+    "user_renamed": "имя изменено",
     "login": "вход",
     "login_failed": "неудачный вход",
     "user_added": "добавлен пользователь",
@@ -187,13 +209,92 @@ def post_link(platform: str, community: str, post_id: str) -> str | None:
     return support.post_link(community, post_id) if support else None
 
 
-def details_text(details: Any) -> str:
-    """A short plain rendering of an audit event's details."""
+def person_name(login: str | None, names: Mapping[str, str]) -> str:
+    """Who acted, as people know them: an account's display name, the automatic actors' Russian
+    labels, else the login itself; "—" for nobody."""
+    if not login:
+        return "—"
+    return names.get(login) or ACTOR_LABELS.get(login) or login
+
+
+@pass_context
+def person(context: Context, login: str | None) -> str:
+    """``person_name`` with the page's display names (``names`` in the page's context)."""
+    return person_name(login, context.get("names") or {})
+
+
+def _topic(value: Any) -> str:
+    code = str(value or UNCLASSIFIED)
+    return f"«{TOPIC_LABELS.get(code, clean(code)[:60])}»"
+
+
+def _value(value: Any) -> str:
+    return clean(str(value))[:200]
+
+
+_EDITS = ("правка", "правки", "правок")
+
+
+def event_text(action: str, details: Any, names: Mapping[str, str]) -> str:
+    """An audit event's details in plain Russian, for the history and the audit log; ids and
+    codes nobody reads (outbox rows, notes, comment ids, rules versions) are left out."""
     if not isinstance(details, Mapping) or not details:
         return ""
-    parts = []
-    for key, value in details.items():
-        if value is None or key in ("outbox_id", "note_id"):
-            continue
-        parts.append(f"{key}: {clean(str(value))[:200]}")
+    d = dict(details)
+    parts: list[str] = []
+    if action == "opened" and d.get("topic") is not None:
+        parts.append(f"тема {_topic(d['topic'])}")
+    elif action == "claimed" and d.get("taken_from"):
+        parts.append(f"перехватил(а) у {person_name(d['taken_from'], names)}")
+    elif action == "closed_no_answer" and d.get("reason"):
+        parts.append(f"причина: {closed_reason_label(str(d['reason']))}")
+    elif action in ("topic_changed", "reclassified"):
+        old = d.get("old", d.get("was"))
+        new = d.get("new", d.get("topic"))
+        parts.append(f"тема {_topic(old)} → {_topic(new)}")
+    elif action == "assigned":
+        old, new = d.get("old"), d.get("new")
+        was = person_name(old, names) if old else "никто"
+        parts.append(f"{was} → {person_name(new, names) if new else 'никто'}")
+    elif action == "edited_by_author" and isinstance(d.get("edits"), int):
+        parts.append(count(d["edits"], _EDITS))
+    elif action in ("deleted_by_author", "restored_by_author"):
+        if d.get("status_changed"):
+            parts.append("инцидент закрыт" if action == "deleted_by_author" else "инцидент открыт")
+    elif action == "reopened_by_follow_up" and d.get("previous"):
+        parts.append(f"прежний инцидент №{_value(d['previous'])}")
+    elif action == "reply_sent" and d.get("kind"):
+        try:
+            parts.append(ReplyKind(str(d["kind"])).label)
+        except ValueError:
+            parts.append(_value(d["kind"]))
+    elif action == "reply_posted" and d.get("by"):
+        parts.append(f"отправил(а) {person_name(str(d['by']), names)}")
+    elif action == "reply_failed" and d.get("reason"):
+        parts.append(f"причина: {_value(d['reason'])}")
+    elif action in ("login", "login_failed") and d.get("address"):
+        parts.append(f"адрес {_value(d['address'])}")
+    elif action.startswith("user_") and d.get("user"):
+        parts.append(f"пользователь {person_name(str(d['user']), names)}")
+        if d.get("role"):
+            try:
+                parts.append(f"роль: {Role(str(d['role'])).label}")
+            except ValueError:
+                parts.append(f"роль: {_value(d['role'])}")
+        if d.get("name"):
+            parts.append(f"имя: {_value(d['name'])}")
+    elif action == "sla_notification_failed" and isinstance(d.get("failed"), Mapping):
+        channels = {"telegram": "Telegram", "email": "электронная почта"}
+        parts.append("не доставлено: " + ", ".join(channels.get(k, _value(k)) for k in d["failed"]))
     return "; ".join(parts)
+
+
+@pass_context
+def event_details(context: Context, event: Any) -> str:
+    """``event_text`` of an audit row (``action``, ``details``) with the page's names."""
+    return event_text(event.action, event.details, context.get("names") or {})
+
+
+def reason_label(reason: str | None) -> str:
+    """A stored close reason in plain Russian."""
+    return closed_reason_label(reason)

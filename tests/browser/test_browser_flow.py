@@ -172,7 +172,7 @@ def test_staff_edits_a_suggested_reply_and_it_is_posted_on_vk_once(
     boris = log_in(browser, world.url, "boris")
     boris.goto(f"{world.url}/incidents/{first_id}")
     banner = boris.locator("#claim-banner")
-    assert "anna" in banner.inner_text()
+    assert "Anna" in banner.inner_text()  # her display name (world.add_user), not her login
 
     anna.click("#send-reply")
     anna.wait_for_url(f"{world.url}/incidents/{first_id}")
@@ -181,7 +181,7 @@ def test_staff_edits_a_suggested_reply_and_it_is_posted_on_vk_once(
     # Boris presses "send" too: refused, nothing else is queued
     boris.fill("#reply-text", "Второй ответ, которого быть не должно")
     boris.click("#send-reply")
-    assert "anna" in boris.locator(".flash").inner_text()
+    assert "Anna" in boris.locator(".flash").inner_text()
 
     assert world.send_replies() == 1
     assert [c["text"] for c in world.fake.created] == [edited.strip()]

@@ -98,6 +98,22 @@ def admin_role(
     return deps.back(USERS)
 
 
+@router.post("/admin/users/{username}/name")
+def admin_name(
+    request: Request,
+    username: str,
+    user: Admin,
+    display_name: Annotated[str, Form(max_length=128)],
+) -> Response:
+    """Change the name the app shows for an account."""
+    with deps.action(request) as conn:
+        name = users.set_display_name(
+            conn, username, display_name, deps.now(request), actor=user.username
+        )
+        deps.flash(request, f"Пользователь {username} теперь показывается как «{name}».")
+    return deps.back(USERS)
+
+
 @router.get("/admin/audit")
 def admin_audit(
     request: Request, user: Admin, before: Annotated[Id | None, Query()] = None

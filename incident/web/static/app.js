@@ -79,7 +79,7 @@
       if (limit) {
         count.textContent = n + " / " + limit + " символов";
       } else {
-        count.textContent = n + " символов (лимит площадки не задан)";
+        count.textContent = n + " " + ({one: "символ", few: "символа"}[new Intl.PluralRules("ru").select(n)] || "символов") + " (лимит площадки не задан)";
       }
       if (marker) { count.textContent += " · заполните " + marker[0]; }
       count.classList.toggle("over", Boolean((limit && n > limit) || marker));
