@@ -8,6 +8,7 @@ import sys
 from incident import surveys
 from incident.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, database, load
 from incident.daemon import utc_now
+from incident.words import count_en
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,7 +55,7 @@ def cmd_create(args: argparse.Namespace) -> int:
             print(f"incident survey create: {exc}", file=sys.stderr)
             return EXIT_FAILURE
     print(f"campaign {campaign.id} started: {campaign.title}")
-    print(f"survey {definition.id}: {len(definition.questions)} questions")
+    print(f"survey {definition.id}: {count_en(len(definition.questions), 'question', 'questions')}")
     if config.public_url is None:
         print(
             "no [survey] public_url or [notify] base_url: the link below is a path on the web app"
@@ -89,5 +90,5 @@ def cmd_check(args: argparse.Namespace) -> int:
     definition = _definition(args)
     if definition is None:
         return EXIT_USAGE
-    print(f"{definition.id}: {len(definition.questions)} questions, fine")
+    print(f"{definition.id}: {count_en(len(definition.questions), 'question', 'questions')}, fine")
     return EXIT_OK

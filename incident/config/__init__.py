@@ -350,7 +350,7 @@ def _parse(
     )
     retention = top.table("retention", "[retention]", ("personal_data_months",))
     retention_months = retention.integer("personal_data_months", 0, low=0, high=1200)
-    sv = top.table("survey", f"{path} [survey]", ("definition", "public_url", "rating_links"))
+    sv = top.table("survey", "[survey]", ("definition", "public_url", "rating_links"))
     survey = SurveyConfig(
         definition=_data_file(sv.text("definition", ""), "surveys/satisfaction.toml", base),
         public_url=sv.text("public_url", "", pattern=r"(https?://[^\s/]+(/\S*)?)?").rstrip("/"),
