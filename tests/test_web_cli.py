@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -13,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from incident import users
+from incident.cli import main
 from incident.db import make_engine
 from incident.users import Role
 from incident.wiring import load_config
@@ -21,14 +24,25 @@ from tests.world import PASSWORD
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "incident", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
-    return proc.returncode, proc.stdout, proc.stderr
+    """``incident ARGS`` through the CLI's own entry point, in this process (a Python start-up
+    and the imports cost seconds per command; ``tests/test_process.py`` covers the process
+    itself): its exit code, standard output and standard error."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = {key: os.environ.get(key) for key in env or {}}
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse: --help, usage errors
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return code, out.getvalue(), err.getvalue()
 
 
 def test_user_add_passwd_disable_and_list(tmp_path: Path, clock: FakeClock) -> None:
