@@ -71,6 +71,7 @@ def templates() -> Jinja2Templates:
         time_left=display.time_left,
         highlight=display.highlight,
         platform_badge=display.platform_badge,
+        slash_templates=display.slash_templates,
     )
     return t
 
