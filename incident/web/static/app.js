@@ -123,8 +123,10 @@
     var runQueue = every(seconds, tick);
     if (since < newest) { refreshRows(); }
     runQueue();
-    var filtersBox = document.getElementById("filters-box");
-    if (filtersBox && window.matchMedia && window.matchMedia("(max-width: 760px)").matches) { filtersBox.open = false; }
+  }
+  // on a phone the queue's filters and the card's list of ready replies start folded
+  if (window.matchMedia && window.matchMedia("(max-width: 760px)").matches) {
+    ["filters-box", "drafts-box"].forEach(function (id) { var box = document.getElementById(id); if (box) { box.open = false; } });
   }
 
   // ---- statistics: the per-platform table, fetched once the page is shown
