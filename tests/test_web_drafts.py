@@ -146,9 +146,12 @@ def test_after_sending_the_card_is_answered_read_only_and_the_draft_is_gone(
     anna: TestClient, engine: Engine, incident: int
 ) -> None:
     type_text(anna, incident, "Здравствуйте! Вернём деньги.")
-    assert anna.post(
-        f"/api/incidents/{incident}/reply", json={"text": "Здравствуйте! Вернём деньги."}
-    ).status_code == 200
+    assert (
+        anna.post(
+            f"/api/incidents/{incident}/reply", json={"text": "Здравствуйте! Вернём деньги."}
+        ).status_code
+        == 200
+    )
     page = anna.get(f"/incidents/{incident}").text
     assert '<span class="tag st-answered" id="card-status">отвечено</span>' in page
     assert 'id="countdown"' not in page
