@@ -9,6 +9,7 @@ leaving beacon, refused replies kept as drafts, any bracketed placeholder refuse
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +17,11 @@ from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
 from incident import db, inbox
+from incident.classify import classify
+from incident.rules import load_ruleset
 from incident.users import Role
-from incident.web.suggestions import Suggestions
+from incident.web.pages.card import editor_start, redirect_options
+from incident.web.suggestions import Suggestions, load_suggestions
 from tests.conftest import FakeClock
 from tests.world import add_incident, add_user, login, make_app, post_form
 
@@ -223,3 +227,24 @@ def test_the_new_count_covers_every_page_of_the_queue(
     assert rows.count("новое") == 1
     # a filter narrows the count too
     assert anna.get("/api/live", params={"since": since, "q": "Утюг"}).json()["new"] == 0
+
+
+def test_an_out_of_competence_comment_opens_with_its_redirect_and_each_body_is_listed_once() -> (
+    None
+):
+    root = Path(__file__).resolve().parents[1]
+    s = load_suggestions(root / "rules", root / "replies")
+    verdict = classify(
+        "На нашей улице огромные ямы на дороге, никто не ремонтирует", load_ruleset(root / "rules")
+    ).to_json()
+    assert verdict["in_competence"] is False
+    drafts = s.drafts(verdict["topic"], verdict, "vk", "Анна Петрова", "42")
+    start = editor_start({"drafts": drafts, "verdict": verdict}, None)
+    assert start["editor_kind"] == "redirect"
+    assert "дорожная служба" in start["editor_text"]
+    options = redirect_options(drafts, s.redirects)
+    labels = [o["label"] for o in options]
+    assert len(labels) == len(set(labels)) == len({r.body for r in s.redirects})
+    assert all(not label.startswith("Здравствуйте") for label in labels)
+    roads = next(o for o in options if o["label"].startswith("дорожная служба"))
+    assert roads["text"] == start["editor_text"]  # the ranked draft that names the body

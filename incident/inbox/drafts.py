@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from incident import db
@@ -120,15 +120,16 @@ def viewers(
     return [Viewer(r.username, bool(r.editing)) for r in rows]
 
 
-def busy_incidents(conn: Connection, now: datetime) -> Any:
-    """A SQL condition on incidents: someone has the card open with text typed into it, or
-    has a draft saved within the last few minutes (a person is writing an answer)."""
+def in_peoples_hands(now: datetime, besides: str) -> Any:
+    """A SQL condition on incidents: someone other than ``besides`` has the card open (stamped
+    within ``VIEWER_FRESH``) or has a draft of a reply to it saved, at any time."""
     v = db.card_viewers.c
     d = db.reply_drafts.c
-    return db.incidents.c.id.in_(
-        select(v.incident_id).where(v.seen_at > now - VIEWER_FRESH, v.editing.is_(True))
-    ) | db.incidents.c.id.in_(
-        select(d.incident_id).where(d.updated_at > now - timedelta(minutes=5))
+    return or_(
+        db.incidents.c.id.in_(
+            select(v.incident_id).where(v.seen_at > now - VIEWER_FRESH, v.username != besides)
+        ),
+        db.incidents.c.id.in_(select(d.incident_id).where(d.username != besides)),
     )
 
 
