@@ -196,3 +196,36 @@ def test_screenshots_of_the_card_and_the_queue_at_laptop_and_phone_size(
     assert page.locator("#filters-box").get_attribute("open") is None  # folded on a phone
     assert incident_id
     page.context.close()
+
+
+def test_slash_inserts_a_template_question_mark_shows_the_keys_and_ctrl_shift_enter_moves_on(
+    world: LiveWorld, browser: Any, engine: Engine
+) -> None:
+    page = log_in(browser, world.url, "anna")
+    page.fill("input[name=q]", "а")
+    page.click(".filters button[type=submit]")
+    page.wait_for_url(f"{world.url}/queue?q=*")
+    rows = page.locator("#queue-rows tr.row")
+    first, second = rows.nth(0).get_attribute("data-id"), rows.nth(1).get_attribute("data-id")
+    page.goto(f"{world.url}/incidents/{first}")
+    assert page.locator("#back-link").get_attribute("href") == "/queue?q=%D0%B0"
+    editor = page.locator("#reply-text")
+    editor.fill("")
+    editor.press_sequentially("/лич")
+    menu = page.locator("#slash-menu")
+    menu.wait_for(state="visible", timeout=LIVE)
+    assert "в личные" in menu.inner_text().lower()
+    editor.press("Enter")
+    assert menu.is_hidden()
+    assert "личные сообщения" in editor.input_value()
+    assert page.locator("#reply-kind").input_value() == "move-to-private"
+    # `?` outside the editor shows the keys
+    page.locator("h1").click()
+    page.keyboard.press("?")
+    assert page.locator("#shortcuts-help").is_visible()
+    page.keyboard.press("Escape")
+    editor.fill(filled(editor.input_value()))
+    editor.press("Control+Shift+Enter")
+    page.wait_for_url(f"{world.url}/incidents/{second}", timeout=LIVE)
+    assert outbox_texts(engine) != []
+    page.context.close()

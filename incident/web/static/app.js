@@ -374,7 +374,10 @@
         if (!m || !templates.length) { closeMenu(); return; }
         var q = m[2].toLowerCase();
         slashAt = caret - m[2].length - 1;
-        found = templates.filter(function (t) { return (t.title + " " + t.text).toLowerCase().indexOf(q) >= 0; }).slice(0, 6);
+        // the kind's name first ("/лич": into private messages), then the words of the text
+        var byTitle = templates.filter(function (t) { return t.title.toLowerCase().indexOf(q) >= 0; });
+        var byText = templates.filter(function (t) { return byTitle.indexOf(t) < 0 && t.text.toLowerCase().indexOf(q) >= 0; });
+        found = byTitle.concat(byText).slice(0, 6);
         active = 0;
         drawMenu();
       });
