@@ -105,8 +105,10 @@ def card_page(request: Request, incident_id: Id, user: CurrentUser) -> Response:
     """The card. Opening it takes nothing: the incident is claimed on the first edit in the
     editor, or with «Взять»; the card only records that the viewer has it open."""
     context = _card_context(request, incident_id, user)
+    now = deps.now(request)
     with deps.engine(request).begin() as conn:
-        inbox.see_card(conn, incident_id, user.username, deps.now(request))
+        inbox.see_card(conn, incident_id, user.username, now)
+        inbox.forget_old_viewers(conn, now)  # cards closed without a word
     return deps.render(request, "card.html", context)
 
 
