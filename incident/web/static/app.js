@@ -263,6 +263,10 @@
       var status = document.getElementById("card-status");
       if (status) { status.textContent = "отвечено"; status.className = "tag st-answered"; }
       if (claimBox) { claimBox.hidden = true; }
+      var replyActions = document.getElementById("reply-actions");
+      if (replyActions) { replyActions.hidden = true; }
+      var draftsBox = document.getElementById("drafts-box");
+      if (draftsBox) { draftsBox.open = false; }
       setNote(message);
     };
     var sending = false;
