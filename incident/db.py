@@ -481,3 +481,47 @@ survey_tasks = Table(
     Column("closed_by", String(64)),
     Index("ix_survey_tasks_open", "closed_at", "due_on"),
 )
+# --- the staff's working day (migration 0010) --------------------------------------------
+
+# What a person has typed into an incident's reply editor, kept on the server (saved as they
+# type) so no refusal, takeover or reload loses it; one row per incident and user.
+reply_drafts = Table(
+    "reply_drafts",
+    metadata,
+    Column("incident_id", ForeignKey("incidents.id"), primary_key=True),
+    Column("username", String(64), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("kind", String(32)),
+    Column("reply_id", String(100)),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Who has an incident's card open right now: each open card stamps its row every few seconds.
+card_viewers = Table(
+    "card_viewers",
+    metadata,
+    Column("incident_id", ForeignKey("incidents.id"), primary_key=True),
+    Column("username", String(64), primary_key=True),
+    Column("seen_at", UtcDateTime, nullable=False),
+    Column("editing", Boolean, nullable=False, default=False),
+    Index("ix_card_viewers_seen", "seen_at"),
+)
+
+# A user's saved views of the queue: a name and the query string of its filters.
+saved_filters = Table(
+    "saved_filters",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("name", String(60), nullable=False),
+    Column("query", String(1000), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("username", "name", name="uq_saved_filters_username_name"),
+)
+
+# The classifier's urgent flag (poisoning, no heating...), copied out of the verdict so the
+# queue can pin urgent incidents on top through an index.
+incidents.append_column(
+    Column("urgent", Boolean, nullable=False, default=False, server_default="0")
+)
+Index("ix_incidents_urgent_queue", incidents.c.status, incidents.c.urgent, incidents.c.due_at)

@@ -130,6 +130,11 @@ class SlaSettings:
     rules: tuple[PolicyRule, ...] = ()
     clock_starts: ClockStart = ClockStart.PUBLISHED
     warn_at: float = 0.75
+    # Comments the classifier flags urgent (poisoning, no heating...): their budget when it is
+    # shorter than their topic's or page's. None: urgent comments get no shorter deadline.
+    urgent_policy: SlaPolicy | None = field(
+        default_factory=lambda: SlaPolicy(target_hours=2.0, cap_hours=24.0)
+    )
 
     def __post_init__(self) -> None:
         if not 0 < self.warn_at <= 1:
@@ -146,16 +151,26 @@ class SlaSettings:
             seen.add(key)
 
     def policy_for(
-        self, topic: str | None, platform: str | None, community: str | None = None
+        self,
+        topic: str | None,
+        platform: str | None,
+        community: str | None = None,
+        *,
+        urgent: bool = False,
     ) -> SlaPolicy:
-        """The most specific rule matching (see ``PolicyRule.specificity``), else default."""
+        """The most specific rule matching (see ``PolicyRule.specificity``), else default;
+        for an ``urgent`` comment the urgent policy instead when its target is shorter."""
         best: PolicyRule | None = None
         for rule in self.rules:
             if rule.matches(topic, platform, community) and (
                 best is None or rule.specificity > best.specificity
             ):
                 best = rule
-        return best.policy if best is not None else self.default_policy
+        found = best.policy if best is not None else self.default_policy
+        quick = self.urgent_policy
+        if urgent and quick is not None and quick.target_hours < found.target_hours:
+            return quick
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,13 +212,16 @@ def deadline(
     platform: str | None,
     settings: SlaSettings,
     community: str | None = None,
+    *,
+    urgent: bool = False,
 ) -> Deadline:
-    """The deadline of a comment of ``topic`` on ``platform`` under ``settings``."""
+    """The deadline of a comment of ``topic`` on ``platform`` under ``settings`` (``urgent``:
+    the classifier flagged it urgent, see ``SlaSettings.urgent_policy``)."""
     _require_aware(published_at, "published_at")
     if seen_at is not None:
         _require_aware(seen_at, "seen_at")
     calendar = settings.calendar
-    policy = settings.policy_for(topic, platform, community)
+    policy = settings.policy_for(topic, platform, community, urgent=urgent)
     raw = seen_at if settings.clock_starts is ClockStart.SEEN and seen_at is not None else None
     started_at = (raw or published_at).astimezone(calendar.tz)
     clock_start = next_working_moment(started_at, calendar)

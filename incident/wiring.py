@@ -28,7 +28,7 @@ def working_hours_policy(settings: sla.SlaSettings) -> DeadlinePolicy:
     """Deadlines in working hours under the deployment's calendar and per-topic policies: the
     clock start, due and warning moments of ``sla.deadline``, in UTC."""
 
-    def policy(comment: Comment, seen_at: datetime, topic: str | None) -> DueTimes:
+    def policy(comment: Comment, seen_at: datetime, topic: str | None, urgent: bool) -> DueTimes:
         d = sla.deadline(
             comment.created_at,
             seen_at,
@@ -36,6 +36,7 @@ def working_hours_policy(settings: sla.SlaSettings) -> DeadlinePolicy:
             comment.platform.value,
             settings,
             community=comment.community,
+            urgent=urgent,
         )
         return DueTimes(d.started_at.astimezone(UTC), d.due.astimezone(UTC), d.warn.astimezone(UTC))
 

@@ -67,6 +67,19 @@ def test_an_incident_a_person_holds_or_was_given_is_left_to_them(engine: Engine)
     assert answer_oldest(engine, later) is None
 
 
+def test_an_incident_a_person_has_open_or_is_writing_to_is_left_to_them(engine: Engine) -> None:
+    open_card, drafted, free = incidents(engine, 5, 4, 1)
+    with engine.begin() as conn:  # Boris reads one card; Anna typed a reply to another
+        inbox.see_card(conn, open_card, "boris", NOW)
+        inbox.save_draft(conn, drafted, "anna", "Здравствуйте! Проверим", NOW)
+    assert answer_oldest(engine, NOW) == free
+    assert replies_of(engine, open_card) == replies_of(engine, drafted) == []
+    # Boris closed the card without a word (no beacon): a quiet card frees it soon
+    later = NOW + inbox.VIEWER_FRESH + timedelta(seconds=1)
+    assert answer_oldest(engine, later) == open_card
+    assert answer_oldest(engine, later) is None  # Anna's draft keeps hers a person's
+
+
 def test_a_failed_reply_is_left_to_a_person_and_platforms_can_be_asked_for(
     engine: Engine,
 ) -> None:

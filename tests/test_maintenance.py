@@ -102,6 +102,8 @@ def test_retention_removes_old_finished_incidents_personal_data_and_keeps_the_st
     world.reply(answered, "answer")
     with engine.begin() as conn:
         inbox.add_note(conn, answered, "Звонила, телефон +7 900 000-00-00", "anna", T0)
+        inbox.save_draft(conn, closed, "boris", "Иван Петров, Ленина 5, кв. 2", T0)
+        inbox.save_draft(conn, still_open, "boris", "Черновик открытого", T0)
     before = world.compute(Filters.for_month(2026, 10))
 
     with engine.begin() as conn:
@@ -130,6 +132,9 @@ def test_retention_removes_old_finished_incidents_personal_data_and_keeps_the_st
     assert notes == [REMOVED]
     assert all(text == REMOVED for text in replies)
     assert verdict is None
+    with engine.connect() as conn:
+        drafts = conn.execute(select(db.reply_drafts.c.text)).scalars().all()
+    assert drafts == ["Черновик открытого"]  # an open incident's draft stays
 
 
 def test_a_removed_comment_seen_again_by_a_full_sweep_is_not_brought_back(

@@ -557,7 +557,23 @@ def test_the_ingest_deadline_policy_passes_the_comments_community_to_the_rules()
             text="Магазин не вернул деньги",
             created_at=msk("2026-11-24T10:00"),
         )
-        return policy(comment, comment.created_at, "trade").due_at
+        return policy(comment, comment.created_at, "trade", False).due_at
 
     assert due_for("42") == msk("2026-11-24T12:00").astimezone(UTC)
     assert due_for("43") == msk("2026-11-24T18:00").astimezone(UTC)
+
+
+def test_an_urgent_comment_gets_the_shorter_urgent_deadline() -> None:
+    start = msk("2026-11-24T10:00")
+    default = sla_settings_from_mapping({}, WHERE)
+    assert deadline(start, None, "housing", "vk", default, urgent=True).due == msk(
+        "2026-11-24T12:00"
+    )
+    assert deadline(start, None, "housing", "vk", default).due == msk("2026-11-24T18:00")
+    three = sla_settings_from_mapping({"urgent_hours": 3}, WHERE)
+    assert deadline(start, None, None, "vk", three, urgent=True).due == msk("2026-11-24T13:00")
+    # a topic whose own target is shorter keeps it; 0 turns the urgent policy off
+    fast = sla_settings_from_mapping({"policy": [{"topic": "food", "target_hours": 1}]}, WHERE)
+    assert deadline(start, None, "food", "vk", fast, urgent=True).due == msk("2026-11-24T11:00")
+    off = sla_settings_from_mapping({"urgent_hours": 0}, WHERE)
+    assert deadline(start, None, None, "vk", off, urgent=True).due == msk("2026-11-24T18:00")

@@ -79,10 +79,28 @@ def card(client: TestClient, incident_id: int) -> str:
     return response.text
 
 
-def test_opening_a_card_claims_it_and_a_second_person_sees_who_is_on_it(
+def take(client: TestClient, incident_id: int) -> Any:
+    """«Взять» on the card."""
+    return post_form(client, f"/incidents/{incident_id}/take", {}, f"/incidents/{incident_id}")
+
+
+def test_opening_a_card_takes_nothing_and_reading_many_blocks_nobody(
     anna: TestClient, boris: TestClient, engine: Engine, incident: int
 ) -> None:
-    assert "работает" not in card(anna, incident)
+    page = card(anna, incident)
+    assert "никто не ведёт" in page
+    assert incident_row(engine, incident).claimed_by is None
+    assert "никто не ведёт" in card(boris, incident)
+    sent = post_form(boris, f"/incidents/{incident}/reply", {"text": "Ответ"}, "/queue")
+    assert sent.status_code == 303
+    assert [r.created_by for r in outbox_rows(engine, incident)] == ["boris"]
+
+
+def test_taking_a_card_claims_it_and_a_second_person_sees_who_is_on_it(
+    anna: TestClient, boris: TestClient, engine: Engine, incident: int
+) -> None:
+    take(anna, incident)
+    assert "Инцидент у вас" in card(anna, incident)
     assert incident_row(engine, incident).claimed_by == "anna"
     page = card(boris, incident)
     assert "С инцидентом сейчас работает" in page
@@ -95,16 +113,17 @@ def test_opening_a_card_claims_it_and_a_second_person_sees_who_is_on_it(
 def test_a_claim_lapses_after_a_few_minutes(
     anna: TestClient, boris: TestClient, engine: Engine, incident: int, clock: FakeClock
 ) -> None:
-    card(anna, incident)
+    take(anna, incident)
     clock.advance(minutes=6)
     assert "С инцидентом сейчас работает" not in card(boris, incident)
+    take(boris, incident)
     assert incident_row(engine, incident).claimed_by == "boris"
 
 
 def test_taking_over_a_claim_is_recorded(
     anna: TestClient, boris: TestClient, engine: Engine, incident: int
 ) -> None:
-    card(anna, incident)
+    take(anna, incident)
     card(boris, incident)
     response = post_form(boris, f"/incidents/{incident}/claim", {}, f"/incidents/{incident}")
     assert response.status_code == 303
@@ -148,7 +167,7 @@ def test_a_second_person_pressing_send_is_refused_and_nothing_more_is_queued(
 def test_a_reply_cannot_be_sent_while_someone_else_holds_the_incident(
     anna: TestClient, boris: TestClient, engine: Engine, incident: int
 ) -> None:
-    card(anna, incident)
+    take(anna, incident)
     response = boris.post(
         f"/api/incidents/{incident}/reply",
         json={"text": "Здравствуйте"},
@@ -319,8 +338,10 @@ def test_assignment_and_notes_appear_in_the_card_history(
     assert "Позвонить в магазин" in page
     assert "назначен ответственный" in page
     assert incident_row(engine, incident).assignee == "boris"
+    assert anna.get("/api/incidents", params={"mine": "true"}).json()["items"] == []
+    take(anna, incident)
     mine = anna.get("/api/incidents", params={"mine": "true"}).json()["items"]
-    assert [r["id"] for r in mine] == [incident]  # anna holds the claim from opening it
+    assert [r["id"] for r in mine] == [incident]  # anna holds the claim she took
 
 
 def test_assigning_to_an_unknown_user_is_refused(
@@ -367,6 +388,9 @@ def test_count_of_queued_replies_is_unchanged_by_viewing(
         card(anna, incident)
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(db.outbox)).scalar_one() == 0
+    assert [a for _, a in actions(engine, incident)].count("claimed") == 0
+    for _ in range(2):
+        take(anna, incident)
     assert [a for _, a in actions(engine, incident)].count("claimed") == 1
 
 

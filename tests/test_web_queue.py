@@ -216,7 +216,9 @@ def test_one_quiet_page_is_found_through_indexes_not_by_reading_the_whole_open_q
         rows = queries.queue(conn, queries.QueueFilter(community="vk-quiet"), "anna", now)
         event.remove(conn, "before_cursor_execute", record)
         assert [r.id for r in rows] == [len(pages)]
-        statement, parameters = sent[0]  # the page of incidents with a deadline
+        # sent[0] is the urgent incidents' part (few: the urgent queue index); sent[1] the page
+        # of the other incidents with a deadline
+        statement, parameters = sent[1]
         explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
         plan = "\n".join(
             str(row[-1]) for row in conn.exec_driver_sql(explain + statement, parameters)

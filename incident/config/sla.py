@@ -20,6 +20,9 @@ Every key is optional; the values shown are the defaults except where marked "ex
     warn_at = 0.75                     # warn when this share of the budget is used
     final_answer_days = 0              # interim-then-final mode: final answer within N
                                        # working days; 0 = off
+    urgent_hours = 2                   # comments the rules flag urgent (poisoning, no
+                                       # heating...): first answer within N working hours
+                                       # when that is shorter than their policy's; 0 = off
 
     # Per topic, platform and/or community page; the most specific match wins (a topic beats
     # a community, which beats a platform: topic+community+platform first, platform alone
@@ -65,6 +68,7 @@ _TOP_KEYS = frozenset(
         "clock_starts",
         "warn_at",
         "final_answer_days",
+        "urgent_hours",
         "policy",
     }
 )
@@ -128,6 +132,7 @@ def sla_settings_from_mapping(data: Mapping[str, Any], where: str) -> SlaSetting
                 policy=SlaPolicy(target_hours=target, cap_hours=cap, final_answer_days=final),
             )
         )
+    urgent_hours = top.number("urgent_hours", 2, low=0, high=MAX_WORKING_HOURS)
     top.done()
     return SlaSettings(
         calendar=calendar,
@@ -135,6 +140,11 @@ def sla_settings_from_mapping(data: Mapping[str, Any], where: str) -> SlaSetting
         rules=tuple(rules),
         clock_starts=clock_starts,
         warn_at=warn_at,
+        urgent_policy=(
+            SlaPolicy(target_hours=urgent_hours, cap_hours=default_policy.cap_hours)
+            if urgent_hours
+            else None
+        ),
     )
 
 

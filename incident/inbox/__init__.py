@@ -10,6 +10,7 @@ the caller decides the transaction's extent. Callers use the package, not its mo
 Where things are: ``ingest`` and ``new_comments`` (comments in, incidents opened, answers and
 edits), ``contracts`` (the policies ingest is handed, its result), ``outbox`` (replies queued,
 claimed, posted, failed, retried), ``claims`` and ``actions`` (what staff do to an incident),
+``drafts`` (typed replies kept on the server, who has a card open, saved queue views),
 ``deadlines`` (the SLA step's marks), ``backfill`` (answer figures of old rows), ``sources``
 (cursors, source status, leases), ``workers`` (heartbeats), ``audit``, ``reads`` (for the
 CLI), ``reclassify``.
@@ -44,6 +45,23 @@ from incident.inbox.deadlines import (
     release_deadline_marks,
     store_warn_times,
 )
+from incident.inbox.drafts import (
+    MAX_DRAFT,
+    VIEWER_FRESH,
+    Draft,
+    Viewer,
+    delete_filter,
+    draft_of,
+    drop_draft,
+    forget_old_viewers,
+    in_peoples_hands,
+    leave_card,
+    save_draft,
+    save_filter,
+    saved_filters,
+    see_card,
+    viewers,
+)
 from incident.inbox.errors import ActionRefused, ReplyNotAllowed
 from incident.inbox.ingest import ingest
 from incident.inbox.outbox import (
@@ -57,6 +75,7 @@ from incident.inbox.outbox import (
     reply_claim_owners,
     reschedule_reply,
     retry_failed_reply,
+    unfilled_markers,
 )
 from incident.inbox.reads import comments_by_platform, counts, oldest_unattended, open_incidents
 from incident.inbox.reclassify import reclassify_open
@@ -77,19 +96,23 @@ from incident.inbox.workers import forget_worker, record_worker_beat, worker_sta
 
 __all__ = [
     "CLAIM_FOR",
+    "MAX_DRAFT",
     "MAX_NOTE",
     "MAX_REPLY",
+    "VIEWER_FRESH",
     "ActionRefused",
     "Claim",
     "ClaimedReply",
     "Classification",
     "Classifier",
     "DeadlinePolicy",
+    "Draft",
     "DueTimes",
     "IngestResult",
     "MarkStage",
     "ReplyNotAllowed",
     "ResponseFigures",
+    "Viewer",
     "add_note",
     "assign",
     "audit",
@@ -104,10 +127,16 @@ __all__ = [
     "close_no_answer",
     "comments_by_platform",
     "counts",
+    "delete_filter",
+    "draft_of",
+    "drop_draft",
     "expire_reply_claims",
+    "forget_old_viewers",
     "forget_worker",
+    "in_peoples_hands",
     "ingest",
     "lease_owners",
+    "leave_card",
     "load_cursors",
     "mark_posted",
     "mark_reply_failed",
@@ -131,9 +160,15 @@ __all__ = [
     "retry_failed_reply",
     "retry_reply",
     "save_cursors",
+    "save_draft",
+    "save_filter",
+    "saved_filters",
+    "see_card",
     "source_states",
     "store_warn_times",
     "take_source_lease",
     "take_source_leases",
+    "unfilled_markers",
+    "viewers",
     "worker_states",
 ]

@@ -24,6 +24,12 @@ class Classification:
     verdict: Mapping[str, Any] | None
     ruleset_version: str | None
 
+    @property
+    def urgent(self) -> bool:
+        """Whether the verdict flags the comment urgent (poisoning, no heating...)."""
+        flags = self.verdict.get("flags") if self.verdict is not None else None
+        return isinstance(flags, list | tuple) and "urgent" in flags
+
 
 # (comment, the author's earlier texts, newest first) -> classification
 Classifier = Callable[[Comment, Sequence[str]], Classification]
@@ -40,8 +46,8 @@ class DueTimes(NamedTuple):
     warn_at: datetime | None  # the staff are warned from this moment (never after due_at)
 
 
-# (comment, seen_at, topic) -> its clock
-DeadlinePolicy = Callable[[Comment, datetime, str | None], DueTimes]
+# (comment, seen_at, topic, urgent) -> its clock
+DeadlinePolicy = Callable[[Comment, datetime, str | None, bool], DueTimes]
 
 CALENDAR_WARN_SHARE = 0.75  # calendar_hours warns when this share of the hours has passed
 
@@ -53,7 +59,7 @@ def calendar_hours(hours: float, warn_share: float = CALENDAR_WARN_SHARE) -> Dea
     if not 0 < warn_share <= 1:
         raise ValueError("warn_share must be in (0, 1]")
 
-    def policy(comment: Comment, seen_at: datetime, topic: str | None) -> DueTimes:
+    def policy(comment: Comment, seen_at: datetime, topic: str | None, urgent: bool) -> DueTimes:
         start = comment.created_at
         return DueTimes(
             start, start + timedelta(hours=hours), start + timedelta(hours=hours * warn_share)

@@ -109,7 +109,7 @@ def _open_incidents(
     )
     for c, comment_id in comments:
         verdict = classify(c, histories.get((c.author_id, c.external_id), ()))
-        times = deadline(c, now, verdict.topic)
+        times = deadline(c, now, verdict.topic, verdict.urgent)
         incident_rows.append(
             {
                 "comment_id": comment_id,
@@ -120,6 +120,7 @@ def _open_incidents(
                 "topic": verdict.topic,
                 "verdict": dict(verdict.verdict) if verdict.verdict is not None else None,
                 "ruleset_version": verdict.ruleset_version,
+                "urgent": verdict.urgent,
                 "opened_at": times.opened_at,
                 "due_at": times.due_at,
                 "warn_at": times.warn_at,

@@ -5,6 +5,7 @@ outbox row; the worker alone talks to the platform.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,14 +17,26 @@ from incident import db
 from incident.inbox.audit import audit
 from incident.inbox.claims import Claim, person, renew_claim
 from incident.inbox.contracts import ResponseFigures, no_figures
+from incident.inbox.drafts import drop_draft
 from incident.inbox.errors import ReplyNotAllowed
 from incident.models import WORKER, IncidentStatus, OutboxStatus, ReplyKind
-from incident.replies import PLACEHOLDERS
 
 MAX_REPLY = 10_000  # characters, whatever the platform allows
 
-# What a reply draft shows where a value was missing, e.g. "[телефон горячей линии комитета]".
-_MARKERS = tuple(f"[{description}]" for description in PLACEHOLDERS.values())
+# What a reply draft shows where a value was missing, e.g. "[телефон горячей линии комитета]",
+# and what staff write themselves for "fill this in": [имя], [адрес], [номер]. Any bracketed
+# run of words is such a marker (the card's counter uses the same pattern: app.js).
+_MARKER = re.compile(r"\[([^\[\]\n]{1,100})\]")
+
+
+def unfilled_markers(text: str) -> list[str]:
+    """The ``[placeholders]`` left in ``text``: brackets around something with a letter in it
+    (``[имя]``, ``[номер договора]``), each once, in order; ``[1]`` is not one."""
+    found: list[str] = []
+    for m in _MARKER.finditer(text):
+        if any(ch.isalpha() for ch in m.group(1)) and m.group(0) not in found:
+            found.append(m.group(0))
+    return found
 
 
 def _check_text(text: str, limit: int | None) -> str:
@@ -35,7 +48,7 @@ def _check_text(text: str, limit: int | None) -> str:
         raise ReplyNotAllowed(
             f"Ответ длиннее {longest} символов.", f"the reply is longer than {longest} characters"
         )
-    unfilled = [m for m in _MARKERS if m in text]
+    unfilled = unfilled_markers(text)
     if unfilled:
         raise ReplyNotAllowed(
             "Заполните в ответе: " + ", ".join(unfilled),
@@ -60,7 +73,8 @@ def queue_reply(
     The one way a reply is written, from the web app, the API, the CLI (``incident reply``)
     and the demo. It validates the reply once and refuses with ``ReplyNotAllowed`` (an
     ``ActionRefused``) when: the text is empty after trimming, longer than ``limit`` (the
-    platform's) or 10,000 characters, or still holds an unfilled ``[marker]`` of a template;
+    platform's) or 10,000 characters, or still holds an unfilled ``[marker]`` (a template's,
+    or any bracketed placeholder such as ``[имя]``: ``unfilled_markers``);
     there is no such incident; it is not open (answered or closed: a citizen who writes again
     gets a new incident to answer); it already has a reply waiting, being sent or posted; or
     someone other than ``actor`` holds a live claim on it (checked last: a reply already
@@ -69,8 +83,9 @@ def queue_reply(
     The incident row is locked first, so two people pressing "send" at once are serialised:
     the second sees the first one's reply and is refused. On success it writes the outbox row
     (``kind``: answer, move-to-private, redirect, thanks, clarify, or None when not said),
-    renews ``actor``'s claim on the incident, and writes ONE audit event, ``reply_sent``, with
-    the outbox id, the kind and ``reply_id`` (the template it started from, if any).
+    renews ``actor``'s claim on the incident, forgets ``actor``'s draft, and writes ONE audit
+    event, ``reply_sent``, with the outbox id, the kind and ``reply_id`` (the template it
+    started from, if any).
     """
     text = _check_text(text, limit)
     try:
@@ -148,6 +163,7 @@ def queue_reply(
         reply_id=reply_id,
     )
     renew_claim(conn, incident_id, actor, now)
+    drop_draft(conn, incident_id, actor)  # its text is in the outbox row now
     return outbox_id
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, exists, func, or_, select
 
 from incident import db
+from incident.inbox.drafts import in_peoples_hands
 from incident.models import IncidentStatus, OutboxStatus
 
 
@@ -73,9 +74,9 @@ def oldest_unattended(
     conn: Connection, actor: str, now: datetime, platform: str | None = None
 ) -> int | None:
     """The oldest open incident (of ``platform``, if given) nobody but ``actor`` works on: no
-    live claim and no assignment of another person, and no reply in the outbox at all (waiting,
-    posted, or failed: a failed reply, e.g. OK's «ответьте вручную», is left to a person).
-    None when there is none."""
+    live claim and no assignment of another person, nobody else with its card open or a draft
+    of a reply to it, and no reply in the outbox at all (waiting, posted, or failed: a failed
+    reply, e.g. OK's «ответьте вручную», is left to a person). None when there is none."""
     i = db.incidents.c
     has_reply = exists().where(db.outbox.c.incident_id == i.id)
     query = select(i.id).join(db.comments, db.comments.c.id == i.comment_id)
@@ -92,6 +93,7 @@ def oldest_unattended(
                 i.claimed_until <= now,
             ),
             or_(i.assignee.is_(None), i.assignee == actor),
+            ~in_peoples_hands(now, actor),
         )
         .order_by(db.comments.c.created_at, i.id)
         .limit(1)

@@ -26,9 +26,10 @@ def reclassify_open(
     """Classify open incidents again under rule set ``version`` (only those classified under
     another version unless ``everything``). Returns (checked, topic changed).
 
-    When the topic changes, the incident's deadline is asked of ``deadline`` again (the same
-    policy ingest uses, with the comment's own published and seen times, so a topic with
-    another SLA policy gets that policy's ``due_at`` and ``warn_at``; ``opened_at`` is kept).
+    When the topic or the urgent flag changes, the incident's deadline is asked of ``deadline``
+    again (the same policy ingest uses, with the comment's own published and seen times, so a
+    topic with another SLA policy, or a comment now urgent, gets that policy's ``due_at`` and
+    ``warn_at``; ``opened_at`` is kept).
     If they differ from the stored ones, both are replaced, and a warning mark that no longer
     holds is reset so the SLA step announces it again at the right time: ``warned_at`` when the
     new warning moment is later than it, ``breach_notified_at`` when the new ``due_at`` is not
@@ -40,6 +41,7 @@ def reclassify_open(
         select(
             db.incidents.c.id,
             db.incidents.c.topic,
+            db.incidents.c.urgent,
             db.incidents.c.due_at,
             db.incidents.c.warn_at,
             db.incidents.c.warned_at,
@@ -88,11 +90,12 @@ def reclassify_open(
             "topic": verdict.topic,
             "verdict": dict(verdict.verdict) if verdict.verdict is not None else None,
             "ruleset_version": verdict.ruleset_version,
+            "urgent": verdict.urgent,
             "updated_at": now,
         }
         moved: dict[str, Any] = {}
-        if verdict.topic != row.topic:
-            times = deadline(comment, row.seen_at, verdict.topic)
+        if verdict.topic != row.topic or verdict.urgent != row.urgent:
+            times = deadline(comment, row.seen_at, verdict.topic, verdict.urgent)
             if (times.due_at, times.warn_at) != (row.due_at, row.warn_at):
                 values |= _new_deadline(row, times)
                 moved = {

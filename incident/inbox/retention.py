@@ -1,8 +1,9 @@
 """Retention: personal data of finished incidents is removed after the configured months.
 
 What goes: the comment's text, its earlier versions, the author's name and id, the platform's
-raw payload; the incident's verdict (it quotes the text); its replies' texts and staff notes;
-the comment a citizen left with the reply's rating (the score stays).
+raw payload; the incident's verdict (it quotes the text); its replies' texts, staff notes and
+staff's unsent reply drafts; the comment a citizen left with the reply's rating (the score
+stays).
 What stays: every field the statistics read (times, topic, status, answer figures, who
 answered), the audit log (it records actions, never texts), and the comment's ids, so the
 comment is still recognised and never stored again.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, exists, not_, select, update
+from sqlalchemy import Connection, delete, exists, not_, select, update
 
 from incident import db
 from incident.models import IncidentStatus, OutboxStatus
@@ -65,6 +66,7 @@ def remove_personal_data(conn: Connection, cutoff: datetime, now: datetime) -> i
             )
             .values(comment=REMOVED)
         )
+        conn.execute(delete(db.reply_drafts).where(db.reply_drafts.c.incident_id.in_(incidents)))
     return removed
 
 

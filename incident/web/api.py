@@ -21,6 +21,7 @@ from incident.web import deps, queries
 from incident.web.auth import csrf_token
 from incident.web.cards import card_json, load_card, row_json
 from incident.web.deps import CurrentUser, Id
+from incident.web.display import STATUS_TITLES
 from incident.web.rating import with_rating_link
 
 router = APIRouter(prefix="/api", tags=["incidents"])
@@ -61,6 +62,19 @@ class RetryIn(BaseModel):
 
 class ClaimIn(BaseModel):
     force: bool = False
+
+
+class DraftIn(BaseModel):
+    text: str = Field(max_length=inbox.MAX_DRAFT)
+    kind: str | None = Field(default=None, max_length=32)
+    reply_id: str | None = Field(default=None, max_length=100)
+    claim: bool = True  # the first edit takes the incident when nobody else holds it
+
+
+class DraftOut(BaseModel):
+    saved: bool = True
+    claimed_by: str | None = None
+    mine: bool = False
 
 
 class Done(BaseModel):
@@ -143,7 +157,8 @@ def _run(request: Request, work: Callable[[Any, datetime], Any]) -> Any:
 @router.post("/incidents/{incident_id}/reply")
 def reply(request: Request, incident_id: Id, body: ReplyIn, user: CurrentUser) -> Done:
     """Queue a public reply; the worker posts it. 409 if a reply is already sent or waiting,
-    or someone else holds the incident."""
+    someone else holds the incident, or the text still has a ``[placeholder]``; the refused
+    text is kept as the caller's draft."""
 
     def work(conn: Any, now: datetime) -> int:
         row = queries.incident(conn, incident_id)
@@ -164,7 +179,110 @@ def reply(request: Request, incident_id: Id, body: ReplyIn, user: CurrentUser) -
             limit=limit,
         )
 
-    return Done(outbox_id=_run(request, work))
+    try:
+        return Done(outbox_id=_run(request, work))
+    except HTTPException:
+        try:
+            with deps.engine(request).begin() as conn:
+                inbox.save_draft(
+                    conn,
+                    incident_id,
+                    user.username,
+                    body.text,
+                    deps.now(request),
+                    kind=body.kind.value,
+                    reply_id=body.reply_id,
+                )
+        except inbox.ActionRefused:
+            pass  # no such incident: the refusal says so
+        raise
+
+
+@router.post("/incidents/{incident_id}/draft")
+def save_draft(request: Request, incident_id: Id, body: DraftIn, user: CurrentUser) -> DraftOut:
+    """Keep what the caller typed in the editor (the card saves it as they type). With
+    ``claim`` (the default) the incident is taken for them too when nobody else holds it:
+    the first edit claims, as «Взять» does."""
+
+    def work(conn: Any, now: datetime) -> DraftOut:
+        inbox.save_draft(
+            conn,
+            incident_id,
+            user.username,
+            body.text,
+            now,
+            kind=body.kind,
+            reply_id=body.reply_id,
+        )
+        inbox.see_card(conn, incident_id, user.username, now, editing=True)
+        held = inbox.claim(conn, incident_id, user.username, now) if body.claim else None
+        by = held.by if held else None
+        return DraftOut(claimed_by=by, mine=by == user.username)
+
+    result: DraftOut = _run(request, work)
+    return result
+
+
+@router.get("/live")
+def live(
+    request: Request,
+    user: CurrentUser,
+    incident: Annotated[Id | None, Query()] = None,
+    since: Annotated[int, Query(ge=0, le=deps.MAX_ID)] = 0,
+    editing: bool = False,
+    platform: Annotated[str | None, Query(max_length=32)] = None,
+    community: Annotated[str | None, Query(max_length=64)] = None,
+    topic: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    mine: Annotated[str | None, Query(max_length=8)] = None,
+    overdue: Annotated[str | None, Query(max_length=8)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    fresh: Annotated[str | None, Query(max_length=8)] = None,
+) -> dict[str, Any]:
+    """What changed, for the open page to poll every few seconds (one mechanism for the queue
+    and the card).
+
+    ``newest``: the highest incident id; ``new``: how many incidents under the queue's filters
+    (all pages) came in after incident ``since``. With ``incident``, the caller has that card
+    open (recorded, with ``editing``) and ``card`` says its state: status, who holds it, who
+    else has it open, and its replies' statuses."""
+    f = queries.make_filter(platform, community, topic, status, mine, overdue, q, 0, None, fresh)
+    now = deps.now(request)
+    out: dict[str, Any] = {}
+    if incident is not None:
+        with deps.engine(request).begin() as conn:
+            row = queries.incident(conn, incident)
+            if row is None:
+                raise HTTPException(404, f"Инцидента №{incident} нет.")
+            inbox.see_card(conn, incident, user.username, now, editing=editing)
+        with deps.engine(request).connect() as conn:
+            out["card"] = live_card(conn, row, user.username, now)
+    with deps.engine(request).connect() as conn:
+        out["newest"] = queries.newest_open_id(conn)
+        out["new"] = queries.count_new(conn, f, user.username, now, since) if since else 0
+    return out
+
+
+def live_card(conn: Any, row: Any, user: str, now: datetime) -> dict[str, Any]:
+    held = inbox.Claim(row.claimed_by, row.claimed_until)
+    live_holder = row.claimed_by if held.until is not None and held.until > now else None
+    replies = queries.replies(conn, row.id)
+    answered = row.status == "answered" or any(
+        r.status in ("pending", "sending", "posted") for r in replies
+    )
+    return {
+        "status": row.status,
+        "status_title": STATUS_TITLES.get(row.status, row.status),
+        "answered": answered,
+        "claimed_by": live_holder,
+        "claimed_by_other": held.held_by_other(user, now),
+        "mine": live_holder == user,
+        "viewers": [
+            {"username": v.username, "editing": v.editing}
+            for v in inbox.viewers(conn, row.id, now, besides=user)
+        ],
+        "replies": [{"id": r.id, "status": r.status} for r in replies],
+    }
 
 
 @router.post("/incidents/{incident_id}/retry")

@@ -86,6 +86,7 @@ def templates() -> Jinja2Templates:
         highlight=display.highlight,
         platform_badge=display.platform_badge,
         words=words,
+        slash_templates=display.slash_templates,
     )
     return t
 

@@ -298,3 +298,20 @@ def event_details(context: Context, event: Any) -> str:
 def reason_label(reason: str | None) -> str:
     """A stored close reason in plain Russian."""
     return closed_reason_label(reason)
+
+
+def slash_templates(drafts: Any, kind_titles: Mapping[str, str]) -> list[dict[str, str]]:
+    """The reply templates the editor offers after ``/``: each draft's kind in Russian, a short
+    label and its text (the page keeps them as JSON data; the script searches label and text)."""
+    out: list[dict[str, str]] = []
+    for d in drafts:
+        out.append(
+            {
+                "title": kind_titles.get(str(d.kind), "ответ"),
+                "label": first_line(d.text, 70),
+                "text": d.text,
+                "kind": str(d.kind),
+                "reply_id": d.reply_id,
+            }
+        )
+    return out

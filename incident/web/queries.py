@@ -6,9 +6,10 @@ same with 100 or 100,000 incidents.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 from sqlalchemy import Connection, func, or_, select
 
@@ -34,6 +35,8 @@ class QueueFilter:
     overdue: bool = False
     q: str | None = None
     offset: int = 0
+    sort: str = "due"  # due: urgent first, then the oldest deadline | new: newest first
+    fresh: bool = False  # "новые": opened within the last FRESH
 
     def as_query(self) -> dict[str, str]:
         """The filter as URL query parameters (for links and the live refresh)."""
@@ -48,10 +51,55 @@ class QueueFilter:
             out["mine"] = "1"
         if self.overdue:
             out["overdue"] = "1"
+        if self.fresh:
+            out["fresh"] = "1"
+        if self.sort != "due":
+            out["sort"] = self.sort
         return out
 
 
 STATUSES = ("open", "answered", "closed", "all")
+SORTS = ("due", "new")
+FRESH = timedelta(hours=1)
+
+
+def make_filter(
+    platform: str | None = None,
+    community: str | None = None,
+    topic: str | None = None,
+    status: str | None = None,
+    mine: str | None = None,
+    overdue: str | None = None,
+    q: str | None = None,
+    offset: int = 0,
+    sort: str | None = None,
+    fresh: str | None = None,
+) -> QueueFilter:
+    """The queue's filters from query-string values: empty means "any", status "open", sort
+    "due"; lengths and the offset are bounded."""
+    return QueueFilter(
+        platform=(platform or None) and platform[:32],
+        community=(community or None) and community[:64],
+        topic=(topic or None) and topic[:32],
+        status=status if status in STATUSES else "open",
+        mine=bool(mine),
+        overdue=bool(overdue),
+        q=(q or "").strip()[:200] or None,
+        offset=max(0, min(offset, 100_000)),
+        sort=sort if sort in SORTS else "due",
+        fresh=bool(fresh),
+    )
+
+
+def filter_from_query(query: str) -> QueueFilter:
+    """The filters a saved or remembered query string names (anything unknown is ignored)."""
+    values = {k: v[-1] for k, v in parse_qs(query[:2000]).items()}
+    offset = values.pop("offset", "0")
+    known = ("platform", "community", "topic", "status", "mine", "overdue", "q", "sort", "fresh")
+    return make_filter(
+        **{k: values[k] for k in known if k in values},
+        offset=int(offset) if offset.isdigit() and len(offset) < 7 else 0,
+    )
 
 
 def _text_search(conn: Connection, q: str) -> Any:
@@ -83,6 +131,8 @@ def _where(conn: Connection, f: QueueFilter, user: str, now: datetime) -> list[A
         where.append(i.due_at < now)
     if f.q:
         where.append(_text_search(conn, f.q.strip()[:200]))
+    if f.fresh:
+        where.append(i.created_at >= now - FRESH)
     return where
 
 
@@ -102,6 +152,7 @@ def _queue_select(conn: Connection, f: QueueFilter, user: str, now: datetime) ->
             i.claimed_by,
             i.claimed_until,
             i.closed_reason,
+            i.urgent,
             c.author_name,
             c.author_id,
             func.substr(c.text, 1, 300).label("text"),
@@ -113,37 +164,57 @@ def _queue_select(conn: Connection, f: QueueFilter, user: str, now: datetime) ->
 
 
 def queue(conn: Connection, f: QueueFilter, user: str, now: datetime) -> list[Any]:
-    """One page of the queue: the oldest deadline first, incidents without one at the end.
+    """One page of the queue.
 
-    Two plain ``ORDER BY due_at, id`` queries rather than one ``NULLS LAST``: SQLite can walk
-    the (status, due_at) index for the former but would sort every row for the latter.
+    By deadline (``sort="due"``): urgent incidents pinned on top, then the oldest deadline
+    first, incidents without one at the end. Each part is a plain ``ORDER BY due_at, id``
+    query rather than one ``ORDER BY urgent DESC, ... NULLS LAST``: SQLite and PostgreSQL walk
+    the (status, urgent, due_at) and (status, due_at) indexes for them but would sort every
+    row for the latter. Newest first (``sort="new"``): by id, descending.
     """
     i = db.incidents.c
-    offset = max(0, f.offset)
     base = _queue_select(conn, f, user, now)
-    rows = list(
-        conn.execute(
-            base.where(i.due_at.is_not(None)).order_by(i.due_at, i.id).limit(PAGE).offset(offset)
-        )
-    )
-    if len(rows) == PAGE:
-        return rows
-    with_deadline = offset + len(rows)
-    if not rows and offset:
-        with_deadline = int(
-            conn.execute(
-                select(func.count()).select_from(
-                    base.where(i.due_at.is_not(None)).with_only_columns(i.id).subquery()
-                )
-            ).scalar_one()
-        )
-    rest = conn.execute(
-        base.where(i.due_at.is_(None))
-        .order_by(i.id)
-        .limit(PAGE - len(rows))
-        .offset(max(0, offset - with_deadline))
-    )
-    return rows + list(rest)
+    if f.sort == "new":
+        return list(conn.execute(base.order_by(i.id.desc()).limit(PAGE).offset(f.offset)))
+    parts = [
+        base.where(i.urgent.is_(True), i.due_at.is_not(None)).order_by(i.due_at, i.id),
+        base.where(i.urgent.is_(False), i.due_at.is_not(None)).order_by(i.due_at, i.id),
+        base.where(i.due_at.is_(None)).order_by(i.urgent.desc(), i.id),
+    ]
+    return _page_of(conn, parts, max(0, f.offset))
+
+
+def _page_of(conn: Connection, parts: list[Any], offset: int) -> list[Any]:
+    """``PAGE`` rows from ``offset`` of the ordered ``parts`` put one after another (a part is
+    counted only when the offset passes it whole)."""
+    rows: list[Any] = []
+    skip = offset
+    for part in parts:
+        need = PAGE - len(rows)
+        if need <= 0:
+            break
+        got = list(conn.execute(part.limit(need).offset(skip)))
+        if got:
+            rows += got
+            skip = 0
+        elif skip:
+            inner = part.order_by(None).with_only_columns(db.incidents.c.id).subquery()
+            passed = int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
+            skip = max(0, skip - passed)
+    return rows
+
+
+def next_free(
+    conn: Connection, f: QueueFilter, user: str, now: datetime, *, besides: int
+) -> int | None:
+    """The first open incident of the queue under ``f`` (its first page) other than
+    ``besides`` that nobody else holds and nobody is answering."""
+    first_page = replace(f, offset=0, status=IncidentStatus.OPEN.value)
+    for row in queue(conn, first_page, user, now):
+        held = row.claimed_by not in (None, user) and row.claimed_until and row.claimed_until > now
+        if row.id != besides and not held:
+            return int(row.id)
+    return None
 
 
 def count(conn: Connection, f: QueueFilter, user: str, now: datetime) -> int:
@@ -152,6 +223,18 @@ def count(conn: Connection, f: QueueFilter, user: str, now: datetime) -> int:
         select(db.incidents.c.id)
         .join(db.comments, db.comments.c.id == db.incidents.c.comment_id)
         .where(*_where(conn, f, user, now))
+        .limit(COUNT_CAP + 1)
+        .subquery()
+    )
+    return int(conn.execute(select(func.count()).select_from(inner)).scalar_one())
+
+
+def count_new(conn: Connection, f: QueueFilter, user: str, now: datetime, since: int) -> int:
+    """How many incidents under ``f`` (every page) came in after incident ``since``, capped."""
+    inner = (
+        select(db.incidents.c.id)
+        .join(db.comments, db.comments.c.id == db.incidents.c.comment_id)
+        .where(*_where(conn, f, user, now), db.incidents.c.id > since)
         .limit(COUNT_CAP + 1)
         .subquery()
     )
@@ -199,6 +282,7 @@ def incident(conn: Connection, incident_id: int) -> Any | None:
             i.claimed_by,
             i.claimed_until,
             i.created_at,
+            i.urgent,
             c.id.label("comment_id"),
             c.post_id,
             c.external_id,

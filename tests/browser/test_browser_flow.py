@@ -167,21 +167,33 @@ def test_staff_edits_a_suggested_reply_and_it_is_posted_on_vk_once(
     edited += " Проверено браузерным тестом."
     editor.fill(edited)
     assert "символов" in anna.locator("#reply-count").inner_text()
+    # the first edit takes the incident
+    anna.locator("#claim-box", has_text="Инцидент у вас").wait_for(timeout=5_000)
 
     # a second person opening the same incident sees it is taken
     boris = log_in(browser, world.url, "boris")
     boris.goto(f"{world.url}/incidents/{first_id}")
-    banner = boris.locator("#claim-banner")
-    assert "Anna" in banner.inner_text()  # her display name (world.add_user), not her login
+    # her display name (world.add_user), not her login
+    assert "Anna" in boris.locator("#claim-box.claim-banner").inner_text()
 
     anna.click("#send-reply")
-    anna.wait_for_url(f"{world.url}/incidents/{first_id}")
-    assert "ждёт отправки" in anna.locator("#replies").inner_text()
+    anna.locator("#replies", has_text="ждёт отправки").wait_for(timeout=5_000)
 
-    # Boris presses "send" too: refused, nothing else is queued
-    boris.fill("#reply-text", "Второй ответ, которого быть не должно")
-    boris.click("#send-reply")
-    assert "Anna" in boris.locator(".flash").inner_text()
+    # Boris's card turns answered by itself; a send of his is refused by the server anyway
+    boris.locator("#card-status", has_text="отвечено").wait_for(timeout=5_000)
+    assert boris.locator("#send-reply").is_disabled()
+    refused = boris.evaluate(
+        """([url, token]) => fetch(url, {method: "POST", credentials: "same-origin",
+            headers: {"Content-Type": "application/json", "X-CSRF-Token": token},
+            body: JSON.stringify({text: "Второй ответ, которого быть не должно"})})
+            .then(r => r.json().then(j => [r.status, j.detail]))""",
+        [
+            boris.locator("#reply-form").get_attribute("data-send-url"),
+            boris.evaluate("document.querySelector('meta[name=csrf-token]').content"),
+        ],
+    )
+    assert refused[0] == 409
+    assert "Anna" in refused[1]
 
     assert world.send_replies() == 1
     assert [c["text"] for c in world.fake.created] == [edited.strip()]

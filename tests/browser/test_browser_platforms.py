@@ -188,8 +188,7 @@ def answer_from_the_queue(page: Any, url: str, platform: str, signature: str) ->
     edited = re.sub(r"\[[^\]]+\]", "8 800 000-00-00", draft) + f" {signature}"
     editor.fill(edited)
     page.click("#send-reply")
-    page.wait_for_url(f"{url}/incidents/{incident_id}")
-    assert "ждёт отправки" in page.locator("#replies").inner_text()
+    page.locator("#replies", has_text="ждёт отправки").wait_for(timeout=5_000)
     return incident_id, edited.strip()
 
 

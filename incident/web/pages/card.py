@@ -15,6 +15,7 @@ from incident.web import deps, queries
 from incident.web.cards import load_card
 from incident.web.deps import CurrentUser, Id
 from incident.web.rating import with_rating_link
+from incident.web.suggestions import redirect_text
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,15 +26,75 @@ def _card_context(request: Request, incident_id: Id, user: User) -> dict[str, An
     with deps.engine(request).connect() as conn:
         data = load_card(conn, incident_id, user.username, now, s)
         people = queries.active_usernames(conn)
+        draft = inbox.draft_of(conn, incident_id, user.username)
     if data is None:
         raise HTTPException(404, f"Инцидента №{incident_id} нет.")
     return {
         **data,
+        **editor_start(data, draft),
         "people": people,
         "topics": s.topics,
         "reasons": list(CloseReason),
-        "redirects": s.redirects,
+        "redirect_options": redirect_options(data["drafts"], s.redirects),
+        "back": "/queue" + (f"?{q}" if (q := queue_query(request)) else ""),
     }
+
+
+def editor_start(data: dict[str, Any], draft: inbox.Draft | None) -> dict[str, Any]:
+    """What the reply editor opens with: the user's own draft when they typed one (kept on the
+    server), else the best suggested reply: for a comment outside the committee's competence
+    the best redirect, otherwise the best answer that is neither a redirect nor a move to
+    private messages."""
+    if draft is not None:
+        return {
+            "editor_text": draft.text,
+            "editor_kind": draft.kind or "answer",
+            "editor_reply_id": draft.reply_id or "",
+            "editor_draft": draft,
+        }
+    drafts = data["drafts"]
+    verdict = data["verdict"] or {}
+    if verdict.get("in_competence") is False:
+        wanted: tuple[str, ...] = ("redirect",)
+    else:
+        wanted = ("answer", "thanks", "clarify")
+    first = next((d for d in drafts if d.kind in wanted), None)
+    if first is None:
+        first = next((d for d in drafts if d.kind not in ("move-to-private", "redirect")), None)
+    return {
+        "editor_text": first.text if first else "",
+        "editor_kind": first.kind if first else "answer",
+        "editor_reply_id": first.reply_id if first else "",
+        "editor_draft": None,
+    }
+
+
+def redirect_options(drafts: list[Any], redirects: list[Any]) -> list[dict[str, str]]:
+    """The "to another body" picker: each body once, labelled by its name, with the ranked
+    redirect draft that names it when there is one, else the built-in redirect text."""
+    ranked = [d for d in drafts if d.kind == "redirect"]
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for r in redirects:
+        body = " ".join(str(r.body).split())
+        if not body or body.casefold() in seen:
+            continue
+        seen.add(body.casefold())
+        own = next((d for d in ranked if body in d.text), None)
+        out.append(
+            {
+                "label": body,
+                "text": own.text if own else redirect_text(body),
+                "reply_id": own.reply_id if own else f"builtin-redirect-{r.id}",
+            }
+        )
+    return out
+
+
+def queue_query(request: Request) -> str:
+    """The queue's filters as the user last left them (kept in the session by the queue page)."""
+    value = request.session.get("queue_query")
+    return value if isinstance(value, str) and len(value) <= 2000 else ""
 
 
 def _card(incident_id: Id) -> str:
@@ -42,14 +103,28 @@ def _card(incident_id: Id) -> str:
 
 @router.get("/incidents/{incident_id}")
 def card_page(request: Request, incident_id: Id, user: CurrentUser) -> Response:
-    """The card; opening it takes the incident for the viewer for a few minutes."""
+    """The card. Opening it takes nothing: the incident is claimed on the first edit in the
+    editor, or with «Взять»; the card only records that the viewer has it open."""
+    context = _card_context(request, incident_id, user)
     now = deps.now(request)
-    try:
-        with deps.engine(request).begin() as conn:
-            inbox.claim(conn, incident_id, user.username, now)
-    except inbox.ActionRefused as exc:
-        raise HTTPException(404, str(exc)) from exc
-    return deps.render(request, "card.html", _card_context(request, incident_id, user))
+    with deps.engine(request).begin() as conn:
+        inbox.see_card(conn, incident_id, user.username, now)
+        inbox.forget_old_viewers(conn, now)  # cards closed without a word
+    return deps.render(request, "card.html", context)
+
+
+@router.get("/incidents/{incident_id}/next")
+def next_incident(request: Request, incident_id: Id, user: CurrentUser) -> Response:
+    """The next open incident of the queue (with the user's filters) that nobody else holds."""
+    f = queries.filter_from_query(queue_query(request))
+    now = deps.now(request)
+    with deps.engine(request).connect() as conn:
+        found = queries.next_free(conn, f, user.username, now, besides=incident_id)
+    if found is None:
+        deps.flash(request, "Больше открытых инцидентов, которые никто не ведёт, нет.")
+        q = queue_query(request)
+        return deps.back("/queue" + (f"?{q}" if q else ""))
+    return deps.back(_card(found))
 
 
 @router.get("/incidents/{incident_id}/replies")
@@ -69,27 +144,56 @@ def send_reply(
     kind: Annotated[str, Form()] = "answer",
     reply_id: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    """Queue the public reply for the worker to post (within the platform's length limit)."""
+    """Queue the public reply for the worker to post (within the platform's length limit).
+    A refused reply is kept as the user's draft, so the card shows it again as typed."""
     kinds = {k.value for k in ReplyKind}
-    with deps.action(request) as conn:
-        platform = queries.incident(conn, incident_id)
-        limit = deps.suggestions(request).limit(platform.platform) if platform else None
-        if platform is not None and text.strip():
-            text = with_rating_link(
-                request, conn, incident_id, text, reply_id, user.username, deps.now(request)
+    chosen = ReplyKind(kind) if kind in kinds else ReplyKind.ANSWER
+    now = deps.now(request)
+    try:
+        with deps.engine(request).begin() as conn:
+            platform = queries.incident(conn, incident_id)
+            limit = deps.suggestions(request).limit(platform.platform) if platform else None
+            sent = text
+            if platform is not None and text.strip():
+                # the «оцените ответ» link; the draft kept on a refusal is the text as typed
+                sent = with_rating_link(
+                    request, conn, incident_id, text, reply_id, user.username, now
+                )
+            inbox.queue_reply(
+                conn,
+                incident_id,
+                sent,
+                user.username,
+                now,
+                kind=chosen,
+                reply_id=reply_id or None,
+                limit=limit,
             )
-        inbox.queue_reply(
-            conn,
-            incident_id,
-            text,
-            user.username,
-            deps.now(request),
-            kind=ReplyKind(kind) if kind in kinds else ReplyKind.ANSWER,
-            reply_id=reply_id or None,
-            limit=limit,
-        )
+    except inbox.ActionRefused as exc:
+        deps.flash(request, str(exc), "error")
+        keep_draft(request, incident_id, user, text, chosen.value, reply_id)
+    else:
         deps.flash(request, "Ответ поставлен в очередь: сейчас его опубликуют.")
     return deps.back(_card(incident_id))
+
+
+def keep_draft(
+    request: Request, incident_id: int, user: User, text: str, kind: str, reply_id: str | None
+) -> None:
+    """Keep a refused reply's text as the user's draft (nothing a person typed is lost)."""
+    try:
+        with deps.engine(request).begin() as conn:
+            inbox.save_draft(
+                conn,
+                incident_id,
+                user.username,
+                text,
+                deps.now(request),
+                kind=kind,
+                reply_id=reply_id,
+            )
+    except inbox.ActionRefused:
+        pass  # no such incident, or longer than any draft: the refusal already says why
 
 
 @router.post("/incidents/{incident_id}/retry")
@@ -180,9 +284,47 @@ def take_over(request: Request, incident_id: Id, user: CurrentUser) -> Response:
     return deps.back(_card(incident_id))
 
 
+@router.post("/incidents/{incident_id}/take")
+def take(request: Request, incident_id: Id, user: CurrentUser) -> Response:
+    """«Взять»: take a free incident (refused while someone else holds it)."""
+    with deps.action(request) as conn:
+        got = inbox.claim(conn, incident_id, user.username, deps.now(request))
+        if got.by == user.username:
+            deps.flash(request, "Инцидент теперь у вас.")
+        else:
+            deps.flash(request, f"Инцидент уже ведёт {got.by}.", "error")
+    return deps.back(_card(incident_id))
+
+
 @router.post("/incidents/{incident_id}/release")
 def release(request: Request, incident_id: Id, user: CurrentUser) -> Response:
-    """Let the incident go and return to the queue."""
+    """«Отпустить»: let the incident go (the draft stays) and return to the queue."""
     with deps.action(request) as conn:
         inbox.release(conn, incident_id, user.username, deps.now(request))
-    return deps.back("/queue")
+        inbox.leave_card(conn, incident_id, user.username)
+        deps.flash(request, "Инцидент отпущен: его может взять любой.")
+    q = queue_query(request)
+    return deps.back("/queue" + (f"?{q}" if q else ""))
+
+
+@router.post("/incidents/{incident_id}/leave")
+def leave(
+    request: Request,
+    incident_id: Id,
+    user: CurrentUser,
+    text: Annotated[str | None, Form(max_length=inbox.MAX_DRAFT)] = None,
+    kind: Annotated[str, Form(max_length=32)] = "",
+    reply_id: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """The card was closed (the page's ``pagehide`` beacon): text typed since the last
+    autosave is kept as the draft, the user's claim is let go and they no longer show as
+    viewing it."""
+    now = deps.now(request)
+    with deps.engine(request).begin() as conn:
+        if text is not None:
+            inbox.save_draft(
+                conn, incident_id, user.username, text, now, kind=kind, reply_id=reply_id
+            )
+        inbox.release(conn, incident_id, user.username, now)
+        inbox.leave_card(conn, incident_id, user.username)
+    return Response(status_code=204)
