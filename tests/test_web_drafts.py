@@ -100,11 +100,12 @@ def test_typed_text_survives_a_takeover_and_the_refused_send_that_follows(
     assert type_text(anna, incident, "Анна пишет ответ дальше") == {
         "saved": True,
         "claimed_by": "boris",
+        "claimed_by_name": "Boris",
         "mine": False,
     }
     refused = anna.post(f"/api/incidents/{incident}/reply", json={"text": "Анна: последний"})
     assert refused.status_code == 409
-    assert "boris" in refused.json()["detail"]
+    assert "Boris" in refused.json()["detail"]  # by the name people know him by
     assert editor_text(anna, incident) == "Анна: последний"  # what she tried to send
     assert "С инцидентом сейчас работает" in anna.get(f"/incidents/{incident}").text
     # Boris's editor is his own: he never sees Anna's words as his draft
@@ -187,7 +188,7 @@ def test_the_live_endpoint_shows_viewers_a_takeover_and_the_answer(
     anna.get(f"/incidents/{incident}")
     type_text(anna, incident, "Пишу")
     seen = boris.get("/api/live", params={"incident": incident}).json()["card"]
-    assert seen["viewers"] == [{"username": "anna", "editing": True}]
+    assert seen["viewers"] == [{"username": "anna", "name": "Anna", "editing": True}]
     assert (seen["claimed_by"], seen["claimed_by_other"], seen["answered"]) == (
         "anna",
         True,

@@ -15,13 +15,13 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from incident import inbox
+from incident import inbox, users
 from incident.models import CloseReason, ReplyKind
 from incident.web import deps, queries
 from incident.web.auth import csrf_token
 from incident.web.cards import card_json, load_card, row_json
 from incident.web.deps import CurrentUser, Id
-from incident.web.display import STATUS_TITLES
+from incident.web.display import STATUS_TITLES, person_name
 from incident.web.rating import with_rating_link
 
 router = APIRouter(prefix="/api", tags=["incidents"])
@@ -74,6 +74,7 @@ class DraftIn(BaseModel):
 class DraftOut(BaseModel):
     saved: bool = True
     claimed_by: str | None = None
+    claimed_by_name: str | None = None  # as people know them
     mine: bool = False
 
 
@@ -217,7 +218,8 @@ def save_draft(request: Request, incident_id: Id, body: DraftIn, user: CurrentUs
         inbox.see_card(conn, incident_id, user.username, now, editing=True)
         held = inbox.claim(conn, incident_id, user.username, now) if body.claim else None
         by = held.by if held else None
-        return DraftOut(claimed_by=by, mine=by == user.username)
+        name = person_name(by, users.display_names(conn)) if by else None
+        return DraftOut(claimed_by=by, claimed_by_name=name, mine=by == user.username)
 
     result: DraftOut = _run(request, work)
     return result
@@ -270,15 +272,17 @@ def live_card(conn: Any, row: Any, user: str, now: datetime) -> dict[str, Any]:
     answered = row.status == "answered" or any(
         r.status in ("pending", "sending", "posted") for r in replies
     )
+    names = users.display_names(conn)  # people are shown by name, never by login
     return {
         "status": row.status,
         "status_title": STATUS_TITLES.get(row.status, row.status),
         "answered": answered,
         "claimed_by": live_holder,
+        "claimed_by_name": person_name(live_holder, names) if live_holder else None,
         "claimed_by_other": held.held_by_other(user, now),
         "mine": live_holder == user,
         "viewers": [
-            {"username": v.username, "editing": v.editing}
+            {"username": v.username, "name": person_name(v.username, names), "editing": v.editing}
             for v in inbox.viewers(conn, row.id, now, besides=user)
         ],
         "replies": [{"id": r.id, "status": r.status} for r in replies],

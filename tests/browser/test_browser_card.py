@@ -62,16 +62,16 @@ def test_typed_text_survives_a_takeover_and_a_refused_send(
 
     boris = log_in(browser, world.url, "boris")
     boris.goto(f"{world.url}/incidents/{incident_id}")
-    assert "anna" in boris.locator("#claim-box").inner_text()
-    boris.locator("#viewers", has_text="anna (пишет ответ)").wait_for(timeout=LIVE)
+    assert "Anna" in boris.locator("#claim-box").inner_text()  # her name, not her login
+    boris.locator("#viewers", has_text="Anna (пишет ответ)").wait_for(timeout=LIVE)
     boris.click("#takeover")
     boris.locator("#claim-box", has_text="Инцидент у вас").wait_for(timeout=LIVE)
 
     # within 5 s Anna's open card says who took it; her text is untouched
-    anna.locator("#claim-box", has_text="работает boris").wait_for(timeout=LIVE)
+    anna.locator("#claim-box", has_text="работает Boris").wait_for(timeout=LIVE)
     assert editor.input_value() == mine
     anna.click("#send-reply")
-    anna.locator("#reply-error", has_text="boris").wait_for(timeout=LIVE)
+    anna.locator("#reply-error", has_text="Boris").wait_for(timeout=LIVE)
     assert editor.input_value() == mine  # the refusal never resets the editor
     assert outbox_texts(engine) == []
     anna.reload()

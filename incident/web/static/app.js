@@ -217,12 +217,12 @@
     };
     var claimBox = document.getElementById("claim-box");
     var showForm = function (id, visible) { var f = document.getElementById(id); if (f) { f.hidden = !visible; } };
-    var showClaim = function (by, mine) {
+    var showClaim = function (by, mine, name) {
       if (!claimBox) { return; }
       var line = document.getElementById("claim-text");
       claimBox.classList.toggle("claim-banner", Boolean(by && !mine));
       if (by && !mine) {
-        line.textContent = "С инцидентом сейчас работает " + by + ". Ваш текст сохраняется как черновик.";
+        line.textContent = "С инцидентом сейчас работает " + (name || by) + ". Ваш текст сохраняется как черновик.";
       } else if (mine) {
         line.textContent = "Инцидент у вас.";
       } else {
@@ -241,7 +241,7 @@
           if (res.ok) {
             lastSaved = value;
             setNote("Черновик сохранён.");
-            showClaim(res.data.claimed_by, res.data.mine);
+            showClaim(res.data.claimed_by, res.data.mine, res.data.claimed_by_name);
           } else {
             setNote("Черновик не сохранён: " + refusal(res));
           }
@@ -417,14 +417,14 @@
         var c = live.card;
         if (viewersLine) {
           viewersLine.textContent = c.viewers.length
-            ? "Сейчас открыт также у: " + c.viewers.map(function (v) { return v.username + (v.editing ? " (пишет ответ)" : ""); }).join(", ")
+            ? "Сейчас открыт также у: " + c.viewers.map(function (v) { return (v.name || v.username) + (v.editing ? " (пишет ответ)" : ""); }).join(", ")
             : "";
         }
         if (!answered && (c.answered || c.status !== "open")) {
           markAnswered(c.status === "closed" ? "Инцидент закрыт. Ваш текст сохранён как черновик." : "На инцидент уже ответили. Ваш текст сохранён как черновик.");
           if (c.status === "closed") { var st = document.getElementById("card-status"); if (st) { st.textContent = c.status_title; st.className = "tag st-closed"; } }
         } else if (!answered) {
-          showClaim(c.claimed_by, c.mine);
+          showClaim(c.claimed_by, c.mine, c.claimed_by_name);
         }
         var signature = JSON.stringify(c.replies);
         if (repliesSeen !== null && signature !== repliesSeen) { refreshReplies(); }
