@@ -15,6 +15,7 @@ from incident.commands import (
     health,
     incidents,
     maintenance,
+    model,
     report,
     setup,
     sla,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     sla.register(sub)
     report.register(sub)
     classify_commands.register(sub)
+    model.register(sub)
     telegram.register(sub)
     return parser
 

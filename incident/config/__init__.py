@@ -29,6 +29,7 @@ from incident.sla import SlaSettings
 __all__ = [
     "Config",
     "ConfigError",
+    "ModelConfig",
     "PlatformConfig",
     "ReplyValues",
     "Secret",
@@ -131,6 +132,17 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """The learned model's retraining (``[model]``): how often the worker retrains it (0: never;
+    ``incident model train`` still does) and the bounds of one training run, which runs as a
+    command of its own so that the worker never loads the training libraries."""
+
+    train_interval_hours: float = 24.0
+    train_timeout_seconds: float = 900.0
+    train_memory_mb: int = 2048
+
+
+@dataclass(frozen=True, slots=True)
 class ReplyValues:
     """Deployment-wide values for reply templates' placeholders."""
 
@@ -158,6 +170,7 @@ class Config:
     # [retention] personal_data_months: texts and names of finished incidents older than this
     # are removed (0: kept for ever); the statistics are kept
     retention_months: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
 
     def sweep_interval(self, name: str) -> float:
         """Seconds between scheduled sweeps of source ``name``: its own setting, else
@@ -222,6 +235,7 @@ _TOP_KEYS = (
     "sla",
     "notify",
     "retention",
+    "model",
 )
 _WORKER_KEYS = (
     "sweep_interval_seconds",
@@ -293,6 +307,16 @@ def parse_config(
     )
     retention = top.table("retention", f"{path} [retention]", ("personal_data_months",))
     retention_months = retention.integer("personal_data_months", 0, low=0, high=1200)
+    m = top.table(
+        "model",
+        f"{path} [model]",
+        ("train_interval_hours", "train_timeout_seconds", "train_memory_mb"),
+    )
+    model = ModelConfig(
+        train_interval_hours=m.number("train_interval_hours", 24.0, low=0.0),
+        train_timeout_seconds=m.number("train_timeout_seconds", 900.0, low=10.0),
+        train_memory_mb=m.integer("train_memory_mb", 2048, low=256, high=65536),
+    )
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -311,6 +335,7 @@ def parse_config(
         reply_values=reply_values,
         notify=notify,
         retention_months=retention_months,
+        model=model,
     )
 
 
