@@ -295,9 +295,7 @@ def combine(
     elif topic == UNCLASSIFIED:
         if result.probability >= policy.fill and result.topic != UNCLASSIFIED:
             chosen, how = result.topic, "filled"
-    elif (
-        model.corrections > 0 and result.topic != topic and result.probability >= policy.override
-    ):
+    elif model.corrections > 0 and result.topic != topic and result.probability >= policy.override:
         chosen, how = result.topic, "override"
     elif (
         verdict.runner_up is not None

@@ -206,9 +206,7 @@ MODEL_CHANGES = {
 }
 
 
-def model_note(
-    note: Any, title: Callable[[str | None], str]
-) -> dict[str, Any] | None:
+def model_note(note: Any, title: Callable[[str | None], str]) -> dict[str, Any] | None:
     """What the card says of the learned model's part in a stored verdict, or None: its
     version, its topic (a title), its probability, the words that pushed it (with their spans
     in the text) and, when it changed the rules' topic, how. Anything malformed is left out."""
