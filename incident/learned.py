@@ -45,6 +45,7 @@ _NGRAMS = (3, 4)
 _WORD_CACHE_LIMIT = 200_000
 _MAX_WORD = 40  # longer "words" (hostile runs of letters) give their first 40 letters' grams
 _TOP = 3  # words shown as the model's explanation
+_MISSING = object()  # a word not in the cache yet
 
 
 class ModelError(ValueError):
@@ -62,24 +63,12 @@ def word_features(form: str, stem: str) -> dict[str, float]:
     return out
 
 
-def _distinct(analysis: Analysis) -> list[int]:
-    """Indexes of the first occurrence of each distinct word as written."""
-    seen: set[str] = set()
-    first: list[int] = []
-    for i, raw in enumerate(analysis.raw):
-        if raw not in seen:
-            seen.add(raw)
-            first.append(i)
-    return first
-
-
 def features(text: str, normalizer: Normalizer) -> dict[str, float]:
     """The comment's feature vector as the model sees it (what training fits on)."""
-    analysis = normalizer.analyze(text)
-    first = _distinct(analysis)
+    first = dict.fromkeys(normalizer.analyze(text).raw)  # the distinct words
     out: dict[str, float] = {}
-    for i in first:
-        form, stem = normalizer.word(analysis.raw[i])
+    for raw in first:
+        form, stem = normalizer.word(raw)
         for key, value in word_features(form, stem).items():
             out[key] = out.get(key, 0.0) + value
     if first:
@@ -215,37 +204,47 @@ class LearnedModel:
 
     def score(self, analysis: Analysis, normalizer: Normalizer) -> ModelScore:
         """Topic probabilities of an analysed comment and the words behind the best one."""
-        get = self._cache.get
         raw = analysis.raw
-        first = _distinct(analysis)
-        found: list[tuple[int, tuple[float, ...]]] = []
-        for i in first:
-            w = raw[i]
-            vec = get(w, False)
-            if vec is False:
-                vec = self._word(w, normalizer)
-            if vec is not None:
-                found.append((i, vec))  # type: ignore[arg-type]
-        scale = 1.0 / math.sqrt(len(first)) if first else 0.0
-        if found:
-            sums = [sum(col) for col in zip(*(v for _, v in found), strict=True)]
-            logits = [b + s * scale for b, s in zip(self.intercepts, sums, strict=True)]
+        distinct = tuple(dict.fromkeys(raw))  # the distinct words, in text order
+        get = self._cache.get
+        vectors: list[Any] = [get(w, _MISSING) for w in distinct]
+        if _MISSING in vectors:
+            vectors = [
+                self._word(w, normalizer) if v is _MISSING else v
+                for w, v in zip(distinct, vectors, strict=True)
+            ]
+        known = [v for v in vectors if v is not None]
+        if known:
+            scale = 1.0 / math.sqrt(len(distinct))
+            logits = [
+                b + s * scale
+                for b, s in zip(self.intercepts, map(sum, zip(*known, strict=True)), strict=True)
+            ]
         else:
+            scale = 0.0
             logits = list(self.intercepts)
         top = max(logits)
         exps = [math.exp(x - top) for x in logits]
         total = sum(exps)
+        best = exps.index(max(exps))
         ranked = sorted(
-            ((t, e / total) for t, e in zip(self.topics, exps, strict=True)), key=lambda tp: -tp[1]
+            zip(self.topics, [e / total for e in exps], strict=True), key=_second, reverse=True
         )
-        best = self.topics.index(ranked[0][0])
         pushes = sorted(
-            ((vec[best] * scale, i) for i, vec in found if vec[best] > 0 and len(raw[i]) > 2),
+            [
+                (v[best], w)
+                for w, v in zip(distinct, vectors, strict=True)
+                if v is not None and v[best] > 0 and len(w) > 2
+            ],
             reverse=True,
         )[:_TOP]
         spans = analysis.spans if pushes else ()
-        words = tuple((raw[i], spans[i][0], spans[i][1], round(push, 3)) for push, i in pushes)
-        return ModelScore(tuple(ranked), words)
+        found = tuple((w, *spans[raw.index(w)], round(push * scale, 3)) for push, w in pushes)
+        return ModelScore(tuple(ranked), found)
+
+
+def _second(pair: tuple[str, float]) -> float:
+    return pair[1]
 
 
 @dataclass(frozen=True, slots=True)

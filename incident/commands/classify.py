@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, TextIO
 
+import orjson
+
 from incident.classify import Verdict, classify
 from incident.learned import LearnedModel, combine
 from incident.models import UNCLASSIFIED, Platform
@@ -190,6 +192,15 @@ def model_lines(note: Mapping[str, Any], ruleset: RuleSet) -> list[str]:
     return lines
 
 
+def _json_line(data: Mapping[str, Any]) -> bytes:
+    """One JSON line in UTF-8 (orjson: the verdicts' serialisation was a third of the time).
+    Text orjson refuses (a lone surrogate from an escaped input line) is written escaped."""
+    try:
+        return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        return (json.dumps(data, ensure_ascii=True) + "\n").encode()
+
+
 def _jsonl_lines(source: IO[str]) -> Iterator[tuple[int, str]]:
     for number, line in enumerate(source, start=1):
         if line.strip():
@@ -233,6 +244,9 @@ def run_classify(args: argparse.Namespace) -> int:
         print(f"Не удалось открыть {args.jsonl}: {exc}", file=err)
         return EXIT_FAILED
     bad = 0
+    out.flush()
+    binary: IO[bytes] | None = getattr(out, "buffer", None)
+    write = binary.write if binary is not None else (lambda b: out.write(b.decode()))
     try:
         for number, line in _jsonl_lines(source):
             try:
@@ -243,11 +257,12 @@ def run_classify(args: argparse.Namespace) -> int:
             except (ValueError, KeyError) as exc:
                 bad += 1
                 print(f"строка {number}: {exc}", file=err)
-                record = {"topic": UNCLASSIFIED, "error": f"строка {number}: {exc}"}
-                print(json.dumps(record, ensure_ascii=False), file=out)
+                write(_json_line({"topic": UNCLASSIFIED, "error": f"строка {number}: {exc}"}))
                 continue
-            print(json.dumps(judge(text).to_json(), ensure_ascii=False), file=out)
+            write(_json_line(judge(text).to_json()))
     finally:
+        if binary is not None:
+            binary.flush()
         if source is not sys.stdin:
             source.close()
     return EXIT_FAILED if bad else EXIT_OK
