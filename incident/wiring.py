@@ -105,12 +105,15 @@ def build_ingestion(
     )
 
 
-def build_train_step(config: Config, config_path: str | Path) -> Callable[[], str]:
+def build_train_step(
+    config: Config, config_path: str | Path, *, memory_mb: int | None = None
+) -> Callable[[], str]:
     """The worker's scheduled retraining: ``incident model train --if-changed`` as a process
     of its own, so the worker never loads the training libraries, stopped after
-    ``[model] train_timeout_seconds`` and refused more than ``train_memory_mb`` of memory.
+    ``[model] train_timeout_seconds`` and refused more than ``train_memory_mb`` of memory
+    (``memory_mb`` overrides it).
     Returns what the command printed; raises RuntimeError when it failed."""
-    limit = config.model.train_memory_mb * 1024 * 1024
+    limit = (memory_mb or config.model.train_memory_mb) * 1024 * 1024
     command = [
         sys.executable,
         "-m",

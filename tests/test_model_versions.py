@@ -4,6 +4,8 @@ active row, rolled back and forward again without losing a version."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from incident.cli import main
 from incident.inbox import calendar_hours
 from incident.models import UNCLASSIFIED, Batch, ChangeKind, Comment, CommentChange, Platform
 from incident.rules import RuleSet
-from incident.wiring import rule_classifier
+from incident.wiring import build_train_step, load_config, rule_classifier
 from tests.learnedworld import SOFA, SOFA_NEW, small_rules
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -184,3 +186,39 @@ def test_the_model_commands_train_list_roll_back_and_export(
     assert '"model": {"version": 2' in capsys.readouterr().out
     assert main([*at, "model", "rollback", "--off"]) == 0
     assert "Модель отключена" in capsys.readouterr().out
+
+
+def test_the_worker_and_the_web_app_never_load_the_training_libraries() -> None:
+    """The model is scored from plain data; numpy and scikit-learn stay out of their memory
+    (openpyxl would import numpy too, so it is imported only when a workbook is written)."""
+    code = (
+        "import sys, incident.cli, incident.commands.worker, incident.web.app, incident.daemon\n"
+        "print(sorted(m for m in ('numpy', 'scipy', 'sklearn', 'openpyxl') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_workers_scheduled_training_runs_the_command_bounded_and_only_when_needed(
+    tmp_path: Path,
+) -> None:
+    small_rules(tmp_path / "rules")
+    (tmp_path / "replies").mkdir()
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[database]\nurl = "sqlite:///db.sqlite3"\n[paths]\nrules = "rules"\n'
+        'replies = "replies"\n[model]\ntrain_interval_hours = 24\n'
+        "train_timeout_seconds = 120\ntrain_memory_mb = 2048\n",
+        encoding="utf-8",
+    )
+    assert main(["--config", str(path), "db", "upgrade"]) == 0
+    step = build_train_step(load_config(path, environ={}, require_secrets=False), path)
+    assert "Модель версии 1 обучена" in step()
+    assert "не обучалась" in step()  # nothing new since: the night passes without training
+    starved = build_train_step(
+        load_config(path, environ={}, require_secrets=False), path, memory_mb=64
+    )
+    with pytest.raises(RuntimeError):
+        starved()  # a training that needs more memory than allowed fails, and says so
