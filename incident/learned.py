@@ -184,18 +184,13 @@ class LearnedModel:
 
     def _word(self, raw: str, normalizer: Normalizer) -> tuple[float, ...] | None:
         form, stem = normalizer.word(raw)
-        total: list[float] | None = None
         get = self.weights.get
-        for key, count in word_features(form, stem).items():
-            w = get(key)
-            if w is None:
-                continue
-            if total is None:
-                total = [x * count for x in w]
-            else:
-                for j, x in enumerate(w):
-                    total[j] += x * count
-        result = tuple(total) if total is not None else None
+        found = [
+            w if count == 1.0 else tuple([x * count for x in w])
+            for key, count in word_features(form, stem).items()
+            if (w := get(key)) is not None
+        ]
+        result = tuple(map(sum, zip(*found, strict=True))) if found else None
         cache = self._cache
         if len(cache) >= _WORD_CACHE_LIMIT:
             cache.clear()
