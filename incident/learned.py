@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from incident.classify import Verdict
 from incident.models import UNCLASSIFIED
@@ -77,24 +77,18 @@ def features(text: str, normalizer: Normalizer) -> dict[str, float]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class ModelScore:
-    """What the model says of one comment: topic probabilities, best first, and the words
-    that pushed the best topic most: (word as written, start, end, contribution)."""
+class ModelScore(NamedTuple):
+    """What the model says of one comment: its best topic and that topic's probability, every
+    topic's probability, and the words that pushed the best topic most: (word as written,
+    start, end, contribution). (A named tuple: one is built per comment.)"""
 
-    probabilities: tuple[tuple[str, float], ...]
+    topic: str
+    probability: float
+    probabilities: Mapping[str, float]
     words: tuple[tuple[str, int, int, float], ...]
 
-    @property
-    def topic(self) -> str:
-        return self.probabilities[0][0] if self.probabilities else UNCLASSIFIED
-
-    @property
-    def probability(self) -> float:
-        return self.probabilities[0][1] if self.probabilities else 0.0
-
     def of(self, topic: str | None) -> float:
-        return next((p for t, p in self.probabilities if t == topic), 0.0)
+        return self.probabilities.get(topic, 0.0) if topic is not None else 0.0
 
 
 class LearnedModel:
@@ -222,9 +216,7 @@ class LearnedModel:
         exps = [math.exp(x - top) for x in logits]
         total = sum(exps)
         best = exps.index(max(exps))
-        ranked = sorted(
-            zip(self.topics, [e / total for e in exps], strict=True), key=_second, reverse=True
-        )
+        probabilities = dict(zip(self.topics, [e / total for e in exps], strict=True))
         pushes = sorted(
             [
                 (v[best], w)
@@ -235,11 +227,7 @@ class LearnedModel:
         )[:_TOP]
         spans = analysis.spans if pushes else ()
         found = tuple((w, *spans[raw.index(w)], round(push * scale, 3)) for push, w in pushes)
-        return ModelScore(tuple(ranked), found)
-
-
-def _second(pair: tuple[str, float]) -> float:
-    return pair[1]
+        return ModelScore(self.topics[best], exps[best] / total, probabilities, found)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,18 +50,20 @@ def test_scoring_the_exported_data_gives_the_probabilities_of_the_feature_vector
         expected = {
             t: math.exp(x - top) / total for t, x in zip(taught.topics, logits, strict=True)
         }
-        got = dict(taught.score(rules.normalizer.analyze(text), rules.normalizer).probabilities)
-        assert got == pytest.approx(expected, abs=1e-9)
+        got = taught.score(rules.normalizer.analyze(text), rules.normalizer)
+        assert dict(got.probabilities) == pytest.approx(expected, abs=1e-9)
+        assert got.probability == pytest.approx(max(expected.values()), abs=1e-9)
+        assert expected[got.topic] == max(expected.values())
 
 
 def test_the_model_survives_its_plain_data_round_trip(rules: RuleSet, taught: LearnedModel) -> None:
     data = json.loads(json.dumps(taught.to_data()))
     again = LearnedModel.from_data(data)
     assert again.ruleset_version == rules.version
-    a = taught.score(rules.normalizer.analyze(SOFA_NEW), rules.normalizer).probabilities
-    b = again.score(rules.normalizer.analyze(SOFA_NEW), rules.normalizer).probabilities
-    assert [t for t, _ in a] == [t for t, _ in b]
-    assert [p for _, p in a] == pytest.approx([p for _, p in b], abs=1e-3)
+    a = taught.score(rules.normalizer.analyze(SOFA_NEW), rules.normalizer)
+    b = again.score(rules.normalizer.analyze(SOFA_NEW), rules.normalizer)
+    assert a.topic == b.topic
+    assert b.probabilities == pytest.approx(a.probabilities, abs=1e-3)
 
 
 @pytest.mark.parametrize(
