@@ -225,8 +225,8 @@ class LearnedModel:
             ],
             reverse=True,
         )[:_TOP]
-        spans = analysis.spans if pushes else ()
-        found = tuple((w, *spans[raw.index(w)], round(push * scale, 3)) for push, w in pushes)
+        span = analysis.span
+        found = tuple((w, *span(raw.index(w)), round(push * scale, 3)) for push, w in pushes)
         return ModelScore(self.topics[best], exps[best] / total, probabilities, found)
 
 

@@ -202,6 +202,9 @@ class Analysis:
         return spans
 
     def span(self, i: int) -> tuple[int, int]:
+        """The i-th word's span (without computing every span of plain text)."""
+        if self._spans is None and self._matches is not None:
+            return self._matches[i].span()
         return self.spans[i]
 
     @property
