@@ -42,7 +42,7 @@ __all__ = [
 
 FORMAT = 1
 _NGRAMS = (3, 4)
-_WORD_CACHE_LIMIT = 200_000
+_WORD_CACHE_LIMIT = 50_000  # words whose summed weights are kept: at most about 20 MB
 _MAX_WORD = 40  # longer "words" (hostile runs of letters) give their first 40 letters' grams
 _TOP = 3  # words shown as the model's explanation
 _MISSING = object()  # a word not in the cache yet
