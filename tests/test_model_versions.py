@@ -168,6 +168,7 @@ def test_the_model_commands_train_list_roll_back_and_export(
     assert "Версии 9 нет" in capsys.readouterr().err
     exported = tmp_path / "model.json"
     assert main([*at, "model", "export", "--out", str(exported)]) == 0
+    assert exported.stat().st_mode & 0o077 == 0  # pieces of citizens' words: owner only
     capsys.readouterr()
     assert (
         main(

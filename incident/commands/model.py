@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from incident import training, wiring
+from incident import files, training, wiring
 from incident.commands.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, database, load, print_table
 from incident.daemon import utc_now
 from incident.learned import ModelError
@@ -134,6 +134,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         print("Действующей модели нет.", file=sys.stderr)
         return EXIT_FAILURE
     try:
+        # its features are pieces of citizens' words: the owner's only, like the database
+        files.private_file(args.out)
         args.out.write_text(json.dumps(model.to_data(), ensure_ascii=False), encoding="utf-8")
     except OSError as exc:
         print(f"Не удалось записать {args.out}: {exc}", file=sys.stderr)
