@@ -21,7 +21,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
+import random
+import resource
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,10 +39,14 @@ from rapidfuzz import process
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from incident.classify import classify
+from incident.learned import LearnedModel, combine
 from incident.rules import RuleSet, load_ruleset
+from incident.training import correction_samples, fit, rule_samples
 
 ROOT = Path(__file__).resolve().parent.parent
 FROZEN = ROOT / "bench" / "data" / "frozen.jsonl"
+POOL = ROOT / "bench" / "data" / "corrections.jsonl"
+CURVE_SIZES = (0, 50, 200, 500)
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,168 @@ def evaluate(
     return rules_f1, naive_f1, svm_f1
 
 
+def macro_f1(gold: Sequence[str], pred: Sequence[str]) -> float:
+    """Macro-F1 over the gold topics (as ``report`` computes it), printing nothing."""
+    topics = sorted(set(gold))
+    f1s = []
+    for t in topics:
+        tp = sum(1 for g, p in zip(gold, pred, strict=True) if g == p == t)
+        fp = sum(1 for g, p in zip(gold, pred, strict=True) if p == t != g)
+        fn = sum(1 for g, p in zip(gold, pred, strict=True) if g == t != p)
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return sum(f1s) / len(f1s)
+
+
+def with_model(texts: Sequence[str], ruleset: RuleSet, model: LearnedModel) -> list[str]:
+    """The topics the rules and the model give together (as the worker stores them)."""
+    return [
+        combine(classify(t, ruleset), model, ruleset.normalizer.analyze(t), ruleset).topic
+        for t in texts
+    ]
+
+
+def learning_curve(
+    files: Sequence[Labelled], pool: Labelled, ruleset: RuleSet, draws: int
+) -> LearnedModel:
+    """Macro-F1 of rules + model on every file after 0, 50, 200, 500 simulated corrections
+    drawn from the disjoint pool (``draws`` random draws a size: mean, spread). The model is
+    never tuned here: the figures only measure. Returns the model trained on the whole pool."""
+    print(
+        f"== learning curve: rules + model after N simulated staff corrections drawn from "
+        f"{pool.path.name} ({len(pool.texts)} comments, disjoint from the frozen set), "
+        f"{draws} random draws per N"
+    )
+    base = rule_samples(ruleset)
+    rules_f1 = {
+        d.path.name: macro_f1(d.labels, [classify(t, ruleset).topic for t in d.texts])
+        for d in files
+    }
+    print("  rules alone: " + ", ".join(f"{k} {v:.3f}" for k, v in rules_f1.items()))
+    indexes = list(range(len(pool.texts)))
+    fit_seconds: list[float] = []
+    for size in CURVE_SIZES:
+        scores: dict[str, list[float]] = {d.path.name: [] for d in files}
+        for draw in range(draws if 0 < size < len(pool.texts) else 1):
+            chosen = random.Random(draw).sample(indexes, min(size, len(indexes)))
+            pairs = [(pool.texts[i], pool.labels[i]) for i in chosen]
+            started = time.perf_counter()
+            model = fit(base + correction_samples(pairs), ruleset, corrections=len(pairs))
+            fit_seconds.append(time.perf_counter() - started)
+            for d in files:
+                scores[d.path.name].append(macro_f1(d.labels, with_model(d.texts, ruleset, model)))
+        cells = []
+        for name, values in scores.items():
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            cells.append(
+                f"{name} mean {statistics.mean(values):.3f} sd {spread:.3f} "
+                f"(min {min(values):.3f}, max {max(values):.3f}, {len(values)} draws)"
+            )
+        print(f"  N={size:>3}: " + "; ".join(cells))
+    print(f"  training time: median {statistics.median(fit_seconds):.1f} s a model")
+    full = fit(
+        base + correction_samples(list(zip(pool.texts, pool.labels, strict=True))),
+        ruleset,
+        corrections=len(pool.texts),
+    )
+    for d in files:
+        f1 = macro_f1(d.labels, with_model(d.texts, ruleset, full))
+        print(
+            f"  {d.path.name}: rules {rules_f1[d.path.name]:.3f}, "
+            f"rules + model on all {len(pool.texts)} corrections {f1:.3f}"
+        )
+    print()
+    return full
+
+
+def real_shaped(texts: Sequence[str], n: int, seed: int = 0) -> list[str]:
+    """``n`` distinct comments shaped like the labelled ones: the start of one comment spliced
+    to the end of another, the result about as long as the first (so lengths and vocabulary
+    follow real traffic, yet no two comments are the same text)."""
+    r = random.Random(seed)
+    out: dict[str, None] = {}
+    while len(out) < n:
+        a, b = r.choice(texts).split(), r.choice(texts).split()
+        keep = r.randint(1, len(a)) if a else 0
+        tail = b[len(b) - max(0, min(len(b), len(a) - keep)) :] if b else []
+        text = " ".join(a[:keep] + tail)
+        if text:
+            out[text] = None
+    return list(out)
+
+
+def cli_seconds(lines_file: Path, extra: Sequence[str]) -> tuple[float, int]:
+    """(CPU seconds, output lines) of ``incident classify --jsonl`` as a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "incident",
+            "classify",
+            "--rules",
+            str(ROOT / "rules"),
+            "--jsonl",
+            str(lines_file),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, done.stdout.count("\n")
+
+
+def baseline_seconds(lines_file: Path) -> float:
+    """CPU seconds of the floor: a child process that only reads each line as JSON and writes a
+    JSON object back (the CLI's own I/O, no classification)."""
+    code = (
+        "import json,sys\n"
+        "for line in open(sys.argv[1], encoding='utf-8'):\n"
+        "    print(json.dumps({'topic': json.loads(line)['text'][:10]}, ensure_ascii=False))\n"
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", code, str(lines_file)], capture_output=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def cli_speed(texts: Sequence[str], n: int, model: LearnedModel | None) -> None:
+    """``incident classify --jsonl`` on ``n`` distinct real-shaped comments, CPU time of the
+    child; start-up excluded by subtracting a run on one line. Printed beside a same-run
+    baseline (the bare JSON read and write) and the rules alone."""
+    comments = real_shaped(texts, n)
+    with tempfile.TemporaryDirectory() as folder:
+        many, one = Path(folder) / "many.jsonl", Path(folder) / "one.jsonl"
+        many.write_text(
+            "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in comments),
+            encoding="utf-8",
+        )
+        one.write_text(json.dumps({"text": comments[0]}, ensure_ascii=False) + "\n", "utf-8")
+        runs: list[tuple[str, list[str]]] = [("rules alone", [])]
+        if model is not None:
+            path = Path(folder) / "model.json"
+            path.write_text(json.dumps(model.to_data(), ensure_ascii=False), encoding="utf-8")
+            runs.append(("rules + model", ["--model", str(path)]))
+        floor = baseline_seconds(many) - baseline_seconds(one)
+        print(
+            f"== CLI path: incident classify --jsonl, {n:,} distinct real-shaped comments, "
+            "CPU seconds of the child process, start-up (a one-line run) subtracted"
+        )
+        print(f"  baseline (JSON read and write only): {n / floor:,.0f} comments/s")
+        for name, extra in runs:
+            total, lines = cli_seconds(many, extra)
+            start, _ = cli_seconds(one, extra)
+            assert lines == n, f"{lines} verdicts for {n} comments"
+            speed = n / (total - start)
+            print(
+                f"  {name}: {speed:,.0f} comments/s of one core (start-up {start:.2f} s); "
+                f"target >= 20,000: {'met' if speed >= 20_000 else 'NOT met'}"
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -207,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="skip the SVM and naive speed")
     parser.add_argument("--errors", action="store_true", help="list misclassified line numbers")
     parser.add_argument("--speed-n", type=int, default=20_000)
+    parser.add_argument("--draws", type=int, default=5, help="random draws per curve size")
+    parser.add_argument("--no-curve", action="store_true", help="skip the learning curve")
     args = parser.parse_args(argv)
 
     files = [load(path) for path in (args.data or [FROZEN])]
@@ -246,6 +420,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{naive_wall:,.0f} per wall second"
         )
     print(f"speed target {'met' if warm >= 20_000 and load_time < 1 else 'NOT met'}")
+    print()
+    model = None
+    if not args.no_curve:
+        model = learning_curve(files, load(POOL), ruleset, args.draws)
+    cli_speed(all_texts, args.speed_n, model)
     return 0
 
 

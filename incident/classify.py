@@ -97,6 +97,8 @@ class Verdict:
     redirect: str | None  # for out-of-competence topics: the sub-theme id to redirect to
     in_competence: bool
     ruleset_version: str
+    # what the learned model said and did (``incident.learned.combine``); None: no model
+    model: Mapping[str, Any] | None = None
 
     def matches_for(self, topic: str) -> tuple[Match, ...]:
         return tuple(m for m in self.matches if m.topic == topic)
@@ -115,6 +117,7 @@ class Verdict:
             "scores": {t: round(s, 3) for t, s in self.scores},
             "matches": [m.to_json() for m in self.matches],
             "ruleset_version": self.ruleset_version,
+            **({"model": self.model} if self.model is not None else {}),
         }
 
     @classmethod
@@ -144,6 +147,7 @@ class Verdict:
                 redirect=str(redirect) if redirect is not None else None,
                 in_competence=bool(data["in_competence"]),
                 ruleset_version=str(data["ruleset_version"]),
+                model=model if isinstance(model := data.get("model"), Mapping) else None,
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a stored verdict: {exc!r}") from exc

@@ -43,6 +43,7 @@ COMMAND_MODULES: dict[str, str] = {
     "classify": "classify",
     "rules": "classify",
     "suggest": "classify",
+    "model": "model",
     "telegram": "telegram",
     "survey": "survey",
 }

@@ -44,6 +44,7 @@ from incident.sources.base import Source
 LEASE_RETRY_SECONDS = 5.0  # how often a standby listener asks for a source's lease
 LEASE_TTL_SECONDS = 30.0  # a source lease not renewed for this long is free to take
 HEARTBEAT_SECONDS = 10.0  # how often the heartbeat renews (or takes) the leases
+MODEL_REFRESH_SECONDS = 60.0  # how often the worker looks for another active learned model
 DATABASE_RETRY_SECONDS = 5.0  # a round that failed on the database is tried again this soon
 CURSOR_REFRESH_SECONDS = 60.0  # a live listener reads its cursors again at least this often
 
@@ -116,6 +117,9 @@ class Worker:
         lease_ttl: float = LEASE_TTL_SECONDS,
         heartbeat_interval: float = HEARTBEAT_SECONDS,
         retention_months: int = 0,
+        train_step: Callable[[], str] | None = None,
+        train_interval: float = 0.0,
+        refresh_model: Callable[[], object] | None = None,
     ) -> None:
         """``config.full_sweep_interval``: how often each source is read completely (its
         recent posts), besides at start, on taking a source over and after lost events."""
@@ -144,6 +148,9 @@ class Worker:
         }
         self.lease_ttl = timedelta(seconds=lease_ttl)
         self.retention_months = retention_months
+        self.train_step = train_step  # retrains the learned model (a process of its own)
+        self.train_interval = train_interval  # seconds between trainings (0: never)
+        self.refresh_model = refresh_model  # picks up a model trained or rolled back elsewhere
         self.heartbeat_interval = heartbeat_interval
         self.stopping = threading.Event()
         self.stopped_sources: set[str] = set()
@@ -353,6 +360,19 @@ class Worker:
         if removed:
             self.log.info("retention_removed", comments=removed, months=self.retention_months)
 
+    def train(self) -> None:
+        """Retrain the learned model if corrections or rules changed (its own process)."""
+        if self.train_step is None or self.stopping.is_set():
+            return
+        try:
+            said = self.train_step()
+        except Exception as exc:
+            self.log.exception("training_failed")
+            self._part_went("training", exc)
+            return
+        self._part_went("training")
+        self.log.info("training_done", result=said)
+
     def _listen_loop(self, name: str) -> None:
         """Listen to ``name`` until the worker stops or the source is stopped. A round that
         raises (the database away, a bug) is logged and tried again; once a round succeeds
@@ -516,6 +536,28 @@ class Worker:
                 id="retention",
                 hours=24,
                 next_run_time=now + timedelta(minutes=1),
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
+        if self.refresh_model is not None:
+            self._scheduler.add_job(
+                self.refresh_model,
+                "interval",
+                id="model",
+                seconds=MODEL_REFRESH_SECONDS,
+                next_run_time=now,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
+        if self.train_step is not None and self.train_interval > 0:
+            self._scheduler.add_job(
+                self.train,
+                "interval",
+                id="training",
+                seconds=self.train_interval,
+                next_run_time=now + timedelta(minutes=5),
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,

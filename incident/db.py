@@ -525,3 +525,23 @@ incidents.append_column(
     Column("urgent", Boolean, nullable=False, default=False, server_default="0")
 )
 Index("ix_incidents_urgent_queue", incidents.c.status, incidents.c.urgent, incidents.c.due_at)
+# --- the learned model's versions (migration 0012) ----------------------------------------
+
+# One row per trained model (``incident.training``): its plain-data weights as JSON text, the
+# rules' version it was trained with, and whether it is the active one (at most one is).
+# Versions are never deleted, so a rollback can be undone.
+topic_models = Table(
+    "topic_models",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("ruleset_version", String(64), nullable=False),
+    Column("examples", Integer, nullable=False),
+    Column("corrections", Integer, nullable=False),
+    Column("last_correction", BigInteger),  # the newest topic_corrections.id it saw
+    Column("features", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_topic_models_active", "active"),
+)

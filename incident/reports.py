@@ -20,14 +20,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import Cell
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy import Connection, select
 
 from incident import db, stats, users
@@ -36,6 +30,14 @@ from incident.sources.registry import title as platform_title
 from incident.spreadsheet import csv_text, readable, runs_as_formula
 from incident.stats import Filters, Stats
 from incident.words import month_title
+
+if TYPE_CHECKING:
+    from openpyxl.cell.cell import Cell
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+# openpyxl is imported where a workbook is written, never at import: it imports numpy when
+# numpy is installed (scikit-learn brings it), and the worker and the web app import this
+# module without writing any workbook.
 
 RATED_MINIMUM = 2  # incidents a month below which the rating does not score a community
 
@@ -163,6 +165,8 @@ _WIDTHS = {"text": 18, "datetime": 17, "hours": 12, "bool": 8, "int": 8}
 
 
 def _cell(ws: WriteOnlyWorksheet, value: Any, kind: str = "text") -> Cell:
+    from openpyxl.cell import WriteOnlyCell
+
     if kind == "bool" and value is not None:
         value = "да" if value else "нет"
     if isinstance(value, str):
@@ -180,6 +184,9 @@ def _cell(ws: WriteOnlyWorksheet, value: Any, kind: str = "text") -> Cell:
 
 
 def _header(ws: WriteOnlyWorksheet, titles: Sequence[str]) -> list[Cell]:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font
+
     cells = []
     for title in titles:
         cell = WriteOnlyCell(ws, value=readable(title))
@@ -192,6 +199,9 @@ def _header(ws: WriteOnlyWorksheet, titles: Sequence[str]) -> list[Cell]:
 
 def write_incidents_xlsx(rows: Iterable[Mapping[str, Any]], path: Path) -> int:
     """Write the export as an XLSX workbook (streamed: memory stays flat). Returns rows."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Обращения")
     for n, (key, _, kind) in enumerate(EXPORT_COLUMNS, start=1):
@@ -401,6 +411,9 @@ def platform_rows(report: MonthlyReport) -> list[list[Any]]:
 def write_report_xlsx(
     report: MonthlyReport, path: Path, labels: Mapping[str, str] | None = None
 ) -> None:
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
     wb = Workbook(write_only=True)
     sheets: list[tuple[str, Sequence[tuple[str, str]], list[list[Any]]]] = [
         (

@@ -202,6 +202,9 @@ class Analysis:
         return spans
 
     def span(self, i: int) -> tuple[int, int]:
+        """The i-th word's span (without computing every span of plain text)."""
+        if self._spans is None and self._matches is not None:
+            return self._matches[i].span()
         return self.spans[i]
 
     @property
@@ -217,6 +220,9 @@ class Normalizer:
         self._stemmer = snowballstemmer.stemmer("russian")
         self._cache: dict[str, tuple[str, str]] = {}
         self._stop: frozenset[str] | None = None
+        # The last text analysed and its analysis: the classifier and the learned model read
+        # the same comment one after the other (one tuple, so threads never see half of it).
+        self._last: tuple[str, Analysis] | None = None
 
     def word(self, raw: str) -> tuple[str, str]:
         """(folded form, stem) of one word as written; cached."""
@@ -245,6 +251,14 @@ class Normalizer:
         return self.analyze(text).stems
 
     def analyze(self, text: str) -> Analysis:
+        last = self._last
+        if last is not None and last[0] is text:
+            return last[1]
+        analysis = self._analyze(text)
+        self._last = (text, analysis)
+        return analysis
+
+    def _analyze(self, text: str) -> Analysis:
         if (
             "@" in text
             or "#" in text

@@ -3,6 +3,9 @@ engines, sources and ingestion policies."""
 
 from __future__ import annotations
 
+import resource
+import subprocess
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,18 +13,20 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from incident import alerts, metrics, sla
+from incident import alerts, learned, metrics, sla
 from incident import config as configuration
 from incident.classify import classify
 from incident.config import Config, ConfigError, SourceConfig, WorkerConfig
 from incident.db import make_engine
 from incident.inbox import Classification, Classifier, DeadlinePolicy, DueTimes, ResponseFigures
+from incident.learned import LearnedModel
 from incident.models import Comment
 from incident.notify import Notifier
 from incident.pipeline import Ingestion
 from incident.rules import RulesError, RuleSet, load_ruleset
 from incident.sources.base import Source
 from incident.sources.registry import PLATFORMS
+from incident.training import ActiveModel
 
 
 def working_hours_policy(settings: sla.SlaSettings) -> DeadlinePolicy:
@@ -48,12 +53,19 @@ def open_engine(config: Config) -> Engine:
     return make_engine(config.database_url)
 
 
-def rule_classifier(ruleset: RuleSet) -> Classifier:
-    """Classify with the rule set; the verdict (with its explanation) is stored as JSON."""
+def rule_classifier(
+    ruleset: RuleSet, model: Callable[[], LearnedModel | None] | None = None
+) -> Classifier:
+    """Classify with the rule set and, when ``model`` gives one, the learned model combined
+    with it (``learned.combine``); the verdict (with its explanation) is stored as JSON."""
 
     def run(comment: Comment, history: Sequence[str]) -> Classification:
         with metrics.CLASSIFICATION_SECONDS.time():
             verdict = classify(comment.text, ruleset, history=history)
+            current = model() if model is not None else None
+            if current is not None:
+                analysis = ruleset.normalizer.analyze(comment.text)
+                verdict = learned.combine(verdict, current, analysis, ruleset)
         return Classification(verdict.topic, verdict.to_json(), ruleset.version)
 
     return run
@@ -82,13 +94,60 @@ def answer_figures(settings: sla.SlaSettings) -> ResponseFigures:
     return figures
 
 
-def build_ingestion(config: Config, ruleset: RuleSet | None = None) -> Ingestion:
-    """What ingest is handed: the deadline policy, the rule classifier and the answer figures."""
+def build_ingestion(
+    config: Config, ruleset: RuleSet | None = None, model: ActiveModel | None = None
+) -> Ingestion:
+    """What ingest is handed: the deadline policy, the classifier (the rules, with the
+    database's active learned model when ``model`` is given) and the answer figures."""
     return Ingestion(
         deadline=working_hours_policy(config.sla),
-        classify=rule_classifier(ruleset or load_rules(config)),
+        classify=rule_classifier(ruleset or load_rules(config), model),
         figures=answer_figures(config.sla),
     )
+
+
+def build_train_step(
+    config: Config, config_path: str | Path, *, memory_mb: int | None = None
+) -> Callable[[], str]:
+    """The worker's scheduled retraining: ``incident model train --if-changed`` as a process
+    of its own, so the worker never loads the training libraries, stopped after
+    ``[model] train_timeout_seconds`` and refused more than ``train_memory_mb`` of memory
+    (``memory_mb`` overrides it).
+    Returns what the command printed; raises RuntimeError when it failed."""
+    limit = (memory_mb or config.model.train_memory_mb) * 1024 * 1024
+    command = [
+        sys.executable,
+        "-m",
+        "incident",
+        "--config",
+        str(config_path),
+        "model",
+        "train",
+        "--if-changed",
+    ]
+
+    def bounded() -> None:  # runs in the child before it starts: its memory limit
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    def step() -> str:
+        try:
+            done = subprocess.run(  # noqa: S603 - our own command, no shell
+                command,
+                capture_output=True,
+                text=True,
+                timeout=config.model.train_timeout_seconds,
+                preexec_fn=bounded,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(
+                f"training took longer than {config.model.train_timeout_seconds:g} s"
+            ) from None
+        if done.returncode != 0:
+            raise RuntimeError((done.stderr or done.stdout).strip()[-500:] or "training failed")
+        return done.stdout.strip()
+
+    return step
 
 
 def build_warn_step(

@@ -132,3 +132,37 @@ def test_the_default_draft_greets_the_author_only_by_a_name_that_looks_like_one(
     texts = [d["text"] for d in card["drafts"]]
     assert texts[0].startswith(greeting + " ")
     assert not [t for t in texts if "@all" in t or "evil" in t or "\u202e" in t]
+
+
+def test_the_card_says_what_the_model_did_and_shows_nothing_of_a_malformed_note(
+    engine: Engine, clock: FakeClock, anna: TestClient, rules: RuleSet
+) -> None:
+    text = "<b>Пружина</b> вылезла из дивана"
+    word = "Пружина"
+    start = text.index(word)
+    note = {
+        "version": 3,
+        "topic": "services",
+        "probability": 0.61,
+        "words": [{"word": word, "span": [start, start + len(word)], "weight": 0.9}],
+        "changed": "filled",
+        "rules_topic": "unclassified",
+    }
+    verdict = classify(text, rules)
+    stored = {**verdict.to_json(), "topic": "services", "model": note}
+    shown = add_incident(engine, clock(), text, external_id="200", topic="services", verdict=stored)
+    page = anna.get(f"/incidents/{shown}")
+    assert page.status_code == 200
+    assert "Модель (версия 3)" in page.text
+    assert "вероятность 61%" in page.text
+    assert "Тему выбрала модель" in page.text
+    assert f'<mark class="m-model">{word}</mark>' in page.text
+    assert "<b>" not in page.text.split('id="comment-text"')[1].split("</div>")[0]
+
+    broken = {**stored, "model": {"version": "3; drop", "words": "x", "probability": None}}
+    hidden = add_incident(
+        engine, clock(), text, external_id="201", topic="services", verdict=broken
+    )
+    page = anna.get(f"/incidents/{hidden}")
+    assert page.status_code == 200
+    assert "Модель (версия" not in page.text

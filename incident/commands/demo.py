@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from incident import files, inbox, migrate, users, wiring
+from incident import files, inbox, migrate, training, users, wiring
 from incident.commands.common import how_to_run
 from incident.commands.web import apply_reply_values
 from incident.config import Config
@@ -151,15 +151,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         ruleset = wiring.load_rules(config)
         labels = {t.id: t.title for t in ruleset.topics.values()}
+        model = training.ActiveModel(engine)
         worker = Worker(
             engine,
             sources,
             config.worker,
-            wiring.build_ingestion(config, ruleset),
+            wiring.build_ingestion(config, ruleset, model),
             listeners=[s.name for s in config.enabled_sources() if s.listens],
             sweep_intervals={s.name: config.sweep_interval(s.name) for s in config.sources},
             # no notification channel in the demo: the queue still marks near deadlines
             warn_step=wiring.build_warn_step(engine, config, [], labels),
+            refresh_model=model.refresh,
         )
         web = None if args.no_web else _start_web(engine, config, args.host, args.port)
         vk_posts, vk_users = fake.post_ids(DEMO_GROUP_ID), fake.user_ids()

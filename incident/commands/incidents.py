@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
-from incident import inbox, wiring
+from incident import inbox, training, wiring
 from incident.commands.common import EXIT_FAILURE, EXIT_OK, database, load, print_table
 from incident.daemon import utc_now
 from incident.words import count_en
@@ -141,15 +141,18 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
     """Classify open incidents again under the current rules; deadlines follow the topic."""
     config = load(args)
     ruleset = wiring.load_rules(config)
-    with database(config) as engine, engine.begin() as conn:
-        checked, changed = inbox.reclassify_open(
-            conn,
-            wiring.rule_classifier(ruleset),
-            ruleset.version,
-            utc_now(),
-            deadline=wiring.working_hours_policy(config.sla),
-            everything=args.all,
-        )
+    with database(config) as engine:
+        model = training.ActiveModel(engine)
+        model.refresh()
+        with engine.begin() as conn:
+            checked, changed = inbox.reclassify_open(
+                conn,
+                wiring.rule_classifier(ruleset, model),
+                ruleset.version,
+                utc_now(),
+                deadline=wiring.working_hours_policy(config.sla),
+                everything=args.all,
+            )
     print(
         f"rules {ruleset.version}: {checked} open incidents classified again, "
         f"{changed} changed topic"

@@ -7,7 +7,7 @@ import sys
 
 from prometheus_client import start_http_server
 
-from incident import metrics, pipeline, wiring
+from incident import metrics, pipeline, training, wiring
 from incident.commands.common import EXIT_FAILURE, EXIT_OK, database, load
 from incident.config import ConfigError
 from incident.daemon import Worker, WorkerDied, utc_now
@@ -42,15 +42,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         sources = wiring.build_sources(config)
         notifiers = build_notifiers(config.notify)
+        model = training.ActiveModel(engine)
         worker = Worker(
             engine,
             sources,
             config.worker,
-            wiring.build_ingestion(config, ruleset),
+            wiring.build_ingestion(config, ruleset, model),
             listeners=[s.name for s in config.enabled_sources() if s.listens],
             sweep_intervals={s.name: config.sweep_interval(s.name) for s in config.sources},
             warn_step=wiring.build_warn_step(engine, config, notifiers, labels),
             retention_months=config.retention_months,
+            train_step=wiring.build_train_step(config, args.config),
+            train_interval=config.model.train_interval_hours * 3600,
+            refresh_model=model.refresh,
         )
         try:
             worker.run_until_signal()
@@ -73,9 +77,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_poll(args: argparse.Namespace) -> int:
     """One catch-up sweep of every source (or one); exit 1 if any failed."""
     config = load(args)
-    ingestion = wiring.build_ingestion(config)  # the rule set is read once, not per source
     failed = False
     with database(config) as engine:
+        # the rule set and the model are read once, not per source
+        model = training.ActiveModel(engine)
+        model.refresh()
+        ingestion = wiring.build_ingestion(config, model=model)
         for source in wiring.build_sources(config, args.source):
             outcome = pipeline.sweep_once(engine, source, utc_now, ingestion)
             r = outcome.result

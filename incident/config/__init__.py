@@ -29,6 +29,7 @@ from incident.sla import SlaSettings
 __all__ = [
     "Config",
     "ConfigError",
+    "ModelConfig",
     "PlatformConfig",
     "ReplyValues",
     "Secret",
@@ -134,6 +135,17 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """The learned model's retraining (``[model]``): how often the worker retrains it (0: never;
+    ``incident model train`` still does) and the bounds of one training run, which runs as a
+    command of its own so that the worker never loads the training libraries."""
+
+    train_interval_hours: float = 24.0
+    train_timeout_seconds: float = 900.0
+    train_memory_mb: int = 2048
+
+
+@dataclass(frozen=True, slots=True)
 class ReplyValues:
     """Deployment-wide values for reply templates' placeholders."""
 
@@ -185,6 +197,8 @@ class Config:
         """Where citizens reach the web app: ``[survey] public_url``, else ``[notify]
         base_url``; None when neither is set (links are then paths)."""
         return self.survey.public_url or self.notify.base_url or None
+
+    model: ModelConfig = field(default_factory=ModelConfig)
 
     def sweep_interval(self, name: str) -> float:
         """Seconds between scheduled sweeps of source ``name``: its own setting, else
@@ -261,6 +275,7 @@ _TOP_KEYS = (
     "notify",
     "retention",
     "survey",
+    "model",
 )
 _WORKER_KEYS = (
     "sweep_interval_seconds",
@@ -356,6 +371,16 @@ def _parse(
         public_url=sv.text("public_url", "", pattern=r"(https?://[^\s/]+(/\S*)?)?").rstrip("/"),
         rating_links=sv.flag("rating_links", False),
     )
+    m = top.table(
+        "model",
+        "[model]",
+        ("train_interval_hours", "train_timeout_seconds", "train_memory_mb"),
+    )
+    model = ModelConfig(
+        train_interval_hours=m.number("train_interval_hours", 24.0, low=0.0),
+        train_timeout_seconds=m.number("train_timeout_seconds", 900.0, low=10.0),
+        train_memory_mb=m.integer("train_memory_mb", 2048, low=256, high=65536),
+    )
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -377,6 +402,7 @@ def _parse(
         notify=notify,
         retention_months=retention_months,
         survey=survey,
+        model=model,
     )
 
 

@@ -24,12 +24,14 @@ def load_card(
         return None
     verdict = card.verdict if isinstance(card.verdict, Mapping) else None
     matches = verdict.get("matches") if verdict else None
+    model = display.model_note(verdict.get("model") if verdict else None, suggestions.title)
     claim = inbox.Claim(card.claimed_by, card.claimed_until)
     _, private_link = suggestions.place(card.platform, card.community)
     return {
         "card": card,
         "verdict": verdict,
-        "matches": matches if isinstance(matches, list) else [],
+        "matches": [*(matches if isinstance(matches, list) else []), *model_marks(model)],
+        "model": model,
         "claim_by_other": claim.held_by_other(user, now),
         "thread": queries.thread(conn, card),
         "history_by_author": queries.author_history(conn, card),
@@ -49,6 +51,13 @@ def load_card(
         "topic_title": suggestions.title(card.topic),
         "runner_up_title": suggestions.title(verdict.get("runner_up")) if verdict else "—",
     }
+
+
+def model_marks(model: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The words that pushed the model, as marks for the highlighted text."""
+    if model is None:
+        return []
+    return [{"span": w["span"], "kind": "model"} for w in model["words"]]
 
 
 def card_json(data: Mapping[str, Any], now: datetime) -> dict[str, Any]:

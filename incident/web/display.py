@@ -9,7 +9,7 @@ highlighted verdict text from escaped pieces only.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -315,3 +315,42 @@ def slash_templates(drafts: Any, kind_titles: Mapping[str, str]) -> list[dict[st
             }
         )
     return out
+
+
+MODEL_CHANGES = {
+    "filled": "правила тему не определили, её предложила модель",
+    "tie": "у правил две темы почти поровну, выбрала модель",
+    "override": "модель уверенно выбрала другую тему, чем правила",
+}
+
+
+def model_note(note: Any, title: Callable[[str | None], str]) -> dict[str, Any] | None:
+    """What the card says of the learned model's part in a stored verdict, or None: its
+    version, its topic (a title), its probability, the words that pushed it (with their spans
+    in the text) and, when it changed the rules' topic, how. Anything malformed is left out."""
+    if not isinstance(note, Mapping):
+        return None
+    version, probability = note.get("version"), note.get("probability")
+    if not isinstance(version, int) or not isinstance(probability, int | float):
+        return None
+    words = []
+    for w in note.get("words") or []:
+        span = w.get("span") if isinstance(w, Mapping) else None
+        weight = w.get("weight") if isinstance(w, Mapping) else None
+        if (
+            isinstance(span, Sequence)
+            and len(span) == 2
+            and all(isinstance(x, int) for x in span)
+            and isinstance(weight, int | float)
+            and isinstance(w.get("word"), str)
+        ):
+            words.append({"word": w["word"][:60], "span": list(span), "weight": float(weight)})
+    changed = note.get("changed")
+    topic = note.get("topic")
+    return {
+        "version": version,
+        "topic_title": title(topic if isinstance(topic, str) else None),
+        "probability": float(probability),
+        "words": words,
+        "changed": MODEL_CHANGES.get(changed) if isinstance(changed, str) else None,
+    }
