@@ -77,6 +77,7 @@ class CloseReason(StrEnum):
     ABUSE = "abuse"
     DUPLICATE = "duplicate"
     ALREADY_ANSWERED = "already_answered"
+    CONVERSATION = "conversation"  # citizens talking among themselves, nothing asked of us
 
     @property
     def label(self) -> str:
@@ -85,6 +86,7 @@ class CloseReason(StrEnum):
             "abuse": "оскорбления",
             "duplicate": "дубликат",
             "already_answered": "уже ответили",
+            "conversation": "ответ не требуется: разговор пользователей",
         }[self.value]
 
 
