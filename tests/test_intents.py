@@ -29,9 +29,7 @@ def catalog(rules: RuleSet) -> Catalog:
     "text",
     ["Отличная работа, так держать!", "Спасибо, вопрос решили за один день 🙏", "Вы молодцы"],
 )
-def test_gratitude_gets_the_thanks_draft_first(
-    rules: RuleSet, catalog: Catalog, text: str
-) -> None:
+def test_gratitude_gets_the_thanks_draft_first(rules: RuleSet, catalog: Catalog, text: str) -> None:
     verdict = classify(text, rules)
     assert "thanks" in verdict.flags
     drafts = suggest(verdict, catalog)

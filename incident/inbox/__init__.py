@@ -21,6 +21,7 @@ from incident.inbox.actions import (
     assign,
     change_topic,
     close_no_answer,
+    confirm_topic,
     reopen,
     retry_reply,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "claimed_by_other",
     "close_no_answer",
     "comments_by_platform",
+    "confirm_topic",
     "counts",
     "expire_reply_claims",
     "forget_worker",

@@ -45,6 +45,7 @@ def _queue_context(request: Request, f: queries.QueueFilter, user: User) -> dict
     now = deps.now(request)
     with deps.engine(request).connect() as conn:
         rows = queries.queue(conn, f, user.username, now)
+        marks = queries.topic_marks(conn, rows)
         total = queries.count(conn, f, user.username, now)
         newest = queries.newest_open_id(conn)
         platforms = queries.choices(conn)["platforms"]
@@ -52,6 +53,7 @@ def _queue_context(request: Request, f: queries.QueueFilter, user: User) -> dict
     s = deps.suggestions(request)
     return {
         "rows": rows,
+        "marks": marks,
         "f": f,
         "total": total,
         "cap": queries.COUNT_CAP,
