@@ -258,21 +258,31 @@ def _scan(
 ) -> list[tuple[Phrase, int, int, bool]]:
     """(phrase, first token, end token, fuzzy) for each longest phrase found."""
     index = ruleset.index_by_length
+    singles = ruleset.singles
+    pairs = ruleset.pairs
+    starts = ruleset.starts
     hits = [i for i, s in enumerate(canon) if s in index]
     found: list[tuple[Phrase, int, int, bool]] = []
     any_typo = any(typos)
+    last = len(canon) - 1
     free = 0  # tokens before this one are already part of a longer phrase
     for i in hits:
         if i < free:
             continue
         best = 0
-        for length, stems, phrase in index[canon[i]]:
-            if length < best:
-                break
-            if length == 1 or tuple(canon[i : i + length]) == stems:
-                best = length
-                end = i + length
-                found.append((phrase, i, end, any_typo and any(typos[i:end])))
+        stem = canon[i]
+        if i < last and stem in starts:
+            for length, stems, phrase in pairs.get((stem, canon[i + 1]), ()):
+                if length < best:
+                    break
+                if length == 2 or tuple(canon[i : i + length]) == stems:
+                    best = length
+                    end = i + length
+                    found.append((phrase, i, end, any_typo and any(typos[i:end])))
+        if not best:
+            for phrase in singles.get(stem, ()):
+                best = 1
+                found.append((phrase, i, i + 1, any_typo and typos[i]))
         free = i + (best or 1)
     return found
 
@@ -386,7 +396,7 @@ def classify(
 
     if "?" in text:
         flags.add("question")
-    if "conversation" in flags or _addresses_a_citizen(text, ruleset):
+    if "conversation" in flags or (_ADDRESS.match(text) and _addresses_a_citizen(text, ruleset)):
         flags.discard("conversation")
         if "appeal" not in flags:
             flags.add("conversation")
@@ -412,7 +422,7 @@ def classify(
     if analysis.urls:
         spam += settings.link_weight
         reasons.append("ссылка в комментарии")
-    if any(c.isdigit() for c in text) and _PHONE.search(text):
+    if ("8" in text or "+7" in text) and _PHONE.search(text):
         spam += settings.phone_weight
         reasons.append("номер телефона в тексте")
     flood = _is_flood(analysis, canon, history, ruleset)

@@ -104,6 +104,13 @@ class RuleSet:
         default_factory=dict
     )
     _vocab_set: frozenset[str] = frozenset()
+    # the same phrases for the classifier's scan: one-word phrases by their stem, longer ones by
+    # their first two stems (longest first), so a common first word ("в", "не") costs one lookup
+    singles: Mapping[str, tuple[Phrase, ...]] = field(default_factory=dict)
+    pairs: Mapping[tuple[str, str], tuple[tuple[int, tuple[str, ...], Phrase], ...]] = field(
+        default_factory=dict
+    )
+    starts: frozenset[str] = frozenset()  # first stems of the phrases of two words or more
 
     @property
     def topic_ids(self) -> tuple[str, ...]:
