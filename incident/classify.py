@@ -396,7 +396,9 @@ def classify(
 
     if "?" in text:
         flags.add("question")
-    if "conversation" in flags or (_ADDRESS.match(text) and _addresses_a_citizen(text, ruleset)):
+    # an opening address has its comma within the first words: most comments skip the pattern
+    addressed = text.find(",", 0, 100) != -1 and _addresses_a_citizen(text, ruleset)
+    if "conversation" in flags or addressed:
         flags.discard("conversation")
         if "appeal" not in flags:
             flags.add("conversation")
