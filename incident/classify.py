@@ -396,8 +396,14 @@ def classify(
 
     if "?" in text:
         flags.add("question")
-    # an opening address has its comma within the first words: most comments skip the pattern
-    addressed = text.find(",", 0, 100) != -1 and _addresses_a_citizen(text, ruleset)
+    # an opening address ends with a comma after at most a few words (VK's markup, an @handle,
+    # one or two names): plain string checks spare most comments the pattern
+    comma = text.find(",", 0, 100)
+    addressed = (
+        comma > 0
+        and (text[0] in "[@" or (comma <= 45 and text.count(" ", 0, comma) <= 1))
+        and _addresses_a_citizen(text, ruleset)
+    )
     if "conversation" in flags or addressed:
         flags.discard("conversation")
         if "appeal" not in flags:
