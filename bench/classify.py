@@ -8,7 +8,8 @@ Pass several files to report each one, e.g. the frozen set and a private labelle
 ``bench/classify.py bench/data/frozen.jsonl ../shared/eval/dev.jsonl``.
 
 Prints, for every file, the rule classifier's macro-F1, accuracy, unclassified count and per-topic
-precision and recall (with accuracy per style when the file labels styles), then the same for two
+precision and recall (with accuracy per style when the file labels styles, and how many verdicts
+were uncertain guesses and how often they were right), then the same for two
 baselines: a naive rapidfuzz matcher and a TF-IDF + linear SVM trained by cross-validation on the
 same file. Then, once, the rule set's load time and comments per second on one core over all the
 files' texts. ``--quick`` skips the SVM (scikit-learn is a dev-only dependency imported only here;
@@ -178,6 +179,13 @@ def evaluate(
     print()
     rules_f1 = report("rules", labels, rule_pred, topics)
     report_styles(data.styles, labels, rule_pred)
+    guesses = [(g, v.topic) for g, v in zip(labels, verdicts, strict=True) if v.uncertain]
+    right = sum(1 for g, p in guesses if g == p)
+    all_right = sum(g == p for g, p in zip(labels, rule_pred, strict=True))
+    print(
+        f"  uncertain guesses («не уверен»): {len(guesses)}, right {right}; "
+        f"the other verdicts right {all_right - right} of {len(labels) - len(guesses)}"
+    )
     if errors:
         for i, (g, v) in enumerate(zip(labels, verdicts, strict=True)):
             if g != v.topic:

@@ -12,8 +12,13 @@ How a verdict is reached (each step leaves a trace in the verdict, so staff can 
    "мтс банк" (finance) beats "мтс" (telecom). Each distinct phrase counts once per comment.
 4. Spam features (links with hashtags, link dumps, hashtag floods, repeats of the author's
    earlier comments, contentless abuse) add to the ``spam`` topic with a reason each.
-5. The best topic wins if its score reaches the threshold, else the verdict is
-   ``"unclassified"``. Flags: abusive, urgent, flood, question, complaint, thanks.
+5. Intents: gratitude and citizens talking among themselves (a comment that opens by
+   addressing another person, or uses a conversation phrase, and does not turn to the
+   committee) add a little to ``other``, so a sector named in the same comment still wins.
+6. The best topic wins. Below the threshold it is still the verdict's topic, flagged
+   ``uncertain`` with its runner-up beside it; the verdict is ``"unclassified"`` only when no
+   topic has any evidence at all. Flags: abusive, urgent, flood, question, complaint, thanks,
+   conversation, uncertain.
 """
 
 from __future__ import annotations
@@ -35,6 +40,21 @@ __all__ = ["Match", "Verdict", "classify"]
 _CYRILLIC = re.compile(r"[а-я]")
 _MASKED = re.compile(r"[^\W\d_]\*+[^\W\d_]")
 _FUZZY_WEIGHT = 0.8
+# A Russian phone number: +7 / 8 and ten digits, with the usual spaces, dashes and brackets.
+_PHONE = re.compile(r"(?<!\d)(?:\+7|8)[\s(-]{0,2}\d{3}[\s)-]{0,2}\d{3}[\s-]?\d{2}[\s-]?\d{2}(?!\d)")
+# A comment that opens by addressing someone: VK's reply markup "[id1|Анна], ", an @handle or a
+# capitalised name followed by a comma. VK's "[club1|...]" is the community itself: not a citizen.
+_ADDRESS = re.compile(r"^\W{0,3}(?:\[id\d+\|[^\]\n]{1,80}\]|@\w{2,40}|([А-ЯЁ][а-яё]{2,20}))\s*,")
+_SECOND_PERSON = re.compile(r"(?<!\w)(?:вы|вам|вас|ваш\w*|ты|тебе|тебя|твой|твоя|твои)(?!\w)", re.I)
+# Capitalised words that open a comment with a comma but address no one in particular.
+_NOT_A_PERSON = frozenset(
+    (  # noqa: SIM905 (a word list reads better as words)
+        "здравствуйте добрый доброе доброго уважаемые уважаемый уважаемая люди друзья граждане "
+        "жители соседи коллеги ребята девочки девушки народ админ администратор комитет скажите "
+        "подскажите помогите спасибо извините простите короче кстати вообще конечно честно "
+        "сегодня вчера опять снова теперь потом сначала блин ладно итак однако впрочем"
+    ).split()
+)
 _WORD_CACHE_LIMIT = 200_000
 
 
@@ -99,6 +119,16 @@ class Verdict:
     ruleset_version: str
     # what the learned model said and did (``incident.learned.combine``); None: no model
     model: Mapping[str, Any] | None = None
+
+    @property
+    def uncertain(self) -> bool:
+        """A best guess below the threshold: shown as «не уверен» until a person confirms it."""
+        return "uncertain" in self.flags
+
+    @property
+    def conversation(self) -> bool:
+        """Citizens talking among themselves: «разговор пользователей», no answer needed."""
+        return "conversation" in self.flags
 
     def matches_for(self, topic: str) -> tuple[Match, ...]:
         return tuple(m for m in self.matches if m.topic == topic)
@@ -232,21 +262,31 @@ def _scan(
 ) -> list[tuple[Phrase, int, int, bool]]:
     """(phrase, first token, end token, fuzzy) for each longest phrase found."""
     index = ruleset.index_by_length
+    singles = ruleset.singles
+    pairs = ruleset.pairs
+    starts = ruleset.starts
     hits = [i for i, s in enumerate(canon) if s in index]
     found: list[tuple[Phrase, int, int, bool]] = []
     any_typo = any(typos)
+    last = len(canon) - 1
     free = 0  # tokens before this one are already part of a longer phrase
     for i in hits:
         if i < free:
             continue
         best = 0
-        for length, stems, phrase in index[canon[i]]:
-            if length < best:
-                break
-            if length == 1 or tuple(canon[i : i + length]) == stems:
-                best = length
-                end = i + length
-                found.append((phrase, i, end, any_typo and any(typos[i:end])))
+        stem = canon[i]
+        if i < last and stem in starts:
+            for length, stems, phrase in pairs.get((stem, canon[i + 1]), ()):
+                if length < best:
+                    break
+                if length == 2 or tuple(canon[i : i + length]) == stems:
+                    best = length
+                    end = i + length
+                    found.append((phrase, i, end, any_typo and any(typos[i:end])))
+        if not best:
+            for phrase in singles.get(stem, ()):
+                best = 1
+                found.append((phrase, i, i + 1, any_typo and typos[i]))
         free = i + (best or 1)
     return found
 
@@ -264,6 +304,25 @@ def _is_flood(
         if other and (other == key or fuzz.ratio(key, other) >= ruleset.settings.flood_similarity):
             return "автор уже присылал этот текст"
     return None
+
+
+def _addresses_a_citizen(text: str, ruleset: RuleSet) -> bool:
+    """Does the comment open by addressing another person ("[id1|Анна], ...", "Ольга, вы ...")?
+
+    A bare capitalised word counts only when the comment then speaks to someone ("вы", "ты")
+    and the word is neither a collective address ("Люди,") nor a word of the rules ("Магнит,
+    вы ...": a shop is not a neighbour in the thread).
+    """
+    found = _ADDRESS.match(text)
+    if found is None:
+        return False
+    name = found.group(1)
+    if name is None:
+        return True
+    folded = name.lower()
+    if folded in _NOT_A_PERSON or ruleset.normalizer.stem(folded) in ruleset._vocab_set:
+        return False
+    return _SECOND_PERSON.search(text, found.end()) is not None
 
 
 def _position(match: Match) -> tuple[int, int]:
@@ -341,6 +400,22 @@ def classify(
 
     if "?" in text:
         flags.add("question")
+    # an opening address ends with a comma after at most a few words (VK's markup, an @handle,
+    # one or two names): plain string checks spare most comments the pattern
+    comma = text.find(",", 0, 100)
+    addressed = (
+        comma > 0
+        and (text[0] in "[@" or (comma <= 45 and text.count(" ", 0, comma) <= 1))
+        and _addresses_a_citizen(text, ruleset)
+    )
+    if "conversation" in flags or addressed:
+        flags.discard("conversation")
+        if "appeal" not in flags:
+            flags.add("conversation")
+            scores["other"] = scores.get("other", 0.0) + settings.conversation_other
+    flags.discard("appeal")
+    if "thanks" in flags:
+        scores["other"] = scores.get("other", 0.0) + settings.thanks_other
 
     # Spam features.
     spam = 0.0
@@ -356,6 +431,12 @@ def classify(
     if analysis.urls and analysis.words <= settings.link_only_words:
         spam += settings.link_only_weight
         reasons.append("ссылка почти без текста")
+    if analysis.urls:
+        spam += settings.link_weight
+        reasons.append("ссылка в комментарии")
+    if ("8" in text or "+7" in text) and _PHONE.search(text):
+        spam += settings.phone_weight
+        reasons.append("номер телефона в тексте")
     flood = _is_flood(analysis, canon, history, ruleset)
     if flood is not None:
         flags.add("flood")
@@ -389,9 +470,8 @@ def classify(
 
     best_topic, best = ranked[0] if ranked else (UNCLASSIFIED, 0.0)
     runner_up, second = ranked[1] if len(ranked) > 1 else (None, 0.0)
-    if best < limit:
-        runner_up, second = (best_topic, best) if ranked else (None, 0.0)
-        best_topic = UNCLASSIFIED
+    if ranked and best < limit:
+        flags.add("uncertain")  # a guess, still: staff confirm or correct it in one click
     topic_rules = ruleset.topics.get(best_topic)
     redirect: str | None = None
     if topic_rules is not None and topic_rules.redirects:
@@ -399,10 +479,10 @@ def classify(
         redirect = (
             max(positive, key=lambda r: positive[r]) if positive else topic_rules.redirects[0].id
         )
-    confidence = 0.0 if best_topic == UNCLASSIFIED else (best - second) / best if best else 0.0
+    confidence = (best - second) / best * min(1.0, best / limit) if best and limit else 0.0
     return Verdict(
         topic=best_topic,
-        score=best if best_topic != UNCLASSIFIED else 0.0,
+        score=best,
         confidence=confidence,
         matches=tuple(sorted(matches, key=_position) if resort else matches),
         runner_up=runner_up,

@@ -255,6 +255,22 @@ topic_corrections = Table(
     Index("ix_topic_corrections_incident", "incident_id"),
 )
 
+# A person said the classifier's topic is right (one click «верно» on the card); with
+# topic_corrections, the statistics' measure of how often the classifier is right per topic.
+topic_confirmations = Table(
+    "topic_confirmations",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False),
+    Column("topic", String(32), nullable=False),
+    Column("uncertain", Boolean, nullable=False),  # the verdict was a guess below the threshold
+    Column("ruleset_version", String(64)),
+    Column("actor", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    UniqueConstraint("incident_id", "topic", name="uq_topic_confirmations_incident_topic"),
+    Index("ix_topic_confirmations_at", "at"),
+)
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the pragmas SQLite needs for a worker and a web app side by side.

@@ -82,6 +82,7 @@ class CloseReason(StrEnum):
     ABUSE = "abuse"
     DUPLICATE = "duplicate"
     ALREADY_ANSWERED = "already_answered"
+    CONVERSATION = "conversation"  # citizens talking among themselves, nothing asked of us
 
     @property
     def label(self) -> str:
@@ -90,6 +91,7 @@ class CloseReason(StrEnum):
             "abuse": "оскорбления",
             "duplicate": "дубликат",
             "already_answered": "уже ответили",
+            "conversation": "ответ не требуется: разговор пользователей",
         }[self.value]
 
 

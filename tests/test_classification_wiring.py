@@ -60,14 +60,14 @@ def test_reclassify_after_adding_a_phrase_changes_only_what_the_phrase_touches(
 ) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
-    store(engine, rules, "В чебуречной на углу грязно", "Банк навязал страховку при кредите")
+    store(engine, rules, "В лаундже на углу грязно", "Банк навязал страховку при кредите")
     before = topics(engine)
     assert before["1"] == "unclassified"
     assert before["2"] == "finance"
     food = rules / "food.toml"
     food.write_text(
         food.read_text(encoding="utf-8").replace(
-            "\n[phrases]\n", '\n[phrases]\n"чебуречная" = 3.5\n', 1
+            "\n[phrases]\n", '\n[phrases]\n"лаундж" = 3.5\n', 1
         ),
         encoding="utf-8",
     )

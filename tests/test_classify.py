@@ -141,18 +141,39 @@ def test_a_phrase_repeated_in_one_comment_counts_once(ruleset: RuleSet) -> None:
     assert thrice.score == once.score
 
 
-def test_below_threshold_the_verdict_is_unclassified_with_the_weak_topic_as_runner_up(
+def test_below_threshold_the_verdict_keeps_its_best_guess_marked_uncertain(
     ruleset: RuleSet,
 ) -> None:
     verdict = classify("была у врача", ruleset)
-    assert verdict.topic == UNCLASSIFIED
-    assert verdict.score == 0.0
-    assert verdict.runner_up == "medical"
+    assert verdict.topic == "medical"
+    assert verdict.uncertain
+    assert "uncertain" in verdict.flags
+    assert verdict.score == pytest.approx(1.0)
+    assert 0.0 < verdict.confidence <= 0.5  # half the threshold: never shown as sure
+
+
+def test_an_uncertain_verdict_names_its_runner_up(ruleset: RuleSet) -> None:
+    # "врач" 1.0 for medical, "двор" 1.0 for other: both below the threshold of 2.0; a tie
+    # goes to the topic whose file comes first
+    verdict = classify("врач во дворе", ruleset)
+    assert verdict.uncertain
+    assert (verdict.topic, verdict.runner_up) == ("medical", "other")
     assert verdict.runner_up_score == pytest.approx(1.0)
 
 
+def test_a_comment_with_no_evidence_at_all_stays_unclassified(ruleset: RuleSet) -> None:
+    verdict = classify("ну и ну, вот это да", ruleset)
+    assert verdict.topic == UNCLASSIFIED
+    assert not verdict.uncertain
+    assert verdict.runner_up is None
+
+
+def test_a_verdict_above_the_threshold_is_not_uncertain(ruleset: RuleSet) -> None:
+    assert not classify("Сбербанк списал деньги", ruleset).uncertain
+
+
 def test_threshold_can_be_lowered_per_call(ruleset: RuleSet) -> None:
-    assert classify("была у врача", ruleset, threshold=0.5).topic == "medical"
+    assert not classify("была у врача", ruleset, threshold=0.5).uncertain
 
 
 def test_runner_up_is_the_second_best_topic(ruleset: RuleSet) -> None:

@@ -166,3 +166,69 @@ def test_the_card_says_what_the_model_did_and_shows_nothing_of_a_malformed_note(
     page = anna.get(f"/incidents/{hidden}")
     assert page.status_code == 200
     assert "Модель (версия" not in page.text
+
+
+# ----- an uncertain verdict, one-click checks of the topic, conversations -----------------
+
+
+def test_an_uncertain_topic_shows_as_such_until_a_person_says_it_is_right(
+    engine: Engine, clock: FakeClock, rules: RuleSet, anna: TestClient
+) -> None:
+    guess = classify("после стирки всё село", rules)  # one weak detail: a guess
+    assert guess.uncertain
+    assert guess.topic == "services"
+    incident = incident_with(engine, clock, guess, text="после стирки всё село")
+    queue = anna.get("/queue").text
+    assert "не уверен" in queue
+    assert anna.get("/api/incidents").json()["items"][0]["topic_mark"] == "uncertain"
+    page = anna.get(f"/incidents/{incident}").text
+    assert 'id="topic-uncertain"' in page
+    assert 'id="topic-right"' in page
+    assert "Другая тема" in page
+
+    done = post_form(anna, f"/incidents/{incident}/topic/confirm", {}, f"/incidents/{incident}")
+    assert done.status_code == 303
+    page = anna.get(f"/incidents/{incident}").text
+    assert 'id="topic-uncertain"' not in page
+    assert 'id="topic-confirmed"' in page
+    assert 'id="topic-right"' not in page  # nothing left to confirm
+    assert "тема подтверждена" in page  # in the history
+    assert "не уверен" not in anna.get("/queue").text
+    assert anna.get("/api/incidents").json()["items"][0]["topic_mark"] is None
+
+
+def test_the_runner_up_of_an_uncertain_verdict_is_one_click_away(
+    engine: Engine, clock: FakeClock, rules: RuleSet, anna: TestClient
+) -> None:
+    guess = classify("в отделении одно окно, а после стирки всё село", rules)
+    assert guess.uncertain
+    assert guess.runner_up is not None
+    incident = incident_with(engine, clock, guess, text="в отделении одно окно")
+    page = anna.get(f"/incidents/{incident}").text
+    assert 'id="topic-runner-up"' in page
+    post_form(
+        anna, f"/incidents/{incident}/topic", {"topic": guess.runner_up}, f"/incidents/{incident}"
+    )
+    card: Any = anna.get(f"/api/incidents/{incident}").json()
+    assert card["topic"] == guess.runner_up
+    assert card["topic_corrected"] is True
+
+
+def test_a_conversation_between_citizens_is_closed_as_needing_no_answer(
+    engine: Engine, clock: FakeClock, rules: RuleSet, anna: TestClient
+) -> None:
+    talk = classify("Ирина, вы не правы, там всегда так было", rules)
+    assert talk.conversation
+    incident = incident_with(engine, clock, talk, text="Ирина, вы не правы")
+    page = anna.get(f"/incidents/{incident}").text
+    assert "разговор пользователей" in page
+    assert 'id="no-answer-needed"' in page
+    # no topic draft: only the built-in fallbacks every card has
+    assert all(d.startswith("builtin-") for d in drafts_on_card(anna, incident))
+    post_form(
+        anna, f"/incidents/{incident}/close", {"reason": "conversation"}, f"/incidents/{incident}"
+    )
+    card: Any = anna.get(f"/api/incidents/{incident}").json()
+    assert (card["status"], card["closed_reason"]) == ("closed", "conversation")
+    page = anna.get(f"/incidents/{incident}").text
+    assert "ответ не требуется: разговор пользователей" in page

@@ -516,3 +516,50 @@ def test_a_link_with_filters_survives_the_login(engine: Engine, clock: FakeClock
         found = re.search(r'name="next" value="([^"]+)"', form)
         assert found
         assert found.group(1).replace("&amp;", "&") == target
+
+
+# ----- confirmations and corrections of the classifier's topic ----------------------------
+
+
+def test_the_api_counts_confirmed_and_corrected_topics_per_topic(
+    boris: TestClient, world: World
+) -> None:
+    trade = [world.incident(T0 + timedelta(hours=n), topic="trade") for n in range(3)]
+    housing = world.incident(T0 + timedelta(days=1), topic="housing")
+    before = world.incident(T0 - timedelta(days=3), topic="trade")  # September: not counted
+    token = boris.get("/api/me").json()["csrf_token"]
+
+    def post(path: str, **body: str) -> Any:
+        return boris.post(path, json=body or None, headers={"X-CSRF-Token": token})
+
+    for incident_id in (trade[0], trade[1], housing, before):
+        assert post(f"/api/incidents/{incident_id}/topic/confirm").status_code == 200
+    assert post(f"/api/incidents/{trade[2]}/topic", topic="housing").status_code == 200
+    again = post(f"/api/incidents/{trade[0]}/topic/confirm")
+    assert again.status_code == 409  # once per topic
+    assert "уже подтверждена" in again.json()["detail"]
+
+    data = api(boris, **OCTOBER)
+    checks = {row["topic"]: row for row in data["topic_checks"]}
+    assert (data["confirmed"], data["corrected"]) == (3, 1)
+    assert checks["trade"]["confirmed"] == 2
+    assert checks["trade"]["corrected_from"] == 1
+    assert checks["trade"]["right_share"] == pytest.approx(2 / 3)
+    assert checks["housing"]["confirmed"] == 1
+    assert checks["housing"]["corrected_to"] == 1
+    assert data["topic_titles"]["housing"] == "ЖКХ и управляющие компании"
+
+    page = boris.get("/stats", params=OCTOBER).text
+    assert "Проверка тем классификатора" in page
+    assert "Всего подтверждено: 3, исправлено: 1." in page
+
+
+def test_an_incident_without_a_topic_cannot_be_confirmed(boris: TestClient, world: World) -> None:
+    incident_id = world.incident(T0, topic=None)
+    token = boris.get("/api/me").json()["csrf_token"]
+    response = boris.post(
+        f"/api/incidents/{incident_id}/topic/confirm", headers={"X-CSRF-Token": token}
+    )
+    assert response.status_code == 409
+    assert "Тема не определена" in response.json()["detail"]
+    assert api(boris, **OCTOBER)["confirmed"] == 0

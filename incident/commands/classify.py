@@ -179,9 +179,10 @@ def explain(verdict: Verdict, ruleset: RuleSet, text: str) -> str:
     """The verdict in plain Russian, with every matched phrase where it was found."""
     lines: list[str] = []
     if verdict.topic == UNCLASSIFIED:
-        lines.append("Тема: не определена (ни одна тема не набрала порог)")
+        lines.append("Тема: не определена (ни одной фразы из правил в тексте нет)")
     else:
-        lines.append(f"Тема: {verdict.topic} — {ruleset.title(verdict.topic)}")
+        guess = " (не уверен: ниже порога, проверьте тему)" if verdict.uncertain else ""
+        lines.append(f"Тема: {verdict.topic} — {ruleset.title(verdict.topic)}{guess}")
         lines.append(f"В компетенции комитета: {'да' if verdict.in_competence else 'нет'}")
         lines.append(f"Баллы: {verdict.score:.1f}, уверенность {verdict.confidence:.0%}")
     if verdict.runner_up:
@@ -348,8 +349,12 @@ def run_suggest(args: argparse.Namespace) -> int:
     print(f"Тема: {verdict.topic} — {title}", file=out)
     if "abusive" in verdict.flags:
         print("Комментарий с бранью или угрозами: на него можно не отвечать.", file=out)
+    if verdict.uncertain:
+        print("Классификатор не уверен в теме: проверьте её.", file=out)
+    if verdict.conversation:
+        print("Разговор пользователей: ответ не требуется.", file=out)
     if not drafts:
-        print("Черновиков нет (спам не требует ответа).", file=out)
+        print("Черновиков нет (спам и разговор пользователей не требуют ответа).", file=out)
     for number, draft in enumerate(drafts, start=1):
         why = f" — {'; '.join(draft.why)}" if draft.why else ""
         print(f"\n{number}. {draft.reply_id} ({draft.kind}){why}", file=out)

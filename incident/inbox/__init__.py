@@ -22,6 +22,7 @@ from incident.inbox.actions import (
     assign,
     change_topic,
     close_no_answer,
+    confirm_topic,
     reopen,
     retry_reply,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "claimed_by_other",
     "close_no_answer",
     "comments_by_platform",
+    "confirm_topic",
     "counts",
     "delete_filter",
     "draft_of",

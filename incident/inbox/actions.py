@@ -1,5 +1,5 @@
 """Staff actions on an incident besides replying: retry a failed reply, close without an
-answer, reopen, change the topic, assign, add a note.
+answer, reopen, change or confirm the topic, assign, add a note.
 
 Every function takes an open connection inside a transaction (``engine.begin()``), the acting
 user's name and ``now``, writes an audit event, and refuses with ``ActionRefused`` and a message
@@ -17,7 +17,7 @@ from incident.inbox.audit import audit
 from incident.inbox.claims import incident_row
 from incident.inbox.errors import ActionRefused
 from incident.inbox.outbox import retry_failed_reply
-from incident.models import CloseReason, IncidentStatus, OutboxStatus
+from incident.models import UNCLASSIFIED, CloseReason, IncidentStatus, OutboxStatus
 
 MAX_NOTE = 4000
 
@@ -107,6 +107,45 @@ def change_topic(conn: Connection, incident_id: int, topic: str, user: str, now:
         )
     )
     audit(conn, now, user, "topic_changed", incident_id, old=row.topic, new=topic)
+
+
+def confirm_topic(conn: Connection, incident_id: int, user: str, now: datetime) -> str:
+    """Record that the incident's topic is right (one click «верно»); returns the topic.
+
+    Refused when there is no topic to confirm or this topic was confirmed already. Kept beside
+    the corrections: the statistics count both per topic."""
+    row = incident_row(conn, incident_id, lock=True)
+    topic = row.topic
+    if not topic or topic == UNCLASSIFIED:
+        raise ActionRefused("Тема не определена: выберите её в списке «Другая тема».")
+    done = conn.execute(
+        select(func.count())
+        .select_from(db.topic_confirmations)
+        .where(
+            db.topic_confirmations.c.incident_id == incident_id,
+            db.topic_confirmations.c.topic == topic,
+        )
+    ).scalar_one()
+    if done:
+        raise ActionRefused("Эта тема уже подтверждена.")
+    stored = conn.execute(
+        select(db.incidents.c.verdict).where(db.incidents.c.id == incident_id)
+    ).scalar_one()
+    verdict = stored if isinstance(stored, dict) else {}
+    flags = verdict.get("flags")
+    uncertain = verdict.get("topic") == topic and isinstance(flags, list) and "uncertain" in flags
+    conn.execute(
+        insert(db.topic_confirmations).values(
+            incident_id=incident_id,
+            topic=topic,
+            uncertain=uncertain,
+            ruleset_version=row.ruleset_version,
+            actor=user,
+            at=now,
+        )
+    )
+    audit(conn, now, user, "topic_confirmed", incident_id, topic=topic)
+    return str(topic)
 
 
 def assign(

@@ -31,13 +31,18 @@ def _render(reply: ReplyTemplate, values: Mapping[str, str | None]) -> tuple[str
 def suggest(verdict: Verdict, catalog: Catalog, context: ReplyContext | None = None) -> list[Draft]:
     """Reply drafts for ``verdict``, best first.
 
-    Spam gets none. A value the context lacks (say, ``{private_link}``) shows as a marker in
-    brackets and is listed in ``Draft.missing``; such drafts rank a little lower. Drafts
-    longer than the platform's limit are left out.
+    Spam gets none, and neither does a conversation between citizens (staff close it as
+    «ответ не требуется»). Pure gratitude gets the thanks reply first, whatever the topic; a
+    question puts the topic's answer before the move-to-private drafts; an uncertain verdict
+    adds the clarifying question. A value the context lacks (say, ``{private_link}``) shows
+    as a marker in brackets and is listed in ``Draft.missing``; such drafts rank a little
+    lower. Drafts longer than the platform's limit are left out.
     """
     context = context or ReplyContext()
-    if verdict.topic == "spam":
+    if verdict.topic == "spam" or "conversation" in verdict.flags:
         return []
+    # gratitude with nothing to complain about or ask: the thanks reply leads
+    pure_thanks = "thanks" in verdict.flags and not verdict.flags & {"complaint", "question"}
     topic = catalog.rules.topics.get(verdict.topic)
     values = dict(context.values())
     values["topic_title"] = topic.title if topic else None
@@ -48,7 +53,10 @@ def suggest(verdict: Verdict, catalog: Catalog, context: ReplyContext | None = N
     for reply in catalog.replies.values():
         why: list[str] = []
         rank = 0.0
-        if verdict.topic == UNCLASSIFIED:
+        thanks_fits = reply.kind == ReplyKind.THANKS and "*" in reply.topics
+        if thanks_fits and "thanks" in verdict.flags:
+            pass  # gratitude is answered in any topic, in or out of competence
+        elif verdict.topic == UNCLASSIFIED:
             if (
                 reply.kind not in (ReplyKind.CLARIFY, ReplyKind.MOVE_TO_PRIVATE, ReplyKind.THANKS)
                 or "*" not in reply.topics
@@ -81,14 +89,17 @@ def suggest(verdict: Verdict, catalog: Catalog, context: ReplyContext | None = N
         if reply.kind == ReplyKind.THANKS:
             if "thanks" not in verdict.flags:
                 continue
-            rank += 20
+            rank += 45 if pure_thanks else 20
             why.append("автор благодарит")
         if reply.kind == ReplyKind.CLARIFY and verdict.topic == UNCLASSIFIED:
             rank += 10 if "thanks" in verdict.flags else 20
             why.append("тема не ясна: уточните вопрос")
         if reply.kind == ReplyKind.ANSWER and "question" in verdict.flags:
             rank += 6
-            why.append("в комментарии вопрос")
+            why.append("в комментарии вопрос: ответ по существу")
+        if reply.kind == ReplyKind.CLARIFY and "uncertain" in verdict.flags:
+            rank += 5
+            why.append("тема определена неуверенно: можно уточнить")
         if reply.kind == ReplyKind.MOVE_TO_PRIVATE and "complaint" in verdict.flags:
             rank += 4 if reply.reason == "personal-data" else 2
             why.append("жалоба: для разбора нужны подробности")

@@ -405,6 +405,13 @@ def load_ruleset(directory: Path) -> RuleSet:
         if brands
         else re.compile(r"(?!)")
     )
+    singles: dict[str, list[Phrase]] = {}
+    pairs: dict[tuple[str, str], list[Phrase]] = {}
+    for phrase in all_phrases:
+        if len(phrase.stems) == 1:
+            singles.setdefault(phrase.stems[0], []).append(phrase)
+        else:
+            pairs.setdefault((phrase.stems[0], phrase.stems[1]), []).append(phrase)
     return RuleSet(
         topics=topics,
         settings=settings,
@@ -422,4 +429,10 @@ def load_ruleset(directory: Path) -> RuleSet:
             key: tuple((len(p.stems), p.stems, p) for p in group) for key, group in index.items()
         },
         _vocab_set=every_stem,
+        singles={k: tuple(v) for k, v in singles.items()},
+        starts=frozenset(first for first, _ in pairs),
+        pairs={
+            k: tuple((len(p.stems), p.stems, p) for p in sorted(v, key=lambda p: -len(p.stems)))
+            for k, v in pairs.items()
+        },
     )

@@ -11,7 +11,7 @@ from incident.text import Normalizer
 
 FLAGS_FILE = "_flags.toml"
 SPECIAL_TOPICS = ("spam",)
-INTENTS = ("question", "complaint", "thanks", "urgent")
+INTENTS = ("question", "complaint", "thanks", "urgent", "conversation", "appeal")
 
 
 class RulesError(Exception):
@@ -57,7 +57,7 @@ class Topic:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    threshold: float = 1.0  # below this best score the verdict is "unclassified"
+    threshold: float = 1.0  # below this best score the verdict is a guess marked "uncertain"
     fuzzy_min_length: int = 5  # shorter stems are never corrected
     url_and_hashtag: float = 6.0  # spam score of a comment with a link and a hashtag
     many_urls: int = 3
@@ -69,6 +69,10 @@ class Settings:
     flood_similarity: float = 90.0  # rapidfuzz ratio to an earlier comment of the same author
     flood_weight: float = 10.0  # spam score of a repeated comment
     contentless_abuse: float = 2.0  # spam score of an abusive comment with no topic phrase
+    phone_weight: float = 2.5  # spam score of a phone number written in the text
+    link_weight: float = 1.5  # spam score of any link (more with hashtags or few words)
+    thanks_other: float = 1.2  # "other" score of gratitude with no sector named
+    conversation_other: float = 1.5  # "other" score of citizens talking among themselves
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,13 @@ class RuleSet:
         default_factory=dict
     )
     _vocab_set: frozenset[str] = frozenset()
+    # the same phrases for the classifier's scan: one-word phrases by their stem, longer ones by
+    # their first two stems (longest first), so a common first word ("в", "не") costs one lookup
+    singles: Mapping[str, tuple[Phrase, ...]] = field(default_factory=dict)
+    pairs: Mapping[tuple[str, str], tuple[tuple[int, tuple[str, ...], Phrase], ...]] = field(
+        default_factory=dict
+    )
+    starts: frozenset[str] = frozenset()  # first stems of the phrases of two words or more
 
     @property
     def topic_ids(self) -> tuple[str, ...]:

@@ -35,6 +35,7 @@ from incident.stats.model import (
     PlatformRow,
     SlowIncident,
     Stats,
+    TopicCheckRow,
     TopicRow,
 )
 from incident.stats.tables import volume_table
@@ -52,6 +53,7 @@ __all__ = [
     "SlowIncident",
     "Stats",
     "StatsCache",
+    "TopicCheckRow",
     "TopicRow",
     "by_platform",
     "compute",

@@ -36,6 +36,7 @@ from incident.stats.model import (
     PlatformRow,
     SlowIncident,
     Stats,
+    TopicCheckRow,
     TopicRow,
 )
 from incident.stats.percentiles import percentile_cont
@@ -141,6 +142,7 @@ def compute(
         .limit(SLOWEST_LIMIT)
     ).all()
 
+    checks = _topic_checks(conn, filters)
     no_answers = DayAnswers(answered=0, median_working_hours=None, median_hours=None)
     topic_order = sorted(per_topic, key=lambda k: (-per_topic[k].comments, k))
     return Stats(
@@ -175,6 +177,9 @@ def compute(
             )
             for k in topic_order
         ),
+        topic_checks=checks,
+        confirmed=sum(c.confirmed for c in checks),
+        corrected=sum(c.corrected_from for c in checks),
         slowest=tuple(
             SlowIncident(
                 id=r.id,
@@ -190,6 +195,47 @@ def compute(
             for r in slow_rows
         ),
     )
+
+
+def _topic_checks(conn: Connection, filters: Filters) -> tuple[TopicCheckRow, ...]:
+    """Confirmations and corrections of the topics of the incidents ``filters`` select (the
+    period by ``opened_at``, as every figure; with a topic filter, the incidents now in that
+    topic), per topic: the staff's measure of how often the classifier is right."""
+    conds = scope(filters)
+    confirmations = db.topic_confirmations.c
+    corrections = db.topic_corrections.c
+    confirmed: dict[str, int] = defaultdict(int)
+    wrong: dict[str, int] = defaultdict(int)
+    chosen: dict[str, int] = defaultdict(int)
+    for topic, n in conn.execute(
+        select(confirmations.topic, func.count())
+        .join(db.incidents, incident.id == confirmations.incident_id)
+        .where(*conds)
+        .group_by(confirmations.topic)
+    ):
+        confirmed[str(topic)] += int(n)
+    for before, after, n in conn.execute(
+        select(corrections.from_topic, corrections.to_topic, func.count())
+        .join(db.incidents, incident.id == corrections.incident_id)
+        .where(*conds)
+        .group_by(corrections.from_topic, corrections.to_topic)
+    ):
+        wrong[str(before or UNCLASSIFIED)] += int(n)
+        chosen[str(after)] += int(n)
+    rows = []
+    for topic in {*confirmed, *wrong, *chosen}:
+        judged = confirmed[topic] + wrong[topic]
+        rows.append(
+            TopicCheckRow(
+                topic=topic,
+                confirmed=confirmed[topic],
+                corrected_from=wrong[topic],
+                corrected_to=chosen[topic],
+                right_share=confirmed[topic] / judged if judged else None,
+            )
+        )
+    rows.sort(key=lambda r: (-(r.confirmed + r.corrected_from + r.corrected_to), r.topic))
+    return tuple(rows)
 
 
 def by_platform(

@@ -27,6 +27,17 @@ class TopicRow:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicCheckRow:
+    """How staff judged the classifier's topic of the period's incidents, for one topic."""
+
+    topic: str
+    confirmed: int  # «верно»: a person said this topic is right
+    corrected_from: int  # a person changed this topic to another: it was wrong
+    corrected_to: int  # a person changed another topic to this one
+    right_share: float | None  # confirmed / (confirmed + corrected_from); None with neither
+
+
+@dataclass(frozen=True, slots=True)
 class PlatformRow:
     """One platform's line of the per-platform table: the figures of the same filters narrowed
     to that platform (``by_platform``), so each line means exactly what the page's totals do."""
@@ -141,6 +152,10 @@ class Stats:
     by_topic: tuple[TopicRow, ...]
     slowest: tuple[SlowIncident, ...]
     automatic_actors: tuple[str, ...] = field(default=AUTOMATIC_ACTORS)
+    # confirmations («верно») and corrections of the topic, per topic, most judged first
+    topic_checks: tuple[TopicCheckRow, ...] = ()
+    confirmed: int = 0
+    corrected: int = 0
 
     @property
     def on_time_share(self) -> float | None:

@@ -117,9 +117,10 @@ def list_incidents(
     now = deps.now(request)
     with deps.engine(request).connect() as conn:
         rows = queries.queue(conn, f, user.username, now)
+        marks = queries.topic_marks(conn, rows)
         total = queries.count(conn, f, user.username, now)
     return {
-        "items": [row_json(r, now) for r in rows],
+        "items": [{**row_json(r, now), "topic_mark": marks.get(r.id)} for r in rows],
         "total": total,
         "total_capped": total > queries.COUNT_CAP,
         "offset": offset,
@@ -315,6 +316,14 @@ def topic(request: Request, incident_id: Id, body: TopicIn, user: CurrentUser) -
     correction for improving the rules."""
     chosen = deps.known_topic(request, body.topic, 422)
     _run(request, lambda c, n: inbox.change_topic(c, incident_id, chosen, user.username, n))
+    return Done()
+
+
+@router.post("/incidents/{incident_id}/topic/confirm")
+def confirm_topic(request: Request, incident_id: Id, user: CurrentUser) -> Done:
+    """Confirm the incident's current topic («верно»); counted per topic in /api/stats. 409
+    when there is no topic or it is confirmed already."""
+    _run(request, lambda c, n: inbox.confirm_topic(c, incident_id, user.username, n))
     return Done()
 
 

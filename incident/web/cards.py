@@ -49,6 +49,8 @@ def load_card(
         "private_link": display.safe_link(private_link),
         "platform_title": display.platform_title(card.platform),
         "topic_title": suggestions.title(card.topic),
+        "topic_confirmed": queries.topic_confirmed(conn, incident_id, card.topic),
+        "topic_corrected": bool(verdict and card.topic and verdict.get("topic") != card.topic),
         "runner_up_title": suggestions.title(verdict.get("runner_up")) if verdict else "—",
     }
 
@@ -70,6 +72,8 @@ def card_json(data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "status": card.status,
         "topic": card.topic,
         "topic_title": data["topic_title"],
+        "topic_confirmed": data["topic_confirmed"],
+        "topic_corrected": data["topic_corrected"],
         "verdict": data["verdict"],
         "assignee": card.assignee,
         "claimed_by": card.claimed_by,

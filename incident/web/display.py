@@ -118,6 +118,8 @@ FLAG_TITLES = {
     "abusive": "оскорбления",
     "spam": "спам",
     "flood": "флуд",
+    "uncertain": "не уверен",
+    "conversation": "разговор пользователей",
 }
 STATUS_TITLES = {"open": "открыт", "answered": "отвечен", "closed": "закрыт", "all": "все"}
 OUTBOX_TITLES = {
@@ -139,6 +141,7 @@ ACTION_TITLES = {
     "closed_no_answer": "закрыт без ответа",
     "reopened": "открыт снова",
     "topic_changed": "тема изменена",
+    "topic_confirmed": "тема подтверждена",
     "assigned": "назначен ответственный",
     "note_added": "заметка",
     "answered_on_platform": "ответили на площадке",

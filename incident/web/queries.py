@@ -408,3 +408,44 @@ def active_usernames(conn: Connection) -> list[str]:
             .order_by(db.users.c.username)
         )
     ]
+
+
+def topic_confirmed(conn: Connection, incident_id: int, topic: str | None) -> bool:
+    """Has a person confirmed that ``topic`` is the incident's topic (one click «верно»)?"""
+    if not topic:
+        return False
+    t = db.topic_confirmations.c
+    found = conn.execute(
+        select(t.id).where(t.incident_id == incident_id, t.topic == topic).limit(1)
+    ).first()
+    return found is not None
+
+
+def topic_marks(conn: Connection, rows: list[Any]) -> dict[int, str]:
+    """For one page of queue rows: ``"conversation"`` for citizens talking among themselves,
+    ``"uncertain"`` for a topic the classifier guessed and nobody has confirmed or corrected
+    yet. Read for the page's ids only (at most ``PAGE``), after the page itself."""
+    ids = [r.id for r in rows]
+    if not ids:
+        return {}
+    i = db.incidents.c
+    t = db.topic_confirmations.c
+    confirmed = {
+        (r.incident_id, r.topic)
+        for r in conn.execute(select(t.incident_id, t.topic).where(t.incident_id.in_(ids)))
+    }
+    marks: dict[int, str] = {}
+    for r in conn.execute(select(i.id, i.topic, i.verdict).where(i.id.in_(ids))):
+        verdict = r.verdict if isinstance(r.verdict, dict) else {}
+        flags = verdict.get("flags")
+        if not isinstance(flags, list):
+            continue
+        if "conversation" in flags:
+            marks[r.id] = "conversation"
+        elif (
+            "uncertain" in flags
+            and verdict.get("topic") == r.topic
+            and (r.id, r.topic) not in confirmed
+        ):
+            marks[r.id] = "uncertain"
+    return marks

@@ -247,6 +247,15 @@ def topic(
     return deps.back(_card(incident_id))
 
 
+@router.post("/incidents/{incident_id}/topic/confirm")
+def confirm_topic(request: Request, incident_id: Id, user: CurrentUser) -> Response:
+    """The topic is right («верно»): kept and counted in the statistics."""
+    with deps.action(request) as conn:
+        inbox.confirm_topic(conn, incident_id, user.username, deps.now(request))
+        deps.flash(request, "Тема подтверждена.")
+    return deps.back(_card(incident_id))
+
+
 @router.post("/incidents/{incident_id}/assign")
 def assign(
     request: Request,

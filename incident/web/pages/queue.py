@@ -46,6 +46,7 @@ def _queue_context(
     now = deps.now(request)
     with deps.engine(request).connect() as conn:
         rows = queries.queue(conn, f, user.username, now)
+        marks = queries.topic_marks(conn, rows)
         total = queries.count(conn, f, user.username, now)
         newest = queries.newest_open_id(conn)
         platforms = queries.choices(conn)["platforms"]
@@ -55,6 +56,7 @@ def _queue_context(
     query = urlencode(f.as_query())
     return {
         "rows": rows,
+        "marks": marks,
         "f": f,
         "total": total,
         "cap": queries.COUNT_CAP,

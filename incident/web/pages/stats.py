@@ -215,7 +215,9 @@ def stats_page(
         platforms = queries.choices(conn)["platforms"]
         people = queries.active_usernames(conn)
     k = deps.suggestions(request)
-    labels = topic_labels(k, (t for t, _ in figures.daily_volume))
+    labels = topic_labels(
+        k, [*(t for t, _ in figures.daily_volume), *(c.topic for c in figures.topic_checks)]
+    )
     grouping = by or auto_grouping(chosen.first, chosen.last)
     volume_topics, volume_rows = stats.volume_table(figures, grouping)
     tz = chosen.filters.tz
@@ -252,11 +254,15 @@ def stats_api(request: Request, user: Supervisor, chosen: Chosen) -> dict[str, A
     """Response-time statistics for a period (``from``, ``to``: local days, inclusive; the
     current month by default) and optional ``community``, ``platform``, ``topic``
     (``unclassified`` for incidents without one) and ``person``: the same figures as the
-    /stats page. ``topic_titles`` names the topics in Russian."""
+    /stats page. ``topic_titles`` names the topics in Russian. ``topic_checks``: per topic,
+    how many topics staff confirmed («верно») and corrected (``corrected_from``: this topic
+    was wrong; ``corrected_to``: chosen instead of another); ``confirmed``/``corrected``:
+    the totals."""
     figures = _compute(request, chosen)
     data = figures.to_json()
     data["topic_titles"] = topic_labels(
-        deps.suggestions(request), (t for t, _ in figures.daily_volume)
+        deps.suggestions(request),
+        [*(t for t, _ in figures.daily_volume), *(c.topic for c in figures.topic_checks)],
     )
     return data
 

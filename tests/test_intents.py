@@ -1,0 +1,124 @@
+"""Intents that change the answer, and the kinds of spam (issue 12, part 5), on the shipped
+rules and reply templates. The comments are written for these tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from incident.classify import classify
+from incident.models import ReplyKind
+from incident.replies import Catalog, load_replies, suggest
+from incident.rules import RuleSet, load_ruleset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return load_ruleset(ROOT / "rules")
+
+
+@pytest.fixture(scope="module")
+def catalog(rules: RuleSet) -> Catalog:
+    return load_replies(ROOT / "replies", rules)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Отличная работа, так держать!", "Спасибо, вопрос решили за один день 🙏", "Вы молодцы"],
+)
+def test_gratitude_gets_the_thanks_draft_first(rules: RuleSet, catalog: Catalog, text: str) -> None:
+    verdict = classify(text, rules)
+    assert "thanks" in verdict.flags
+    drafts = suggest(verdict, catalog)
+    assert drafts[0].kind == ReplyKind.THANKS
+
+
+def test_thanks_naming_a_sector_keeps_the_sector(rules: RuleSet) -> None:
+    verdict = classify("Спасибо, после вашего звонка магазин вернул деньги за чайник", rules)
+    assert verdict.topic == "trade"
+    assert "thanks" in verdict.flags
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Имеет ли право магазин не менять обувь без коробки",
+        "Можно ли вернуть деньги за абонемент в фитнес-клуб?",
+    ],
+)
+def test_a_question_gets_an_answer_shaped_draft_first(
+    rules: RuleSet, catalog: Catalog, text: str
+) -> None:
+    verdict = classify(text, rules)
+    assert "question" in verdict.flags
+    drafts = suggest(verdict, catalog)
+    assert drafts[0].kind == ReplyKind.ANSWER
+    assert drafts[0].reply_id == f"{verdict.topic}-answer"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[id100500|Ольга], так вы сами туда и не ходили",
+        "Марина, вы не правы, там всегда так было",
+        "@sergey_k а вы пробовали позвонить им?",
+        "Полностью согласна с вами, у нас во дворе то же самое",
+    ],
+)
+def test_citizens_talking_to_each_other_need_no_answer(
+    rules: RuleSet, catalog: Catalog, text: str
+) -> None:
+    verdict = classify(text, rules)
+    assert verdict.conversation
+    assert verdict.topic == "other"
+    assert suggest(verdict, catalog) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[club217000001|Комитет], а куда обращаться с этим?",  # to the community itself
+        "Магнит, вы когда ценники поменяете?",  # to a shop, not to a neighbour
+        "Люди, вы тоже без света сидите?",  # to everyone
+        "Ольга, вы правы, но пусть комитет проверит этот магазин",  # turns to the committee
+    ],
+)
+def test_addressing_the_committee_a_business_or_everyone_is_not_a_conversation(
+    rules: RuleSet, text: str
+) -> None:
+    assert not classify(text, rules).conversation
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Дипломы и аттестаты с занесением в реестр, недорого", "документы"),
+        ("Права без экзамена за неделю, пишите в ватсап", "документы"),
+        ("Онлайн казино: фриспины за регистрацию", "казино"),
+        ("Биткоин вырастет вдвое, успевай, обучаю трейдингу", "криптовалюта"),
+        ("Работа на дому, оплата ежедневно, без вложений", "заработок"),
+        ("Займы без отказа и проверки кредитной истории", "займы"),
+        ("Смотрите тут https://x.example/a и тут https://x.example/b", "ссылки"),
+        ("Звоните 8 (900) 000-11-22, всё расскажу", "телефон"),
+    ],
+)
+def test_spam_of_every_kind_is_spam(rules: RuleSet, text: str, kind: str) -> None:
+    verdict = classify(text, rules)
+    assert verdict.topic == "spam", kind
+
+
+def test_a_phone_number_and_a_link_are_named_as_reasons(rules: RuleSet) -> None:
+    verdict = classify("Подробности по ссылке https://x.example или +7 900 000 11 22", rules)
+    assert "номер телефона в тексте" in verdict.reasons
+    assert "ссылка в комментарии" in verdict.reasons
+
+
+def test_a_complaint_with_the_shops_hotline_number_stays_a_complaint(rules: RuleSet) -> None:
+    verdict = classify(
+        "Магазин продал просроченный творог, на горячей линии 8 800 000 00 00 не отвечают",
+        rules,
+    )
+    assert verdict.topic == "trade"
