@@ -26,9 +26,9 @@ from tests.world import add_user, ingest_comment, make_app
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-# No rule phrase knows a sofa's spring or upholstery: the rules leave both unclassified.
-CORRECTED = "Перетянули нам диван, через неделю пружина вылезла и обшивка разошлась"
-SIMILAR = "Пружина опять вылезла из дивана, обшивка расходится по шву"
+# No rule phrase knows skates, their sharpening or blades: the rules leave both unclassified.
+CORRECTED = "Наточили коньки так, что лезвие теперь кривое и скользить невозможно"
+SIMILAR = "Коньки опять кривые, наточили лезвие так, что скользить нельзя"
 
 
 def utc_now() -> datetime:
@@ -69,9 +69,9 @@ def test_a_correction_on_the_card_changes_the_next_similar_comments_topic_after_
     page = log_in(browser, served, "anna")
     page.goto(f"{served}/incidents/{first}")
     assert "не определена" in page.locator("section.verdict h2").inner_text()
-    page.locator("section.verdict summary").click()
-    page.select_option("select[name=topic]", value="services")
-    page.locator("section.verdict button[type=submit]").click()
+    page.locator("#topic-other").click()  # «Другая тема»
+    page.select_option("#topic-change select[name=topic]", value="services")
+    page.locator("#topic-change button[type=submit]").click()
     page.wait_for_url(f"{served}/incidents/{first}")
     assert "Бытовые услуги" in page.locator("section.verdict h2").inner_text()
 
@@ -89,5 +89,5 @@ def test_a_correction_on_the_card_changes_the_next_similar_comments_topic_after_
     marked = page.locator("#comment-text mark.m-model").all_inner_texts()
     assert marked
     assert all(word in SIMILAR for word in marked)
-    assert {"обшивка", "дивана", "вылезла", "Пружина"} & set(marked)
+    assert {"Коньки", "кривые", "наточили", "лезвие", "скользить"} & set(marked)
     page.context.close()
