@@ -18,7 +18,7 @@ year's rows and computing working hours and the figures in Python at query time.
 once (it is slow). The run stops with an error if the cached figures differ from fresh ones.
 
 Usage: python bench/stats.py [--postgres URL] [--pg-rows 1000000] [--sqlite-rows 100000]
-       [--runs 20] [--skip-postgres] [--skip-sqlite]
+       [--runs 20] [--skip-postgres] [--skip-sqlite] [--keep-db NAME]
 """
 
 from __future__ import annotations
@@ -96,6 +96,16 @@ PG_GENERATE = [
            CASE WHEN id % 40 = 0 THEN 'redirect' ELSE 'move-to-private' END
     FROM incidents WHERE id % 20 = 0
     """,
+    # who holds what: a third of the open incidents is assigned to someone
+    """
+    UPDATE incidents SET assignee = 'user' || id % 15 WHERE status = 'open' AND id % 3 = 0
+    """,
+    # one incident in 50 had its topic corrected by hand
+    """
+    INSERT INTO topic_corrections (incident_id, from_topic, to_topic, actor, at)
+    SELECT id, 'other', topic, 'user' || id % 15, opened_at + interval '1 hour'
+    FROM incidents WHERE id % 50 = 0
+    """,
     # written over the past year, not just now (the triggers keep a stamp that is set)
     "UPDATE incidents SET changed_at = extract(epoch FROM updated_at)",
 ]
@@ -140,6 +150,11 @@ SQLITE_GENERATE = [
     SELECT id, source, 'Напишите нам', 'posted', 'user1', opened_at, 1, opened_at, opened_at,
            CASE WHEN id % 40 = 0 THEN 'redirect' ELSE 'move-to-private' END
     FROM incidents WHERE id % 20 = 0
+    """,
+    "UPDATE incidents SET assignee = 'user' || id % 15 WHERE status = 'open' AND id % 3 = 0",
+    """
+    INSERT INTO topic_corrections (incident_id, from_topic, to_topic, actor, at)
+    SELECT id, 'other', topic, 'user' || id % 15, opened_at FROM incidents WHERE id % 50 = 0
     """,
     # written over the past year, not just now (the triggers keep a stamp that is set)
     "UPDATE incidents SET changed_at = (julianday(updated_at) - 2440587.5) * 86400.0",
@@ -333,31 +348,45 @@ def report(name: str, rows: int, engine: Engine, runs: int, target_ms: float) ->
     return ok
 
 
-def bench_postgres(url: str, rows: int, runs: int) -> bool:
-    name = f"incident_bench_{uuid.uuid4().hex[:8]}"
+def bench_postgres(url: str, rows: int, runs: int, keep: str | None = None) -> bool:
+    """On a fresh database, dropped at the end; with ``keep``, on that database, generated
+    only if it does not exist yet and left in place (a million rows take minutes to make)."""
+    name = keep or f"incident_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(make_url(url).set(database=name).render_as_string(hide_password=False))
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).first()
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    target = make_url(url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(target)
     try:
         migrate.upgrade(engine)
-        took = generate(
-            engine,
-            PG_GENERATE,
-            {"n": rows, "communities": COMMUNITIES, "start": YEAR_START, "topics": TOPICS},
-        )
-        started = time.perf_counter()
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE")  # what autovacuum does to a settled table
-        print(
-            f"PostgreSQL: generated {rows:,} incidents in {took:.1f} s "
-            f"(+ VACUUM ANALYZE {time.perf_counter() - started:.1f} s)"
-        )
+        if exists:
+            with engine.connect() as conn:
+                stored = conn.execute(select(func.count()).select_from(db.incidents)).scalar_one()
+            print(f"PostgreSQL: reusing database {name} ({stored:,} incidents)")
+            rows = stored
+        else:
+            took = generate(
+                engine,
+                PG_GENERATE,
+                {"n": rows, "communities": COMMUNITIES, "start": YEAR_START, "topics": TOPICS},
+            )
+            started = time.perf_counter()
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")  # what autovacuum does to a settled table
+            print(
+                f"PostgreSQL: generated {rows:,} incidents in {took:.1f} s "
+                f"(+ VACUUM ANALYZE {time.perf_counter() - started:.1f} s)"
+            )
         return report("PostgreSQL", rows, engine, runs, 500)
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if keep is None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
@@ -391,12 +420,17 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument(
+        "--keep-db",
+        metavar="NAME",
+        help="PostgreSQL: use (and keep) this database; generate it only if it does not exist",
+    )
     args = parser.parse_args()
     ok = True
     if not args.skip_sqlite:
         ok &= bench_sqlite(args.sqlite_rows, args.runs)
     if not args.skip_postgres:
-        ok &= bench_postgres(args.postgres, args.pg_rows, args.runs)
+        ok &= bench_postgres(args.postgres, args.pg_rows, args.runs, args.keep_db)
     return 0 if ok else 1
 
 

@@ -152,6 +152,11 @@ def assign(conn: Connection, incident_id: int, assignee: str, user: str, now: da
     inbox.assign(conn, incident_id, assignee, user, now)
 
 
+def change_topic(conn: Connection, incident_id: int, topic: str, user: str, now: datetime) -> None:
+    """The staff app's "change the topic" (a correction, recorded as one)."""
+    inbox.change_topic(conn, incident_id, topic, user, now)
+
+
 # ----- accounts and single comments ---------------------------------------------------------
 
 
@@ -322,6 +327,11 @@ class World:
         else:
             outbox_id = send_reply(conn, incident_id, REPLY_TEXT, by, at)
         post_reply(conn, outbox_id, at, figures)
+
+    def correct_topic(self, incident_id: int, topic: str, *, by: str = "anna") -> None:
+        """``by`` changes the incident's topic to ``topic`` in the staff app."""
+        with self.engine.begin() as conn:
+            change_topic(conn, incident_id, topic, by, T0)
 
     def reply(self, incident_id: int, kind: str, *, by: str = "anna", posted: bool = True) -> int:
         """A further reply of ``kind`` on an incident, written straight into the outbox.

@@ -27,6 +27,7 @@ from incident.commands.web import apply_reply_values
 from incident.config import Config
 from incident.daemon import Worker, utc_now
 from incident.logs import configure_logging
+from incident.models import DEMO_OPERATOR
 from incident.sources import telegram
 from incident.sources.fakes import demo_ok, demo_telegram
 from incident.sources.fakes.demo_data import random_comment, seed_demo
@@ -42,7 +43,7 @@ from incident.sources.fakes.vk_server import FakeVk
 from incident.web import WebSettings, create_app
 from incident.web.serve import BackgroundServer
 
-OPERATOR = "demo-operator"
+OPERATOR = DEMO_OPERATOR
 DEMO_LOGIN = "demo"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - the demo's local account, printed on start
 DEMO_REPLY = (

@@ -5,9 +5,10 @@ from __future__ import annotations
 import statistics
 from array import array
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import chain
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -20,12 +21,14 @@ from sqlalchemy import (
     case,
     column,
     func,
+    or_,
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from incident import db
-from incident.models import UNCLASSIFIED
+from incident.models import AUTOMATIC_ACTORS, NOT_PEOPLE, UNCLASSIFIED, ReplyKind
 from incident.stats.cache import StatsCache
 from incident.stats.filters import Filters, human_answer, months, scope
 from incident.stats.model import (
@@ -33,6 +36,8 @@ from incident.stats.model import (
     DailyResponse,
     DayAnswers,
     MonthFigures,
+    PersonMonth,
+    PersonRow,
     PlatformRow,
     SlowIncident,
     Stats,
@@ -46,7 +51,12 @@ incident = db.incidents.c  # the incidents table's columns, as in SQL's "inciden
 
 
 def compute(
-    conn: Connection, filters: Filters, now: datetime, cache: StatsCache | None = None
+    conn: Connection,
+    filters: Filters,
+    now: datetime,
+    cache: StatsCache | None = None,
+    *,
+    people: bool = False,
 ) -> Stats:
     """Every figure of the statistics page and ``/api/stats`` for ``filters`` as of ``now``
     (aware; ValueError otherwise). Reads only; the same figures with or without a ``cache``.
@@ -75,6 +85,15 @@ def compute(
       incidents. The daily volume by topic and the daily median answer times are per local
       day; ``slowest``: the ``SLOWEST_LIMIT`` longest answers in working hours.
     * The person filter matches incidents that person answered or is assigned to.
+    * ``people=True`` adds the per-person table: for each actor who gave the first answer to
+      one of the period's incidents, moved one to private messages or redirected it (posted
+      replies), corrected its topic, or holds open incidents assigned now: the answers, how
+      many by the deadline, their median and p90 in working and calendar hours, the moves,
+      redirects and corrections, and the open incidents assigned now (the period ignored).
+      Members of staff are ``Stats.people``; the actors that are not one person
+      (``models.NOT_PEOPLE``: the worker, the demo operator, answers typed in the platform)
+      are ``Stats.automatic``, never mixed in; ``Stats.people_total`` is the staff together.
+      With a person filter, only that actor's line.
 
     The period's months (``months``) are computed apart and merged exactly; with a ``cache``
     (the web app's), the months that did not change since they were computed are not read
@@ -90,8 +109,8 @@ def compute(
     figures: list[MonthFigures] = []
     for piece in months(filters):
         month = cache.get(piece, now) if cache is not None else None
-        if month is None:
-            month = compute_month(conn, piece, now)
+        if month is None or (people and month.people is None):
+            month = compute_month(conn, piece, now, people=people)
             if cache is not None:
                 cache.put(piece, month, generation)
         figures.append(month)
@@ -141,6 +160,12 @@ def compute(
         .limit(SLOWEST_LIMIT)
     ).all()
 
+    staff: tuple[PersonRow, ...] = ()
+    apart: tuple[PersonRow, ...] = ()
+    staff_total: PersonRow | None = None
+    if people:
+        staff, apart, staff_total = _person_rows(conn, filters, now, figures)
+
     no_answers = DayAnswers(answered=0, median_working_hours=None, median_hours=None)
     topic_order = sorted(per_topic, key=lambda k: (-per_topic[k].comments, k))
     return Stats(
@@ -189,7 +214,62 @@ def compute(
             )
             for r in slow_rows
         ),
+        people=staff,
+        automatic=apart,
+        people_total=staff_total,
     )
+
+
+def _person_rows(
+    conn: Connection, filters: Filters, now: datetime, figures: Sequence[MonthFigures]
+) -> tuple[tuple[PersonRow, ...], tuple[PersonRow, ...], PersonRow | None]:
+    """The months' per-person figures merged, with the open incidents assigned now: (staff
+    busiest first, the actors of ``NOT_PEOPLE`` in their order, the staff together)."""
+    assigned = {
+        str(person): int(n)
+        for person, n in conn.execute(
+            select(incident.assignee, func.count())
+            .where(
+                *scope(filters, period=False),
+                incident.status == "open",
+                incident.assignee.is_not(None),
+            )
+            .group_by(incident.assignee)
+        )
+    }
+    merged: dict[str, list[PersonMonth]] = defaultdict(list)
+    for month in figures:
+        for person, part in (month.people or {}).items():
+            merged[person].append(part)
+    actors = set(merged) | set(assigned)
+    if filters.person is not None:
+        actors &= {filters.person}
+
+    def row(person: str, parts: Sequence[PersonMonth], open_assigned: int) -> PersonRow:
+        working = [p.working for p in parts]
+        calendar = [p.calendar for p in parts]
+        return PersonRow(
+            person=person,
+            answers=sum(p.answers for p in parts),
+            on_time=sum(p.on_time for p in parts),
+            median_working_hours=_hours(percentile_cont(working, 0.5)),
+            p90_working_hours=_hours(percentile_cont(working, 0.9)),
+            median_hours=_hours(percentile_cont(calendar, 0.5)),
+            p90_hours=_hours(percentile_cont(calendar, 0.9)),
+            moves_to_private=sum(p.moves_to_private for p in parts),
+            redirects=sum(p.redirects for p in parts),
+            corrections=sum(p.corrections for p in parts),
+            open_assigned=open_assigned,
+        )
+
+    staff = [row(a, merged.get(a, []), assigned.get(a, 0)) for a in actors if a not in NOT_PEOPLE]
+    staff.sort(key=lambda r: (-r.answers, -r.open_assigned, r.person))
+    apart = [row(a, merged.get(a, []), assigned.get(a, 0)) for a in NOT_PEOPLE if a in actors]
+    total = None
+    if staff:
+        parts = [p for r in staff for p in merged.get(r.person, [])]
+        total = row("", parts, sum(r.open_assigned for r in staff))
+    return tuple(staff), tuple(apart), total
 
 
 def by_platform(
@@ -225,10 +305,13 @@ def _daily_response(day: date, answers: DayAnswers) -> DailyResponse:
     )
 
 
-def compute_month(conn: Connection, piece: Filters, now: datetime) -> MonthFigures:
+def compute_month(
+    conn: Connection, piece: Filters, now: datetime, *, people: bool = False
+) -> MonthFigures:
     """The figures of one piece of the period (a month or part of one, see ``months``), read
     from the database as of ``now``: counts per day and topic, the daily medians, and the
-    sorted answer times that ``compute`` merges with the other months'."""
+    sorted answer times that ``compute`` merges with the other months'; with ``people``, each
+    actor's figures too (``PersonMonth``)."""
     days = _day_bounds(conn, piece)
     human = human_answer()
     pending = and_(~human, incident.status != "closed", incident.due_at.is_not(None))
@@ -290,7 +373,8 @@ def compute_month(conn: Connection, piece: Filters, now: datetime) -> MonthFigur
             valid_until = due
         moves += int(day_moves or 0)
         redirects += int(day_redirects or 0)
-    answers = _answer_times(conn, piece, days)
+    per_person = _people_month(conn, piece) if people else None
+    answers = _answer_times(conn, piece, days, per_person)
     return MonthFigures(
         start=piece.start,
         end=piece.end,
@@ -304,6 +388,7 @@ def compute_month(conn: Connection, piece: Filters, now: datetime) -> MonthFigur
         redirects=redirects,
         computed_for=now,
         valid_until=valid_until,
+        people=per_person,
     )
 
 
@@ -315,9 +400,12 @@ class AnswerTimes(NamedTuple):
     calendar: array[int]  # calendar seconds, sorted
 
 
-def _answer_times(conn: Connection, piece: Filters, days: CTE) -> AnswerTimes:
+def _answer_times(
+    conn: Connection, piece: Filters, days: CTE, people: Mapping[str, PersonMonth] | None = None
+) -> AnswerTimes:
     """Per day of the piece how many human answers and their medians, and the piece's
-    working and calendar seconds of human answers, each sorted."""
+    working and calendar seconds of human answers, each sorted (on PostgreSQL merged from
+    ``people``'s sorted runs when they were read: one query fewer)."""
     rws, rs = incident.response_working_seconds, incident.response_seconds
     where = [*_joined_scope(conn, piece), human_answer(), rws.is_not(None), rs.is_not(None)]
     joined = days.join(db.incidents, _in_day(days))
@@ -343,6 +431,13 @@ def _answer_times(conn: Connection, piece: Filters, days: CTE) -> AnswerTimes:
                 .group_by(days.c.i)
             )
         }
+        if people is not None:
+            human = [p for actor, p in people.items() if actor not in AUTOMATIC_ACTORS]
+            return AnswerTimes(
+                daily,
+                array("q", sorted(chain.from_iterable(p.working for p in human))),
+                array("q", sorted(chain.from_iterable(p.calendar for p in human))),
+            )
         working, calendar = (
             array(
                 "q",
@@ -380,6 +475,92 @@ def _answer_times(conn: Connection, piece: Filters, days: CTE) -> AnswerTimes:
         array("q", sorted(w for _, w, _ in answers)),
         array("q", sorted(c for _, _, c in answers)),
     )
+
+
+def _people_month(conn: Connection, piece: Filters) -> dict[str, PersonMonth]:
+    """Each actor's figures in the piece: first answers (the automatic actors' too: they are
+    listed apart), their sorted times, posted moves and redirects, topic corrections. Answers
+    without a recorded author count under ``""`` (in the totals, in nobody's line)."""
+    where = scope(piece)
+    actor = func.coalesce(incident.first_response_by, "")
+    rws, rs = incident.response_working_seconds, incident.response_seconds
+    answers: dict[str, tuple[int, int, array[int], array[int]]] = {}
+    if conn.dialect.name == "postgresql":
+        timed = and_(rws.is_not(None), rs.is_not(None))
+        for person, n, on_time, working, calendar in _fetch_plain_tuples(
+            conn,
+            select(
+                actor,
+                func.count(),
+                func.count().filter(incident.on_time.is_(True)),
+                func.array_agg(aggregate_order_by(rws, rws)).filter(timed),
+                func.array_agg(aggregate_order_by(rs, rs)).filter(timed),
+            )
+            .where(*where, incident.first_response_at.is_not(None))
+            .group_by(actor),
+        ):
+            answers[person] = (n, on_time, array("q", working or ()), array("q", calendar or ()))
+    else:
+        rows: dict[str, tuple[list[int], list[int], list[int]]] = {}
+        for person, on_time, working_seconds, calendar_seconds in _fetch_plain_tuples(
+            conn,
+            select(actor, incident.on_time, rws, rs).where(
+                *where, incident.first_response_at.is_not(None)
+            ),
+        ):
+            lists = rows.get(person)
+            if lists is None:
+                lists = rows[person] = ([0, 0], [], [])
+            lists[0][0] += 1
+            lists[0][1] += 1 if on_time else 0
+            if working_seconds is not None and calendar_seconds is not None:
+                lists[1].append(working_seconds)
+                lists[2].append(calendar_seconds)
+        for person, (counts, working_list, calendar_list) in rows.items():
+            answers[person] = (
+                counts[0],
+                counts[1],
+                array("q", sorted(working_list)),
+                array("q", sorted(calendar_list)),
+            )
+    kinds: dict[tuple[str, str], int] = {}
+    o = db.outbox.c
+    for person, kind, n in conn.execute(
+        select(o.created_by, o.kind, func.count())
+        .select_from(db.incidents.join(db.outbox, o.incident_id == incident.id))
+        .where(
+            *where,
+            or_(incident.moves_to_private > 0, incident.redirects > 0),
+            o.status == "posted",
+            o.kind.in_((ReplyKind.MOVE_TO_PRIVATE.value, ReplyKind.REDIRECT.value)),
+        )
+        .group_by(o.created_by, o.kind)
+    ):
+        kinds[(str(person), str(kind))] = int(n)
+    tc = db.topic_corrections.c
+    corrections = {
+        str(person): int(n)
+        for person, n in conn.execute(
+            select(tc.actor, func.count())
+            .select_from(db.incidents.join(db.topic_corrections, tc.incident_id == incident.id))
+            .where(*where)
+            .group_by(tc.actor)
+        )
+    }
+    empty = (0, 0, array("q"), array("q"))
+    result = {}
+    for person in set(answers) | {p for p, _ in kinds} | set(corrections):
+        n, on_time, working, calendar = answers.get(person, empty)
+        result[person] = PersonMonth(
+            answers=int(n),
+            on_time=int(on_time or 0),
+            working=working,
+            calendar=calendar,
+            moves_to_private=kinds.get((person, ReplyKind.MOVE_TO_PRIVATE.value), 0),
+            redirects=kinds.get((person, ReplyKind.REDIRECT.value), 0),
+            corrections=corrections.get(person, 0),
+        )
+    return result
 
 
 def _day_bounds(conn: Connection, filters: Filters) -> CTE:
@@ -427,7 +608,7 @@ def _joined_scope(conn: Connection, filters: Filters) -> list[ColumnElement[bool
     return scope(filters, period=conn.dialect.name == "postgresql")
 
 
-def _fetch_plain_tuples(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+def _fetch_plain_tuples(conn: Connection, stmt: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Plain tuples from the driver: building 100,000 Row objects would cost more than the
     query. SQLite gets the statement with its values inlined (the dialect escapes them)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
