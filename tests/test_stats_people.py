@@ -145,3 +145,11 @@ def test_the_page_shows_each_person_and_the_automatic_actors_apart(
     assert 'data-person="demo-operator"' in rest
     assert "демо-оператор" in rest
     assert 'data-person="demo-operator"' not in people
+
+
+def test_the_web_app_warms_the_current_year_when_it_starts(engine: Engine, world: World) -> None:
+    SmallWorld(world)
+    app = make_app(engine, FakeClock(NOW.astimezone(UTC)), warm_stats=True)
+    with TestClient(app):
+        app.state.stats_warm.join(timeout=60)
+    assert len(app.state.stats_cache) == 13  # November 2025 .. November 2026

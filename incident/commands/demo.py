@@ -257,6 +257,7 @@ def _start_web(engine: Engine, config: Config, host: str, port: int) -> Backgrou
         rules_dir=config.rules_dir,
         replies_dir=config.replies_dir,
         sla=config.sla,
+        warm_stats=True,
     )
     web = create_app(engine, settings)
     apply_reply_values(web.state.suggestions, config)

@@ -57,6 +57,7 @@ def cmd_web(args: argparse.Namespace) -> int:
         rules_dir=config.rules_dir,
         replies_dir=config.replies_dir,
         sla=config.sla,
+        warm_stats=True,
     )
     with database(config) as engine:
         web = create_app(engine, settings)

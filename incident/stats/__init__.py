@@ -32,12 +32,14 @@ from incident.stats.filters import (
 from incident.stats.model import (
     DailyResponse,
     MonthFigures,
+    PersonRow,
     PlatformRow,
     SlowIncident,
     Stats,
     TopicRow,
 )
 from incident.stats.tables import volume_table
+from incident.stats.warm import WARM_MONTHS, warm_span, warm_year
 
 __all__ = [
     "AUTOMATIC_ACTORS",
@@ -45,9 +47,11 @@ __all__ = [
     "LAST_DAY",
     "OUT_OF_RANGE",
     "SLOWEST_LIMIT",
+    "WARM_MONTHS",
     "DailyResponse",
     "Filters",
     "MonthFigures",
+    "PersonRow",
     "PlatformRow",
     "SlowIncident",
     "Stats",
@@ -61,4 +65,6 @@ __all__ = [
     "months",
     "scope",
     "volume_table",
+    "warm_span",
+    "warm_year",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from array import array
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import chain
@@ -21,11 +21,9 @@ from sqlalchemy import (
     case,
     column,
     func,
-    or_,
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from incident import db
 from incident.models import AUTOMATIC_ACTORS, NOT_PEOPLE, UNCLASSIFIED, ReplyKind
@@ -373,8 +371,11 @@ def compute_month(
             valid_until = due
         moves += int(day_moves or 0)
         redirects += int(day_redirects or 0)
-    per_person = _people_month(conn, piece) if people else None
-    answers = _answer_times(conn, piece, days, per_person)
+    per_person: dict[str, PersonMonth] | None = None
+    if people:
+        per_person, answers = _people_month(conn, piece, days)
+    else:
+        answers = _answer_times(conn, piece, days)
     return MonthFigures(
         start=piece.start,
         end=piece.end,
@@ -400,12 +401,9 @@ class AnswerTimes(NamedTuple):
     calendar: array[int]  # calendar seconds, sorted
 
 
-def _answer_times(
-    conn: Connection, piece: Filters, days: CTE, people: Mapping[str, PersonMonth] | None = None
-) -> AnswerTimes:
+def _answer_times(conn: Connection, piece: Filters, days: CTE) -> AnswerTimes:
     """Per day of the piece how many human answers and their medians, and the piece's
-    working and calendar seconds of human answers, each sorted (on PostgreSQL merged from
-    ``people``'s sorted runs when they were read: one query fewer)."""
+    working and calendar seconds of human answers, each sorted."""
     rws, rs = incident.response_working_seconds, incident.response_seconds
     where = [*_joined_scope(conn, piece), human_answer(), rws.is_not(None), rs.is_not(None)]
     joined = days.join(db.incidents, _in_day(days))
@@ -431,13 +429,6 @@ def _answer_times(
                 .group_by(days.c.i)
             )
         }
-        if people is not None:
-            human = [p for actor, p in people.items() if actor not in AUTOMATIC_ACTORS]
-            return AnswerTimes(
-                daily,
-                array("q", sorted(chain.from_iterable(p.working for p in human))),
-                array("q", sorted(chain.from_iterable(p.calendar for p in human))),
-            )
         working, calendar = (
             array(
                 "q",
@@ -477,52 +468,82 @@ def _answer_times(
     )
 
 
-def _people_month(conn: Connection, piece: Filters) -> dict[str, PersonMonth]:
-    """Each actor's figures in the piece: first answers (the automatic actors' too: they are
-    listed apart), their sorted times, posted moves and redirects, topic corrections. Answers
-    without a recorded author count under ``""`` (in the totals, in nobody's line)."""
-    where = scope(piece)
+def _people_month(
+    conn: Connection, piece: Filters, days: CTE
+) -> tuple[dict[str, PersonMonth], AnswerTimes]:
+    """Each actor's figures in the piece, and the piece's answer times (as ``_answer_times``
+    gives them) from the same read: one query per local day and actor for the first answers
+    and their times (the automatic actors' too: they are listed apart), then the posted
+    moves and redirects and the topic corrections per actor. Answers without a recorded
+    author count under ``""`` (in the totals, in nobody's line)."""
     actor = func.coalesce(incident.first_response_by, "")
     rws, rs = incident.response_working_seconds, incident.response_seconds
-    answers: dict[str, tuple[int, int, array[int], array[int]]] = {}
+    joined = days.join(db.incidents, _in_day(days))
+    where = [*_joined_scope(conn, piece), incident.first_response_at.is_not(None)]
+    # (day, actor, answers, on time, working seconds, calendar seconds), times unsorted
+    groups: list[tuple[int, str, int, int, list[int], list[int]]] = []
     if conn.dialect.name == "postgresql":
         timed = and_(rws.is_not(None), rs.is_not(None))
-        for person, n, on_time, working, calendar in _fetch_plain_tuples(
+        for day, person, n, on_time, working, calendar in _fetch_plain_tuples(
             conn,
             select(
+                days.c.i,
                 actor,
                 func.count(),
                 func.count().filter(incident.on_time.is_(True)),
-                func.array_agg(aggregate_order_by(rws, rws)).filter(timed),
-                func.array_agg(aggregate_order_by(rs, rs)).filter(timed),
+                func.array_agg(rws).filter(timed),
+                func.array_agg(rs).filter(timed),
             )
-            .where(*where, incident.first_response_at.is_not(None))
-            .group_by(actor),
+            .select_from(joined)
+            .where(*where)
+            .group_by(days.c.i, actor),
         ):
-            answers[person] = (n, on_time, array("q", working or ()), array("q", calendar or ()))
-    else:
-        rows: dict[str, tuple[list[int], list[int], list[int]]] = {}
-        for person, on_time, working_seconds, calendar_seconds in _fetch_plain_tuples(
+            groups.append((day, person, n, on_time, working or [], calendar or []))
+    else:  # SQLite: the rows themselves, grouped here
+        found: dict[tuple[int, str], tuple[list[int], list[int], list[int]]] = {}
+        for day, person, on_time, working_seconds, calendar_seconds in _fetch_plain_tuples(
             conn,
-            select(actor, incident.on_time, rws, rs).where(
-                *where, incident.first_response_at.is_not(None)
-            ),
+            select(days.c.i, actor, incident.on_time, rws, rs).select_from(joined).where(*where),
         ):
-            lists = rows.get(person)
-            if lists is None:
-                lists = rows[person] = ([0, 0], [], [])
-            lists[0][0] += 1
-            lists[0][1] += 1 if on_time else 0
+            entry = found.get((day, person))
+            if entry is None:
+                entry = found[(day, person)] = ([0, 0], [], [])
+            entry[0][0] += 1
+            entry[0][1] += 1 if on_time else 0
             if working_seconds is not None and calendar_seconds is not None:
-                lists[1].append(working_seconds)
-                lists[2].append(calendar_seconds)
-        for person, (counts, working_list, calendar_list) in rows.items():
-            answers[person] = (
-                counts[0],
-                counts[1],
-                array("q", sorted(working_list)),
-                array("q", sorted(calendar_list)),
-            )
+                entry[1].append(working_seconds)
+                entry[2].append(calendar_seconds)
+        groups = [(d, p, c[0], c[1], w, k) for (d, p), (c, w, k) in found.items()]
+
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    person_times: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    day_times: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    for day, person, n, on_time, working, calendar in groups:
+        counts[person][0] += int(n)
+        counts[person][1] += int(on_time or 0)
+        person_times[person][0].extend(working)
+        person_times[person][1].extend(calendar)
+        if person not in AUTOMATIC_ACTORS:
+            day_times[int(day)][0].extend(working)
+            day_times[int(day)][1].extend(calendar)
+    daily = {
+        day: DayAnswers(
+            answered=len(w),
+            median_working_hours=_hours(statistics.median(w)),
+            median_hours=_hours(statistics.median(c)),
+        )
+        for day, (w, c) in day_times.items()
+        if w
+    }
+    sorted_times = {person: (sorted(w), sorted(c)) for person, (w, c) in person_times.items()}
+    human = [t for person, t in sorted_times.items() if person not in AUTOMATIC_ACTORS]
+    answers = AnswerTimes(  # sorting the actors' sorted runs together is a merge
+        daily,
+        array("q", sorted(chain.from_iterable(w for w, _ in human))),
+        array("q", sorted(chain.from_iterable(c for _, c in human))),
+    )
+
+    where = scope(piece)
     kinds: dict[tuple[str, str], int] = {}
     o = db.outbox.c
     for person, kind, n in conn.execute(
@@ -530,7 +551,8 @@ def _people_month(conn: Connection, piece: Filters) -> dict[str, PersonMonth]:
         .select_from(db.incidents.join(db.outbox, o.incident_id == incident.id))
         .where(
             *where,
-            or_(incident.moves_to_private > 0, incident.redirects > 0),
+            # the incidents with a person's move or redirect: counted on them by the triggers
+            incident.moves_to_private + incident.redirects > 0,
             o.status == "posted",
             o.kind.in_((ReplyKind.MOVE_TO_PRIVATE.value, ReplyKind.REDIRECT.value)),
         )
@@ -542,25 +564,24 @@ def _people_month(conn: Connection, piece: Filters) -> dict[str, PersonMonth]:
         str(person): int(n)
         for person, n in conn.execute(
             select(tc.actor, func.count())
-            .select_from(db.incidents.join(db.topic_corrections, tc.incident_id == incident.id))
-            .where(*where)
+            .where(tc.incident_id.in_(select(incident.id).where(*where)))
             .group_by(tc.actor)
         )
     }
-    empty = (0, 0, array("q"), array("q"))
     result = {}
-    for person in set(answers) | {p for p, _ in kinds} | set(corrections):
-        n, on_time, working, calendar = answers.get(person, empty)
+    for person in set(counts) | {p for p, _ in kinds} | set(corrections):
+        working, calendar = sorted_times.get(person, ([], []))
+        n, on_time = counts.get(person, (0, 0))
         result[person] = PersonMonth(
-            answers=int(n),
-            on_time=int(on_time or 0),
-            working=working,
-            calendar=calendar,
+            answers=n,
+            on_time=on_time,
+            working=array("q", working),
+            calendar=array("q", calendar),
             moves_to_private=kinds.get((person, ReplyKind.MOVE_TO_PRIVATE.value), 0),
             redirects=kinds.get((person, ReplyKind.REDIRECT.value), 0),
             corrections=corrections.get(person, 0),
         )
-    return result
+    return result, answers
 
 
 def _day_bounds(conn: Connection, filters: Filters) -> CTE:

@@ -6,7 +6,10 @@ secret and the clock in, tests pass their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +25,8 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from incident import stats
+from incident.logs import get_logger
 from incident.sla import SlaSettings
 from incident.stats import StatsCache
 from incident.users import Role
@@ -31,6 +36,7 @@ from incident.web.inputs import refuse_forbidden_characters
 from incident.web.suggestions import KIND_TITLES, Suggestions, load_suggestions, redirect_text
 
 HERE = Path(__file__).parent
+log = get_logger(part="web")
 
 
 def _utc_now() -> datetime:
@@ -49,6 +55,9 @@ class WebSettings:
     # The deployment's SLA settings: the statistics page takes its time zone from them
     # (Europe/Moscow without them).
     sla: SlaSettings | None = None
+    # Compute the statistics of the current month and the twelve before it in the background
+    # when the app starts (``stats.warm_year``), so the first view of a year is quick.
+    warm_stats: bool = False
 
 
 def templates() -> Jinja2Templates:
@@ -91,11 +100,39 @@ def with_security_headers(request: Request, response: Response) -> Response:
     return response
 
 
+def warm_statistics(app: FastAPI) -> threading.Thread:
+    """Start ``stats.warm_year`` for the app's cache in a daemon thread; a failure is logged
+    and only means the first view computes its months itself."""
+    settings: WebSettings = app.state.settings
+    timezone = settings.sla.calendar.timezone if settings.sla is not None else "Europe/Moscow"
+
+    def run() -> None:
+        started = time.perf_counter()
+        try:
+            with app.state.engine.begin() as conn:
+                months = stats.warm_year(conn, app.state.stats_cache, app.state.clock(), timezone)
+        except Exception:
+            log.exception("stats_warm_failed")
+            return
+        log.info("stats_warmed", months=months, seconds=round(time.perf_counter() - started, 2))
+
+    thread = threading.Thread(target=run, name="stats-warm", daemon=True)
+    thread.start()
+    return thread
+
+
 def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     from incident.web import api
     from incident.web.pages import admin, card, health, login, queue, stats
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.warm_stats:
+            app.state.stats_warm = warm_statistics(app)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="incident: рабочее место SMM",
         version="1",
         docs_url=None,
