@@ -227,25 +227,48 @@ def test_monthly_report_for_one_community(world: World) -> None:
     assert report.total.incidents == 1
 
 
-def test_report_xlsx_has_rating_topics_and_days(world: World, tmp_path: Path) -> None:
+def test_report_xlsx_has_a_sheet_per_table_with_the_header_frozen_and_typed_cells(
+    world: World, tmp_path: Path
+) -> None:
     build_october(world)
     with world.engine.begin() as conn:
         report = reports.monthly_report(conn, 2026, 10, NOW)
     path = tmp_path / "report.xlsx"
     reports.write_report_xlsx(report, path)
     wb = load_workbook(path)
-    assert wb.sheetnames == ["Рейтинг", "Темы", "Площадки", "По дням"]
+    assert wb.sheetnames == ["Рейтинг", "Площадки", "Темы", "Сотрудники", "По дням"]
+    for ws in wb.worksheets:  # the title in row 1, the header in row 3, frozen below it
+        assert ws.freeze_panes == "B4", ws.title
+        assert str(ws["A1"].value).startswith(report.title)
+        assert ws["A3"].font.bold
     rating = [[c.value for c in row] for row in wb["Рейтинг"].iter_rows()]
-    assert rating[0][0] == report.title
     assert rating[2][:3] == ["Сообщество", "Обращений", "Отвечено"]
+    assert rating[2][6:10] == [
+        "Медиана, рабочие ч",
+        "90-й перцентиль, рабочие ч",
+        "Медиана, ч",
+        "90-й перцентиль, ч",
+    ]
     assert rating[3][:3] == ["vk/42 (vk-42)", 3, 2]
     assert rating[-1][:2] == ["Итого", 4]
-    topics = {row[0]: row[1] for row in [[c.value for c in r] for r in wb["Темы"].iter_rows()][1:]}
-    assert topics == {"Торговля": 3, "ЖКХ": 1}
+    assert wb["Рейтинг"].cell(len(rating), 1).font.bold  # the total row, and only it
+    assert not wb["Рейтинг"].cell(4, 1).font.bold
+    share = wb["Рейтинг"]["D4"]  # the answered share: a number shown as a percentage
+    assert (share.value, share.number_format) == (pytest.approx(2 / 3), "0.0%")
+    hours = wb["Рейтинг"]["G4"]
+    assert hours.value == pytest.approx(3.0)  # a number (of hours), not text
+    assert hours.number_format == "0.00"
+    topics = {r[0]: r[1] for r in [[c.value for c in r] for r in wb["Темы"].iter_rows()][3:]}
+    assert topics == {"Торговля": 3, "ЖКХ": 1, "Итого": 4}
     days = [[c.value for c in r] for r in wb["По дням"].iter_rows()]
-    assert days[0][:1] == ["День"]
-    assert len(days) == 1 + 31
-    assert sum(sum(v for v in row[1:]) for row in days[1:]) == 4
+    assert days[2][0] == "День"
+    assert len(days) == 3 + 31 + 1  # title, gap, header, the days, the total
+    first = wb["По дням"]["A4"]  # a date cell, not text
+    assert first.value == datetime(2026, 10, 1)
+    assert first.number_format == "DD.MM.YYYY"
+    assert sum(row[-1] for row in days[3:-1]) == 4
+    assert days[-1][0] == "Итого"
+    assert days[-1][-1] == 4
     wb.close()
 
 
@@ -284,7 +307,8 @@ def test_the_report_has_the_figures_per_platform_in_xlsx_and_on_the_printable_pa
     header = [name for name, _ in reports.PLATFORM_COLUMNS]
     start = rows.index(header)
     by_title = {row[0]: row for row in rows[start + 1 :] if row[0]}
-    assert set(by_title) == {"ВКонтакте", "Одноклассники", "Telegram"}
+    assert set(by_title) == {"ВКонтакте", "Одноклассники", "Telegram", "Итого"}
+    assert by_title["Итого"][1:3] == [6, 4]
     assert by_title["ВКонтакте"][1:3] == [4, 3]
     assert by_title["Одноклассники"][1:3] == [1, 1]
     assert by_title["Одноклассники"][8] == pytest.approx(2.0)  # median, calendar hours

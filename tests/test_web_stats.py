@@ -440,7 +440,7 @@ def test_the_monthly_report_xlsx_rates_each_community(boris: TestClient, world: 
     assert filename_of(response) == "отчёт_2026-10.xlsx"
     book = load_workbook(io.BytesIO(response.content), read_only=True)
     try:
-        assert book.sheetnames == ["Рейтинг", "Темы", "Площадки", "По дням"]
+        assert book.sheetnames == ["Рейтинг", "Площадки", "Темы", "Сотрудники", "По дням"]
         rows = [r for r in book["Рейтинг"].iter_rows(min_row=4, values_only=True) if r[0]]
     finally:
         book.close()
