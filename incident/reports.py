@@ -518,11 +518,11 @@ def report_tables(
                 "По дням",
                 "Обращения по дням и темам",
                 (("День", "date"), *[(names.get(t, t), "int") for t in topics], ("Всего", "int")),
-                [[date.fromisoformat(d), *counts, sum(counts)] for d, counts in by_day],
+                [[r.first, *r.counts, sum(r.counts)] for r in by_day],
                 [
                     "Итого",
-                    *[sum(c[j] for _, c in by_day) for j in range(len(topics))],
-                    sum(sum(c) for _, c in by_day),
+                    *[sum(r.counts[j] for r in by_day) for j in range(len(topics))],
+                    sum(sum(r.counts) for r in by_day),
                 ]
                 if by_day
                 else None,

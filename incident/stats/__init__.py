@@ -38,7 +38,7 @@ from incident.stats.model import (
     Stats,
     TopicRow,
 )
-from incident.stats.tables import volume_table
+from incident.stats.tables import VolumeRow, volume_table
 from incident.stats.warm import WARM_MONTHS, warm_span, warm_year
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "Stats",
     "StatsCache",
     "TopicRow",
+    "VolumeRow",
     "by_platform",
     "compute",
     "compute_month",

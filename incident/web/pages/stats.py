@@ -186,6 +186,24 @@ def hours(value: float | None) -> str:
     return f"{value:.1f} ч".replace(".", ",")
 
 
+MONTH_NAMES = (
+    "январь", "февраль", "март", "апрель", "май", "июнь",
+    "июль", "август", "сентябрь", "октябрь", "ноябрь", "декабрь",
+)  # fmt: skip
+
+
+def period_label(row: stats.VolumeRow, grouping: str) -> str:
+    """A line of the volume table in Russian: ``05.10.2026``, ``05.10–11.10.2026``,
+    ``октябрь 2026``; a week or month the period cuts shows the days it keeps."""
+    if grouping == "day":
+        return f"{row.first:%d.%m.%Y}"
+    if grouping == "month" and not row.partial:
+        return f"{MONTH_NAMES[row.first.month - 1]} {row.first.year}"
+    if row.first == row.last:
+        return f"{row.first:%d.%m.%Y}"
+    return f"{row.first:%d.%m}–{row.last:%d.%m.%Y}"
+
+
 def auto_grouping(first: date, last: date) -> Grouping:
     days = (last - first).days + 1
     if days <= 14:
@@ -253,7 +271,11 @@ def stats_page(
             "groupings": GROUPING_TITLES,
             "volume_topics": volume_topics,
             "volume_rows": volume_rows,
-            "volume_totals": [sum(c[j] for _, c in volume_rows) for j in range(len(volume_topics))],
+            "volume_totals": [
+                sum(r.counts[j] for r in volume_rows) for j in range(len(volume_topics))
+            ],
+            "volume_clipped": grouping != "day" and any(r.partial for r in volume_rows),
+            "period_label": period_label,
             "share": share,
             "hours": hours,
             "local": lambda moment, fmt="%d.%m.%Y %H:%M": moment.astimezone(tz).strftime(fmt),
