@@ -20,10 +20,9 @@ from incident.sla import SlaSettings
 from incident.users import Role
 from incident.workcal import working_time_between
 from tests.conftest import FakeClock
-from tests.world import NOW, T0, World, add_user, login, make_app, percentile_cont
+from tests.world import NOW, PeopleWorld, World, add_user, login, make_app, percentile_cont
 
 OCTOBER = {"from": "2026-10-01", "to": "2026-10-31"}
-HOUR = timedelta(hours=1)
 
 
 @pytest.fixture
@@ -53,30 +52,8 @@ def working_hours(opened: datetime, after: timedelta) -> float:
     return elapsed.total_seconds() / 3600
 
 
-class SmallWorld:
-    """Anna answers three incidents (one late), Vera one; the platform, the worker and the
-    demo operator one each; Vera moves one to private messages, Anna redirects one and
-    corrects a topic; each of them holds open incidents, one of Anna's from September."""
-
-    def __init__(self, world: World) -> None:
-        monday = T0 + timedelta(days=4)  # Monday 5 October, 10:00
-        self.anna = [(T0, HOUR), (T0 + timedelta(days=1), 3 * HOUR), (monday, 50 * HOUR)]
-        self.vera = [(T0 + HOUR, 2 * HOUR)]
-        ids = [world.incident(at, answered_after=after, by="anna") for at, after in self.anna]
-        vera = world.incident(self.vera[0][0], answered_after=self.vera[0][1], by="vera")
-        world.incident(T0 + 2 * HOUR, answered_after=HOUR, by=PLATFORM_ACTOR)
-        world.incident(T0 + 2 * HOUR, answered_after=HOUR, by=WORKER)
-        world.incident(T0 + 3 * HOUR, answered_after=HOUR / 2, by=DEMO_OPERATOR)
-        world.reply(ids[0], "move-to-private", by="vera")
-        world.reply(ids[1], "redirect", by="anna")
-        world.correct_topic(vera, "housing", by="anna")
-        world.incident(T0 + 5 * HOUR, assignee="vera")
-        world.incident(T0 + 6 * HOUR, assignee="anna")
-        world.incident(T0 - timedelta(days=20), assignee="anna")  # September, still open
-
-
 def test_each_person_has_a_line_that_matches_a_hand_count(boris: TestClient, world: World) -> None:
-    small = SmallWorld(world)
+    small = PeopleWorld(world)
     data = stats_of(boris)
     people = {p["person"]: p for p in data["people"]}
     assert list(people) == ["anna", "vera"]  # the busiest first
@@ -109,7 +86,7 @@ def test_each_person_has_a_line_that_matches_a_hand_count(boris: TestClient, wor
 def test_automatic_actors_are_listed_apart_and_never_among_people(
     boris: TestClient, world: World
 ) -> None:
-    SmallWorld(world)
+    PeopleWorld(world)
     data = stats_of(boris)
     assert {p["person"] for p in data["people"]}.isdisjoint({PLATFORM_ACTOR, WORKER, DEMO_OPERATOR})
     apart = {p["person"]: p for p in data["automatic"]}
@@ -123,7 +100,7 @@ def test_automatic_actors_are_listed_apart_and_never_among_people(
 
 
 def test_the_person_filter_keeps_only_that_persons_line(boris: TestClient, world: World) -> None:
-    SmallWorld(world)
+    PeopleWorld(world)
     data = stats_of(boris, person="vera")
     assert [p["person"] for p in data["people"]] == ["vera"]
     assert data["automatic"] == []
@@ -135,7 +112,7 @@ def test_the_person_filter_keeps_only_that_persons_line(boris: TestClient, world
 def test_the_page_shows_each_person_and_the_automatic_actors_apart(
     boris: TestClient, world: World
 ) -> None:
-    SmallWorld(world)
+    PeopleWorld(world)
     page = boris.get("/stats", params=OCTOBER)
     assert page.status_code == 200
     people, _, rest = page.text.partition('id="automatic-table"')
@@ -148,7 +125,7 @@ def test_the_page_shows_each_person_and_the_automatic_actors_apart(
 
 
 def test_the_web_app_warms_the_current_year_when_it_starts(engine: Engine, world: World) -> None:
-    SmallWorld(world)
+    PeopleWorld(world)
     app = make_app(engine, FakeClock(NOW.astimezone(UTC)), warm_stats=True)
     with TestClient(app):
         app.state.stats_warm.join(timeout=60)
