@@ -84,7 +84,7 @@ PG_GENERATE = [
            CASE WHEN ans THEN 'answered' WHEN id % 7 = 0 THEN 'closed' ELSE 'open' END,
            (CAST(:topics AS text[]))[1 + id % 10], created_at, created_at + interval '24 hours',
            CASE WHEN ans THEN created_at + rs * interval '1 second' END,
-           CASE WHEN ans THEN CASE WHEN id % 4 = 0 THEN 'platform' ELSE 'user' || id % 15 END END,
+           CASE WHEN ans THEN CASE WHEN id % 4 = 0 THEN 'platform' ELSE 'user' || (id % 15) END END,
            CASE WHEN ans THEN rs END, CASE WHEN ans THEN (rs * 0.4)::bigint END,
            CASE WHEN ans THEN rs <= 86400 END, created_at, created_at
     FROM (SELECT c.*, random() < 0.9 AS ans,
@@ -99,12 +99,12 @@ PG_GENERATE = [
     """,
     # who holds what: a third of the open incidents is assigned to someone
     """
-    UPDATE incidents SET assignee = 'user' || id % 15 WHERE status = 'open' AND id % 3 = 0
+    UPDATE incidents SET assignee = 'user' || (id % 15) WHERE status = 'open' AND id % 3 = 0
     """,
     # one incident in 50 had its topic corrected by hand
     """
     INSERT INTO topic_corrections (incident_id, from_topic, to_topic, actor, at)
-    SELECT id, 'other', topic, 'user' || id % 15, opened_at + interval '1 hour'
+    SELECT id, 'other', topic, 'user' || (id % 15), opened_at + interval '1 hour'
     FROM incidents WHERE id % 50 = 0
     """,
     # written over the past year, not just now (the triggers keep a stamp that is set)
@@ -137,7 +137,7 @@ SQLITE_GENERATE = [
            strftime('%Y-%m-%d %H:%M:%S', created_at, '+1 day') || '.000000',
            CASE WHEN ans THEN strftime('%Y-%m-%d %H:%M:%S', created_at,
                                        '+' || rs || ' seconds') || '.000000' END,
-           CASE WHEN ans THEN CASE WHEN id % 4 = 0 THEN 'platform' ELSE 'user' || id % 15 END
+           CASE WHEN ans THEN CASE WHEN id % 4 = 0 THEN 'platform' ELSE 'user' || (id % 15) END
            END,
            CASE WHEN ans THEN rs END, CASE WHEN ans THEN rs * 4 / 10 END,
            CASE WHEN ans THEN rs <= 86400 END, created_at, created_at
@@ -152,10 +152,10 @@ SQLITE_GENERATE = [
            CASE WHEN id % 40 = 0 THEN 'redirect' ELSE 'move-to-private' END
     FROM incidents WHERE id % 20 = 0
     """,
-    "UPDATE incidents SET assignee = 'user' || id % 15 WHERE status = 'open' AND id % 3 = 0",
+    "UPDATE incidents SET assignee = 'user' || (id % 15) WHERE status = 'open' AND id % 3 = 0",
     """
     INSERT INTO topic_corrections (incident_id, from_topic, to_topic, actor, at)
-    SELECT id, 'other', topic, 'user' || id % 15, opened_at FROM incidents WHERE id % 50 = 0
+    SELECT id, 'other', topic, 'user' || (id % 15), opened_at FROM incidents WHERE id % 50 = 0
     """,
     # written over the past year, not just now (the triggers keep a stamp that is set)
     "UPDATE incidents SET changed_at = (julianday(updated_at) - 2440587.5) * 86400.0",
