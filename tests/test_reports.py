@@ -21,7 +21,7 @@ from incident.commands import report as report_command
 from incident.db import make_engine
 from incident.stats import Filters
 from incident.web import printable
-from tests.world import World
+from tests.world import PeopleWorld, World
 
 MSK = ZoneInfo("Europe/Moscow")
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=MSK)  # Thursday
@@ -289,6 +289,12 @@ def test_report_csv_and_printable_page(world: World) -> None:
     assert "vk/42 (vk-42)" in page
     assert page.count("<svg") == 2
     assert "66,7 %" in page
+    # each total is its table's footer, the only bold row; the per-person section is there
+    assert "tr:last-child" not in page
+    assert page.count("<tfoot>") == 4  # rating, platforms, topics, people
+    assert '<tfoot><tr class="total"><td class="text">Итого</td>' in page
+    assert "<h2>По сотрудникам</h2>" in page
+    assert "90-й перцентиль, рабочие ч" in page
 
 
 def test_the_report_has_the_figures_per_platform_in_xlsx_and_on_the_printable_page(
@@ -509,3 +515,28 @@ def test_export_day_boundaries_are_local_midnight(world: World) -> None:
             reports.export_rows(conn, Filters.for_days(T0.date(), T0.date()))
         )
     assert [r["id"] for r in rows] == [a]
+
+
+def test_the_report_has_a_sheet_per_person_with_the_automatic_actors_apart(
+    world: World, tmp_path: Path
+) -> None:
+    PeopleWorld(world)  # Anna 3 answers (2 on time), Vera 1; platform, worker, demo operator
+    with world.engine.begin() as conn:
+        report = reports.monthly_report(conn, 2026, 10, NOW)
+    path = tmp_path / "report.xlsx"
+    reports.write_report_xlsx(report, path)
+    wb = load_workbook(path)
+    rows = [[c.value for c in r] for r in wb["Сотрудники"].iter_rows()]
+    wb.close()
+    assert rows[2][:4] == ["Сотрудник", "Ответов", "Из них в срок", "Доля в срок"]
+    assert rows[3][:3] == ["Anna", 3, 2]  # the display name, the busiest first
+    assert rows[3][-1] == 2  # open incidents assigned now, September's included
+    assert rows[4][:3] == ["Vera", 1, 1]
+    assert rows[5][:3] == ["Все сотрудники", 4, 3]
+    apart = rows[rows.index(["Не сотрудники: учитываются отдельно"] + [None] * 11) + 1 :]
+    names = [r[0] for r in apart if r[0] and r[1] is not None]
+    assert names == [
+        "обработчик (автоматически)",
+        "демо-оператор (автоматически)",
+        "ответ на площадке",
+    ]
