@@ -18,6 +18,7 @@ from incident.commands import (
     report,
     setup,
     sla,
+    survey,
     telegram,
     users,
     web,
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.register(sub)
     classify_commands.register(sub)
     telegram.register(sub)
+    survey.register(sub)
     return parser
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Dialect,
     Engine,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -415,4 +417,67 @@ worker_status = Table(
         "parts", JsonType, nullable=False, default=dict
     ),  # part -> {"ok_at", "error_at", "error"}
     Index("ix_worker_status_beat", "beat_at"),
+)
+
+
+# --- the satisfaction survey (migration 0013) ------------------------------------------------
+
+# A campaign: one public link (``/survey/<slug>``) and the survey definition it started with, so
+# its results stay readable when next year's form changes the file.
+survey_campaigns = Table(
+    "survey_campaigns",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("slug", String(32), nullable=False, unique=True),
+    Column("title", String(200), nullable=False),
+    Column("survey_id", String(32), nullable=False),
+    Column("definition", JsonType, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64)),
+    Column("closed_at", UtcDateTime),
+)
+
+# One citizen's answers: nothing about the respondent but the answers and the time.
+survey_responses = Table(
+    "survey_responses",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("campaign_id", ForeignKey("survey_campaigns.id"), nullable=False),
+    Column("submitted_at", UtcDateTime, nullable=False),
+    Column("answers", JsonType, nullable=False),  # question id -> option number(s) / text / rows
+    Index("ix_survey_responses_campaign", "campaign_id", "submitted_at"),
+)
+
+# The «оцените ответ» link a reply carries: a one-use token (its SHA-256 here) tied to the
+# incident and to who sent the reply, so ratings are known per topic, person and platform.
+rating_links = Table(
+    "rating_links",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("incident_id", ForeignKey("incidents.id"), nullable=False),
+    Column("sent_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("answered_at", UtcDateTime),
+    Column("score", SmallInteger),
+    Column("comment", Text),
+    Index("ix_rating_links_incident", "incident_id"),
+)
+
+# A follow-up task a supervisor made of an open answer: who does it, by when, and when it was
+# done.
+survey_tasks = Table(
+    "survey_tasks",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("response_id", ForeignKey("survey_responses.id"), nullable=False),
+    Column("question", String(32), nullable=False),
+    Column("what", Text, nullable=False),
+    Column("assignee", String(64), nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime),
+    Column("closed_by", String(64)),
+    Index("ix_survey_tasks_open", "closed_at", "due_on"),
 )

@@ -71,6 +71,21 @@ def test_redirect_must_name_a_known_sub_theme(tmp_path: Path, rules: RuleSet) ->
     )
 
 
+def test_the_rating_link_setting_is_true_or_false(
+    tmp_path: Path, rules: RuleSet, catalog: Catalog
+) -> None:
+    extra = (
+        '[[reply]]\nid = "x"\ntopics = ["trade"]\nkind = "answer"\nrating_link = "yes"\n'
+        'text = "Разберёмся"\n'
+    )
+    assert "reply[0](x).rating_link: must be true or false" in _problems(tmp_path, rules, extra)
+    # shipped: the topic answers ask for the «оцените ответ» link, nothing else does
+    asking = {r.id for r in catalog.replies.values() if r.rating_link}
+    assert asking
+    assert all(catalog.replies[rid].kind == "answer" for rid in asking)
+    assert catalog.replies["thanks"].rating_link is False
+
+
 def test_unknown_topic_and_duplicate_ids_are_rejected(tmp_path: Path, rules: RuleSet) -> None:
     extra = '[[reply]]\nid = "thanks"\ntopics = ["weather"]\nkind = "thanks"\ntext = "Спасибо"\n'
     problems = _problems(tmp_path, rules, extra)

@@ -33,9 +33,15 @@ PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),  # its own bearer token: tests/test_metrics.py
+    # citizens' pages: a survey campaign's form and a reply's rating link (tests/test_survey_web.py)
+    ("GET", "/survey/anna"),
+    ("POST", "/survey/anna"),
+    ("GET", "/rate/anna"),
+    ("POST", "/rate/anna"),
 }
 ADMIN_ONLY = "/admin/"
 SUPERVISOR_ONLY = {"/stats"}
+SUPERVISOR_PAGES = "/surveys"  # the survey's results, exports and tasks
 
 
 @pytest.fixture
@@ -100,7 +106,7 @@ def test_staff_are_refused_on_admin_and_supervisor_routes(app: Any, client: Test
     token = csrf_of(client, "/queue")
     checked = 0
     for method, path in routes(app):
-        if not (path.startswith(ADMIN_ONLY) or path in SUPERVISOR_ONLY):
+        if not (path.startswith((ADMIN_ONLY, SUPERVISOR_PAGES)) or path in SUPERVISOR_ONLY):
             continue
         response = request(client, method, path, token)
         assert response.status_code == 403, (method, path, response.status_code)

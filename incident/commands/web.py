@@ -58,6 +58,9 @@ def cmd_web(args: argparse.Namespace) -> int:
         replies_dir=config.replies_dir,
         sla=config.sla,
         warm_stats=True,
+        survey_definition=config.survey.definition,
+        public_url=config.public_url,
+        rating_links=config.survey.rating_links,
     )
     with database(config) as engine:
         web = create_app(engine, settings)

@@ -34,6 +34,7 @@ __all__ = [
     "Secret",
     "SourceConfig",
     "SourceContext",
+    "SurveyConfig",
     "WorkerConfig",
     "default_config_path",
     "load_config",
@@ -139,6 +140,19 @@ class ReplyValues:
 
 
 @dataclass(frozen=True, slots=True)
+class SurveyConfig:
+    """The ``[survey]`` table: the satisfaction survey's form and its public links."""
+
+    # the survey definition file (surveys/satisfaction.toml shipped beside the package)
+    definition: Path = Path("surveys/satisfaction.toml")
+    # the address citizens reach the web app at, for the survey's and the rating links;
+    # empty: [notify] base_url
+    public_url: str = ""
+    # the global switch of the «оцените ответ» link in replies whose template asks for it
+    rating_links: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole deployment's configuration, as read from one file."""
 
@@ -158,6 +172,13 @@ class Config:
     # [retention] personal_data_months: texts and names of finished incidents older than this
     # are removed (0: kept for ever); the statistics are kept
     retention_months: int = 0
+    survey: SurveyConfig = field(default_factory=SurveyConfig)
+
+    @property
+    def public_url(self) -> str | None:
+        """Where citizens reach the web app: ``[survey] public_url``, else ``[notify]
+        base_url``; None when neither is set (links are then paths)."""
+        return self.survey.public_url or self.notify.base_url or None
 
     def sweep_interval(self, name: str) -> float:
         """Seconds between scheduled sweeps of source ``name``: its own setting, else
@@ -222,6 +243,7 @@ _TOP_KEYS = (
     "sla",
     "notify",
     "retention",
+    "survey",
 )
 _WORKER_KEYS = (
     "sweep_interval_seconds",
@@ -293,6 +315,12 @@ def parse_config(
     )
     retention = top.table("retention", f"{path} [retention]", ("personal_data_months",))
     retention_months = retention.integer("personal_data_months", 0, low=0, high=1200)
+    sv = top.table("survey", f"{path} [survey]", ("definition", "public_url", "rating_links"))
+    survey = SurveyConfig(
+        definition=_data_file(sv.text("definition", ""), "surveys/satisfaction.toml", base),
+        public_url=sv.text("public_url", "", pattern=r"(https?://[^\s/]+(/\S*)?)?").rstrip("/"),
+        rating_links=sv.flag("rating_links", False),
+    )
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -311,6 +339,7 @@ def parse_config(
         reply_values=reply_values,
         notify=notify,
         retention_months=retention_months,
+        survey=survey,
     )
 
 
@@ -348,6 +377,14 @@ def _data_dir(configured: str, name: str, base: Path) -> Path:
     if configured:
         return base / configured
     return base / name if (base / name).is_dir() else SHIPPED_DATA / name
+
+
+def _data_file(configured: str, name: str, base: Path) -> Path:
+    """A configured file (relative to the config file), else ``<config dir>/<name>`` when it
+    exists, else the file shipped beside the package."""
+    if configured:
+        return base / configured
+    return base / name if (base / name).is_file() else SHIPPED_DATA / name
 
 
 def _database_url(url: str, base: Path) -> str:

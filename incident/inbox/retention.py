@@ -1,7 +1,8 @@
 """Retention: personal data of finished incidents is removed after the configured months.
 
 What goes: the comment's text, its earlier versions, the author's name and id, the platform's
-raw payload; the incident's verdict (it quotes the text); its replies' texts and staff notes.
+raw payload; the incident's verdict (it quotes the text); its replies' texts and staff notes;
+the comment a citizen left with the reply's rating (the score stays).
 What stays: every field the statistics read (times, topic, status, answer figures, who
 answered), the audit log (it records actions, never texts), and the comment's ids, so the
 comment is still recognised and never stored again.
@@ -55,6 +56,14 @@ def remove_personal_data(conn: Connection, cutoff: datetime, now: datetime) -> i
         )
         conn.execute(
             update(db.notes).where(db.notes.c.incident_id.in_(incidents)).values(text=REMOVED)
+        )
+        conn.execute(  # the citizen's comment on the reply's rating; the score stays
+            update(db.rating_links)
+            .where(
+                db.rating_links.c.incident_id.in_(incidents),
+                db.rating_links.c.comment.is_not(None),
+            )
+            .values(comment=REMOVED)
         )
     return removed
 

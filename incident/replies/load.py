@@ -10,6 +10,7 @@
     redirect = "roads"            # redirect only: the sub-theme id of rules/other.toml
     when = ["question"]           # optional: verdict flags that make this reply fit better
     urgent = false                # true: offered first when the comment is urgent
+    rating_link = false           # true: the sent reply carries the «оцените ответ» link
     text = "{greeting} ..."       # placeholders in braces, see PLACEHOLDERS
 
 ``replies/_platforms.toml`` gives each platform's length limit in characters. Every problem is
@@ -77,7 +78,17 @@ def _load_limits(path: Path, problems: list[str]) -> dict[str, int]:
     return limits
 
 
-_REPLY_KEYS = {"id", "topics", "kind", "text", "reason", "redirect", "when", "urgent"}
+_REPLY_KEYS = {
+    "id",
+    "topics",
+    "kind",
+    "text",
+    "reason",
+    "redirect",
+    "when",
+    "urgent",
+    "rating_link",
+}
 _FLAGS = frozenset({"question", "complaint", "thanks", "urgent", "abusive", "flood"})
 
 
@@ -141,6 +152,10 @@ def _load_reply(
     if not isinstance(urgent, bool):
         bad("urgent", "must be true or false")
         urgent = False
+    rating_link = item.get("rating_link", False)
+    if not isinstance(rating_link, bool):
+        bad("rating_link", "must be true or false")
+        rating_link = False
     return ReplyTemplate(
         id=rid,
         topics=tuple(topics),
@@ -152,6 +167,7 @@ def _load_reply(
         when=frozenset(when),
         urgent=urgent,
         source=name,
+        rating_link=rating_link,
     )
 
 

@@ -46,6 +46,8 @@ class ReplyTemplate:
     when: frozenset[str] = frozenset()
     urgent: bool = False
     source: str = ""
+    # the reply carries the «оцените ответ» link when [survey] rating_links is on
+    rating_link: bool = False
 
     def fits(self, topic: str) -> bool:
         return topic in self.topics or "*" in self.topics

@@ -21,6 +21,7 @@ from incident.web import deps, queries
 from incident.web.auth import csrf_token
 from incident.web.cards import card_json, load_card, row_json
 from incident.web.deps import CurrentUser, Id
+from incident.web.rating import with_rating_link
 
 router = APIRouter(prefix="/api", tags=["incidents"])
 
@@ -147,10 +148,15 @@ def reply(request: Request, incident_id: Id, body: ReplyIn, user: CurrentUser) -
     def work(conn: Any, now: datetime) -> int:
         row = queries.incident(conn, incident_id)
         limit = deps.suggestions(request).limit(row.platform) if row else None
+        text = body.text
+        if row is not None and text.strip():
+            text = with_rating_link(
+                request, conn, incident_id, text, body.reply_id, user.username, now
+            )
         return inbox.queue_reply(
             conn,
             incident_id,
-            body.text,
+            text,
             user.username,
             now,
             kind=body.kind,

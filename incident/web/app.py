@@ -6,6 +6,7 @@ secret and the clock in, tests pass their own.
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -34,6 +35,7 @@ from incident.web import display
 from incident.web.auth import SESSION_HOURS, LoginRequired, csrf_guard, csrf_token
 from incident.web.inputs import refuse_forbidden_characters
 from incident.web.suggestions import KIND_TITLES, Suggestions, load_suggestions, redirect_text
+from incident.web.throttle import Throttle
 
 HERE = Path(__file__).parent
 log = get_logger(part="web")
@@ -58,6 +60,13 @@ class WebSettings:
     # Compute the statistics of the current month and the twelve before it in the background
     # when the app starts (``stats.warm_year``), so the first view of a year is quick.
     warm_stats: bool = False
+    # The satisfaction survey: the definition file new campaigns use, the address citizens
+    # reach this app at (None: links are paths), and the «оцените ответ» link's switch.
+    survey_definition: Path | None = None
+    public_url: str | None = None
+    rating_links: bool = False
+    # Public form posts per address within ten minutes (the survey and the rating link).
+    public_posts_per_window: int = 10
 
 
 def templates() -> Jinja2Templates:
@@ -123,7 +132,7 @@ def warm_statistics(app: FastAPI) -> threading.Thread:
 
 def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     from incident.web import api
-    from incident.web.pages import admin, card, health, login, queue, stats
+    from incident.web.pages import admin, card, health, login, queue, stats, survey, surveys
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -152,6 +161,10 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     app.state.templates = templates()
     # Month figures kept between views of /stats (see stats.StatsCache): one per app.
     app.state.stats_cache = StatsCache()
+    app.state.public_throttle = Throttle(
+        hmac.new(settings.secret.encode(), b"incident: public form addresses", "sha256").digest(),
+        limit=settings.public_posts_per_window,
+    )
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret,
@@ -234,7 +247,7 @@ def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     # the statistics page first: its /stats supersedes the placeholder of the other pages
-    for page in (stats, login, queue, card, admin, health):
+    for page in (stats, login, queue, card, admin, health, survey, surveys):
         app.include_router(page.router)
     app.include_router(api.router)
     return app

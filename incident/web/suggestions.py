@@ -97,6 +97,13 @@ class Suggestions:
             link = support.private_link(community) if support is not None else None
         return name, link
 
+    def rating_link(self, reply_id: str | None) -> bool:
+        """Whether the template ``reply_id`` asks for the «оцените ответ» link."""
+        if self.catalog is None or not reply_id:
+            return False
+        template = self.catalog.replies.get(reply_id)
+        return template is not None and template.rating_link
+
     def limit(self, platform: str) -> int | None:
         """The most characters one reply may have on ``platform`` (None: no limit known)."""
         if self.catalog is None:

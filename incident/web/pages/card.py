@@ -14,6 +14,7 @@ from incident.users import User
 from incident.web import deps, queries
 from incident.web.cards import load_card
 from incident.web.deps import CurrentUser, Id
+from incident.web.rating import with_rating_link
 
 router = APIRouter(include_in_schema=False)
 
@@ -73,6 +74,10 @@ def send_reply(
     with deps.action(request) as conn:
         platform = queries.incident(conn, incident_id)
         limit = deps.suggestions(request).limit(platform.platform) if platform else None
+        if platform is not None and text.strip():
+            text = with_rating_link(
+                request, conn, incident_id, text, reply_id, user.username, deps.now(request)
+            )
         inbox.queue_reply(
             conn,
             incident_id,
