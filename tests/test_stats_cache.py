@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -294,3 +295,21 @@ def test_a_year_view_after_warming_reads_no_month(world: World) -> None:
 def fresh_people(world: World, filters: Filters) -> stats.Stats:
     with world.engine.begin() as conn:
         return stats.compute(conn, filters, NOW, people=True)
+
+
+def test_the_page_figures_are_the_same_with_or_without_the_per_person_table(
+    world: World,
+) -> None:
+    ids = fill(world)
+    automatic = datetime(2026, 10, 7, 10, 0, tzinfo=MSK)  # counted in nobody's totals
+    world.incident(automatic, answered_after=timedelta(hours=1), by="worker")
+    world.reply(ids[5], "redirect", by="vera")
+    with world.engine.begin() as conn:
+        plain = stats.compute(conn, QUARTER, NOW)
+        full = stats.compute(conn, QUARTER, NOW, people=True)
+    assert replace(full, people=(), automatic=(), people_total=None) == plain
+    assert (
+        sum(p.answers for p in full.people)
+        + sum(a.answers for a in full.automatic if a.person not in stats.AUTOMATIC_ACTORS)
+        == plain.answered
+    )
