@@ -42,11 +42,17 @@ TOPIC_LABELS: Mapping[str, str] = {
 # Who acted, when it was not a person with an account:
 WORKER = "worker"  # the worker on its own (an automatic action)
 PLATFORM_ACTOR = "platform"  # a person answering in the platform's own interface
+DEMO_OPERATOR = "demo-operator"  # `incident demo`'s robot that answers the oldest incident
 # Actors whose answers are not a person's: never counted as answers, moves or redirects.
 AUTOMATIC_ACTORS: tuple[str, ...] = (WORKER,)
+# Actors that are not one member of staff: the per-person figures list them apart
+# (``automatic`` in /api/stats) and never mix them into people's rows. The demo operator's
+# and the platform's answers still count in the totals; the worker's count nowhere.
+NOT_PEOPLE: tuple[str, ...] = (*AUTOMATIC_ACTORS, DEMO_OPERATOR, PLATFORM_ACTOR)
 # How the actors without an account are named to people (history, exports, statistics).
 ACTOR_LABELS: Mapping[str, str] = {
     WORKER: "система",
+    DEMO_OPERATOR: "демо-оператор (автоматически)",
     PLATFORM_ACTOR: "сообщество на площадке",
 }
 

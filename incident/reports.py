@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -232,7 +232,9 @@ class CommunityRow:
     on_time: int
     on_time_share: float | None
     median_working_hours: float | None
+    p90_working_hours: float | None
     median_hours: float | None
+    p90_hours: float | None
     overdue: int  # unanswered past due (at the report's ``now``)
 
     @property
@@ -255,8 +257,10 @@ class MonthlyReport:
     now: datetime
     communities: tuple[CommunityRow, ...]
     total: CommunityRow
-    overall: Stats  # all the chosen communities together (topics, daily series)
+    overall: Stats  # all the chosen communities together (topics, daily series, people)
     platforms: tuple[stats.PlatformRow, ...] = ()  # the overall figures per platform
+    topics: tuple[tuple[str, Stats], ...] = ()  # the overall figures per topic, busiest first
+    names: Mapping[str, str] = field(default_factory=dict)  # person -> the name to show
 
     @property
     def title(self) -> str:
@@ -274,7 +278,9 @@ def _row(s: Stats, platform: str | None, community: str | None, source: str | No
         on_time=s.on_time,
         on_time_share=s.on_time_share,
         median_working_hours=s.median_working_hours,
+        p90_working_hours=s.p90_working_hours,
         median_hours=s.median_hours,
+        p90_hours=s.p90_hours,
         overdue=s.overdue_unanswered,
     )
 
@@ -288,7 +294,8 @@ def monthly_report(
     timezone: str = "Europe/Moscow",
     community: str | None = None,
 ) -> MonthlyReport:
-    """The month's figures per community (of every platform), most incidents first."""
+    """The month's figures per community (of every platform), most incidents first; per
+    platform, per topic and per person (the person's display name, else the login)."""
     month_filters = Filters.for_month(year, month, timezone, community=community)
     i = db.incidents.c
     where = [i.opened_at >= month_filters.start, i.opened_at < month_filters.end]
@@ -304,8 +311,21 @@ def monthly_report(
         )
         rows.append(_row(s, platform, page, source))
     rows.sort(key=lambda r: (-r.incidents, r.platform or "", r.community or ""))
-    overall = stats.compute(conn, month_filters, now)
+    overall = stats.compute(conn, month_filters, now, people=True)
     by_platform = stats.by_platform(conn, month_filters, now, sorted({p for p, _, _ in pages}))
+    topics = tuple(
+        (t.topic, stats.compute(conn, replace(month_filters, topic=t.topic), now))
+        for t in overall.by_topic
+    )
+    u = db.users.c
+    staff = [p.person for p in overall.people]
+    names = {p: p for p in staff}
+    if staff:
+        for login, shown in conn.execute(
+            select(u.username, u.display_name).where(u.username.in_(staff))
+        ):
+            names[login] = (shown or "").strip() or login
+    names.update({a.person: ACTOR_LABELS.get(a.person, a.person) for a in overall.automatic})
     return MonthlyReport(
         year=year,
         month=month,
@@ -315,8 +335,35 @@ def monthly_report(
         total=_row(overall, None, None, None),
         overall=overall,
         platforms=by_platform,
+        topics=topics,
+        names=names,
     )
 
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One table of the monthly report: an XLSX sheet and a section of the printable page.
+
+    ``columns``: (header, kind), kind one of text, int, share, hours, date. ``total``: the
+    total row (None where there is nothing to total); ``apart``: rows listed after it under
+    ``apart_title``, not part of it (the automatic actors beside the staff)."""
+
+    sheet: str
+    title: str
+    columns: tuple[tuple[str, str], ...]
+    rows: list[list[Any]]
+    total: list[Any] | None = None
+    apart_title: str = ""
+    apart: list[list[Any]] = field(default_factory=list)
+    note: str = ""
+
+
+TIMES: tuple[tuple[str, str], ...] = (
+    ("Медиана, рабочие ч", "hours"),
+    ("90-й перцентиль, рабочие ч", "hours"),
+    ("Медиана, ч", "hours"),
+    ("90-й перцентиль, ч", "hours"),
+)
 
 REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("Сообщество", "text"),
@@ -325,8 +372,7 @@ REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("Доля отвеченных", "share"),
     ("В срок", "int"),
     ("Доля в срок", "share"),
-    ("Медиана, рабочие ч", "hours"),
-    ("Медиана, ч", "hours"),
+    *TIMES,
     ("Просрочено", "int"),
     ("В рейтинге", "text"),
 )
@@ -341,115 +387,209 @@ def report_values(row: CommunityRow) -> list[Any]:
         row.on_time,
         row.on_time_share,
         row.median_working_hours,
+        row.p90_working_hours,
         row.median_hours,
+        row.p90_hours,
         row.overdue,
         "" if row.community is None else ("да" if row.rated else f"нет (< {RATED_MINIMUM})"),
     ]
 
 
-def topic_rows(report: MonthlyReport, labels: Mapping[str, str] | None) -> list[list[Any]]:
-    names = labels or TOPIC_LABELS
-    return [
-        [
-            names.get(t.topic, t.topic),
-            t.comments,
-            t.answered,
-            t.on_time / t.answered if t.answered else None,
-            t.overdue,
-        ]
-        for t in report.overall.by_topic
-    ]
-
-
-TOPIC_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("Тема", "text"),
-    ("Обращений", "int"),
-    ("Отвечено", "int"),
-    ("Доля в срок среди отвеченных", "share"),
-    ("Просрочено", "int"),
-)
-
-PLATFORM_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("Площадка", "text"),
+# The columns of the tables by platform and by topic: each line the month's figures with that
+# platform or topic chosen as the filter, the total line those of the whole month.
+FIGURE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("Обращений", "int"),
     ("Отвечено", "int"),
     ("Доля отвеченных", "share"),
     ("В срок", "int"),
     ("Доля в срок", "share"),
-    ("Медиана, рабочие ч", "hours"),
-    ("90-й перцентиль, рабочие ч", "hours"),
-    ("Медиана, ч", "hours"),
-    ("90-й перцентиль, ч", "hours"),
+    *TIMES,
     ("Просрочено", "int"),
     ("Переводов в личные", "int"),
     ("Перенаправлений", "int"),
 )
+PLATFORM_COLUMNS = (("Площадка", "text"), *FIGURE_COLUMNS)
+TOPIC_COLUMNS = (("Тема", "text"), *FIGURE_COLUMNS)
+PERSON_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Сотрудник", "text"),
+    ("Ответов", "int"),
+    ("Из них в срок", "int"),
+    ("Доля в срок", "share"),
+    *TIMES,
+    ("Переводов в личные", "int"),
+    ("Перенаправлений", "int"),
+    ("Исправлений темы", "int"),
+    ("На исполнении сейчас", "int"),
+)
+
+
+def _figures(name: str, s: Stats | stats.PlatformRow) -> list[Any]:
+    overdue = s.overdue if isinstance(s, stats.PlatformRow) else s.overdue_unanswered
+    return [
+        name,
+        s.comments,
+        s.answered,
+        s.answered_share,
+        s.on_time,
+        s.on_time_share,
+        s.median_working_hours,
+        s.p90_working_hours,
+        s.median_hours,
+        s.p90_hours,
+        overdue,
+        s.moves_to_private,
+        s.redirects,
+    ]
+
+
+def _person(name: str, p: stats.PersonRow) -> list[Any]:
+    return [
+        name,
+        p.answers,
+        p.on_time,
+        p.on_time_share,
+        p.median_working_hours,
+        p.p90_working_hours,
+        p.median_hours,
+        p.p90_hours,
+        p.moves_to_private,
+        p.redirects,
+        p.corrections,
+        p.open_assigned,
+    ]
 
 
 def platform_rows(report: MonthlyReport) -> list[list[Any]]:
     """The month's figures per platform (its Russian title), the busiest first."""
-    return [
-        [
-            platform_title(p.platform),
-            p.comments,
-            p.answered,
-            p.answered_share,
-            p.on_time,
-            p.on_time_share,
-            p.median_working_hours,
-            p.p90_working_hours,
-            p.median_hours,
-            p.p90_hours,
-            p.overdue,
-            p.moves_to_private,
-            p.redirects,
-        ]
-        for p in report.platforms
+    return [_figures(platform_title(p.platform), p) for p in report.platforms]
+
+
+def topic_rows(report: MonthlyReport, labels: Mapping[str, str] | None) -> list[list[Any]]:
+    """The month's figures per topic (its Russian title), the busiest first."""
+    names = labels or TOPIC_LABELS
+    return [_figures(names.get(t, t), s) for t, s in report.topics]
+
+
+def report_tables(
+    report: MonthlyReport, labels: Mapping[str, str] | None = None, *, days: bool = True
+) -> list[Table]:
+    """Every table of the report, in order: the rating, platforms, topics, people and (with
+    ``days``) the volume by day and topic."""
+    overall = report.overall
+    people = overall.people_total
+    tables = [
+        Table(
+            "Рейтинг",
+            "Рейтинг сообществ",
+            REPORT_COLUMNS,
+            [report_values(r) for r in report.communities],
+            report_values(report.total) if report.communities else None,
+        ),
+        Table(
+            "Площадки",
+            "По площадкам",
+            PLATFORM_COLUMNS,
+            platform_rows(report),
+            _figures("Итого", overall) if report.platforms else None,
+        ),
+        Table(
+            "Темы",
+            "По темам",
+            TOPIC_COLUMNS,
+            topic_rows(report, labels),
+            _figures("Итого", overall) if report.topics else None,
+        ),
+        Table(
+            "Сотрудники",
+            "По сотрудникам",
+            PERSON_COLUMNS,
+            [_person(report.names.get(p.person, p.person), p) for p in overall.people],
+            _person("Все сотрудники", people) if people is not None else None,
+            "Не сотрудники: учитываются отдельно",
+            [_person(report.names.get(a.person, a.person), a) for a in overall.automatic],
+            "Ответы — первые ответы на обращения месяца. Ответы на площадке и демо-оператора "
+            "входят в общие показатели отчёта, ответы обработчика — нет.",
+        ),
     ]
+    if days:
+        topics, by_day = stats.volume_table(overall, "day")
+        names = labels or TOPIC_LABELS
+        tables.append(
+            Table(
+                "По дням",
+                "Обращения по дням и темам",
+                (("День", "date"), *[(names.get(t, t), "int") for t in topics], ("Всего", "int")),
+                [[r.first, *r.counts, sum(r.counts)] for r in by_day],
+                [
+                    "Итого",
+                    *[sum(r.counts[j] for r in by_day) for j in range(len(topics))],
+                    sum(sum(r.counts) for r in by_day),
+                ]
+                if by_day
+                else None,
+            )
+        )
+    return tables
+
+
+# Russian spreadsheets show these with a decimal comma and a space between thousands.
+NUMBER_FORMATS = {"int": "#,##0", "share": "0.0%", "hours": "0.00", "date": "DD.MM.YYYY"}
+HEADER_ROW = 3  # the title, an empty row, then the header: frozen below it
+
+
+def _line(
+    ws: WriteOnlyWorksheet,
+    columns: Sequence[tuple[str, str]],
+    values: Sequence[Any],
+    bold: bool = False,
+) -> list[Cell]:
+    """One row of typed cells: numbers and dates as such, with their Russian formats."""
+    from openpyxl.styles import Font
+
+    cells = []
+    for value, (_, kind) in zip(values, columns, strict=True):
+        cell = _cell(ws, value, kind)
+        if value is not None and not isinstance(value, str):
+            cell.number_format = NUMBER_FORMATS.get(kind, "General")
+        if bold:
+            cell.font = Font(bold=True)
+        cells.append(cell)
+    return cells
 
 
 def write_report_xlsx(
     report: MonthlyReport, path: Path, labels: Mapping[str, str] | None = None
 ) -> None:
+    """The report as a workbook: one sheet per table, each with the report's title in row 1,
+    the header in row 3 (frozen with the first column), typed cells (numbers, shares, hours
+    and dates as numbers and dates with Russian formats) and the total row in bold."""
     from openpyxl import Workbook
+    from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
     wb = Workbook(write_only=True)
-    sheets: list[tuple[str, Sequence[tuple[str, str]], list[list[Any]]]] = [
-        (
-            "Рейтинг",
-            REPORT_COLUMNS,
-            [report_values(r) for r in (*report.communities, report.total)],
-        ),
-        ("Темы", TOPIC_COLUMNS, topic_rows(report, labels)),
-        ("Площадки", PLATFORM_COLUMNS, platform_rows(report)),
-    ]
-    topics, weeks = stats.volume_table(report.overall, "day")
-    names = labels or TOPIC_LABELS
-    sheets.append(
-        (
-            "По дням",
-            [("День", "text"), *[(names.get(t, t), "int") for t in topics]],
-            [[day, *counts] for day, counts in weeks],
-        )
-    )
-    for title, columns, rows in sheets:
-        ws = wb.create_sheet(title)
-        for n in range(1, len(columns) + 1):
+    for table in report_tables(report, labels):
+        ws = wb.create_sheet(table.sheet)
+        for n in range(1, len(table.columns) + 1):
             ws.column_dimensions[get_column_letter(n)].width = 34 if n == 1 else 14
-        ws.freeze_panes = "B2"
-        if title == "Рейтинг":
-            ws.append([_cell(ws, report.title)])
+        ws.freeze_panes = f"B{HEADER_ROW + 1}"
+        title = _cell(ws, report.title)  # the sheet's name says which table
+        title.font = Font(bold=True)
+        ws.append([title])
+        ws.append([])
+        ws.append(_header(ws, [name for name, _ in table.columns]))
+        for values in table.rows:
+            ws.append(_line(ws, table.columns, values))
+        if table.total is not None:
+            ws.append(_line(ws, table.columns, table.total, bold=True))
+        if table.apart:
             ws.append([])
-        ws.append(_header(ws, [name for name, _ in columns]))
-        for values in rows:
-            cells = []
-            for value, (_, kind) in zip(values, columns, strict=True):
-                cell = _cell(ws, value, "hours" if kind == "hours" else kind)
-                if kind == "share" and value is not None:
-                    cell.number_format = "0.0%"
-                cells.append(cell)
-            ws.append(cells)
+            ws.append([_cell(ws, table.apart_title)])
+            for values in table.apart:
+                ws.append(_line(ws, table.columns, values))
+        if table.note:
+            ws.append([])
+            ws.append([_cell(ws, table.note)])
     wb.save(path)
 
 

@@ -21,7 +21,7 @@ from incident.commands import report as report_command
 from incident.db import make_engine
 from incident.stats import Filters
 from incident.web import printable
-from tests.world import World
+from tests.world import PeopleWorld, World
 
 MSK = ZoneInfo("Europe/Moscow")
 T0 = datetime(2026, 10, 1, 10, 0, tzinfo=MSK)  # Thursday
@@ -227,25 +227,48 @@ def test_monthly_report_for_one_community(world: World) -> None:
     assert report.total.incidents == 1
 
 
-def test_report_xlsx_has_rating_topics_and_days(world: World, tmp_path: Path) -> None:
+def test_report_xlsx_has_a_sheet_per_table_with_the_header_frozen_and_typed_cells(
+    world: World, tmp_path: Path
+) -> None:
     build_october(world)
     with world.engine.begin() as conn:
         report = reports.monthly_report(conn, 2026, 10, NOW)
     path = tmp_path / "report.xlsx"
     reports.write_report_xlsx(report, path)
     wb = load_workbook(path)
-    assert wb.sheetnames == ["Рейтинг", "Темы", "Площадки", "По дням"]
+    assert wb.sheetnames == ["Рейтинг", "Площадки", "Темы", "Сотрудники", "По дням"]
+    for ws in wb.worksheets:  # the title in row 1, the header in row 3, frozen below it
+        assert ws.freeze_panes == "B4", ws.title
+        assert str(ws["A1"].value).startswith(report.title)
+        assert ws["A3"].font.bold
     rating = [[c.value for c in row] for row in wb["Рейтинг"].iter_rows()]
-    assert rating[0][0] == report.title
     assert rating[2][:3] == ["Сообщество", "Обращений", "Отвечено"]
+    assert rating[2][6:10] == [
+        "Медиана, рабочие ч",
+        "90-й перцентиль, рабочие ч",
+        "Медиана, ч",
+        "90-й перцентиль, ч",
+    ]
     assert rating[3][:3] == ["ВКонтакте, сообщество 42 (vk-42)", 3, 2]
     assert rating[-1][:2] == ["Итого", 4]
-    topics = {row[0]: row[1] for row in [[c.value for c in r] for r in wb["Темы"].iter_rows()][1:]}
-    assert topics == {"Торговля": 3, "ЖКХ": 1}
+    assert wb["Рейтинг"].cell(len(rating), 1).font.bold  # the total row, and only it
+    assert not wb["Рейтинг"].cell(4, 1).font.bold
+    share = wb["Рейтинг"]["D4"]  # the answered share: a number shown as a percentage
+    assert (share.value, share.number_format) == (pytest.approx(2 / 3), "0.0%")
+    hours = wb["Рейтинг"]["G4"]
+    assert hours.value == pytest.approx(3.0)  # a number (of hours), not text
+    assert hours.number_format == "0.00"
+    topics = {r[0]: r[1] for r in [[c.value for c in r] for r in wb["Темы"].iter_rows()][3:]}
+    assert topics == {"Торговля": 3, "ЖКХ": 1, "Итого": 4}
     days = [[c.value for c in r] for r in wb["По дням"].iter_rows()]
-    assert days[0][:1] == ["День"]
-    assert len(days) == 1 + 31
-    assert sum(sum(v for v in row[1:]) for row in days[1:]) == 4
+    assert days[2][0] == "День"
+    assert len(days) == 3 + 31 + 1  # title, gap, header, the days, the total
+    first = wb["По дням"]["A4"]  # a date cell, not text
+    assert first.value == datetime(2026, 10, 1)
+    assert first.number_format == "DD.MM.YYYY"
+    assert sum(row[-1] for row in days[3:-1]) == 4
+    assert days[-1][0] == "Итого"
+    assert days[-1][-1] == 4
     wb.close()
 
 
@@ -266,6 +289,12 @@ def test_report_csv_and_printable_page(world: World) -> None:
     assert "ВКонтакте, сообщество 42 (vk-42)" in page
     assert page.count("<svg") == 2
     assert "66,7 %" in page
+    # each total is its table's footer, the only bold row; the per-person section is there
+    assert "tr:last-child" not in page
+    assert page.count("<tfoot>") == 4  # rating, platforms, topics, people
+    assert '<tfoot><tr class="total"><td class="text">Итого</td>' in page
+    assert "<h2>По сотрудникам</h2>" in page
+    assert "90-й перцентиль, рабочие ч" in page
 
 
 def test_the_report_has_the_figures_per_platform_in_xlsx_and_on_the_printable_page(
@@ -284,7 +313,8 @@ def test_the_report_has_the_figures_per_platform_in_xlsx_and_on_the_printable_pa
     header = [name for name, _ in reports.PLATFORM_COLUMNS]
     start = rows.index(header)
     by_title = {row[0]: row for row in rows[start + 1 :] if row[0]}
-    assert set(by_title) == {"ВКонтакте", "Одноклассники", "Telegram"}
+    assert set(by_title) == {"ВКонтакте", "Одноклассники", "Telegram", "Итого"}
+    assert by_title["Итого"][1:3] == [6, 4]
     assert by_title["ВКонтакте"][1:3] == [4, 3]
     assert by_title["Одноклассники"][1:3] == [1, 1]
     assert by_title["Одноклассники"][8] == pytest.approx(2.0)  # median, calendar hours
@@ -485,3 +515,28 @@ def test_export_day_boundaries_are_local_midnight(world: World) -> None:
             reports.export_rows(conn, Filters.for_days(T0.date(), T0.date()))
         )
     assert [r["id"] for r in rows] == [a]
+
+
+def test_the_report_has_a_sheet_per_person_with_the_automatic_actors_apart(
+    world: World, tmp_path: Path
+) -> None:
+    PeopleWorld(world)  # Anna 3 answers (2 on time), Vera 1; platform, worker, demo operator
+    with world.engine.begin() as conn:
+        report = reports.monthly_report(conn, 2026, 10, NOW)
+    path = tmp_path / "report.xlsx"
+    reports.write_report_xlsx(report, path)
+    wb = load_workbook(path)
+    rows = [[c.value for c in r] for r in wb["Сотрудники"].iter_rows()]
+    wb.close()
+    assert rows[2][:4] == ["Сотрудник", "Ответов", "Из них в срок", "Доля в срок"]
+    assert rows[3][:3] == ["Anna", 3, 2]  # the display name, the busiest first
+    assert rows[3][-1] == 2  # open incidents assigned now, September's included
+    assert rows[4][:3] == ["Vera", 1, 1]
+    assert rows[5][:3] == ["Все сотрудники", 4, 3]
+    apart = rows[rows.index(["Не сотрудники: учитываются отдельно"] + [None] * 11) + 1 :]
+    names = [r[0] for r in apart if r[0] and r[1] is not None]
+    assert names == [
+        "обработчик (автоматически)",
+        "демо-оператор (автоматически)",
+        "ответ на площадке",
+    ]

@@ -234,10 +234,12 @@ def test_by_topic_table_and_volume_table_add_up(world: World) -> None:
     assert (rows["housing"].answered, rows["housing"].on_time) == (1, 0)
     topics, weeks = stats.volume_table(s, "week")
     assert topics == ("trade", "housing")
-    assert weeks[0] == ("2026-09-28", (1, 0))  # the week of Monday 28 September
-    assert weeks[1] == ("2026-10-05", (1, 1))
+    # the week of Monday 28 September, cut to October's first four days
+    assert weeks[0] == ("2026-10-01", (1, 0), date(2026, 10, 1), date(2026, 10, 4), True)
+    assert weeks[1] == ("2026-10-05", (1, 1), date(2026, 10, 5), date(2026, 10, 11), False)
+    assert weeks[-1][2:] == (date(2026, 10, 26), date(2026, 10, 31), True)  # to Saturday 31st
     _, months = stats.volume_table(s, "month")
-    assert months == [("2026-10", (2, 1))]
+    assert months == [("2026-10", (2, 1), date(2026, 10, 1), date(2026, 10, 31), False)]
     with pytest.raises(ValueError, match="by must be"):
         stats.volume_table(s, "year")
 

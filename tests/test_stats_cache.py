@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -239,3 +240,76 @@ def test_the_daily_medians_of_merged_months_match_each_day(world: World) -> None
         else:
             assert day.answered == len(expected)
             assert day.median_working_hours == pytest.approx(statistics.median(expected) / 3600)
+
+
+def test_the_per_person_table_from_the_cache_is_the_fresh_one_after_each_change(
+    world: World,
+) -> None:
+    ids = fill(world)
+    cache = StatsCache()
+
+    def both() -> tuple[stats.Stats, stats.Stats]:
+        with world.engine.begin() as conn:
+            return (
+                stats.compute(conn, QUARTER, NOW, cache, people=True),
+                stats.compute(conn, QUARTER, NOW, people=True),
+            )
+
+    kept, new = both()
+    assert kept == new
+    assert [p.person for p in kept.people] == ["anna"]
+    world.reply(ids[0], "redirect", by="vera")  # a further reply in September
+    world.correct_topic(ids[50], "telecom", by="vera")  # a correction in October
+    world.answer(world.incident(datetime(2026, 9, 9, 10, 0, tzinfo=MSK)), NOW, by="vera")
+    kept, new = both()
+    assert kept == new
+    vera = next(p for p in kept.people if p.person == "vera")
+    assert (vera.answers, vera.redirects, vera.corrections) == (1, 1, 1)
+
+
+def test_the_year_warmed_at_start_is_the_current_month_and_the_twelve_before() -> None:
+    # 2 November 2026 in Moscow; and 1 February 2026 01:00 in Moscow, still January in UTC
+    assert stats.warm_span(datetime(2026, 11, 2, 9, 0, tzinfo=UTC), "Europe/Moscow") == (
+        date(2025, 11, 1),
+        date(2026, 11, 30),
+    )
+    assert stats.warm_span(datetime(2026, 1, 31, 22, 0, tzinfo=UTC), "Europe/Moscow") == (
+        date(2025, 2, 1),
+        date(2026, 2, 28),
+    )
+
+
+def test_a_year_view_after_warming_reads_no_month(world: World) -> None:
+    fill(world)
+    cache = StatsCache()
+    with world.engine.begin() as conn:
+        assert stats.warm_year(conn, cache, NOW, "Europe/Moscow") == stats.WARM_MONTHS
+    year = Filters.for_days(date(2025, 12, 1), date(2026, 11, 30))
+    misses = cache.misses
+    with world.engine.begin() as conn:
+        view = stats.compute(conn, year, NOW, cache, people=True)
+    assert cache.misses == misses
+    assert view == fresh_people(world, year)
+
+
+def fresh_people(world: World, filters: Filters) -> stats.Stats:
+    with world.engine.begin() as conn:
+        return stats.compute(conn, filters, NOW, people=True)
+
+
+def test_the_page_figures_are_the_same_with_or_without_the_per_person_table(
+    world: World,
+) -> None:
+    ids = fill(world)
+    automatic = datetime(2026, 10, 7, 10, 0, tzinfo=MSK)  # counted in nobody's totals
+    world.incident(automatic, answered_after=timedelta(hours=1), by="worker")
+    world.reply(ids[5], "redirect", by="vera")
+    with world.engine.begin() as conn:
+        plain = stats.compute(conn, QUARTER, NOW)
+        full = stats.compute(conn, QUARTER, NOW, people=True)
+    assert replace(full, people=(), automatic=(), people_total=None) == plain
+    assert (
+        sum(p.answers for p in full.people)
+        + sum(a.answers for a in full.automatic if a.person not in stats.AUTOMATIC_ACTORS)
+        == plain.answered
+    )

@@ -328,12 +328,22 @@ def test_the_volume_table_counts_each_topic_by_week_or_month(
     weekly = boris.get("/stats", params={**OCTOBER, "by": "week"}).text
     table = re.search(r'<table class="plain numbers" id="volume-table">(.*?)</table>', weekly, re.S)
     assert table
-    rows = re.findall(r"<tr><td>([^<]+)</td>((?:<td>\d+</td>)+)</tr>", table.group(1))
+    rows = re.findall(
+        r'<tr(?: class="partial")?><td>([^<]+)(?:<span[^>]*>[^<]*</span>)?</td>'
+        r"((?:<td>\d+</td>)+)</tr>",
+        table.group(1),
+    )
     counts = {label: [int(n) for n in re.findall(r"\d+", cells)] for label, cells in rows}
-    assert counts["2026-09-28"][-1] == 2  # total of the week of 1 October
-    assert counts["2026-10-05"][-1] == 1
+    # the week of 1 October starts on the 1st, not on Monday 28 September, and says so
+    assert counts["01.10–04.10.2026"][-1] == 2
+    assert counts["05.10–11.10.2026"][-1] == 1
+    assert "volume-clipped" in weekly
     monthly = boris.get("/stats", params={**OCTOBER, "by": "month"}).text
-    assert "<tr><td>2026-10</td>" in monthly
+    assert "<tr><td>октябрь 2026</td>" in monthly
+    november = boris.get("/stats", params={"from": "2026-11-01", "to": "2026-11-30", "by": "week"})
+    labels = re.findall(r"<tr(?: class=\"partial\")?><td>([^<]+)<", november.text)
+    assert labels[0] == "01.11.2026"  # a Sunday: the period's first week is one day long
+    assert labels[-1] == "30.11.2026"
     assert boris.get("/stats", params={**OCTOBER, "by": "year"}).status_code == 400
 
 
@@ -440,7 +450,7 @@ def test_the_monthly_report_xlsx_rates_each_community(boris: TestClient, world: 
     assert filename_of(response) == "отчёт_2026-10.xlsx"
     book = load_workbook(io.BytesIO(response.content), read_only=True)
     try:
-        assert book.sheetnames == ["Рейтинг", "Темы", "Площадки", "По дням"]
+        assert book.sheetnames == ["Рейтинг", "Площадки", "Темы", "Сотрудники", "По дням"]
         rows = [r for r in book["Рейтинг"].iter_rows(min_row=4, values_only=True) if r[0]]
     finally:
         book.close()

@@ -26,6 +26,7 @@ from starlette.testclient import TestClient
 from incident import db, inbox, sla, stats, users
 from incident.inbox import Classification, DeadlinePolicy, ResponseFigures, calendar_hours
 from incident.models import (
+    DEMO_OPERATOR,
     PLATFORM_ACTOR,
     WORKER,
     Batch,
@@ -150,6 +151,11 @@ def close_no_answer_needed(
 
 def assign(conn: Connection, incident_id: int, assignee: str, user: str, now: datetime) -> None:
     inbox.assign(conn, incident_id, assignee, user, now)
+
+
+def change_topic(conn: Connection, incident_id: int, topic: str, user: str, now: datetime) -> None:
+    """The staff app's "change the topic" (a correction, recorded as one)."""
+    inbox.change_topic(conn, incident_id, topic, user, now)
 
 
 # ----- accounts and single comments ---------------------------------------------------------
@@ -323,6 +329,11 @@ class World:
             outbox_id = send_reply(conn, incident_id, REPLY_TEXT, by, at)
         post_reply(conn, outbox_id, at, figures)
 
+    def correct_topic(self, incident_id: int, topic: str, *, by: str = "anna") -> None:
+        """``by`` changes the incident's topic to ``topic`` in the staff app."""
+        with self.engine.begin() as conn:
+            change_topic(conn, incident_id, topic, by, T0)
+
     def reply(self, incident_id: int, kind: str, *, by: str = "anna", posted: bool = True) -> int:
         """A further reply of ``kind`` on an incident, written straight into the outbox.
 
@@ -352,6 +363,33 @@ class World:
     def compute(self, filters: Filters = OCTOBER, now: datetime = NOW) -> stats.Stats:
         with self.engine.begin() as conn:
             return stats.compute(conn, filters, now)
+
+
+# ----- a small team, for the per-person figures ----------------------------------------------
+
+HOUR = timedelta(hours=1)
+
+
+class PeopleWorld:
+    """Anna answers three incidents (one late), Vera one; the platform, the worker and the
+    demo operator one each; Vera moves one to private messages, Anna redirects one and
+    corrects a topic; each of them holds open incidents, one of Anna's from September."""
+
+    def __init__(self, world: World) -> None:
+        monday = T0 + timedelta(days=4)  # Monday 5 October, 10:00
+        self.anna = [(T0, HOUR), (T0 + timedelta(days=1), 3 * HOUR), (monday, 50 * HOUR)]
+        self.vera = [(T0 + HOUR, 2 * HOUR)]
+        ids = [world.incident(at, answered_after=after, by="anna") for at, after in self.anna]
+        vera = world.incident(self.vera[0][0], answered_after=self.vera[0][1], by="vera")
+        world.incident(T0 + 2 * HOUR, answered_after=HOUR, by=PLATFORM_ACTOR)
+        world.incident(T0 + 2 * HOUR, answered_after=HOUR, by=WORKER)
+        world.incident(T0 + 3 * HOUR, answered_after=HOUR / 2, by=DEMO_OPERATOR)
+        world.reply(ids[0], "move-to-private", by="vera")
+        world.reply(ids[1], "redirect", by="anna")
+        world.correct_topic(vera, "housing", by="anna")
+        world.incident(T0 + 5 * HOUR, assignee="vera")
+        world.incident(T0 + 6 * HOUR, assignee="anna")
+        world.incident(T0 - timedelta(days=20), assignee="anna")  # September, still open
 
 
 # ----- the web app and a logged-in client -------------------------------------------------

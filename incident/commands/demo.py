@@ -29,6 +29,7 @@ from incident.commands.web import apply_reply_values
 from incident.config import Config
 from incident.daemon import Worker, utc_now
 from incident.logs import configure_logging
+from incident.models import DEMO_OPERATOR
 from incident.sources import telegram
 from incident.sources.fakes import demo_ok, demo_telegram
 from incident.sources.fakes.demo_data import random_comment, seed_demo
@@ -45,7 +46,7 @@ from incident.web import WebSettings, create_app
 from incident.web.serve import BackgroundServer
 from incident.words import count_en
 
-OPERATOR = "demo-operator"
+OPERATOR = DEMO_OPERATOR
 DEMO_LOGIN = "demo"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - the demo's local account, printed on start
 DEMO_REPLY = (
@@ -275,6 +276,7 @@ def _start_web(engine: Engine, config: Config, host: str, port: int) -> Backgrou
         rules_dir=config.rules_dir,
         replies_dir=config.replies_dir,
         sla=config.sla,
+        warm_stats=True,
     )
     web = create_app(engine, settings)
     apply_reply_values(web.state.suggestions, config)

@@ -57,6 +57,7 @@ def cmd_web(args: argparse.Namespace) -> int:
         rules_dir=config.rules_dir,
         replies_dir=config.replies_dir,
         sla=config.sla,
+        warm_stats=True,
         survey_definition=config.survey.definition,
         public_url=config.public_url,
         rating_links=config.survey.rating_links,

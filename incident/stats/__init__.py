@@ -32,13 +32,15 @@ from incident.stats.filters import (
 from incident.stats.model import (
     DailyResponse,
     MonthFigures,
+    PersonRow,
     PlatformRow,
     SlowIncident,
     Stats,
     TopicCheckRow,
     TopicRow,
 )
-from incident.stats.tables import volume_table
+from incident.stats.tables import VolumeRow, volume_table
+from incident.stats.warm import WARM_MONTHS, warm_span, warm_year
 
 __all__ = [
     "AUTOMATIC_ACTORS",
@@ -46,15 +48,18 @@ __all__ = [
     "LAST_DAY",
     "OUT_OF_RANGE",
     "SLOWEST_LIMIT",
+    "WARM_MONTHS",
     "DailyResponse",
     "Filters",
     "MonthFigures",
+    "PersonRow",
     "PlatformRow",
     "SlowIncident",
     "Stats",
     "StatsCache",
     "TopicCheckRow",
     "TopicRow",
+    "VolumeRow",
     "by_platform",
     "compute",
     "compute_month",
@@ -63,4 +68,6 @@ __all__ = [
     "months",
     "scope",
     "volume_table",
+    "warm_span",
+    "warm_year",
 ]

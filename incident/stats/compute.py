@@ -5,9 +5,10 @@ from __future__ import annotations
 import statistics
 from array import array
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import chain
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -25,7 +26,7 @@ from sqlalchemy import (
 )
 
 from incident import db
-from incident.models import UNCLASSIFIED
+from incident.models import AUTOMATIC_ACTORS, NOT_PEOPLE, UNCLASSIFIED, ReplyKind
 from incident.stats.cache import StatsCache
 from incident.stats.filters import Filters, human_answer, months, scope
 from incident.stats.model import (
@@ -33,6 +34,8 @@ from incident.stats.model import (
     DailyResponse,
     DayAnswers,
     MonthFigures,
+    PersonMonth,
+    PersonRow,
     PlatformRow,
     SlowIncident,
     Stats,
@@ -47,7 +50,12 @@ incident = db.incidents.c  # the incidents table's columns, as in SQL's "inciden
 
 
 def compute(
-    conn: Connection, filters: Filters, now: datetime, cache: StatsCache | None = None
+    conn: Connection,
+    filters: Filters,
+    now: datetime,
+    cache: StatsCache | None = None,
+    *,
+    people: bool = False,
 ) -> Stats:
     """Every figure of the statistics page and ``/api/stats`` for ``filters`` as of ``now``
     (aware; ValueError otherwise). Reads only; the same figures with or without a ``cache``.
@@ -76,6 +84,15 @@ def compute(
       incidents. The daily volume by topic and the daily median answer times are per local
       day; ``slowest``: the ``SLOWEST_LIMIT`` longest answers in working hours.
     * The person filter matches incidents that person answered or is assigned to.
+    * ``people=True`` adds the per-person table: for each actor who gave the first answer to
+      one of the period's incidents, moved one to private messages or redirected it (posted
+      replies), corrected its topic, or holds open incidents assigned now: the answers, how
+      many by the deadline, their median and p90 in working and calendar hours, the moves,
+      redirects and corrections, and the open incidents assigned now (the period ignored).
+      Members of staff are ``Stats.people``; the actors that are not one person
+      (``models.NOT_PEOPLE``: the worker, the demo operator, answers typed in the platform)
+      are ``Stats.automatic``, never mixed in; ``Stats.people_total`` is the staff together.
+      With a person filter, only that actor's line.
 
     The period's months (``months``) are computed apart and merged exactly; with a ``cache``
     (the web app's), the months that did not change since they were computed are not read
@@ -91,8 +108,8 @@ def compute(
     figures: list[MonthFigures] = []
     for piece in months(filters):
         month = cache.get(piece, now) if cache is not None else None
-        if month is None:
-            month = compute_month(conn, piece, now)
+        if month is None or (people and month.people is None):
+            month = compute_month(conn, piece, now, people=people)
             if cache is not None:
                 cache.put(piece, month, generation)
         figures.append(month)
@@ -143,6 +160,12 @@ def compute(
     ).all()
 
     checks = _topic_checks(conn, filters)
+    staff: tuple[PersonRow, ...] = ()
+    apart: tuple[PersonRow, ...] = ()
+    staff_total: PersonRow | None = None
+    if people:
+        staff, apart, staff_total = _person_rows(conn, filters, now, figures)
+
     no_answers = DayAnswers(answered=0, median_working_hours=None, median_hours=None)
     topic_order = sorted(per_topic, key=lambda k: (-per_topic[k].comments, k))
     return Stats(
@@ -194,6 +217,9 @@ def compute(
             )
             for r in slow_rows
         ),
+        people=staff,
+        automatic=apart,
+        people_total=staff_total,
     )
 
 
@@ -238,6 +264,58 @@ def _topic_checks(conn: Connection, filters: Filters) -> tuple[TopicCheckRow, ..
     return tuple(rows)
 
 
+def _person_rows(
+    conn: Connection, filters: Filters, now: datetime, figures: Sequence[MonthFigures]
+) -> tuple[tuple[PersonRow, ...], tuple[PersonRow, ...], PersonRow | None]:
+    """The months' per-person figures merged, with the open incidents assigned now: (staff
+    busiest first, the actors of ``NOT_PEOPLE`` in their order, the staff together)."""
+    assigned = {
+        str(person): int(n)
+        for person, n in conn.execute(
+            select(incident.assignee, func.count())
+            .where(
+                *scope(filters, period=False),
+                incident.status == "open",
+                incident.assignee.is_not(None),
+            )
+            .group_by(incident.assignee)
+        )
+    }
+    merged: dict[str, list[PersonMonth]] = defaultdict(list)
+    for month in figures:
+        for person, part in (month.people or {}).items():
+            merged[person].append(part)
+    actors = set(merged) | set(assigned)
+    if filters.person is not None:
+        actors &= {filters.person}
+
+    def row(person: str, parts: Sequence[PersonMonth], open_assigned: int) -> PersonRow:
+        working = [p.working for p in parts]
+        calendar = [p.calendar for p in parts]
+        return PersonRow(
+            person=person,
+            answers=sum(p.answers for p in parts),
+            on_time=sum(p.on_time for p in parts),
+            median_working_hours=_hours(percentile_cont(working, 0.5)),
+            p90_working_hours=_hours(percentile_cont(working, 0.9)),
+            median_hours=_hours(percentile_cont(calendar, 0.5)),
+            p90_hours=_hours(percentile_cont(calendar, 0.9)),
+            moves_to_private=sum(p.moves_to_private for p in parts),
+            redirects=sum(p.redirects for p in parts),
+            corrections=sum(p.corrections for p in parts),
+            open_assigned=open_assigned,
+        )
+
+    staff = [row(a, merged.get(a, []), assigned.get(a, 0)) for a in actors if a not in NOT_PEOPLE]
+    staff.sort(key=lambda r: (-r.answers, -r.open_assigned, r.person))
+    apart = [row(a, merged.get(a, []), assigned.get(a, 0)) for a in NOT_PEOPLE if a in actors]
+    total = None
+    if staff:
+        parts = [p for r in staff for p in merged.get(r.person, [])]
+        total = row("", parts, sum(r.open_assigned for r in staff))
+    return tuple(staff), tuple(apart), total
+
+
 def by_platform(
     conn: Connection,
     filters: Filters,
@@ -271,10 +349,13 @@ def _daily_response(day: date, answers: DayAnswers) -> DailyResponse:
     )
 
 
-def compute_month(conn: Connection, piece: Filters, now: datetime) -> MonthFigures:
+def compute_month(
+    conn: Connection, piece: Filters, now: datetime, *, people: bool = False
+) -> MonthFigures:
     """The figures of one piece of the period (a month or part of one, see ``months``), read
     from the database as of ``now``: counts per day and topic, the daily medians, and the
-    sorted answer times that ``compute`` merges with the other months'."""
+    sorted answer times that ``compute`` merges with the other months'; with ``people``, each
+    actor's figures too (``PersonMonth``)."""
     days = _day_bounds(conn, piece)
     human = human_answer()
     pending = and_(~human, incident.status != "closed", incident.due_at.is_not(None))
@@ -284,24 +365,63 @@ def compute_month(conn: Connection, piece: Filters, now: datetime) -> MonthFigur
     is_closed_without_answer = and_(~human, incident.status == "closed")
     topic = func.coalesce(incident.topic, UNCLASSIFIED).label("topic")
     next_due = func.min(case((and_(pending, incident.due_at >= now), incident.due_at)))
-    grouped = conn.execute(
-        select(
-            days.c.i.label("day"),
-            topic,
-            next_due.label("next_due"),
-            func.sum(incident.moves_to_private).label("moves_to_private"),
-            func.sum(incident.redirects).label("redirects"),
-            func.count().label("comments"),
-            func.sum(case((human, 1), else_=0)).label("answered"),
-            func.sum(case((is_on_time, 1), else_=0)).label("on_time"),
-            func.sum(case((is_late, 1), else_=0)).label("late"),
-            func.sum(case((is_closed_without_answer, 1), else_=0)).label("closed_without_answer"),
-            func.sum(case((is_overdue, 1), else_=0)).label("overdue"),
-        )
+    columns: list[Any] = [
+        days.c.i.label("day"),
+        topic,
+        next_due.label("next_due"),
+        func.sum(incident.moves_to_private).label("moves_to_private"),
+        func.sum(incident.redirects).label("redirects"),
+        func.count().label("comments"),
+        func.sum(case((human, 1), else_=0)).label("answered"),
+        func.sum(case((is_on_time, 1), else_=0)).label("on_time"),
+        func.sum(case((is_late, 1), else_=0)).label("late"),
+        func.sum(case((is_closed_without_answer, 1), else_=0)).label("closed_without_answer"),
+        func.sum(case((is_overdue, 1), else_=0)).label("overdue"),
+    ]
+    groups: list[Any] = [days.c.i, topic]
+    # PostgreSQL with the per-person figures: one scan for both, grouped by actor too, each
+    # group's answer times unsorted (one read of the month instead of two).
+    combined = people and conn.dialect.name == "postgresql"
+    tallies: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # actor -> answers, on time
+    person_times: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    day_times: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    if combined:
+        actor = func.coalesce(incident.first_response_by, "")
+        rws, rs = incident.response_working_seconds, incident.response_seconds
+        answered_any = incident.first_response_at.is_not(None)
+        timed = and_(answered_any, rws.is_not(None), rs.is_not(None))
+        columns += [
+            actor,
+            func.count().filter(answered_any),
+            func.count().filter(and_(answered_any, incident.on_time.is_(True))),
+            func.array_agg(rws).filter(timed),
+            func.array_agg(rs).filter(timed),
+        ]
+        groups.append(actor)
+    statement = (
+        select(*columns)
         .select_from(days.join(db.incidents, _in_day(days)))
         .where(*_joined_scope(conn, piece))
-        .group_by(days.c.i, topic)
-    ).all()
+        .group_by(*groups)
+    )
+    grouped: Sequence[Any]
+    if combined:
+        rows = _fetch_plain_tuples(conn, statement)
+        for row in rows:
+            day, person, n, n_on_time, working, calendar = row[0], *row[11:]
+            if not n:
+                continue
+            tallies[person][0] += int(n)
+            tallies[person][1] += int(n_on_time or 0)
+            if working:
+                person_times[person][0].extend(working)
+                person_times[person][1].extend(calendar)
+                if person not in AUTOMATIC_ACTORS:
+                    day_times[int(day)][0].extend(working)
+                    day_times[int(day)][1].extend(calendar)
+        grouped = [row[:11] for row in rows]
+    else:
+        grouped = conn.execute(statement).all()
     n_days = len(piece.local_days())
     volume: dict[str, list[int]] = defaultdict(lambda: [0] * n_days)
     per_topic: dict[str, Counts] = defaultdict(Counts)
@@ -336,7 +456,13 @@ def compute_month(conn: Connection, piece: Filters, now: datetime) -> MonthFigur
             valid_until = due
         moves += int(day_moves or 0)
         redirects += int(day_redirects or 0)
-    answers = _answer_times(conn, piece, days)
+    per_person: dict[str, PersonMonth] | None = None
+    if combined:
+        per_person, answers = _people_figures(conn, piece, tallies, person_times, day_times)
+    elif people:
+        per_person, answers = _people_month(conn, piece, days)
+    else:
+        answers = _answer_times(conn, piece, days)
     return MonthFigures(
         start=piece.start,
         end=piece.end,
@@ -350,6 +476,7 @@ def compute_month(conn: Connection, piece: Filters, now: datetime) -> MonthFigur
         redirects=redirects,
         computed_for=now,
         valid_until=valid_until,
+        people=per_person,
     )
 
 
@@ -428,6 +555,134 @@ def _answer_times(conn: Connection, piece: Filters, days: CTE) -> AnswerTimes:
     )
 
 
+def _people_month(
+    conn: Connection, piece: Filters, days: CTE
+) -> tuple[dict[str, PersonMonth], AnswerTimes]:
+    """Each actor's figures in the piece, and the piece's answer times (as ``_answer_times``
+    gives them) from the same read: one query per local day and actor for the first answers
+    and their times (the automatic actors' too: they are listed apart), then the posted
+    moves and redirects and the topic corrections per actor. Answers without a recorded
+    author count under ``""`` (in the totals, in nobody's line)."""
+    actor = func.coalesce(incident.first_response_by, "")
+    rws, rs = incident.response_working_seconds, incident.response_seconds
+    joined = days.join(db.incidents, _in_day(days))
+    where = [*_joined_scope(conn, piece), incident.first_response_at.is_not(None)]
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # actor -> answers, on time
+    person_times: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    day_times: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    if conn.dialect.name == "postgresql":  # grouped by day and actor, the times unsorted
+        timed = and_(rws.is_not(None), rs.is_not(None))
+        for day, person, n, on_time, working, calendar in _fetch_plain_tuples(
+            conn,
+            select(
+                days.c.i,
+                actor,
+                func.count(),
+                func.count().filter(incident.on_time.is_(True)),
+                func.array_agg(rws).filter(timed),
+                func.array_agg(rs).filter(timed),
+            )
+            .select_from(joined)
+            .where(*where)
+            .group_by(days.c.i, actor),
+        ):
+            counts[person][0] += int(n)
+            counts[person][1] += int(on_time or 0)
+            if working:
+                person_times[person][0].extend(working)
+                person_times[person][1].extend(calendar)
+                if person not in AUTOMATIC_ACTORS:
+                    day_times[int(day)][0].extend(working)
+                    day_times[int(day)][1].extend(calendar)
+    else:  # SQLite: the rows themselves (a covering index scan), grouped here
+        for day, person, on_time, working_seconds, calendar_seconds in _fetch_plain_tuples(
+            conn,
+            select(days.c.i, actor, incident.on_time, rws, rs).select_from(joined).where(*where),
+        ):
+            tally = counts[person]
+            tally[0] += 1
+            if on_time:
+                tally[1] += 1
+            if working_seconds is not None and calendar_seconds is not None:
+                mine = person_times[person]
+                mine[0].append(working_seconds)
+                mine[1].append(calendar_seconds)
+                if person not in AUTOMATIC_ACTORS:
+                    that_day = day_times[day]
+                    that_day[0].append(working_seconds)
+                    that_day[1].append(calendar_seconds)
+    return _people_figures(conn, piece, counts, person_times, day_times)
+
+
+def _people_figures(
+    conn: Connection,
+    piece: Filters,
+    counts: Mapping[str, list[int]],
+    person_times: Mapping[str, tuple[list[int], list[int]]],
+    day_times: Mapping[int, tuple[list[int], list[int]]],
+) -> tuple[dict[str, PersonMonth], AnswerTimes]:
+    """The piece's per-actor figures and answer times from what was read of its answers
+    (``counts``: actor -> [answers, on time]; the actors' and the days' unsorted times, the
+    days' of human answers only), with the moves, redirects and corrections read here."""
+    daily = {
+        day: DayAnswers(
+            answered=len(w),
+            median_working_hours=_hours(statistics.median(w)),
+            median_hours=_hours(statistics.median(c)),
+        )
+        for day, (w, c) in day_times.items()
+        if w
+    }
+    sorted_times = {person: (sorted(w), sorted(c)) for person, (w, c) in person_times.items()}
+    human = [t for person, t in sorted_times.items() if person not in AUTOMATIC_ACTORS]
+    answers = AnswerTimes(  # sorting the actors' sorted runs together is a merge
+        daily,
+        array("q", sorted(chain.from_iterable(w for w, _ in human))),
+        array("q", sorted(chain.from_iterable(c for _, c in human))),
+    )
+
+    where = scope(piece)
+    kinds: dict[tuple[str, str], int] = {}
+    o = db.outbox.c
+    # The incidents with a person's move or redirect (counted on them by the triggers), then
+    # their outbox rows by index: a join would read the whole outbox on SQLite.
+    moved = select(incident.id).where(*where, incident.moves_to_private + incident.redirects > 0)
+    for person, kind, n in conn.execute(
+        select(o.created_by, o.kind, func.count())
+        .where(
+            o.incident_id.in_(moved),
+            o.status == "posted",
+            o.kind.in_((ReplyKind.MOVE_TO_PRIVATE.value, ReplyKind.REDIRECT.value)),
+        )
+        .group_by(o.created_by, o.kind)
+    ):
+        kinds[(str(person), str(kind))] = int(n)
+    tc = db.topic_corrections.c
+    corrections = {
+        str(person): int(n)
+        for person, n in conn.execute(
+            select(tc.actor, func.count())
+            .select_from(db.incidents.join(db.topic_corrections, tc.incident_id == incident.id))
+            .where(*where)
+            .group_by(tc.actor)
+        )
+    }
+    result = {}
+    for person in set(counts) | {p for p, _ in kinds} | set(corrections):
+        working, calendar = sorted_times.get(person, ([], []))
+        n, on_time = counts.get(person, (0, 0))
+        result[person] = PersonMonth(
+            answers=n,
+            on_time=on_time,
+            working=array("q", working),
+            calendar=array("q", calendar),
+            moves_to_private=kinds.get((person, ReplyKind.MOVE_TO_PRIVATE.value), 0),
+            redirects=kinds.get((person, ReplyKind.REDIRECT.value), 0),
+            corrections=corrections.get(person, 0),
+        )
+    return result, answers
+
+
 def _day_bounds(conn: Connection, filters: Filters) -> CTE:
     """A table (i, lo, hi): each local day's UTC span, clipped to the period.
 
@@ -473,7 +728,7 @@ def _joined_scope(conn: Connection, filters: Filters) -> list[ColumnElement[bool
     return scope(filters, period=conn.dialect.name == "postgresql")
 
 
-def _fetch_plain_tuples(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+def _fetch_plain_tuples(conn: Connection, stmt: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Plain tuples from the driver: building 100,000 Row objects would cost more than the
     query. SQLite gets the statement with its values inlined (the dialect escapes them)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]

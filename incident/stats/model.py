@@ -96,6 +96,35 @@ class PlatformRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PersonRow:
+    """One actor's line of the per-person table: the period's incidents that actor gave the
+    first answer to, and what else they did to them (``compute``'s docstring defines each)."""
+
+    person: str  # the user name (or an actor of ``models.NOT_PEOPLE``)
+    answers: int  # first answers to the period's incidents
+    on_time: int  # of those, by the deadline
+    median_working_hours: float | None
+    p90_working_hours: float | None
+    median_hours: float | None
+    p90_hours: float | None
+    moves_to_private: int
+    redirects: int
+    corrections: int  # topic corrections made to the period's incidents
+    open_assigned: int  # open incidents assigned to them now (the period ignored)
+
+    @property
+    def on_time_share(self) -> float | None:
+        """On time over the person's answers."""
+        return self.on_time / self.answers if self.answers else None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON types, the share included."""
+        data = asdict(self)
+        data["on_time_share"] = self.on_time_share
+        return data
+
+
+@dataclass(frozen=True, slots=True)
 class DailyResponse:
     """One local day's human answers (to that day's incidents) and their median times."""
 
@@ -156,6 +185,12 @@ class Stats:
     topic_checks: tuple[TopicCheckRow, ...] = ()
     confirmed: int = 0
     corrected: int = 0
+    # The per-person table (``compute(..., people=True)``): staff, the busiest first; the
+    # actors that are not one member of staff (``models.NOT_PEOPLE``) apart; and the staff's
+    # rows together (its times over all their answers). Empty / None when not computed.
+    people: tuple[PersonRow, ...] = ()
+    automatic: tuple[PersonRow, ...] = ()
+    people_total: PersonRow | None = None
 
     @property
     def on_time_share(self) -> float | None:
@@ -177,6 +212,9 @@ class Stats:
         data["daily_volume"] = {topic: list(counts) for topic, counts in self.daily_volume}
         for item, row in zip(data["slowest"], self.slowest, strict=True):
             item["url"] = row.url
+        data["people"] = [p.to_json() for p in self.people]
+        data["automatic"] = [p.to_json() for p in self.automatic]
+        data["people_total"] = self.people_total.to_json() if self.people_total else None
         result: dict[str, Any] = _jsonable(data)
         return result
 
@@ -221,6 +259,18 @@ class Counts(NamedTuple):
         return result
 
 
+class PersonMonth(NamedTuple):
+    """One actor's figures in one month (or piece) of the period, as the cache keeps them."""
+
+    answers: int
+    on_time: int
+    working: array[int]  # sorted working seconds of their first answers
+    calendar: array[int]  # sorted calendar seconds
+    moves_to_private: int
+    redirects: int
+    corrections: int
+
+
 class DayAnswers(NamedTuple):
     """The human answers to one local day's incidents: how many, and their median times."""
 
@@ -250,6 +300,7 @@ class MonthFigures:
     redirects: int
     computed_for: datetime
     valid_until: datetime | None
+    people: Mapping[str, PersonMonth] | None = None  # actor -> figures; None: not computed
 
     def holds_at(self, now: datetime) -> bool:
         """Whether these figures are still those of ``now``."""

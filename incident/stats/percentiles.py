@@ -37,5 +37,13 @@ def percentile_cont(runs: Sequence[Sequence[int]], p: float) -> float | None:
     position = p * (n - 1)
     low = math.floor(position)
     v_low = kth_smallest(runs, low)
-    v_high = kth_smallest(runs, low + 1) if low + 1 < n else v_low
+    if low + 1 >= n or position == low:
+        return float(v_low)
+    # The next rank: v_low again if it occurs past ``low``, else the smallest value above it
+    # (one bisect per run instead of a second search of the value range).
+    ends = [(r, bisect_right(r, v_low)) for r in runs if r]
+    if sum(end for _, end in ends) > low + 1:
+        v_high = v_low
+    else:
+        v_high = min(r[end] for r, end in ends if end < len(r))
     return v_low + (position - low) * (v_high - v_low)

@@ -7,7 +7,10 @@ secret and the clock in, tests pass their own.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +26,8 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from incident import words
+from incident import stats, words
+from incident.logs import get_logger
 from incident.sla import SlaSettings
 from incident.stats import StatsCache
 from incident.users import Role
@@ -34,6 +38,7 @@ from incident.web.suggestions import KIND_TITLES, Suggestions, load_suggestions,
 from incident.web.throttle import Throttle
 
 HERE = Path(__file__).parent
+log = get_logger(part="web")
 
 
 def _utc_now() -> datetime:
@@ -52,6 +57,9 @@ class WebSettings:
     # The deployment's SLA settings: the statistics page takes its time zone from them
     # (Europe/Moscow without them).
     sla: SlaSettings | None = None
+    # Compute the statistics of the current month and the twelve before it in the background
+    # when the app starts (``stats.warm_year``), so the first view of a year is quick.
+    warm_stats: bool = False
     # The satisfaction survey: the definition file new campaigns use, the address citizens
     # reach this app at (None: links are paths), and the «оцените ответ» link's switch.
     survey_definition: Path | None = None
@@ -107,11 +115,39 @@ def with_security_headers(request: Request, response: Response) -> Response:
     return response
 
 
+def warm_statistics(app: FastAPI) -> threading.Thread:
+    """Start ``stats.warm_year`` for the app's cache in a daemon thread; a failure is logged
+    and only means the first view computes its months itself."""
+    settings: WebSettings = app.state.settings
+    timezone = settings.sla.calendar.timezone if settings.sla is not None else "Europe/Moscow"
+
+    def run() -> None:
+        started = time.perf_counter()
+        try:
+            with app.state.engine.begin() as conn:
+                months = stats.warm_year(conn, app.state.stats_cache, app.state.clock(), timezone)
+        except Exception:
+            log.exception("stats_warm_failed")
+            return
+        log.info("stats_warmed", months=months, seconds=round(time.perf_counter() - started, 2))
+
+    thread = threading.Thread(target=run, name="stats-warm", daemon=True)
+    thread.start()
+    return thread
+
+
 def create_app(engine: Engine, settings: WebSettings) -> FastAPI:
     from incident.web import api
     from incident.web.pages import admin, card, health, login, queue, stats, survey, surveys
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.warm_stats:
+            app.state.stats_warm = warm_statistics(app)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="incident: рабочее место SMM",
         version="1",
         docs_url=None,

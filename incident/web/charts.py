@@ -27,9 +27,15 @@ _PALETTE = (
     "#aec7e8",
     "#ffbb78",
 )
-_W, _H = 720, 320
-_LEFT, _RIGHT, _TOP, _BOTTOM = 48, 200, 28, 36
-_LEGEND_CHARS = 28  # ~6 px a character at font-size 11: fits the right margin
+_W, _PLOT_H = 720, 240  # the drawing's width and the plot's height (user units)
+_LEFT, _RIGHT, _TOP, _BOTTOM = 48, 16, 28, 36
+# The legend sits under the plot in two columns, names in full: a long topic name wraps onto
+# more lines instead of being cut. Up to ~7.6 units a character at font-size 12 (Cyrillic,
+# sans-serif, measured in Chromium), so a line never runs into the next column.
+_LEGEND_FONT = 12
+_LEGEND_COLUMNS = 2
+_LEGEND_LINE = 15
+_LEGEND_CHARS = int((_W - _LEFT - _RIGHT) / _LEGEND_COLUMNS / 7.6) - 2
 
 
 def _label(topic: str, labels: Mapping[str, str] | None) -> str:
@@ -61,13 +67,34 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".").replace(".", ",")
 
 
+def _wrap(name: str, width: int = _LEGEND_CHARS) -> list[str]:
+    """``name`` in lines of at most ``width`` characters, broken between words (a word longer
+    than a line is split)."""
+    lines: list[str] = []
+    line = ""
+    for word in name.split():
+        while len(word) > width:
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(word[:width])
+            word = word[width:]
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    if line or not lines:
+        lines.append(line)
+    return lines
+
+
 def _frame(title: str, days: Sequence[date], top: float, unit: str) -> list[str]:
+    """The title, the grid with its values and the day ticks (without the <svg> element,
+    which ``_svg`` adds once the legend's height is known)."""
     e = html.escape
-    plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
+    plot_w, plot_h = _W - _LEFT - _RIGHT, _PLOT_H
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_W} {_H}" width="{_W}" '
-        f'height="{_H}" role="img" aria-label="{e(title)}" font-family="sans-serif" '
-        'font-size="11">',
         f"<title>{e(title)}</title>",
         f'<text x="{_LEFT}" y="16" font-size="13" font-weight="bold">{e(title)}</text>',
     ]
@@ -86,24 +113,45 @@ def _frame(title: str, days: Sequence[date], top: float, unit: str) -> list[str]
         for i in ticks:
             x = _LEFT + plot_w * (i + 0.5) / len(days)
             parts.append(
-                f'<text x="{x:.1f}" y="{_H - _BOTTOM + 14}" text-anchor="middle">'
+                f'<text x="{x:.1f}" y="{_TOP + plot_h + 14}" text-anchor="middle">'
                 f"{days[i]:%d.%m}</text>"
             )
     return parts
 
 
-def _legend(entries: Sequence[tuple[str, str]]) -> list[str]:
+def _legend(entries: Sequence[tuple[str, str]]) -> tuple[list[str], float]:
+    """The legend under the plot, row by row in two columns, each name whole (wrapped); and
+    the drawing's height with it."""
     parts = []
-    for i, (name, colour) in enumerate(entries):
-        y = _TOP + 14 * i
-        x = _W - _RIGHT + 12
-        parts.append(f'<rect x="{x}" y="{y}" width="10" height="10" fill="{colour}"/>')
-        shown = name if len(name) <= _LEGEND_CHARS else name[: _LEGEND_CHARS - 1] + "…"
-        parts.append(
-            f'<text x="{x + 14}" y="{y + 9}"><title>{html.escape(name)}</title>'
-            f"{html.escape(shown)}</text>"
-        )
-    return parts
+    column_w = (_W - _LEFT - _RIGHT) / _LEGEND_COLUMNS
+    y = _TOP + _PLOT_H + _BOTTOM
+    for start in range(0, len(entries), _LEGEND_COLUMNS):
+        row = entries[start : start + _LEGEND_COLUMNS]
+        wrapped = [_wrap(name) for name, _ in row]
+        for k, ((name, colour), lines) in enumerate(zip(row, wrapped, strict=True)):
+            x = _LEFT + column_w * k
+            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="11" height="11" fill="{colour}"/>')
+            spans = "".join(
+                f'<tspan x="{x + 16:.1f}" dy="{0 if n == 0 else _LEGEND_LINE}">'
+                f"{html.escape(line)}</tspan>"
+                for n, line in enumerate(lines)
+            )
+            parts.append(
+                f'<text x="{x + 16:.1f}" y="{y + 10:.1f}" font-size="{_LEGEND_FONT}">'
+                f"<title>{html.escape(name)}</title>{spans}</text>"
+            )
+        y += _LEGEND_LINE * max(len(lines) for lines in wrapped) + 5
+    return parts, y + 4
+
+
+def _svg(title: str, parts: list[str], height: float) -> str:
+    e = html.escape
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_W} {height:.0f}" width="{_W}" '
+        f'height="{height:.0f}" role="img" aria-label="{e(title)}" font-family="sans-serif" '
+        'font-size="11">'
+    )
+    return "\n".join([head, *parts, "</svg>"])
 
 
 def svg_daily_volume(stats: Stats, labels: Mapping[str, str] | None = None) -> str:
@@ -111,8 +159,9 @@ def svg_daily_volume(stats: Stats, labels: Mapping[str, str] | None = None) -> s
     days = stats.days
     totals = [sum(c[i] for _, c in stats.daily_volume) for i in range(len(days))]
     top = _nice_count_max(max(totals, default=0))
-    parts = _frame("Обращения по дням и темам", days, top, "шт.")
-    plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
+    title = "Обращения по дням и темам"
+    parts = _frame(title, days, top, "шт.")
+    plot_w, plot_h = _W - _LEFT - _RIGHT, _PLOT_H
     width = plot_w / max(1, len(days))
     base = [0] * len(days)
     entries = []
@@ -134,9 +183,8 @@ def svg_daily_volume(stats: Stats, labels: Mapping[str, str] | None = None) -> s
             base[i] += count
     if not stats.daily_volume:
         parts.append(f'<text x="{_LEFT + 10}" y="{_TOP + 20}">Нет обращений за период</text>')
-    parts += _legend(entries)
-    parts.append("</svg>")
-    return "\n".join(parts)
+    legend, height = _legend(entries)
+    return _svg(title, parts + legend, height)
 
 
 def svg_response_time(stats: Stats) -> str:
@@ -152,8 +200,9 @@ def svg_response_time(stats: Stats) -> str:
     )
     values = [v for _, _, s in series for v in s if v is not None]
     top = _nice_max(max(values, default=0.0))
-    parts = _frame("Время первого ответа по дням", days, top, "ч")
-    plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
+    title = "Время первого ответа по дням"
+    parts = _frame(title, days, top, "ч")
+    plot_w, plot_h = _W - _LEFT - _RIGHT, _PLOT_H
     for name, colour, points in series:
         coords = []
         for i, v in enumerate(points):
@@ -173,6 +222,5 @@ def svg_response_time(stats: Stats) -> str:
             )
     if not values:
         parts.append(f'<text x="{_LEFT + 10}" y="{_TOP + 20}">Нет ответов за период</text>')
-    parts += _legend([(name, colour) for name, colour, _ in series])
-    parts.append("</svg>")
-    return "\n".join(parts)
+    legend, height = _legend([(name, colour) for name, colour, _ in series])
+    return _svg(title, parts + legend, height)

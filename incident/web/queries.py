@@ -399,6 +399,15 @@ def audit_log(conn: Connection, before: int | None = None, limit: int = 100) -> 
     return list(conn.execute(query.order_by(a.id.desc()).limit(limit)))
 
 
+def display_names(conn: Connection, usernames: list[str]) -> dict[str, str]:
+    """The display name of each of ``usernames`` that has an account and a non-blank one."""
+    if not usernames:
+        return {}
+    u = db.users.c
+    rows = conn.execute(select(u.username, u.display_name).where(u.username.in_(usernames)))
+    return {r.username: r.display_name.strip() for r in rows if (r.display_name or "").strip()}
+
+
 def active_usernames(conn: Connection) -> list[str]:
     return [
         r.username

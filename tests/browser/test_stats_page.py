@@ -17,7 +17,7 @@ from incident.users import Role
 from incident.web.serve import BackgroundServer
 from incident.web.suggestions import Suggestions
 from tests.conftest import FakeClock
-from tests.world import NOW, PASSWORD, T0, World, add_user, make_app
+from tests.world import NOW, PASSWORD, T0, PeopleWorld, World, add_user, make_app
 
 pytestmark = pytest.mark.browser
 
@@ -129,4 +129,95 @@ def test_the_filter_form_and_the_csv_download_work_from_the_page(site: Site, bro
     assert download.suggested_filename == "обращения_2026-10-01_2026-10-31.csv"
     saved = Path(download.path()).read_text(encoding="utf-8-sig")
     assert len(saved.strip().splitlines()) == housing + 1  # the header and one line each
+    page.context.close()
+
+
+@pytest.fixture
+def team_site(engine: Engine) -> Iterator[Site]:
+    """The small team of ``PeopleWorld`` (hand-countable per person) beside a month of every
+    topic under long Russian titles, and a supervisor."""
+    world = World(engine)
+    PeopleWorld(world)
+    for day in range(0, 31, 3):
+        for n, topic in enumerate(("food", "telecom", "transport", "housing", "finance")):
+            world.incident(T0 + timedelta(days=day, hours=n), topic=topic, by="anna")
+    clock = FakeClock(NOW.astimezone(UTC))
+    add_user(engine, "boris", Role.SUPERVISOR, clock())
+    suggestions = Suggestions(topics=LONG_TITLES)
+    with BackgroundServer(make_app(engine, clock, suggestions=suggestions)) as server:
+        yield Site(server.url, 0)
+
+
+LONG_TITLES = {
+    "trade": "Торговля: магазины, маркетплейсы, возврат товара и гарантийный ремонт",
+    "housing": "ЖКХ и управляющие компании, капитальный ремонт и тарифы",
+    "food": "Общественное питание и качество продуктов",
+    "telecom": "Связь, интернет и телевидение",
+    "transport": "Транспорт: такси, автобусы, авиаперевозки",
+    "finance": "Финансовые услуги, кредиты и страхование",
+}
+
+
+def cells(row: Any) -> list[str]:
+    return [c.strip() for c in row.locator("td").all_inner_texts()]
+
+
+def test_the_per_person_table_matches_a_hand_count_and_the_page_fits_a_laptop(
+    team_site: Site, browser: Any, engine: Engine, tmp_path: Path
+) -> None:
+    page = open_stats(browser, team_site)
+    # Anna: 3 first answers (1 h, 3 h and 50 h after the comment; the last one late),
+    # a redirect, a topic correction, two open incidents assigned (one from September).
+    anna = cells(page.locator('#people-table tr[data-person="anna"]'))
+    assert anna[1:3] == ["3", "66,7 %"]
+    assert anna[5] == "3,0 ч"  # the median of 1, 3 and 50 calendar hours
+    assert anna[7:] == ["0", "1", "1", "2"]
+    vera = cells(page.locator('#people-table tr[data-person="vera"]'))
+    assert vera[1:3] == ["1", "100,0 %"]
+    assert vera[5] == "2,0 ч"
+    assert vera[7:] == ["1", "0", "0", "1"]
+    total = page.locator("#people-table tfoot th").all_inner_texts()
+    assert total[:2] == ["Все сотрудники", "4"]
+    # the worker, the demo operator and answers typed on the platform: apart, one answer each
+    apart = page.locator("#automatic-table tbody tr")
+    assert apart.count() == 3
+    assert all(cells(apart.nth(k))[1] == "1" for k in range(3))
+    assert page.locator('#people-table tr[data-person="demo-operator"]').count() == 0
+
+    # 1366 px: nothing scrolls sideways, not even the weekly table, and every legend line of
+    # both charts is whole and inside its chart
+    for by in ("week", "day"):
+        page.goto(f"{team_site.url}/stats?{OCTOBER}&by={by}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
+    table = page.locator("#volume-table").bounding_box()
+    assert table is not None
+    assert table["x"] + table["width"] <= VIEWPORT["width"]
+    page.goto(f"{team_site.url}/stats?{OCTOBER}&by=week")
+    assert page.locator("#volume-table tbody tr").first.inner_text().startswith("01.10–04.10")
+    for chart in ("#chart-volume svg", "#chart-response svg"):
+        box = page.locator(chart).bounding_box()
+        assert box is not None
+        lines = page.locator(f"{chart} tspan")
+        assert lines.count() > 0
+        for k in range(lines.count()):
+            line = lines.nth(k).bounding_box()
+            assert line is not None
+            assert line["x"] + line["width"] <= box["x"] + box["width"]
+            assert line["height"] >= 10  # px on screen: readable
+        names = page.locator(f"{chart} text:has(tspan)")
+        boxes = [names.nth(k).bounding_box() for k in range(names.count())]
+        for k, a in enumerate(boxes):  # no legend entry runs into another
+            for b in boxes[k + 1 :]:
+                assert a is not None
+                assert b is not None
+                apart = a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                assert apart or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"]
+    shown = " ".join(page.locator("#chart-volume svg tspan").all_text_contents())
+    assert "гарантийный ремонт" in shown  # long titles whole, not cut with an ellipsis
+
+    target = os.environ.get("INCIDENT_SCREENSHOTS_DIR")
+    shots = Path(target).resolve() if target else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    if engine.dialect.name == "sqlite":
+        page.screenshot(path=str(shots / "stats-people.png"), full_page=True)
     page.context.close()

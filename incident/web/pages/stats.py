@@ -32,7 +32,7 @@ from sqlalchemy import Connection, text
 from starlette.background import BackgroundTask
 
 from incident import reports, stats
-from incident.models import TOPIC_LABELS, UNCLASSIFIED
+from incident.models import ACTOR_LABELS, TOPIC_LABELS, UNCLASSIFIED
 from incident.sla import SlaSettings
 from incident.stats import Filters, Stats
 from incident.users import Role, User
@@ -186,6 +186,24 @@ def hours(value: float | None) -> str:
     return f"{value:.1f} ч".replace(".", ",")
 
 
+MONTH_NAMES = (
+    "январь", "февраль", "март", "апрель", "май", "июнь",
+    "июль", "август", "сентябрь", "октябрь", "ноябрь", "декабрь",
+)  # fmt: skip
+
+
+def period_label(row: stats.VolumeRow, grouping: str) -> str:
+    """A line of the volume table in Russian: ``05.10.2026``, ``05.10–11.10.2026``,
+    ``октябрь 2026``; a week or month the period cuts shows the days it keeps."""
+    if grouping == "day":
+        return f"{row.first:%d.%m.%Y}"
+    if grouping == "month" and not row.partial:
+        return f"{MONTH_NAMES[row.first.month - 1]} {row.first.year}"
+    if row.first == row.last:
+        return f"{row.first:%d.%m.%Y}"
+    return f"{row.first:%d.%m}–{row.last:%d.%m.%Y}"
+
+
 def auto_grouping(first: date, last: date) -> Grouping:
     days = (last - first).days + 1
     if days <= 14:
@@ -196,9 +214,21 @@ def auto_grouping(first: date, last: date) -> Grouping:
 # ----- the page and the API --------------------------------------------------------------
 
 
-def _compute(request: Request, chosen: StatsQuery) -> Stats:
+def _compute(request: Request, chosen: StatsQuery) -> tuple[Stats, dict[str, str]]:
+    """The page's figures with the per-person table, and the people's names to show."""
     with deps.engine(request).begin() as conn:
-        return stats.compute(conn, chosen.filters, deps.now(request), _cache(request))
+        figures = stats.compute(
+            conn, chosen.filters, deps.now(request), _cache(request), people=True
+        )
+        return figures, person_names(conn, figures)
+
+
+def person_names(conn: Connection, figures: Stats) -> dict[str, str]:
+    """What to call each actor of the per-person table: a member of staff by their account's
+    display name (the login when it has none, or no account), the others in plain Russian."""
+    names = {p.person: p.person for p in figures.people}
+    names.update(queries.display_names(conn, list(names)))
+    return {**names, **{a.person: ACTOR_LABELS.get(a.person, a.person) for a in figures.automatic}}
 
 
 @router.get("/stats", include_in_schema=False)
@@ -210,7 +240,8 @@ def stats_page(
 ) -> Response:
     now = deps.now(request)
     with deps.engine(request).begin() as conn:
-        figures = stats.compute(conn, chosen.filters, now, _cache(request))
+        figures = stats.compute(conn, chosen.filters, now, _cache(request), people=True)
+        names = person_names(conn, figures)
         communities = community_ids(conn)
         platforms = queries.choices(conn)["platforms"]
         people = queries.active_usernames(conn)
@@ -232,6 +263,9 @@ def stats_page(
             "communities": communities,
             "platforms": platforms,
             "people": people,
+            "names": names,
+            "actor_labels": ACTOR_LABELS,
+            "person_link": lambda person: "/stats?" + chosen.params(person=person),
             "direct_answer": DIRECT_ANSWER,
             "volume_chart": Markup(charts.svg_daily_volume(figures, labels)),  # noqa: S704 - escapes its own text
             "response_chart": Markup(charts.svg_response_time(figures)),  # noqa: S704 - ditto
@@ -239,7 +273,11 @@ def stats_page(
             "groupings": GROUPING_TITLES,
             "volume_topics": volume_topics,
             "volume_rows": volume_rows,
-            "volume_totals": [sum(c[j] for _, c in volume_rows) for j in range(len(volume_topics))],
+            "volume_totals": [
+                sum(r.counts[j] for r in volume_rows) for j in range(len(volume_topics))
+            ],
+            "volume_clipped": grouping != "day" and any(r.partial for r in volume_rows),
+            "period_label": period_label,
             "share": share,
             "hours": hours,
             "local": lambda moment, fmt="%d.%m.%Y %H:%M": moment.astimezone(tz).strftime(fmt),
@@ -257,9 +295,18 @@ def stats_api(request: Request, user: Supervisor, chosen: Chosen) -> dict[str, A
     /stats page. ``topic_titles`` names the topics in Russian. ``topic_checks``: per topic,
     how many topics staff confirmed («верно») and corrected (``corrected_from``: this topic
     was wrong; ``corrected_to``: chosen instead of another); ``confirmed``/``corrected``:
-    the totals."""
-    figures = _compute(request, chosen)
+    the totals.
+
+    ``people``: one object per member of staff (``person``, their ``name``, ``answers``,
+    ``on_time`` and ``on_time_share``, median and p90 in working and calendar hours,
+    ``moves_to_private``, ``redirects``, ``corrections``, ``open_assigned``), the busiest
+    first; ``automatic``: the same for the actors that are not one person (the worker, the
+    demo operator, answers typed in the platform), never mixed into ``people``;
+    ``people_total``: the staff together."""
+    figures, names = _compute(request, chosen)
     data = figures.to_json()
+    for row in (*data["people"], *data["automatic"]):
+        row["name"] = names.get(row["person"], row["person"])
     data["topic_titles"] = topic_labels(
         deps.suggestions(request),
         [*(t for t, _ in figures.daily_volume), *(c.topic for c in figures.topic_checks)],
