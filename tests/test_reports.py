@@ -536,7 +536,7 @@ def test_the_report_has_a_sheet_per_person_with_the_automatic_actors_apart(
     apart = rows[rows.index(["Не сотрудники: учитываются отдельно"] + [None] * 11) + 1 :]
     names = [r[0] for r in apart if r[0] and r[1] is not None]
     assert names == [
-        "обработчик (автоматически)",
+        "система",
         "демо-оператор (автоматически)",
-        "ответ на площадке",
+        "сообщество на площадке",
     ]

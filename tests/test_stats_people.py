@@ -93,7 +93,7 @@ def test_automatic_actors_are_listed_apart_and_never_among_people(
     assert set(apart) == {PLATFORM_ACTOR, WORKER, DEMO_OPERATOR}
     assert all(p["answers"] == 1 for p in apart.values())
     assert apart[DEMO_OPERATOR]["median_hours"] == pytest.approx(0.5)
-    assert apart[PLATFORM_ACTOR]["name"] == "ответ на площадке"
+    assert apart[PLATFORM_ACTOR]["name"] == "сообщество на площадке"
     # The totals count the platform's and the demo operator's answers, not the worker's.
     assert data["answered"] == 4 + 2
     assert sum(p["answers"] for p in data["people"]) == 4
