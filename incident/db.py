@@ -436,7 +436,7 @@ worker_status = Table(
 )
 
 
-# --- the satisfaction survey (migration 0013) ------------------------------------------------
+# --- the satisfaction survey (migration 0010) ------------------------------------------------
 
 # A campaign: one public link (``/survey/<slug>``) and the survey definition it started with, so
 # its results stay readable when next year's form changes the file.
@@ -497,7 +497,7 @@ survey_tasks = Table(
     Column("closed_by", String(64)),
     Index("ix_survey_tasks_open", "closed_at", "due_on"),
 )
-# --- the staff's working day (migration 0010) --------------------------------------------
+# --- the staff's working day (migration 0011) --------------------------------------------
 
 # What a person has typed into an incident's reply editor, kept on the server (saved as they
 # type) so no refusal, takeover or reload loses it; one row per incident and user.

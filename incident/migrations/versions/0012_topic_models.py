@@ -7,7 +7,7 @@ and web process reads the active row, so they share one model; versions are neve
 a rollback can be undone.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-11-30
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import incident.db
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,7 +3,7 @@
 Nothing about a respondent is stored but the answers and the time; a rating link keeps only
 the SHA-256 of its token.
 
-Revision ID: 0013
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-30
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 import incident.db
 
-revision: str = "0013"
+revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -3,7 +3,7 @@
 A person confirms the classifier's topic as they would correct it (topic_corrections): the
 statistics count both per topic, so supervisors see how often the classifier is right.
 
-Revision ID: 0011
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-11-30
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 import incident.db
 
-revision: str = "0011"
+revision: str = "0013"
 down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -8,8 +8,8 @@ user's named queue views. ``incidents.urgent`` copies the classifier's ``urgent`
 stored verdict so the queue pins urgent incidents on top through an index; open incidents get it
 from their verdicts here.
 
-Revision ID: 0010
-Revises: 0013
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-30
 """
 
@@ -21,8 +21,8 @@ from alembic import op
 
 import incident.db
 
-revision: str = "0010"
-down_revision: str | None = "0013"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -102,7 +102,7 @@ def _mark_urgent_open_incidents() -> None:
 def downgrade() -> None:
     op.drop_index("ix_incidents_urgent_queue", table_name="incidents")
     # SQLite rebuilds the table here: migration 0005's triggers must be made again after it
-    # (downgrading past 0005 drops them anyway; going back up to 0010 is the supported path).
+    # (downgrading past 0005 drops them anyway; going back up to 0011 is the supported path).
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.drop_column("urgent")
     op.drop_table("saved_filters")
