@@ -408,11 +408,13 @@ def classify(
         and (text[0] in "[@" or (comma <= 45 and text.count(" ", 0, comma) <= 1))
         and _addresses_a_citizen(text, ruleset)
     )
-    if "conversation" in flags or addressed:
-        flags.discard("conversation")
-        if "appeal" not in flags:
-            flags.add("conversation")
-            scores["other"] = scores.get("other", 0.0) + settings.conversation_other
+    # a conversation phrase inside one's own complaint ("говорят, сам виноват") is reported
+    # speech, not a talk between citizens; an opening address to a citizen still is one
+    talk = ("conversation" in flags and "complaint" not in flags) or addressed
+    flags.discard("conversation")
+    if talk and "appeal" not in flags:
+        flags.add("conversation")
+        scores["other"] = scores.get("other", 0.0) + settings.conversation_other
     flags.discard("appeal")
     if "thanks" in flags:
         scores["other"] = scores.get("other", 0.0) + settings.thanks_other

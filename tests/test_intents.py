@@ -122,3 +122,23 @@ def test_a_complaint_with_the_shops_hotline_number_stays_a_complaint(rules: Rule
         rules,
     )
     assert verdict.topic == "trade"
+
+
+def test_a_sellers_words_quoted_in_ones_own_complaint_are_not_a_conversation(
+    rules: RuleSet,
+) -> None:
+    # "говорят, сам виноват" is the shop's answer reported by the citizen, and "проводить
+    # экспертизу" (carry out an inspection) has nothing to do with street wires
+    verdict = classify(
+        "В обувном на Ленина отказались принять кроссовки, которые развалились через месяц. "
+        "Говорят, сам виноват, неправильно носил. Проводить экспертизу отказываются.",
+        rules,
+    )
+    assert verdict.topic == "trade"
+    assert not verdict.conversation
+    assert "other" not in dict(verdict.scores)
+
+
+def test_a_citizen_blaming_another_is_still_a_conversation(rules: RuleSet) -> None:
+    verdict = classify("Сами виноваты, надо было чек сохранять", rules)
+    assert verdict.conversation
