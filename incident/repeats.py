@@ -15,6 +15,9 @@ Two comments are near-duplicates when
   organisation bare, as a capitalised word: ``capitalised``) and their topics do not disagree
   (the same topic, or one of them has none).
 
+Texts that both carry numbers are near-duplicates by their words only when the numbers are the
+same: «заказ 5» and «заказ 17», «дом 3» and «дом 30» are different matters.
+
 Organisations are names in quotes («Пятёрочка», "Ромашка") or after a legal form (ООО, ИП,
 АО...) or a kind of place (магазин, аптека, клиника...) written with a capital letter;
 addresses are a street word (ул., улица, проспект, переулок, шоссе, бульвар, площадь,
@@ -60,6 +63,7 @@ OTHERS_SCORE = 88.0
 MIN_WORDS = 4  # a copied complaint is a sentence, not «Безобразие!»
 MAX_TEXT = 2000  # characters compared: a long text's head says what it is about
 MAX_ENTITIES = 8  # keys kept per comment
+MAX_HITS = 32  # text matches checked per search, the earliest first
 
 _QUOTED = re.compile(r"[«\"“„]([A-ZА-ЯЁ0-9][^«»\"“”„\n]{1,59})[»\"”“]")
 _LEGAL = re.compile(
@@ -78,6 +82,7 @@ _STREET = re.compile(
     r"((?:\d{1,3}-?[а-яё]{0,3}\s)?[A-ZА-ЯЁ][а-яёa-z-]{1,30}(?:\s[A-ZА-ЯЁ][а-яёa-z-]{1,30})?)"
     r"(?:,?\s*(?:д\.|дом)?\s*(\d{1,4}(?:\s?[а-яё](?![а-яё]))?))?"
 )
+_NUMBER = re.compile(r"\d+")
 _CAPITAL = re.compile(r"(?<![\w-])[A-ZА-ЯЁ][a-zа-яё-]{3,30}(?![\w-])")
 _ENDING = re.compile(r"(?:ая|ой|ую|ого|ому|ом|ый|ий|ые|ых|ам|ах|ов|ев|ей|[аеиоуыьйяю])$")
 _NOISE_WORDS = ("здравствуйте", "спасибо", "добрый день", "помогите", "внимание", "почему")
@@ -98,6 +103,7 @@ class Signature:
     entities: frozenset[str]
     topic: str | None
     names: frozenset[str] = frozenset()  # ``capitalised``: may match another's entity
+    numbers: frozenset[str] = frozenset()  # order, house, route numbers: they must agree
 
 
 @lru_cache(maxsize=65536)
@@ -146,7 +152,9 @@ def signature(author: str, text: str, topic: str | None) -> Signature:
     """The comparable form of a comment (``author``: platform and author id, e.g. ``vk:5``).
     Memoised: ingest compares each new comment with the same recent ones again and again."""
     folded = default_process(text[:MAX_TEXT].replace("ё", "е").replace("Ё", "Е"))
-    return Signature(author, folded, len(folded.split()), entities(text), topic, capitalised(text))
+    numbers = frozenset(_NUMBER.findall(folded))
+    words = len(folded.split())
+    return Signature(author, folded, words, entities(text), topic, capitalised(text), numbers)
 
 
 def _topics_agree(a: str | None, b: str | None) -> bool:
@@ -157,14 +165,19 @@ def near_duplicate(a: Signature, b: Signature) -> bool:
     """Whether ``a`` and ``b`` say the same thing (see the module's docstring)."""
     if not a.text or not b.text:
         return False
-    if a.author == b.author:
+    # order 5 and order 17, house 3 and house 30: different matters, whatever the words
+    numbers_agree = not (a.numbers and b.numbers) or a.numbers == b.numbers
+    if numbers_agree and a.author == b.author:
         if a.text == b.text or (
             min(a.words, b.words) >= SAME_AUTHOR_WORDS
             and fuzz.token_set_ratio(a.text, b.text, score_cutoff=SAME_AUTHOR_SCORE)
         ):
             return True
-    elif min(a.words, b.words) >= MIN_WORDS and fuzz.token_sort_ratio(
-        a.text, b.text, score_cutoff=OTHERS_SCORE
+    elif (
+        numbers_agree
+        and a.author != b.author
+        and min(a.words, b.words) >= MIN_WORDS
+        and fuzz.token_sort_ratio(a.text, b.text, score_cutoff=OTHERS_SCORE)
     ):
         return True
     shared = a.entities & (b.entities | b.names) or b.entities & a.names
@@ -218,9 +231,8 @@ class Earlier:
                 score_cutoff=OTHERS_SCORE,
                 dtype=numpy.uint8,
             )[0]
-            hits = numpy.flatnonzero(scores)
-            if hits.size:  # the earliest copy is the one wanted; later ones cannot win
-                maybe.add(int(hits[0]))
+            # the earliest copy is the one wanted (a few, as numbers may still disagree)
+            maybe.update(int(k) for k in numpy.flatnonzero(scores)[:MAX_HITS])
         for index in sorted(maybe):
             if near_duplicate(new, self.signatures[index]):
                 return index

@@ -71,6 +71,18 @@ def test_a_copied_complaint_by_another_person_is_a_repeat_but_a_short_cry_is_not
     )
 
 
+def test_different_numbers_are_different_matters_whatever_the_words() -> None:
+    assert not near_duplicate(
+        sig("vk:1", "Где мой заказ номер 5, уже неделю жду"),
+        sig("vk:1", "Где мой заказ номер 17, уже неделю жду"),
+    )
+    assert near_duplicate(
+        sig("vk:1", "Где мой заказ номер 5, уже неделю жду"),
+        sig("vk:1", "Где же мой заказ номер 5, жду уже неделю!"),
+    )
+    assert not near_duplicate(sig("vk:1", "Обращение номер 3"), sig("vk:1", "Обращение номер 30"))
+
+
 def test_people_about_one_organisation_are_a_group_unless_their_topics_differ() -> None:
     a = sig("vk:1", "В «Пятёрочке» продали просроченный творог", "trade")
     b = sig("vk:2", "Пятёрочка обсчитала на кассе, чек не дали", "trade")
