@@ -35,8 +35,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 
-import numpy
 from rapidfuzz import fuzz, process
 from rapidfuzz.utils import default_process
 
@@ -224,15 +224,14 @@ class Earlier:
         for key in new.entities | new.names:
             maybe.update(self._by_key.get(key, ()))
         if new.words >= MIN_WORDS and self._texts:
-            scores = process.cdist(
-                [" ".join(sorted(new.text.split()))],
+            # the earliest copies, in order (a few, as numbers may still disagree)
+            matches = process.extract_iter(
+                " ".join(sorted(new.text.split())),
                 self._texts,
                 scorer=fuzz.ratio,
                 score_cutoff=OTHERS_SCORE,
-                dtype=numpy.uint8,
-            )[0]
-            # the earliest copy is the one wanted (a few, as numbers may still disagree)
-            maybe.update(int(k) for k in numpy.flatnonzero(scores)[:MAX_HITS])
+            )
+            maybe.update(index for _, _, index in islice(matches, MAX_HITS))
         for index in sorted(maybe):
             if near_duplicate(new, self.signatures[index]):
                 return index
