@@ -203,7 +203,8 @@ class Earlier:
         self.signatures: list[Signature] = []
         self._texts: list[str] = []
         self._by_author: dict[str, list[int]] = {}
-        self._by_key: dict[str, list[int]] = {}  # entities and capitalised names
+        self._by_entity: dict[str, list[int]] = {}
+        self._by_name: dict[str, list[int]] = {}  # capitalised words: matched to entities only
         for sig in signatures:
             self.add(sig)
 
@@ -216,13 +217,17 @@ class Earlier:
         # token_sort_ratio is ratio on the sorted words: sorted once here, not at each search
         self._texts.append(" ".join(sorted(sig.text.split())) if sig.words >= MIN_WORDS else "")
         self._by_author.setdefault(sig.author, []).append(index)
-        for key in sig.entities | sig.names:
-            self._by_key.setdefault(key, []).append(index)
+        for key in sig.entities:
+            self._by_entity.setdefault(key, []).append(index)
+        for key in sig.names:
+            self._by_name.setdefault(key, []).append(index)
 
     def find(self, new: Signature) -> int | None:
         maybe: set[int] = set(self._by_author.get(new.author, ()))
-        for key in new.entities | new.names:
-            maybe.update(self._by_key.get(key, ()))
+        for key in new.entities | new.names:  # as near_duplicate's shared organisations
+            maybe.update(self._by_entity.get(key, ()))
+        for key in new.entities:
+            maybe.update(self._by_name.get(key, ()))
         if new.words >= MIN_WORDS and self._texts:
             # the earliest copies, in order (a few, as numbers may still disagree)
             matches = process.extract_iter(
