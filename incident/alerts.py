@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine, or_, select
 
-from incident import db, inbox, sla
+from incident import db, inbox, repeats, sla
 from incident.logs import get_logger
 from incident.models import TOPIC_LABELS, UNCLASSIFIED, WORKER, IncidentStatus
 from incident.notify import Notifier, send_to_all
@@ -212,4 +212,138 @@ def warn_breaches_once(
     return marked
 
 
-__all__ = ["format_message", "warn_breaches_once"]
+MASS_WINDOW = timedelta(hours=24)
+MASS_SCAN = 2000  # the newest open incidents of the window examined per run
+
+
+@dataclass(frozen=True, slots=True)
+class MassIssue:
+    """Open complaints of the last day about one organisation or address."""
+
+    key: str
+    name: str  # as the first complaint wrote it
+    items: tuple[_Due, ...]
+
+
+def find_mass_issues(engine: Engine, now: datetime, threshold: int) -> list[MassIssue]:
+    """Organisations and addresses named by at least ``threshold`` open incidents opened in
+    the last 24 hours (distinct authors counted once each), the largest first."""
+    if threshold <= 0:
+        return []
+    i, c = db.incidents.c, db.comments.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                i.id, i.platform, i.community, i.topic, i.due_at, c.text, c.author_name, c.author_id
+            )
+            .join(db.comments, c.id == i.comment_id)
+            .where(i.status == IncidentStatus.OPEN.value, i.created_at >= now - MASS_WINDOW)
+            .order_by(i.id.desc())
+            .limit(MASS_SCAN)
+        ).all()
+    by_key: dict[str, list[Any]] = {}
+    names: dict[str, str] = {}
+    authors: dict[str, set[tuple[str, str]]] = {}
+    named = [repeats.named_entities(r.text) for r in rows]
+    known = {key for found in named for key in found}
+    for r, found in zip(reversed(rows), reversed(named), strict=True):
+        # an organisation another comment named in quotes counts when written bare too
+        bare = {key: "" for key in repeats.capitalised(r.text) & known if key not in found}
+        for key, name in {**found, **bare}.items():
+            author = (r.platform, r.author_id)
+            if author in authors.setdefault(key, set()):
+                continue  # one person writing five times is a repeat, not a mass issue
+            authors[key].add(author)
+            by_key.setdefault(key, []).append(r)
+            if name:
+                names.setdefault(key, name)
+    issues = [
+        MassIssue(
+            key,
+            names.get(key, key.partition(":")[2]),
+            tuple(
+                _Due(r.id, r.platform, r.community, r.topic, r.due_at, r.text, r.author_name)
+                for r in items
+            ),
+        )
+        for key, items in by_key.items()
+        if len(items) >= threshold
+    ]
+    return sorted(issues, key=lambda m: (-len(m.items), m.key))
+
+
+def format_mass_message(
+    issue: MassIssue, base_url: str | None = None, labels: Mapping[str, str] | None = None
+) -> tuple[str, str]:
+    """(subject, text) in Russian for a mass issue."""
+    what = "адрес" if issue.key.startswith("addr:") else "организация"
+    n = len(issue.items)
+    subject = f"Массовые жалобы: {count(n, APPEALS)} за сутки, {what} «{_snippet(issue.name, 60)}»"
+    lines = [subject, "", "Открытые обращения разных авторов за последние 24 часа:"]
+    names = labels or TOPIC_LABELS
+    for item in issue.items[:MAX_LISTED]:
+        topic = names.get(item.topic or UNCLASSIFIED, item.topic or "без темы")
+        lines.append(f"• №{item.id}, {platform_title(item.platform)}, «{topic}»")
+        lines.append(f"  {item.author or 'Автор'}: {_snippet(item.text)}")
+        if base_url:
+            lines.append(f"  {base_url.rstrip('/')}/incidents/{item.id}")
+    if n > MAX_LISTED:
+        lines.append(f"…и ещё {count(n - MAX_LISTED, APPEALS)}")
+    return subject, "\n".join(lines)
+
+
+def mass_issues_once(
+    engine: Engine,
+    notifiers: Sequence[Notifier],
+    now: datetime,
+    threshold: int,
+    *,
+    base_url: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> int:
+    """Tell the supervisors once a day about each organisation or address that ``threshold``
+    open complaints of the last 24 hours name (``find_mass_issues``). Each key is claimed in
+    ``mass_alerts`` before its message goes out, so several workers announce it once; if no
+    channel delivered, the claim is given back and the next run tries again. Without
+    notifiers nothing is claimed. Returns how many issues were announced."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now must be timezone-aware, got {now!r}")
+    if not notifiers:
+        return 0
+    log = get_logger(step="mass_issues")
+    announced = 0
+    for issue in find_mass_issues(engine, now, threshold):
+        with engine.begin() as conn:
+            if not inbox.claim_mass_alert(conn, issue.key, len(issue.items), now):
+                continue
+        subject, text = format_mass_message(issue, base_url, labels)
+        outcome = send_to_all(notifiers, subject, text)
+        failed = {name: reason for name, reason in outcome.items() if reason is not None}
+        with engine.begin() as conn:
+            inbox.audit(
+                conn,
+                now,
+                WORKER,
+                "mass_issue_alert",
+                None,
+                key=issue.key,
+                incidents=[item.id for item in issue.items[:MAX_LISTED]],
+                failed=failed,
+            )
+            if failed and len(failed) == len(outcome):
+                inbox.release_mass_alert(conn, issue.key, now)
+                log.warning("mass_issue_not_sent", key=issue.key, failed=failed)
+                continue
+        announced += 1
+        log.info("mass_issue_alert", key=issue.key, incidents=len(issue.items))
+    return announced
+
+
+__all__ = [
+    "MassIssue",
+    "find_mass_issues",
+    "format_mass_message",
+    "format_message",
+    "mass_issues_once",
+    "warn_breaches_once",
+]

@@ -561,3 +561,22 @@ topic_models = Table(
     Column("data", Text, nullable=False),
     Index("ix_topic_models_active", "active"),
 )
+
+# --- repeats and mass issues (migration 0014) ------------------------------------------------
+
+# A near-duplicate of an open incident of the last day (``incident.repeats``) points at the
+# first incident of its group (the group's head; not a foreign key: a head is never deleted,
+# and the queue treats a missing one as no group). The queue shows a group as its head's row.
+incidents.append_column(Column("repeat_of", BigInteger().with_variant(Integer(), "sqlite")))
+Index("ix_incidents_repeat_of", incidents.c.repeat_of, incidents.c.status)
+
+# The supervisors' "mass issue" alerts: one row per organisation or address key
+# (``org:...`` / ``addr:...``), claimed before the message goes out so a key is announced
+# once a day whatever the number of workers.
+mass_alerts = Table(
+    "mass_alerts",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("alerted_at", UtcDateTime, nullable=False),
+    Column("incidents", Integer, nullable=False),
+)

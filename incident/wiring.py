@@ -153,10 +153,11 @@ def build_train_step(
 def build_warn_step(
     engine: Engine, config: Config, notifiers: Sequence[Notifier], labels: Mapping[str, str]
 ) -> Callable[[datetime], int]:
-    """The SLA warnings step of the worker, bound to this deployment's settings."""
+    """The SLA warnings step of the worker, bound to this deployment's settings; the same
+    run tells the supervisors about mass issues (``[notify] mass_issue_threshold``)."""
 
     def step(now: datetime) -> int:
-        return alerts.warn_breaches_once(
+        marked = alerts.warn_breaches_once(
             engine,
             config.sla,
             notifiers,
@@ -164,6 +165,14 @@ def build_warn_step(
             base_url=config.notify.base_url,
             warn=config.notify.warn,
             breach=config.notify.breach,
+            labels=labels,
+        )
+        return marked + alerts.mass_issues_once(
+            engine,
+            notifiers,
+            now,
+            config.notify.mass_issue_threshold,
+            base_url=config.notify.base_url,
             labels=labels,
         )
 

@@ -23,6 +23,7 @@ __all__ = [
     "INCIDENTS",
     "MOVES",
     "REDIRECTS",
+    "SIMILAR",
     "Forms",
     "count",
     "count_en",
@@ -39,6 +40,7 @@ Forms = tuple[str, str, str]
 
 # The nouns counted in more than one place.
 APPEALS: Forms = ("обращение", "обращения", "обращений")
+SIMILAR: Forms = ("похожее", "похожих", "похожих")  # «+1 похожее», «+3 похожих»
 COMMUNITIES: Forms = ("сообщество", "сообщества", "сообществ")
 INCIDENTS: Forms = ("инцидент", "инцидента", "инцидентов")
 MOVES: Forms = (

@@ -80,12 +80,18 @@ def anna(engine: Engine, clock: FakeClock, suggestions: Suggestions) -> Iterator
 
 
 def incident_on(
-    engine: Engine, clock: FakeClock, platform: Platform, community: str, post: str, comment: str
+    engine: Engine,
+    clock: FakeClock,
+    platform: Platform,
+    community: str,
+    post: str,
+    comment: str,
+    text: str = "Магазин не вернул деньги за утюг",
 ) -> int:
     found = add_incident(
         engine,
         clock(),
-        "Магазин не вернул деньги за утюг",
+        text,
         external_id=comment,
         post_id=post,
         platform=platform,
@@ -178,9 +184,10 @@ def test_without_a_configured_page_the_private_link_comes_from_the_platform(
 def test_the_queue_marks_each_row_with_its_platform(
     anna: TestClient, engine: Engine, clock: FakeClock
 ) -> None:
+    # three different complaints: copies of one would be one row (a group of repeats)
     incident_on(engine, clock, Platform.VK, "42", "7", "1")
-    incident_on(engine, clock, Platform.OK, OK_GROUP, "7", "2")
-    incident_on(engine, clock, Platform.TELEGRAM, TG_CHANNEL, "7", "3")
+    incident_on(engine, clock, Platform.OK, OK_GROUP, "7", "2", "Чайник сломался через день")
+    incident_on(engine, clock, Platform.TELEGRAM, TG_CHANNEL, "7", "3", "Такси не приехало")
     page = anna.get("/queue")
     assert page.status_code == 200
     for platform, title, mark in (

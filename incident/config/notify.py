@@ -6,6 +6,8 @@ Configuration (every key is optional)::
     base_url = "https://incident.example.ru"   # links to incident cards in messages
     warn = true                                # "the deadline is near" (at [sla] warn_at)
     breach = true                              # "the deadline has passed"
+    mass_issue_threshold = 5                   # open complaints about one organisation or
+                                               # address within 24 h that alert (0: never)
     timeout_seconds = 10
     # Telegram: on when telegram_chat_id is set
     telegram_chat_id = "-1001234567890"
@@ -75,6 +77,7 @@ class NotifySettings:
     warn: bool = True
     breach: bool = True
     timeout: float = 10.0
+    mass_issue_threshold: int = 5  # complaints about one organisation or address in 24 h
 
     def incident_url(self, incident_id: int) -> str | None:
         """The link to an incident's card in the web app, when ``base_url`` is set."""
@@ -88,6 +91,7 @@ _KEYS = frozenset(
         "base_url",
         "warn",
         "breach",
+        "mass_issue_threshold",
         "timeout_seconds",
         "telegram_chat_id",
         "telegram_bot_token_env",
@@ -131,6 +135,7 @@ def notify_settings_from_mapping(
         warn=t.flag("warn", True),
         breach=t.flag("breach", True),
         timeout=float(timeout),
+        mass_issue_threshold=t.integer("mass_issue_threshold", 5, low=0, high=10_000),
     )
     t.done()
     return settings

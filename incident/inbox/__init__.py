@@ -80,6 +80,16 @@ from incident.inbox.outbox import (
 )
 from incident.inbox.reads import comments_by_platform, counts, oldest_unattended, open_incidents
 from incident.inbox.reclassify import reclassify_open
+from incident.inbox.repeats import (
+    MAX_GROUP,
+    GroupReply,
+    Member,
+    claim_mass_alert,
+    group_of,
+    group_sizes,
+    release_mass_alert,
+    reply_to_group,
+)
 from incident.inbox.retention import remove_personal_data
 from incident.inbox.sources import (
     lease_owners,
@@ -98,6 +108,7 @@ from incident.inbox.workers import forget_worker, record_worker_beat, worker_sta
 __all__ = [
     "CLAIM_FOR",
     "MAX_DRAFT",
+    "MAX_GROUP",
     "MAX_NOTE",
     "MAX_REPLY",
     "VIEWER_FRESH",
@@ -109,8 +120,10 @@ __all__ = [
     "DeadlinePolicy",
     "Draft",
     "DueTimes",
+    "GroupReply",
     "IngestResult",
     "MarkStage",
+    "Member",
     "ReplyNotAllowed",
     "ResponseFigures",
     "Viewer",
@@ -123,6 +136,7 @@ __all__ = [
     "change_topic",
     "claim",
     "claim_deadline_marks",
+    "claim_mass_alert",
     "claim_reply",
     "claimed_by_other",
     "close_no_answer",
@@ -135,6 +149,8 @@ __all__ = [
     "expire_reply_claims",
     "forget_old_viewers",
     "forget_worker",
+    "group_of",
+    "group_sizes",
     "in_peoples_hands",
     "ingest",
     "lease_owners",
@@ -153,11 +169,13 @@ __all__ = [
     "record_worker_beat",
     "release",
     "release_deadline_marks",
+    "release_mass_alert",
     "release_owner",
     "release_source",
     "remove_personal_data",
     "reopen",
     "reply_claim_owners",
+    "reply_to_group",
     "reschedule_reply",
     "retry_failed_reply",
     "retry_reply",

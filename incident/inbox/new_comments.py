@@ -20,6 +20,7 @@ from incident.inbox.contracts import (
     ResponseFigures,
     no_classification,
 )
+from incident.inbox.repeats import link_repeats
 from incident.models import PLATFORM_ACTOR, WORKER, Comment, IncidentStatus
 
 HISTORY_LIMIT = 20  # earlier comments per author handed to the classifier (flood detection)
@@ -129,7 +130,9 @@ def _open_incidents(
             }
         )
     opened = conn.execute(
-        insert(db.incidents).returning(db.incidents.c.id, db.incidents.c.topic),
+        insert(db.incidents).returning(
+            db.incidents.c.id, db.incidents.c.topic, sort_by_parameter_order=True
+        ),
         incident_rows,
     ).all()
     conn.execute(
@@ -146,6 +149,9 @@ def _open_incidents(
         ],
     )
     result.incidents += len(opened)
+    link_repeats(
+        conn, [(r.id, c, r.topic) for r, (c, _) in zip(opened, comments, strict=True)], now
+    )
     return [r.id for r in opened]
 
 

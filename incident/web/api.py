@@ -40,6 +40,16 @@ class ReplyIn(BaseModel):
     reply_id: str | None = Field(default=None, max_length=100)
 
 
+class GroupReplyIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000)
+    ids: list[Id] = Field(min_length=1, max_length=inbox.MAX_GROUP)
+
+
+class GroupReplyOut(BaseModel):
+    queued: dict[int, int]  # incident id -> outbox id
+    refused: dict[int, str]  # incident id -> why (Russian)
+
+
 class CloseIn(BaseModel):
     reason: CloseReason
 
@@ -118,9 +128,13 @@ def list_incidents(
     with deps.engine(request).connect() as conn:
         rows = queries.queue(conn, f, user.username, now)
         marks = queries.topic_marks(conn, rows)
+        similar = inbox.group_sizes(conn, [r.id for r in rows])
         total = queries.count(conn, f, user.username, now)
     return {
-        "items": [{**row_json(r, now), "topic_mark": marks.get(r.id)} for r in rows],
+        "items": [
+            {**row_json(r, now), "topic_mark": marks.get(r.id), "similar": similar.get(r.id, 0)}
+            for r in rows
+        ],
         "total": total,
         "total_capped": total > queries.COUNT_CAP,
         "offset": offset,
@@ -143,9 +157,22 @@ def get_incident(
             raise HTTPException(404, str(exc)) from exc
     with deps.engine(request).connect() as conn:
         data = load_card(conn, incident_id, user.username, now, deps.suggestions(request))
+        group = inbox.group_of(conn, incident_id)
     if data is None:
         raise HTTPException(404, f"Инцидента №{incident_id} нет.")
-    return card_json(data, now)
+    return {
+        **card_json(data, now),
+        "group": [
+            {
+                "id": m.id,
+                "status": m.status,
+                "author_name": m.author_name,
+                "text": m.text,
+                "replied": m.replied,
+            }
+            for m in group
+        ],
+    }
 
 
 def _run(request: Request, work: Callable[[Any, datetime], Any]) -> Any:
@@ -154,6 +181,36 @@ def _run(request: Request, work: Callable[[Any, datetime], Any]) -> Any:
             return work(conn, deps.now(request))
     except inbox.ActionRefused as exc:
         raise _refused(exc) from exc
+
+
+@router.post("/incidents/{incident_id}/group-reply")
+def group_reply(
+    request: Request, incident_id: Id, body: GroupReplyIn, user: CurrentUser
+) -> GroupReplyOut:
+    """One answer for the chosen incidents of this incident's group, each with its author's
+    greeting and checked as a reply of its own; 409 when the incident is in no group."""
+
+    def work(conn: Any, now: datetime) -> inbox.GroupReply:
+        row = queries.incident(conn, incident_id)
+        limit = deps.suggestions(request).limit(row.platform) if row else None
+
+        def finish(target: int, personal: str) -> str:
+            return with_rating_link(request, conn, target, personal, None, user.username, now)
+
+        return inbox.reply_to_group(
+            conn,
+            incident_id,
+            body.ids,
+            body.text,
+            user.username,
+            now,
+            kind=ReplyKind.ANSWER,
+            limit=limit,
+            finish=finish,
+        )
+
+    done: inbox.GroupReply = _run(request, work)
+    return GroupReplyOut(queued=done.queued, refused=done.refused)
 
 
 @router.post("/incidents/{incident_id}/reply")

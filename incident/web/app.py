@@ -87,6 +87,7 @@ def templates() -> Jinja2Templates:
         PLATFORM_TITLES=display.PLATFORM_TITLES,
         ACTION_TITLES=display.ACTION_TITLES,
         KIND_TITLES=KIND_TITLES,
+        SIMILAR=words.SIMILAR,
         FLAG_TITLES=display.FLAG_TITLES,
         redirect_text=redirect_text,
         Role=Role,

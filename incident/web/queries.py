@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, exists, func, or_, select
 
 from incident import db
 from incident.models import IncidentStatus
@@ -133,6 +133,17 @@ def _where(conn: Connection, f: QueueFilter, user: str, now: datetime) -> list[A
         where.append(_text_search(conn, f.q.strip()[:200]))
     if f.fresh:
         where.append(i.created_at >= now - FRESH)
+    if f.status == IncidentStatus.OPEN.value and not f.q:
+        # a near-duplicate is shown as its group's first incident while that one is open
+        head = db.incidents.alias("head")
+        where.append(
+            or_(
+                i.repeat_of.is_(None),
+                ~exists().where(
+                    head.c.id == i.repeat_of, head.c.status == IncidentStatus.OPEN.value
+                ),
+            )
+        )
     return where
 
 

@@ -16,6 +16,7 @@ from incident.web.cards import load_card
 from incident.web.deps import CurrentUser, Id
 from incident.web.rating import with_rating_link
 from incident.web.suggestions import redirect_text
+from incident.words import APPEALS, count
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,12 +28,14 @@ def _card_context(request: Request, incident_id: Id, user: User) -> dict[str, An
         data = load_card(conn, incident_id, user.username, now, s)
         people = queries.active_usernames(conn)
         draft = inbox.draft_of(conn, incident_id, user.username)
+        group = inbox.group_of(conn, incident_id)
     if data is None:
         raise HTTPException(404, f"Инцидента №{incident_id} нет.")
     return {
         **data,
         **editor_start(data, draft),
         "people": people,
+        "group": group,
         "topics": s.topics,
         "reasons": list(CloseReason),
         "redirect_options": redirect_options(data["drafts"], s.redirects),
@@ -174,6 +177,57 @@ def send_reply(
         keep_draft(request, incident_id, user, text, chosen.value, reply_id)
     else:
         deps.flash(request, "Ответ поставлен в очередь: сейчас его опубликуют.")
+    return deps.back(_card(incident_id))
+
+
+@router.post("/incidents/{incident_id}/group-reply")
+def send_group_reply(
+    request: Request,
+    incident_id: Id,
+    user: CurrentUser,
+    text: Annotated[str, Form(max_length=20_000)],
+    ids: Annotated[list[int] | None, Form()] = None,
+) -> Response:
+    """«Ответить всем»: one answer queued for each ticked incident of the card's group, each
+    with its author's greeting, each checked as a reply of its own. What was typed is kept as
+    the user's draft of this incident whenever any reply was refused."""
+    now = deps.now(request)
+    chosen = [i for i in ids or [] if 0 < i <= deps.MAX_ID][: inbox.MAX_GROUP]
+    if not chosen:
+        deps.flash(request, "Отметьте обращения, которым нужен этот ответ.", "error")
+        keep_draft(request, incident_id, user, text, ReplyKind.ANSWER.value, None)
+        return deps.back(_card(incident_id))
+    try:
+        with deps.engine(request).begin() as conn:
+            platform = queries.incident(conn, incident_id)
+            limit = deps.suggestions(request).limit(platform.platform) if platform else None
+
+            def finish(target: int, personal: str) -> str:
+                return with_rating_link(request, conn, target, personal, None, user.username, now)
+
+            done = inbox.reply_to_group(
+                conn,
+                incident_id,
+                chosen,
+                text,
+                user.username,
+                now,
+                kind=ReplyKind.ANSWER,
+                limit=limit,
+                finish=finish,
+            )
+    except inbox.ActionRefused as exc:
+        deps.flash(request, str(exc), "error")
+        keep_draft(request, incident_id, user, text, ReplyKind.ANSWER.value, None)
+        return deps.back(_card(incident_id))
+    sent = f"Ответ поставлен в очередь: {count(len(done.queued), APPEALS)}."
+    if done.refused:
+        why = "; ".join(f"№{i}: {reason}" for i, reason in sorted(done.refused.items())[:5])
+        not_sent = f"Не отправлен: {count(len(done.refused), APPEALS)} ({why})"
+        deps.flash(request, f"{sent} {not_sent}", "error")
+        keep_draft(request, incident_id, user, text, ReplyKind.ANSWER.value, None)
+    else:
+        deps.flash(request, sent)
     return deps.back(_card(incident_id))
 
 

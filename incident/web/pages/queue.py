@@ -47,6 +47,7 @@ def _queue_context(
     with deps.engine(request).connect() as conn:
         rows = queries.queue(conn, f, user.username, now)
         marks = queries.topic_marks(conn, rows)
+        similar = inbox.group_sizes(conn, [r.id for r in rows])
         total = queries.count(conn, f, user.username, now)
         newest = queries.newest_open_id(conn)
         platforms = queries.choices(conn)["platforms"]
@@ -57,6 +58,7 @@ def _queue_context(
     return {
         "rows": rows,
         "marks": marks,
+        "similar": similar,
         "f": f,
         "total": total,
         "cap": queries.COUNT_CAP,

@@ -1,0 +1,219 @@
+"""Groups of near-duplicates: linked when an incident is opened, answered together.
+
+``link_repeats`` runs inside ingest, right after new incidents are inserted: each one that
+repeats an open incident opened within ``WINDOW`` (``incident.repeats.find_repeat``) gets
+``repeat_of``, the id of its group's first incident. ``group_of`` lists an incident's group;
+``reply_to_group`` queues one personalised reply per chosen incident of the group through
+``queue_reply``, each checked as a reply of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, or_, select, update
+
+from incident import db, repeats
+from incident.inbox._sql import upsert
+from incident.inbox.errors import ActionRefused
+from incident.inbox.outbox import queue_reply
+from incident.models import Comment, IncidentStatus, OutboxStatus, ReplyKind
+
+WINDOW = timedelta(hours=24)
+CANDIDATES = 500  # the newest open incidents of the window a new one is compared with
+MAX_GROUP = 200  # incidents a card lists and answers at once
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One incident of a group, as the card lists it."""
+
+    id: int
+    status: str
+    author_name: str | None
+    text: str
+    replied: bool
+
+
+def _author(platform: str, author_id: str) -> str:
+    return f"{platform}:{author_id}"
+
+
+def link_repeats(
+    conn: Connection,
+    opened: Sequence[tuple[int, Comment, str | None]],
+    now: datetime,
+) -> int:
+    """Give each newly opened incident (id, comment, topic) that repeats an open incident of
+    the last ``WINDOW`` the id of that incident's group. Returns how many were linked."""
+    if not opened:
+        return 0
+    i, c = db.incidents.c, db.comments.c
+    new_ids = [incident_id for incident_id, _, _ in opened]
+    rows = conn.execute(
+        select(i.id, i.repeat_of, i.topic, i.platform, c.author_id, c.text)
+        .join(db.comments, c.id == i.comment_id)
+        .where(
+            i.status == IncidentStatus.OPEN.value,
+            i.created_at >= now - WINDOW,
+            i.id.not_in(new_ids),
+        )
+        .order_by(i.id.desc())
+        .limit(CANDIDATES)
+    ).all()
+    rows = list(reversed(rows))  # the oldest first: a repeat joins the earliest incident it repeats
+    heads: list[int] = [r.repeat_of or r.id for r in rows]
+    earlier = repeats.Earlier(
+        [repeats.signature(_author(r.platform, r.author_id), r.text, r.topic) for r in rows]
+    )
+    links: list[dict[str, Any]] = []
+    for incident_id, comment, topic in opened:
+        sig = repeats.signature(
+            _author(comment.platform.value, comment.author_id), comment.text, topic
+        )
+        found = earlier.find(sig)
+        head = incident_id if found is None else heads[found]
+        if found is not None:
+            links.append({"target": incident_id, "head": head})
+        earlier.add(sig)
+        heads.append(head)
+    if links:  # one executemany, whatever the number
+        conn.execute(
+            update(db.incidents)
+            .where(i.id == bindparam("target"))
+            .values(repeat_of=bindparam("head")),
+            links,
+        )
+    return len(links)
+
+
+def group_of(conn: Connection, incident_id: int) -> list[Member]:
+    """The incident's group, its first incident first (empty when it belongs to none): the
+    group's open incidents, and the incident itself whatever its status."""
+    i, c = db.incidents.c, db.comments.c
+    own = conn.execute(select(i.id, i.repeat_of).where(i.id == incident_id)).first()
+    if own is None:
+        return []
+    head = own.repeat_of or own.id
+    rows = conn.execute(
+        select(i.id, i.status, c.author_name, c.text)
+        .join(db.comments, c.id == i.comment_id)
+        .where(
+            or_(i.id == head, i.repeat_of == head),
+            or_(i.status == IncidentStatus.OPEN.value, i.id == incident_id),
+        )
+        .order_by(i.id)
+        .limit(MAX_GROUP)
+    ).all()
+    if len(rows) < 2:
+        return []
+    ids = [r.id for r in rows]
+    replied = set(
+        conn.execute(
+            select(db.outbox.c.incident_id).where(
+                db.outbox.c.incident_id.in_(ids), db.outbox.c.status != OutboxStatus.FAILED.value
+            )
+        ).scalars()
+    )
+    return [Member(r.id, r.status, r.author_name, r.text, r.id in replied) for r in rows]
+
+
+def group_sizes(conn: Connection, heads: Sequence[int]) -> dict[int, int]:
+    """For each of ``heads``, how many other open incidents repeat it (only those with any)."""
+    if not heads:
+        return {}
+    i = db.incidents.c
+    rows = conn.execute(
+        select(i.repeat_of, i.id).where(
+            i.repeat_of.in_(list(heads)), i.status == IncidentStatus.OPEN.value
+        )
+    ).all()
+    sizes: dict[int, int] = {}
+    for r in rows:
+        sizes[r.repeat_of] = sizes.get(r.repeat_of, 0) + 1
+    return sizes
+
+
+@dataclass(frozen=True, slots=True)
+class GroupReply:
+    """What ``reply_to_group`` did: the outbox ids queued, and why each refused one was
+    refused (incident id -> the refusal's Russian message)."""
+
+    queued: dict[int, int]
+    refused: dict[int, str]
+
+
+def reply_to_group(
+    conn: Connection,
+    incident_id: int,
+    chosen: Sequence[int],
+    text: str,
+    actor: str,
+    now: datetime,
+    *,
+    kind: ReplyKind | str | None = None,
+    limit: int | None = None,
+    finish: Callable[[int, str], str] | None = None,
+) -> GroupReply:
+    """Queue ``text`` for each of ``chosen`` that belongs to ``incident_id``'s group, with
+    each author's own greeting (``repeats.personalise``). Each reply is checked by
+    ``queue_reply`` like any other and in a savepoint of its own: a refused one (answered
+    already, held by someone else, too long with the name) leaves the others queued.
+    ``finish(incident_id, text)`` may add to each reply (the web app's rating link), inside
+    that reply's savepoint."""
+    if not text.strip():
+        raise ActionRefused("Напишите ответ: пустой ответ не отправить.")
+    members = {m.id: m for m in group_of(conn, incident_id)}
+    if not members:
+        raise ActionRefused("У этого обращения нет похожих.")
+    queued: dict[int, int] = {}
+    refused: dict[int, str] = {}
+    for target in dict.fromkeys(chosen):
+        member = members.get(target)
+        if member is None:
+            refused[target] = "Это обращение не из этой группы."
+            continue
+        personal = repeats.personalise(text, member.author_name)
+        savepoint = conn.begin_nested()
+        try:
+            if finish is not None:
+                personal = finish(target, personal)
+            queued[target] = queue_reply(conn, target, personal, actor, now, kind, limit=limit)
+        except ActionRefused as exc:
+            savepoint.rollback()
+            refused[target] = str(exc)
+        else:
+            savepoint.commit()
+    return GroupReply(queued, refused)
+
+
+def claim_mass_alert(conn: Connection, key: str, incidents: int, now: datetime) -> bool:
+    """Take the right to announce ``key`` (an organisation or address) now: True once per
+    ``WINDOW`` per key, whatever the number of workers asking."""
+    a = db.mass_alerts.c
+    inserted = conn.execute(
+        upsert(conn, db.mass_alerts)
+        .values(key=key[:200], alerted_at=now, incidents=incidents)
+        .on_conflict_do_nothing()
+        .returning(a.key)
+    ).first()
+    if inserted is not None:
+        return True
+    renewed = conn.execute(
+        update(db.mass_alerts)
+        .where(a.key == key[:200], a.alerted_at <= now - WINDOW)
+        .values(alerted_at=now, incidents=incidents)
+    ).rowcount
+    return bool(renewed)
+
+
+def release_mass_alert(conn: Connection, key: str, now: datetime) -> None:
+    """Give back a claim whose message no channel delivered: the next run tries again."""
+    conn.execute(
+        delete(db.mass_alerts).where(
+            db.mass_alerts.c.key == key[:200], db.mass_alerts.c.alerted_at == now
+        )
+    )
