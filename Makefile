@@ -27,8 +27,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# one test process per core (pytest-xdist); each has its own PostgreSQL database and Chromium
 unit: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto $(PYTEST_ARGS)
 
 test: lint typecheck unit
 
