@@ -150,6 +150,7 @@ def test_every_bench_comment_gets_the_verdict_of_the_plain_scoring(
         analysis = ruleset.normalizer.analyze(text)
         expected = reference_combine(classify(text, ruleset), model, analysis, ruleset)
         got = combine(classify(text, ruleset), model, ruleset.normalizer.analyze(text), ruleset)
+        assert got == expected, text  # every field, not only those the JSON shows
         assert orjson.dumps(got.to_json()) == orjson.dumps(expected.to_json()), text
         assert json.dumps(got.to_json()) == json.dumps(expected.to_json()), text
         assert explain(got, ruleset, text) == explain(expected, ruleset, text)
