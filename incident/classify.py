@@ -74,15 +74,18 @@ class Match(NamedTuple):
     redirect: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "phrase": self.phrase,
-            "span": [self.start, self.end],
-            "weight": round(self.weight, 3),
-            "topic": self.topic,
-            "kind": self.kind,
-            "fuzzy": self.fuzzy,
-            **({"redirect": self.redirect} if self.redirect else {}),
+        phrase, start, end, weight, topic, kind, fuzzy, redirect = self
+        out: dict[str, Any] = {
+            "phrase": phrase,
+            "span": [start, end],
+            "weight": round(weight, 3),
+            "topic": topic,
+            "kind": kind,
+            "fuzzy": fuzzy,
         }
+        if redirect:
+            out["redirect"] = redirect
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Match:
@@ -134,7 +137,7 @@ class Verdict:
         return tuple(m for m in self.matches if m.topic == topic)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "topic": self.topic,
             "score": round(self.score, 3),
             "confidence": round(self.confidence, 3),
@@ -147,8 +150,10 @@ class Verdict:
             "scores": {t: round(s, 3) for t, s in self.scores},
             "matches": [m.to_json() for m in self.matches],
             "ruleset_version": self.ruleset_version,
-            **({"model": self.model} if self.model is not None else {}),
         }
+        if self.model is not None:
+            out["model"] = self.model
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Verdict:

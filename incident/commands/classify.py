@@ -254,6 +254,16 @@ def _json_line(data: Mapping[str, Any]) -> bytes:
         return (json.dumps(data, ensure_ascii=True) + "\n").encode()
 
 
+def _read_line(line: str) -> Any:
+    """One input line as JSON: orjson (a fifth of the time ``json`` takes), and ``json`` for
+    what orjson refuses, so that the same lines are read the same way and the same errors
+    are reported (``json`` reads lone surrogates, NaN and huge numbers; orjson does not)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+
+
 def _jsonl_lines(source: IO[str]) -> Iterator[tuple[int, str]]:
     for number, line in enumerate(source, start=1):
         if line.strip():
@@ -303,7 +313,7 @@ def run_classify(args: argparse.Namespace) -> int:
     try:
         for number, line in _jsonl_lines(source):
             try:
-                row = json.loads(line)
+                row = _read_line(line)
                 text = row["text"] if isinstance(row, dict) else None
                 if not isinstance(text, str):
                     raise ValueError('нет строкового поля "text"')
