@@ -37,6 +37,7 @@ from incident.rules import RulesError, RuleSet, load_ruleset
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+_BATCH = 64  # verdicts written to stdout at once
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -315,6 +316,7 @@ def run_classify(args: argparse.Namespace) -> int:
     out.flush()
     binary: IO[bytes] | None = getattr(out, "buffer", None)
     write = binary.write if binary is not None else (lambda b: out.write(b.decode()))
+    pending: list[bytes] = []
     try:
         for number, line in _jsonl_lines(source):
             try:
@@ -325,10 +327,17 @@ def run_classify(args: argparse.Namespace) -> int:
             except (ValueError, KeyError) as exc:
                 bad += 1
                 print(f"строка {number}: {exc}", file=err)
-                write(_json_line({"topic": UNCLASSIFIED, "error": f"строка {number}: {exc}"}))
+                pending.append(
+                    _json_line({"topic": UNCLASSIFIED, "error": f"строка {number}: {exc}"})
+                )
                 continue
-            write(_json_line(judge(text).to_json()))
+            pending.append(_json_line(judge(text).to_json()))
+            if len(pending) >= _BATCH:
+                write(b"".join(pending))
+                pending.clear()
     finally:
+        if pending:
+            write(b"".join(pending))
         if binary is not None:
             binary.flush()
         if source is not sys.stdin:
