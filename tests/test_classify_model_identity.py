@@ -24,6 +24,7 @@ from incident.text import Analysis, Normalizer
 from incident.training import correction_samples, fit, rule_samples
 
 ROOT = Path(__file__).resolve().parent.parent
+PLAIN = CombinePolicy()
 DATA = sorted((ROOT / "bench" / "data").glob("*.jsonl"))
 
 
@@ -94,9 +95,12 @@ def reference_score(model: LearnedModel, analysis: Analysis, normalizer: Normali
 
 
 def reference_combine(
-    verdict: Verdict, model: LearnedModel, analysis: Analysis, ruleset: RuleSet
+    verdict: Verdict,
+    model: LearnedModel,
+    analysis: Analysis,
+    ruleset: RuleSet,
+    policy: CombinePolicy = PLAIN,
 ) -> Verdict:
-    policy = CombinePolicy()
     result = reference_score(model, analysis, ruleset.normalizer)
     topic = verdict.topic
     chosen = topic
@@ -201,3 +205,28 @@ def test_a_second_pass_over_warm_caches_gives_the_same_verdicts(
         combine(classify(t, ruleset), model, ruleset.normalizer.analyze(t), ruleset) for t in texts
     ]
     assert [v.to_json() for v in first] == [v.to_json() for v in again]
+
+
+def test_close_calls_broken_by_the_model_give_the_plain_verdicts(
+    ruleset: RuleSet, model: LearnedModel
+) -> None:
+    """The tie rule (off by default) reads the runner-up's probability: the same there too."""
+    policy = CombinePolicy(tie=1.0)
+    ties = 0
+    for text in [t for path in DATA for t in _texts(path)]:
+        analysis = ruleset.normalizer.analyze(text)
+        expected = reference_combine(classify(text, ruleset), model, analysis, ruleset, policy)
+        got = combine(classify(text, ruleset), model, analysis, ruleset, policy)
+        assert got == expected, text
+        ties += expected.model is not None and expected.model["changed"] == "tie"
+    assert ties
+
+
+def test_a_word_with_a_repeated_letter_group_counts_it_as_scoring_did(
+    ruleset: RuleSet, model: LearnedModel
+) -> None:
+    """«ааааа», «папа»: a gram twice in one word weighs twice, as ``word_features`` says."""
+    for text in ["ааааааа папа мама", "колокол кокос", "ааа"]:
+        analysis = ruleset.normalizer.analyze(text)
+        expected = reference_score(model, analysis, ruleset.normalizer)
+        assert model.score(analysis, ruleset.normalizer) == expected
