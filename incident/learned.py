@@ -323,23 +323,24 @@ def combine(
         "changed": how or None,
         "rules_topic": topic,
     }
-    # The verdicts are built field by field: ``dataclasses.replace`` walks the fields and
-    # was a tenth of the time a comment takes with a model.
+    # The verdicts are built field by field, positionally in Verdict's field order:
+    # ``dataclasses.replace`` walks the fields and was a tenth of a comment's time with a model
+    # (tests/test_classify_model_identity.py compares every field with ``replace``'s).
     if chosen == topic:
         return Verdict(
-            topic=topic,
-            score=verdict.score,
-            confidence=verdict.confidence,
-            matches=verdict.matches,
-            runner_up=verdict.runner_up,
-            runner_up_score=verdict.runner_up_score,
-            flags=verdict.flags,
-            reasons=verdict.reasons,
-            scores=verdict.scores,
-            redirect=verdict.redirect,
-            in_competence=verdict.in_competence,
-            ruleset_version=verdict.ruleset_version,
-            model=note,
+            topic,
+            verdict.score,
+            verdict.confidence,
+            verdict.matches,
+            verdict.runner_up,
+            verdict.runner_up_score,
+            verdict.flags,
+            verdict.reasons,
+            verdict.scores,
+            verdict.redirect,
+            verdict.in_competence,
+            verdict.ruleset_version,
+            note,
         )
     scores = dict(verdict.scores)
     rules = ruleset.topics.get(chosen)
