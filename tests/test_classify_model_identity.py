@@ -230,3 +230,14 @@ def test_a_word_with_a_repeated_letter_group_counts_it_as_scoring_did(
         analysis = ruleset.normalizer.analyze(text)
         expected = reference_score(model, analysis, ruleset.normalizer)
         assert model.score(analysis, ruleset.normalizer) == expected
+
+
+def test_remembered_rounding_is_rounding() -> None:
+    """Verdict JSON rounds through a small memory of weights: the same value and type as
+    ``round(x, 3)``, zeros keep their sign and whole numbers stay whole."""
+    from incident.classify import _round3
+
+    for x in [0.0, -0.0, 3, 3.0, 2.0005, 2.0015, -1.2345, 1e-9, -1e-9, 1e300, 0.1 + 0.2]:
+        for _ in range(2):
+            got, want = _round3(x), round(x, 3)
+            assert (type(got), repr(got)) == (type(want), repr(want)), x
