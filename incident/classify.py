@@ -58,6 +58,25 @@ _NOT_A_PERSON = frozenset(
 _WORD_CACHE_LIMIT = 200_000
 
 
+_ROUNDED: dict[float, float] = {}  # round(x, 3) of the weights and scores seen; bounded
+_ROUNDED_LIMIT = 100_000
+
+
+def _round3(x: float) -> float:
+    """``round(x, 3)``, remembered: the phrases' weights and their sums recur from comment to
+    comment, and ``round`` with digits costs as much as a verdict's dict. Only non-zero
+    floats are remembered: 0.0 and -0.0, or 3 and 3.0, are equal keys that round differently."""
+    if type(x) is not float or not x:
+        return round(x, 3)
+    r = _ROUNDED.get(x)
+    if r is None:
+        r = round(x, 3)
+        if len(_ROUNDED) >= _ROUNDED_LIMIT:
+            _ROUNDED.clear()
+        _ROUNDED[x] = r
+    return r
+
+
 class Match(NamedTuple):
     """A rule phrase found in the text; ``start``/``end`` index the ORIGINAL text.
 
@@ -74,15 +93,18 @@ class Match(NamedTuple):
     redirect: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "phrase": self.phrase,
-            "span": [self.start, self.end],
-            "weight": round(self.weight, 3),
-            "topic": self.topic,
-            "kind": self.kind,
-            "fuzzy": self.fuzzy,
-            **({"redirect": self.redirect} if self.redirect else {}),
+        phrase, start, end, weight, topic, kind, fuzzy, redirect = self
+        out: dict[str, Any] = {
+            "phrase": phrase,
+            "span": [start, end],
+            "weight": _round3(weight),
+            "topic": topic,
+            "kind": kind,
+            "fuzzy": fuzzy,
         }
+        if redirect:
+            out["redirect"] = redirect
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Match:
@@ -134,21 +156,23 @@ class Verdict:
         return tuple(m for m in self.matches if m.topic == topic)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "topic": self.topic,
-            "score": round(self.score, 3),
-            "confidence": round(self.confidence, 3),
+            "score": _round3(self.score),
+            "confidence": _round3(self.confidence),
             "runner_up": self.runner_up,
-            "runner_up_score": round(self.runner_up_score, 3),
+            "runner_up_score": _round3(self.runner_up_score),
             "flags": sorted(self.flags),
             "in_competence": self.in_competence,
             "redirect": self.redirect,
             "reasons": list(self.reasons),
-            "scores": {t: round(s, 3) for t, s in self.scores},
+            "scores": {t: _round3(s) for t, s in self.scores},
             "matches": [m.to_json() for m in self.matches],
             "ruleset_version": self.ruleset_version,
-            **({"model": self.model} if self.model is not None else {}),
         }
+        if self.model is not None:
+            out["model"] = self.model
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Verdict:

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from itertools import repeat
+from operator import add, mul, sub, truediv
 from typing import Any, NamedTuple
 
 from incident.classify import Verdict
@@ -179,11 +181,18 @@ class LearnedModel:
     def _word(self, raw: str, normalizer: Normalizer) -> tuple[float, ...] | None:
         form, stem = normalizer.word(raw)
         get = self.weights.get
-        found = [
-            w if count == 1.0 else tuple([x * count for x in w])
-            for key, count in word_features(form, stem).items()
-            if (w := get(key)) is not None
-        ]
+        padded = "<" + form[:_MAX_WORD] + ">"
+        keys = ["s:" + stem]
+        for n in _NGRAMS:
+            keys += ["c:" + padded[i : i + n] for i in range(len(padded) - n + 1)]
+        if len(set(keys)) == len(keys):  # most words: every feature once, in word_features' order
+            found = [w for w in map(get, keys) if w is not None]
+        else:
+            found = [
+                w if count == 1.0 else tuple([x * count for x in w])
+                for key, count in word_features(form, stem).items()
+                if (w := get(key)) is not None
+            ]
         result = tuple(map(sum, zip(*found, strict=True))) if found else None
         cache = self._cache
         if len(cache) >= _WORD_CACHE_LIMIT:
@@ -193,10 +202,26 @@ class LearnedModel:
 
     def score(self, analysis: Analysis, normalizer: Normalizer) -> ModelScore:
         """Topic probabilities of an analysed comment and the words behind the best one."""
-        raw = analysis.raw
-        distinct = tuple(dict.fromkeys(raw))  # the distinct words, in text order
-        get = self._cache.get
-        vectors: list[Any] = [get(w, _MISSING) for w in distinct]
+        best, exps, total, pushes, scale = self._logits(analysis, normalizer)
+        probabilities = dict(zip(self.topics, map(truediv, exps, repeat(total)), strict=True))
+        raw, span = analysis.raw, analysis.span
+        found = tuple([(w, *span(raw.index(w)), round(push * scale, 3)) for push, w in pushes])
+        return ModelScore(self.topics[best], exps[best] / total, probabilities, found)
+
+    def _logits(
+        self, analysis: Analysis, normalizer: Normalizer
+    ) -> tuple[int, list[float], float, list[tuple[float, str]], float]:
+        """(the best topic's index, exp(logit - max logit) per topic, their sum, the words that
+        pushed the best topic most as (push, word), the scale 1/sqrt(distinct words)).
+
+        The hot path of ``classify --jsonl`` with a model (``combine`` reads these directly;
+        ``score`` wraps them), so every step over the words or the topics is a C-level ``map``
+        or ``zip``: the distinct words' cached sums (``_word``), their sum per topic, the
+        logits, the softmax. The arithmetic is the same, operation by operation and in the same
+        order, as the plain loops it replaced (the verdicts are identical to the last bit:
+        tests/test_classify_model_identity.py)."""
+        distinct = tuple(dict.fromkeys(analysis.raw))  # the distinct words, in text order
+        vectors: list[Any] = list(map(self._cache.get, distinct, repeat(_MISSING)))
         if _MISSING in vectors:
             vectors = [
                 self._word(w, normalizer) if v is _MISSING else v
@@ -205,29 +230,22 @@ class LearnedModel:
         known = [v for v in vectors if v is not None]
         if known:
             scale = 1.0 / math.sqrt(len(distinct))
-            logits = [
-                b + s * scale
-                for b, s in zip(self.intercepts, map(sum, zip(*known, strict=True)), strict=True)
-            ]
+            sums = map(sum, zip(*known, strict=True))  # per topic, over the words in text order
+            logits = list(map(add, self.intercepts, map(mul, sums, repeat(scale))))
         else:
             scale = 0.0
             logits = list(self.intercepts)
-        top = max(logits)
-        exps = [math.exp(x - top) for x in logits]
-        total = sum(exps)
+        exps = list(map(math.exp, map(sub, logits, repeat(max(logits)))))
         best = exps.index(max(exps))
-        probabilities = dict(zip(self.topics, [e / total for e in exps], strict=True))
-        pushes = sorted(
-            [
-                (v[best], w)
-                for w, v in zip(distinct, vectors, strict=True)
-                if v is not None and v[best] > 0 and len(w) > 2
-            ],
-            reverse=True,
-        )[:_TOP]
-        span = analysis.span
-        found = tuple((w, *span(raw.index(w)), round(push * scale, 3)) for push, w in pushes)
-        return ModelScore(self.topics[best], exps[best] / total, probabilities, found)
+        pushes = [
+            (v[best], w)
+            for w, v in zip(distinct, vectors, strict=True)
+            if v is not None and v[best] > 0 and len(w) > 2
+        ]
+        if len(pushes) > 1:
+            pushes.sort(reverse=True)
+            del pushes[_TOP:]
+        return best, exps, sum(exps), pushes, scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,43 +286,76 @@ def combine(
     """
     if model is None:
         return verdict
-    result = model.score(analysis, ruleset.normalizer)
+    best, exps, total, pushes, scale = model._logits(analysis, ruleset.normalizer)
+    topics = model.topics
+    best_topic = topics[best]
+    probability = exps[best] / total
+
+    def of(topic: str | None) -> float:  # ModelScore.of without building every probability
+        return exps[topics.index(topic)] / total if topic in topics else 0.0
+
     topic = verdict.topic
     chosen = topic
     how = ""
     if verdict.reasons and topic == "spam":
         chosen = topic
     elif topic == UNCLASSIFIED:
-        if result.probability >= policy.fill and result.topic != UNCLASSIFIED:
-            chosen, how = result.topic, "filled"
-    elif model.corrections > 0 and result.topic != topic and result.probability >= policy.override:
-        chosen, how = result.topic, "override"
+        if probability >= policy.fill and best_topic != UNCLASSIFIED:
+            chosen, how = best_topic, "filled"
+    elif model.corrections > 0 and best_topic != topic and probability >= policy.override:
+        chosen, how = best_topic, "override"
     elif (
         verdict.runner_up is not None
         and verdict.confidence < policy.tie
-        and result.of(verdict.runner_up) > result.of(topic)
+        and of(verdict.runner_up) > of(topic)
     ):
         chosen, how = verdict.runner_up, "tie"
+    raw, span = analysis.raw, analysis.span
+    words = []
+    for push, w in pushes:
+        start, end = span(raw.index(w))
+        words.append({"word": w, "span": [start, end], "weight": round(push * scale, 3)})
     note: dict[str, Any] = {
         "version": model.version,
-        "topic": result.topic,
-        "probability": round(result.probability, 3),
-        "words": [{"word": w, "span": [s, e], "weight": push} for w, s, e, push in result.words],
+        "topic": best_topic,
+        "probability": round(probability, 3),
+        "words": words,
         "changed": how or None,
         "rules_topic": topic,
     }
+    # The verdicts are built field by field, positionally in Verdict's field order:
+    # ``dataclasses.replace`` walks the fields and was a tenth of a comment's time with a model
+    # (tests/test_classify_model_identity.py compares every field with ``replace``'s).
     if chosen == topic:
-        return replace(verdict, model=note)
+        return Verdict(
+            topic,
+            verdict.score,
+            verdict.confidence,
+            verdict.matches,
+            verdict.runner_up,
+            verdict.runner_up_score,
+            verdict.flags,
+            verdict.reasons,
+            verdict.scores,
+            verdict.redirect,
+            verdict.in_competence,
+            verdict.ruleset_version,
+            note,
+        )
     scores = dict(verdict.scores)
     rules = ruleset.topics.get(chosen)
-    return replace(
-        verdict,
+    return Verdict(
         topic=chosen,
+        score=scores.get(chosen, 0.0),
+        confidence=round(of(chosen), 3),
+        matches=verdict.matches,
         runner_up=topic if topic != UNCLASSIFIED else verdict.runner_up,
         runner_up_score=verdict.score if topic != UNCLASSIFIED else verdict.runner_up_score,
-        score=scores.get(chosen, 0.0),
-        confidence=round(result.of(chosen), 3),
+        flags=verdict.flags,
+        reasons=verdict.reasons,
+        scores=verdict.scores,
         redirect=rules.redirects[0].id if rules is not None and rules.redirects else None,
         in_competence=bool(rules is not None and rules.in_competence),
+        ruleset_version=verdict.ruleset_version,
         model=note,
     )

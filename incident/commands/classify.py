@@ -10,6 +10,7 @@ the replies' wording. A rules author edits a phrase and runs ``incident classify
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -36,6 +37,7 @@ from incident.rules import RulesError, RuleSet, load_ruleset
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+_BATCH = 64  # verdicts written to stdout at once
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -254,6 +256,16 @@ def _json_line(data: Mapping[str, Any]) -> bytes:
         return (json.dumps(data, ensure_ascii=True) + "\n").encode()
 
 
+def _read_line(line: str) -> Any:
+    """One input line as JSON: orjson (a fifth of the time ``json`` takes), and ``json`` for
+    what orjson refuses, so that the same lines are read the same way and the same errors
+    are reported (``json`` reads lone surrogates, NaN and huge numbers; orjson does not)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+
+
 def _jsonl_lines(source: IO[str]) -> Iterator[tuple[int, str]]:
     for number, line in enumerate(source, start=1):
         if line.strip():
@@ -296,24 +308,36 @@ def run_classify(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"Не удалось открыть {args.jsonl}: {exc}", file=err)
         return EXIT_FAILED
+    # Everything loaded so far (the rules, the model: hundreds of thousands of objects) lives
+    # as long as the process: frozen, the garbage collector no longer walks it again and
+    # again while the comments' short-lived objects come and go (a twentieth of the time).
+    gc.freeze()
     bad = 0
     out.flush()
     binary: IO[bytes] | None = getattr(out, "buffer", None)
     write = binary.write if binary is not None else (lambda b: out.write(b.decode()))
+    pending: list[bytes] = []
     try:
         for number, line in _jsonl_lines(source):
             try:
-                row = json.loads(line)
+                row = _read_line(line)
                 text = row["text"] if isinstance(row, dict) else None
                 if not isinstance(text, str):
                     raise ValueError('нет строкового поля "text"')
             except (ValueError, KeyError) as exc:
                 bad += 1
                 print(f"строка {number}: {exc}", file=err)
-                write(_json_line({"topic": UNCLASSIFIED, "error": f"строка {number}: {exc}"}))
+                pending.append(
+                    _json_line({"topic": UNCLASSIFIED, "error": f"строка {number}: {exc}"})
+                )
                 continue
-            write(_json_line(judge(text).to_json()))
+            pending.append(_json_line(judge(text).to_json()))
+            if len(pending) >= _BATCH:
+                write(b"".join(pending))
+                pending.clear()
     finally:
+        if pending:
+            write(b"".join(pending))
         if binary is not None:
             binary.flush()
         if source is not sys.stdin:
