@@ -20,6 +20,7 @@ from incident.sources.base import (
 )
 from incident.sources.fakes.vk_server import FakeVk
 from incident.sources.vk import RetryPolicy, VkSource
+from incident.sources.vk.names import NameCache
 from incident.sources.vk.wire import event_changes, to_comment
 from tests.world import VkGroup, VkSetup, VkToken
 
@@ -399,6 +400,37 @@ def test_live_comments_carry_author_names_asked_once_per_author(
     assert names == ["Алиса Петрова", "Борис Иванов", "Алиса Петрова"]
     assert [m for m, _ in fake_vk.calls[calls_before:]] == []  # a_check only: the name was cached
     assert [m for m, _ in fake_vk.calls].count("users.get") == 1
+
+
+def test_sources_sharing_a_name_cache_ask_for_an_author_once_between_them(
+    fake_vk: FakeVk, make_source: SourceFactory
+) -> None:
+    # the same citizen writes under two communities' posts: one users.get serves both
+    shared = NameCache()
+    ours = make_source(names=shared)
+    theirs = make_source(
+        name="vk-other", group_id=OTHER_GID, community_token="other-community-token", names=shared
+    )
+    here, there = fake_vk.add_post(GID, "Пост"), fake_vk.add_post(OTHER_GID, "Пост")
+    ours_cursors = dict(ours.listen_once({}).cursors)
+    theirs_cursors = dict(theirs.listen_once({}).cursors)
+    fake_vk.add_comment(GID, here, ALICE, "Здесь")
+    first = ours.listen_once(ours_cursors)
+    fake_vk.add_comment(OTHER_GID, there, ALICE, "И там")
+    second = theirs.listen_once(theirs_cursors)
+
+    names = [c.comment.author_name for c in first.changes + second.changes if c.comment]
+    assert names == ["Алиса Петрова", "Алиса Петрова"]
+    assert [m for m, _ in fake_vk.calls].count("users.get") == 1
+
+
+def test_a_name_cache_keeps_the_most_recently_used_names_within_its_bound() -> None:
+    cache = NameCache(limit=2)
+    cache.put(1, "Первый")
+    cache.put(2, "Второй")
+    assert cache.get(1) == "Первый"  # used: now the newest
+    cache.put(3, "Третий")
+    assert (1 in cache, 2 in cache, 3 in cache, len(cache)) == (True, False, True, 2)
 
 
 def test_live_comments_still_arrive_when_names_cannot_be_had(

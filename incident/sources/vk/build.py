@@ -10,7 +10,12 @@ from incident.config import SourceConfig, WorkerConfig
 from incident.sources.http import RewritingSession
 from incident.sources.vk.calls import RetryPolicy
 from incident.sources.vk.config import VK_API_URL, VkSourceConfig
+from incident.sources.vk.names import NameCache
 from incident.sources.vk.source import VkSource
+
+# One process serves one deployment: its VK sources share the author names they learn (a
+# citizen writes under several communities' posts), within one bound instead of one per source.
+SHARED_NAMES = NameCache()
 
 
 def vk_session_factory(api_url: str) -> Callable[[], requests.Session]:
@@ -38,4 +43,5 @@ def build_vk_source(cfg: SourceConfig, worker: WorkerConfig) -> VkSource:
             maximum=worker.retry_maximum,
         ),
         throttle=worker.throttle,
+        names=SHARED_NAMES,
     )

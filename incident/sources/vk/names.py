@@ -8,8 +8,9 @@ name goes out with that batch: the inbox fills the stored comment's name in."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Mapping
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -20,18 +21,51 @@ from incident.sources.vk.wire import as_int
 
 log = logging.getLogger(__name__)
 
-MAX_CACHED = 50_000  # names kept per source instance before the cache starts over
+MAX_CACHED = 100_000  # names a cache keeps (about 10 MB); the least recently used go first
 MAX_UNNAMED = 1_000  # comments remembered to name later; beyond that the oldest go unnamed
 RETRY_SECONDS = 60.0  # after a failed users.get, the names it owes are asked again this late
+
+
+class NameCache:
+    """Author names by VK user id: bounded (the least recently used go first) and safe to share
+    between threads. A worker's VK sources share one (``build.py``): the same citizens write
+    under several communities' posts, and a name asked by one source is known to all."""
+
+    def __init__(self, limit: int = MAX_CACHED) -> None:
+        self._names: OrderedDict[int, str] = OrderedDict()
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    def get(self, user_id: int) -> str | None:
+        with self._lock:
+            name = self._names.get(user_id)
+            if name is not None:
+                self._names.move_to_end(user_id)
+            return name
+
+    def __contains__(self, user_id: object) -> bool:
+        with self._lock:
+            return user_id in self._names
+
+    def put(self, user_id: int, name: str) -> None:
+        with self._lock:
+            self._names[user_id] = name
+            self._names.move_to_end(user_id)
+            while len(self._names) > self._limit:
+                self._names.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._names)
 
 
 class AuthorNames:
     """Fills in author names through the community client, one ``users.get`` per batch."""
 
-    def __init__(self, caller: VkCaller, client: Any) -> None:
+    def __init__(self, caller: VkCaller, client: Any, names: NameCache | None = None) -> None:
         self._caller = caller
         self._client = client
-        self._names: dict[int, str] = {}
+        self._names = names if names is not None else NameCache()
         self._unnamed: dict[tuple[str, str], CommentChange] = {}  # (post, comment) -> change
         self._retry_at = 0.0  # time.monotonic() after which the owed names are asked again
 
@@ -67,9 +101,7 @@ class AuthorNames:
             for user in found:
                 if isinstance(user, dict) and as_int(user.get("id")) is not None:
                     name = f"{user.get('first_name', '')} {user.get('last_name', '')}".strip()
-                    if len(self._names) > MAX_CACHED:
-                        self._names.clear()
-                    self._names[int(user["id"])] = name
+                    self._names.put(int(user["id"]), name)
         named = tuple(_named(c, self._names) for c in changes)
         later = self._named_later(earlier)
         if failed:
@@ -118,7 +150,7 @@ def _nameable(change: CommentChange) -> bool:
     return c is not None and c.author_name is None and c.author_id.isdigit()
 
 
-def _named(change: CommentChange, names: Mapping[int, str]) -> CommentChange:
+def _named(change: CommentChange, names: NameCache) -> CommentChange:
     c = change.comment
     if c is None or not _nameable(change):
         return change

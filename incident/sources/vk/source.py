@@ -58,7 +58,7 @@ from incident.sources.vk.calls import (
     apply_default_timeout,
 )
 from incident.sources.vk.links import comment_link
-from incident.sources.vk.names import AuthorNames
+from incident.sources.vk.names import AuthorNames, NameCache
 from incident.sources.vk.wire import (
     Names,
     PostCursor,
@@ -106,7 +106,9 @@ class VkSource(ClosedOnExit):
         throttle: bool = True,
         http_timeout: float = 30.0,
         snapshot_margin: timedelta = SNAPSHOT_MARGIN,
+        names: NameCache | None = None,
     ) -> None:
+        """``names``: the author names cache to share with other sources (else its own)."""
         if group_id <= 0:
             raise ValueError("group_id is the community's positive id")
         if not 1 <= posts_per_sweep <= 100:
@@ -125,7 +127,7 @@ class VkSource(ClosedOnExit):
         self._community = self._client(
             vk_api.VkApiGroup, community_token, session_factory(), throttle
         )
-        self._names = AuthorNames(self._caller, self._community)
+        self._names = AuthorNames(self._caller, self._community, names)
         self._lp_session = self._own(session_factory())
         self._lp_key: str | None = None
         self._lp_server: str | None = None
