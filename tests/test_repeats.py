@@ -14,6 +14,8 @@ from starlette.testclient import TestClient
 
 from incident import db, inbox
 from incident.alerts import find_mass_issues, mass_issues_once
+from incident.inbox import calendar_hours
+from incident.models import Batch, ChangeKind, Comment, CommentChange, Platform
 from incident.notify import NotifyError
 from incident.repeats import (
     Earlier,
@@ -26,7 +28,7 @@ from incident.repeats import (
 from incident.users import Role
 from incident.web import queries
 from tests.conftest import FakeClock
-from tests.world import add_incident, add_user, csrf_of, login, make_app
+from tests.world import COMMUNITY, add_incident, add_user, csrf_of, login, make_app
 
 # ----- the pure rules ----------------------------------------------------------------------
 
@@ -360,3 +362,36 @@ def test_the_api_answers_a_group_and_says_which_were_refused(
         headers={"X-CSRF-Token": token},
     )
     assert lonely.status_code == 409
+
+
+def test_an_edited_complaint_is_compared_by_its_new_text(engine: Engine, clock: FakeClock) -> None:
+    # incidents' texts are kept between batches: an edit (which moves updated_at) is read again
+    first = add_incident(engine, clock(), "Такси не приехало, заказ висел час", external_id="e1")
+    assert add_incident(engine, clock(), "Автобус 12 опять не пришёл", external_id="e2") is not None
+    comment = Comment(
+        platform=Platform.VK,
+        community=COMMUNITY,
+        post_id="7",
+        external_id="e1",
+        author_id="1001",
+        author_name="Анна Петрова",
+        text=COPY,
+        created_at=clock() - timedelta(hours=1),
+    )
+    edit = CommentChange(
+        kind=ChangeKind.EDIT,
+        platform=Platform.VK,
+        community=COMMUNITY,
+        external_id="e1",
+        post_id="7",
+        comment=comment,
+    )
+    clock.now += timedelta(minutes=5)
+    with engine.begin() as conn:
+        inbox.ingest(conn, "vk-test", Batch(changes=(edit,)), clock(), deadline=calendar_hours(8))
+    copied = add_incident(engine, clock(), COPY, external_id="e3", author_id="2002")
+    with engine.connect() as conn:
+        linked = conn.execute(
+            select(db.incidents.c.repeat_of).where(db.incidents.c.id == copied)
+        ).scalar()
+    assert linked == first
