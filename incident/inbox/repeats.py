@@ -9,8 +9,6 @@ repeats an open incident opened within ``WINDOW`` (``incident.repeats.find_repea
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,52 +42,6 @@ def _author(platform: str, author_id: str) -> str:
     return f"{platform}:{author_id}"
 
 
-class _Signatures:
-    """The comparable form of recent incidents, kept between batches: a batch reads only the
-    ids (and ``updated_at``, which every edit, answer or close moves) of its candidates, and the
-    texts of those it has not seen in that state. Under load consecutive batches compare with
-    nearly the same 500 incidents; reading their texts every time cost more than the rest of a
-    listener's round. Bounded; safe to share between the committer threads."""
-
-    LIMIT = 20_000
-
-    def __init__(self) -> None:
-        self._cache: OrderedDict[tuple[int, datetime], repeats.Signature] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def of(
-        self, conn: Connection, keys: Sequence[tuple[int, datetime]]
-    ) -> list[repeats.Signature | None]:
-        """Each key's signature, in order; None for an incident no longer there."""
-        with self._lock:
-            known: dict[tuple[int, datetime], repeats.Signature | None] = {
-                k: self._cache.get(k) for k in keys
-            }
-        missing = [incident_id for (incident_id, _), sig in known.items() if sig is None]
-        if missing:
-            i, c = db.incidents.c, db.comments.c
-            fetched = conn.execute(
-                select(i.id, i.updated_at, i.topic, i.platform, c.author_id, c.text)
-                .join(db.comments, c.id == i.comment_id)
-                .where(i.id.in_(missing))
-            ).all()
-            by_id: dict[int, repeats.Signature] = {}
-            with self._lock:
-                for r in fetched:
-                    sig = repeats.signature(_author(r.platform, r.author_id), r.text, r.topic)
-                    by_id[r.id] = sig
-                    self._cache[(r.id, r.updated_at)] = sig
-                while len(self._cache) > self.LIMIT:
-                    self._cache.popitem(last=False)
-            for key, seen in known.items():
-                if seen is None:  # read just now (its updated_at may even have moved since)
-                    known[key] = by_id.get(key[0])
-        return [known[k] for k in keys]
-
-
-_SIGNATURES = _Signatures()
-
-
 def link_repeats(
     conn: Connection,
     opened: Sequence[tuple[int, Comment, str | None]],
@@ -99,10 +51,11 @@ def link_repeats(
     the last ``WINDOW`` the id of that incident's group. Returns how many were linked."""
     if not opened:
         return 0
-    i = db.incidents.c
+    i, c = db.incidents.c, db.comments.c
     new_ids = [incident_id for incident_id, _, _ in opened]
     rows = conn.execute(
-        select(i.id, i.repeat_of, i.updated_at)
+        select(i.id, i.repeat_of, i.topic, i.platform, c.author_id, c.text)
+        .join(db.comments, c.id == i.comment_id)
         .where(
             i.status == IncidentStatus.OPEN.value,
             i.created_at >= now - WINDOW,
@@ -112,9 +65,10 @@ def link_repeats(
         .limit(CANDIDATES)
     ).all()
     rows = list(reversed(rows))  # the oldest first: a repeat joins the earliest incident it repeats
-    sigs = _SIGNATURES.of(conn, [(r.id, r.updated_at) for r in rows])
-    heads: list[int] = [r.repeat_of or r.id for r, sig in zip(rows, sigs, strict=True) if sig]
-    earlier = repeats.Earlier([sig for sig in sigs if sig is not None])
+    heads: list[int] = [r.repeat_of or r.id for r in rows]
+    earlier = repeats.Earlier(
+        [repeats.signature(_author(r.platform, r.author_id), r.text, r.topic) for r in rows]
+    )
     links: list[dict[str, Any]] = []
     for incident_id, comment, topic in opened:
         sig = repeats.signature(
