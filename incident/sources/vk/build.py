@@ -13,9 +13,10 @@ from incident.sources.vk.config import VK_API_URL, VkSourceConfig
 from incident.sources.vk.names import NameCache
 from incident.sources.vk.source import VkSource
 
-# One process serves one deployment: its VK sources share the author names they learn (a
-# citizen writes under several communities' posts), within one bound instead of one per source.
-SHARED_NAMES = NameCache()
+# A worker's VK sources share the author names they learn (a citizen writes under several
+# communities' posts), within one bound instead of one per source: one cache per API address
+# (VK's own in production; a fake's, on its own port, never mixes its names with another's).
+_SHARED_NAMES: dict[str, NameCache] = {}
 
 
 def vk_session_factory(api_url: str) -> Callable[[], requests.Session]:
@@ -43,5 +44,5 @@ def build_vk_source(cfg: SourceConfig, worker: WorkerConfig) -> VkSource:
             maximum=worker.retry_maximum,
         ),
         throttle=worker.throttle,
-        names=SHARED_NAMES,
+        names=_SHARED_NAMES.setdefault(cfg.api_url, NameCache()),
     )
