@@ -20,7 +20,7 @@ from incident.models import CloseReason, ReplyKind
 from incident.web import deps, queries
 from incident.web.auth import csrf_token
 from incident.web.cards import card_json, load_card, row_json
-from incident.web.deps import CurrentUser, Id
+from incident.web.deps import CurrentUser, Id, QueueFilterDep
 from incident.web.display import STATUS_TITLES, person_name
 from incident.web.rating import with_rating_link
 
@@ -287,17 +287,10 @@ def save_draft(request: Request, incident_id: Id, body: DraftIn, user: CurrentUs
 def live(
     request: Request,
     user: CurrentUser,
+    f: QueueFilterDep,  # the queue's own filters (its page and order do not matter here)
     incident: Annotated[Id | None, Query()] = None,
     since: Annotated[int, Query(ge=0, le=deps.MAX_ID)] = 0,
     editing: bool = False,
-    platform: Annotated[str | None, Query(max_length=32)] = None,
-    community: Annotated[str | None, Query(max_length=64)] = None,
-    topic: Annotated[str | None, Query(max_length=32)] = None,
-    status: Annotated[str | None, Query(max_length=16)] = None,
-    mine: Annotated[str | None, Query(max_length=8)] = None,
-    overdue: Annotated[str | None, Query(max_length=8)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    fresh: Annotated[str | None, Query(max_length=8)] = None,
 ) -> dict[str, Any]:
     """What changed, for the open page to poll every few seconds (one mechanism for the queue
     and the card).
@@ -306,7 +299,6 @@ def live(
     (all pages) came in after incident ``since``. With ``incident``, the caller has that card
     open (recorded, with ``editing``) and ``card`` says its state: status, who holds it, who
     else has it open, and its replies' statuses."""
-    f = queries.make_filter(platform, community, topic, status, mine, overdue, q, 0, None, fresh)
     now = deps.now(request)
     out: dict[str, Any] = {}
     if incident is not None:

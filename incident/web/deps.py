@@ -8,13 +8,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import Field
 from sqlalchemy import Connection, Engine
 
 from incident import inbox, users
 from incident.users import Role, User
+from incident.web import queries
 from incident.web.auth import csrf_token, current_user, require
 from incident.web.suggestions import Suggestions
 
@@ -109,3 +110,24 @@ def safe_next(value: str | None) -> str:
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/queue"
     return value
+
+
+def queue_filter(
+    platform: Annotated[str | None, Query(max_length=32)] = None,
+    community: Annotated[str | None, Query(max_length=64)] = None,
+    topic: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    mine: Annotated[str | None, Query(max_length=8)] = None,
+    overdue: Annotated[str | None, Query(max_length=8)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    sort: Annotated[str | None, Query(max_length=8)] = None,
+    fresh: Annotated[str | None, Query(max_length=8)] = None,
+) -> queries.QueueFilter:
+    """The queue's filters from the query string; empty fields mean "any", status "open"."""
+    return queries.make_filter(
+        platform, community, topic, status, mine, overdue, q, offset, sort, fresh
+    )
+
+
+QueueFilterDep = Annotated[queries.QueueFilter, Depends(queue_filter)]

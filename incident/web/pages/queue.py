@@ -5,39 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from incident import inbox
 from incident.models import CloseReason
 from incident.users import User
 from incident.web import deps, queries
-from incident.web.deps import CurrentUser, Id
+from incident.web.deps import CurrentUser, Id, QueueFilterDep
 
 PAGE_MAX = 200  # rows one bulk action may name
 
 router = APIRouter(include_in_schema=False)
-
-
-def queue_filter(
-    platform: Annotated[str | None, Query(max_length=32)] = None,
-    community: Annotated[str | None, Query(max_length=64)] = None,
-    topic: Annotated[str | None, Query(max_length=32)] = None,
-    status: Annotated[str | None, Query(max_length=16)] = None,
-    mine: Annotated[str | None, Query(max_length=8)] = None,
-    overdue: Annotated[str | None, Query(max_length=8)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-    sort: Annotated[str | None, Query(max_length=8)] = None,
-    fresh: Annotated[str | None, Query(max_length=8)] = None,
-) -> queries.QueueFilter:
-    """The queue's filters from the query string; empty fields mean "any", status "open"."""
-    return queries.make_filter(
-        platform, community, topic, status, mine, overdue, q, offset, sort, fresh
-    )
-
-
-QueueFilterDep = Annotated[queries.QueueFilter, Depends(queue_filter)]
 
 
 def _queue_context(
