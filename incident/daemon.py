@@ -2,9 +2,10 @@
 
 Sweeps run as APScheduler interval jobs; each long-poll listener runs in a thread of its own
 that calls ``pipeline.listen_once`` in a loop and hands its batch to one committer thread
-(``pipeline.GroupCommitter``: many listeners' rounds in one transaction); the reply sender and a
-heartbeat that keeps this worker's source leases (all in one statement) have threads of their
-own. ``stop()`` returns within a few seconds: steps check the stop flag
+(``pipeline.GroupCommitter``: many listeners' rounds in one transaction); the reply sender, a
+heartbeat that keeps this worker's source leases (all in one statement) and the repeat step
+(new incidents grouped with the open ones they repeat, in bulk every few seconds) have threads
+of their own. ``stop()`` returns within a few seconds: steps check the stop flag
 between transactions, and a listener blocked in a long-poll request holds nothing uncommitted,
 so it is abandoned safely.
 
@@ -44,6 +45,7 @@ from incident.sources.base import Source
 LEASE_RETRY_SECONDS = 5.0  # how often a standby listener asks for a source's lease
 LEASE_TTL_SECONDS = 30.0  # a source lease not renewed for this long is free to take
 HEARTBEAT_SECONDS = 10.0  # how often the heartbeat renews (or takes) the leases
+REPEATS_SECONDS = 2.0  # how often new incidents are compared with the day's open ones
 MODEL_REFRESH_SECONDS = 60.0  # how often the worker looks for another active learned model
 DATABASE_RETRY_SECONDS = 5.0  # a round that failed on the database is tried again this soon
 CURSOR_REFRESH_SECONDS = 60.0  # a live listener reads its cursors again at least this often
@@ -328,6 +330,22 @@ class Worker:
             self.log.exception("outbox_failed")
             self._part_went("outbox", exc)
 
+    def link_repeats(self) -> None:
+        """Group the incidents opened since the last run with the open ones they repeat
+        (``pipeline.link_repeats_once``). Never raises: the next run tries again, and the
+        incidents wait on the pending list meanwhile."""
+        if self.stopping.is_set():
+            return
+        try:
+            pipeline.link_repeats_once(self.engine)
+        except Exception as exc:
+            if isinstance(exc, SQLAlchemyError):
+                metrics.DATABASE_ERRORS.labels("repeats").inc()
+            self.log.exception("repeats_failed")
+            self._part_went("repeats", exc)
+        else:
+            self._part_went("repeats")
+
     def warn(self) -> None:
         """Run the SLA warning step once; its errors are logged, never raised."""
         if self.warn_step is None or self.stopping.is_set():
@@ -446,6 +464,11 @@ class Worker:
         while not self.stopping.is_set():
             self.drain_outbox()
             self.stopping.wait(self.config.outbox_interval)
+
+    def _repeats_loop(self) -> None:
+        while not self.stopping.is_set():
+            self.link_repeats()
+            self.stopping.wait(REPEATS_SECONDS)
 
     def _heartbeat_loop(self) -> None:
         self.beat()
@@ -582,11 +605,12 @@ class Worker:
             )
             thread.start()
             self._threads.append(thread)
-        # The reply sender, the heartbeat and the committer are threads of their own: never
-        # queued behind hundreds of sweeps in the scheduler's pool.
+        # The reply sender, the heartbeat, the repeat step and the committers are threads of
+        # their own: never queued behind hundreds of sweeps in the scheduler's pool.
         parts: list[tuple[str, Callable[[], None]]] = [
             ("heartbeat", self._heartbeat_loop),
             ("outbox", self._outbox_loop),
+            ("repeats", self._repeats_loop),
         ]
         if self.listeners:
             parts += [(f"committer-{n}", self.committer.run) for n in range(self.committer.threads)]

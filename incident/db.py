@@ -580,3 +580,19 @@ mass_alerts = Table(
     Column("alerted_at", UtcDateTime, nullable=False),
     Column("incidents", Integer, nullable=False),
 )
+
+# --- repeats linked in the background (migration 0016) --------------------------------------
+
+# New incidents not yet compared with the day's open ones (``inbox.link_pending_repeats``):
+# ingest only notes them here, and the worker's repeat step compares them in bulk. Not a
+# foreign key: an incident is never deleted while pending, and the step skips a missing one.
+repeat_pending = Table(
+    "repeat_pending",
+    metadata,
+    Column(
+        "incident_id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+)

@@ -40,6 +40,9 @@ OUTBOX_FAILURES = Counter(
 DATABASE_ERRORS = Counter(
     "incident_database_errors_total", "Database errors caught by the worker's loops", ["part"]
 )
+REPEATS_LINKED = Counter(
+    "incident_repeats_linked_total", "New incidents found to repeat an open one and grouped"
+)
 CLASSIFICATION_SECONDS = Histogram(
     "incident_classification_seconds",
     "Time to classify one comment",

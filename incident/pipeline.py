@@ -482,3 +482,18 @@ def _backoff(attempt: int, policy: ReplyPolicy, rng: random.Random) -> timedelta
         policy.backoff_initial.total_seconds() * 2 ** max(0, attempt - 1),
     )
     return timedelta(seconds=rng.uniform(ceiling / 2, ceiling))
+
+
+def link_repeats_once(engine: Engine, *, limit: int = inbox.REPEAT_BATCH) -> int:
+    """Compare every incident opened since the last run with the day's open ones and group
+    the repeats (``inbox.link_pending_repeats``), a batch per transaction; the number
+    compared. Another worker doing it meanwhile makes this one stop at once."""
+    compared = 0
+    while True:
+        with engine.begin() as conn:
+            done, linked = inbox.link_pending_repeats(conn, limit)
+        compared += done
+        if linked:
+            metrics.REPEATS_LINKED.inc(linked)
+        if done < limit:
+            return compared

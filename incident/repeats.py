@@ -222,23 +222,24 @@ class Earlier:
         for key in sig.names:
             self._by_name.setdefault(key, []).append(index)
 
-    def find(self, new: Signature) -> int | None:
+    def find(self, new: Signature, since: int = 0) -> int | None:
+        """The earliest of the comments from index ``since`` on that ``new`` repeats."""
         maybe: set[int] = set(self._by_author.get(new.author, ()))
         for key in new.entities | new.names:  # as near_duplicate's shared organisations
             maybe.update(self._by_entity.get(key, ()))
         for key in new.entities:
             maybe.update(self._by_name.get(key, ()))
-        if new.words >= MIN_WORDS and self._texts:
+        if new.words >= MIN_WORDS and len(self._texts) > since:
             # the earliest copies, in order (a few, as numbers may still disagree)
             matches = process.extract_iter(
                 " ".join(sorted(new.text.split())),
-                self._texts,
+                self._texts[since:] if since else self._texts,
                 scorer=fuzz.ratio,
                 score_cutoff=OTHERS_SCORE,
             )
-            maybe.update(index for _, _, index in islice(matches, MAX_HITS))
+            maybe.update(since + index for _, _, index in islice(matches, MAX_HITS))
         for index in sorted(maybe):
-            if near_duplicate(new, self.signatures[index]):
+            if index >= since and near_duplicate(new, self.signatures[index]):
                 return index
         return None
 

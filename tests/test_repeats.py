@@ -9,11 +9,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, insert, select
 from starlette.testclient import TestClient
 
-from incident import db, inbox
+from incident import db, inbox, pipeline
 from incident.alerts import find_mass_issues, mass_issues_once
+from incident.db import make_engine
 from incident.inbox import calendar_hours
 from incident.models import Batch, ChangeKind, Comment, CommentChange, Platform
 from incident.notify import NotifyError
@@ -139,7 +140,7 @@ def test_each_author_gets_their_own_greeting(text: str, name: str | None, expect
     assert personalise(text, name) == expected
 
 
-# ----- grouped at ingest, shown as one row -------------------------------------------------
+# ----- grouped by the worker's repeat step, shown as one row ---------------------------------
 
 COPY = "Купил в магазине протухшее молоко, верните деньги!"
 
@@ -166,6 +167,7 @@ def group_world(engine: Engine, now: Any) -> list[int]:
         engine, now, "Когда починят дорогу у школы №5?", external_id="c9", author_id="9"
     )
     assert other is not None
+    assert pipeline.link_repeats_once(engine) == 4  # the worker's repeat step
     return [*ids, other]
 
 
@@ -186,10 +188,53 @@ def test_repeats_point_at_the_first_incident_and_the_queue_shows_the_group_once(
     assert len(found) == 3  # a search still finds each comment
 
 
+def pending(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(db.repeat_pending.c.incident_id)).scalars())
+
+
+def test_ingest_only_notes_new_incidents_and_the_repeat_step_groups_them_in_bulk(
+    engine: Engine, clock: FakeClock
+) -> None:
+    # opening an incident costs ingest one insert; the comparison is the worker's repeat step
+    first = add_incident(engine, clock(), COPY, external_id="a", author_id="1")
+    second = add_incident(engine, clock(), COPY, external_id="b", author_id="2")
+    assert sorted(pending(engine)) == sorted([first, second])
+    with engine.connect() as conn:
+        assert conn.execute(select(db.incidents.c.repeat_of)).scalars().all() == [None, None]
+    # a small batch per transaction: every pending incident is compared, each once
+    third = add_incident(engine, clock(), COPY, external_id="c", author_id="3")
+    assert pipeline.link_repeats_once(engine, limit=2) == 3
+    assert pending(engine) == []
+    with engine.connect() as conn:
+        links = dict(conn.execute(select(db.incidents.c.id, db.incidents.c.repeat_of)).all())
+    assert links == {first: None, second: first, third: first}
+    assert pipeline.link_repeats_once(engine) == 0  # nothing new: nothing compared
+
+
+def test_one_worker_at_a_time_links_repeats_on_postgresql(pg_database: str) -> None:
+    # two workers on one database: the second finds the step taken and leaves at once,
+    # rather than comparing the same incidents again or waiting for the first
+    eng = make_engine(pg_database)
+    try:
+        with eng.begin() as conn:
+            conn.execute(delete(db.repeat_pending))
+            conn.execute(insert(db.repeat_pending), [{"incident_id": -1}, {"incident_id": -2}])
+        with eng.begin() as first:
+            assert inbox.link_pending_repeats(first) == (2, 0)  # no such incidents: none linked
+            with eng.begin() as second:
+                assert inbox.link_pending_repeats(second) == (0, 0)
+        assert pending(eng) == []
+    finally:
+        eng.dispose()
+
+
 def test_a_comment_older_than_a_day_starts_no_group(engine: Engine, clock: FakeClock) -> None:
     first = add_incident(engine, clock(), COPY, external_id="a", author_id="1")
     clock.now += timedelta(hours=25)
     later = add_incident(engine, clock(), COPY, external_id="b", author_id="2")
+    # compared in one run of the repeat step (the worker was away): the window still holds
+    assert pipeline.link_repeats_once(engine) == 2
     with engine.connect() as conn:
         assert inbox.group_of(conn, first or 0) == []
         assert (
@@ -368,6 +413,7 @@ def test_an_edited_complaint_is_compared_by_its_new_text(engine: Engine, clock: 
     # incidents' texts are kept between batches: an edit (which moves updated_at) is read again
     first = add_incident(engine, clock(), "Такси не приехало, заказ висел час", external_id="e1")
     assert add_incident(engine, clock(), "Автобус 12 опять не пришёл", external_id="e2") is not None
+    assert pipeline.link_repeats_once(engine) == 2
     comment = Comment(
         platform=Platform.VK,
         community=COMMUNITY,
@@ -390,6 +436,7 @@ def test_an_edited_complaint_is_compared_by_its_new_text(engine: Engine, clock: 
     with engine.begin() as conn:
         inbox.ingest(conn, "vk-test", Batch(changes=(edit,)), clock(), deadline=calendar_hours(8))
     copied = add_incident(engine, clock(), COPY, external_id="e3", author_id="2002")
+    assert pipeline.link_repeats_once(engine) == 1
     with engine.connect() as conn:
         linked = conn.execute(
             select(db.incidents.c.repeat_of).where(db.incidents.c.id == copied)

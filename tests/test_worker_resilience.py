@@ -117,6 +117,35 @@ def test_a_restarted_worker_frees_its_dead_predecessors_lease_and_polls_at_once(
         source.close()
 
 
+def test_the_worker_groups_repeats_within_seconds_of_their_arrival(
+    engine: Engine, fake_vk: FakeVk
+) -> None:
+    post = fake_vk.add_post(GID, "Пост")
+    copy = "Купил в магазине протухшее молоко, верните деньги!"
+    first = fake_vk.add_comment(GID, post, 1001, copy)
+    source = vk_source(fake_vk)
+    worker = Worker(
+        engine, [source], WorkerConfig(sweep_interval=3600, outbox_interval=3600), INGESTION
+    )
+    worker.start()
+    try:
+        assert wait_for(lambda: str(first) in stored_ids(engine), 10)
+        again = fake_vk.add_comment(GID, post, 1002, copy)
+        worker.sweep("vk-test")
+        assert str(again) in stored_ids(engine)
+
+        def grouped() -> bool:
+            with engine.connect() as conn:
+                links = conn.execute(select(db.incidents.c.repeat_of)).scalars().all()
+            return len(links) == 2 and links.count(None) == 1
+
+        assert wait_for(grouped, 10)  # the repeat step runs every few seconds
+        assert worker.parts["repeats"].get("error") is None
+    finally:
+        worker.stop(timeout=5)
+        source.close()
+
+
 def test_another_worker_takes_over_when_the_holders_lease_runs_out(
     engine: Engine, fake_vk: FakeVk
 ) -> None:

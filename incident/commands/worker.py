@@ -98,4 +98,6 @@ def cmd_poll(args: argparse.Namespace) -> int:
                 line += str(outcome.error)
             print(line)
             source.close()
+        # group the new incidents with the open ones they repeat, as the worker does
+        pipeline.link_repeats_once(engine)
     return EXIT_FAILURE if failed else EXIT_OK

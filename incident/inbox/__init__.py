@@ -81,12 +81,16 @@ from incident.inbox.outbox import (
 from incident.inbox.reads import comments_by_platform, counts, oldest_unattended, open_incidents
 from incident.inbox.reclassify import reclassify_open
 from incident.inbox.repeats import (
+    BATCH as REPEAT_BATCH,
+)
+from incident.inbox.repeats import (
     MAX_GROUP,
     GroupReply,
     Member,
     claim_mass_alert,
     group_of,
     group_sizes,
+    link_pending_repeats,
     release_mass_alert,
     reply_to_group,
 )
@@ -111,6 +115,7 @@ __all__ = [
     "MAX_GROUP",
     "MAX_NOTE",
     "MAX_REPLY",
+    "REPEAT_BATCH",
     "VIEWER_FRESH",
     "ActionRefused",
     "Claim",
@@ -155,6 +160,7 @@ __all__ = [
     "ingest",
     "lease_owners",
     "leave_card",
+    "link_pending_repeats",
     "load_cursors",
     "mark_posted",
     "mark_reply_failed",

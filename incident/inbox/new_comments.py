@@ -20,7 +20,7 @@ from incident.inbox.contracts import (
     ResponseFigures,
     no_classification,
 )
-from incident.inbox.repeats import link_repeats
+from incident.inbox.repeats import note_opened
 from incident.models import PLATFORM_ACTOR, WORKER, Comment, IncidentStatus
 
 HISTORY_LIMIT = 20  # earlier comments per author handed to the classifier (flood detection)
@@ -149,9 +149,7 @@ def _open_incidents(
         ],
     )
     result.incidents += len(opened)
-    link_repeats(
-        conn, [(r.id, c, r.topic) for r, (c, _) in zip(opened, comments, strict=True)], now
-    )
+    note_opened(conn, [r.id for r in opened])
     return [r.id for r in opened]
 
 

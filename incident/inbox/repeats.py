@@ -1,30 +1,36 @@
 """Groups of near-duplicates: linked when an incident is opened, answered together.
 
-``link_repeats`` runs inside ingest, right after new incidents are inserted: each one that
-repeats an open incident opened within ``WINDOW`` (``incident.repeats.find_repeat``) gets
-``repeat_of``, the id of its group's first incident. ``group_of`` lists an incident's group;
+Ingest notes each new incident in ``repeat_pending`` (``note_opened``); the worker's repeat
+step (``link_pending_repeats``, every few seconds) compares the pending ones in bulk: each one
+that repeats an open incident opened within ``WINDOW`` before it (``incident.repeats``) gets
+``repeat_of``, the id of its group's first incident. Comparing in ingest's own transaction
+made every commit of a busy worker several times longer. ``group_of`` lists an incident's group;
 ``reply_to_group`` queues one personalised reply per chosen incident of the group through
 ``queue_reply``, each checked as a reply of its own.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, insert, or_, select, text, update
 
 from incident import db, repeats
 from incident.inbox._sql import upsert
 from incident.inbox.errors import ActionRefused
 from incident.inbox.outbox import queue_reply
-from incident.models import Comment, IncidentStatus, OutboxStatus, ReplyKind
+from incident.models import IncidentStatus, OutboxStatus, ReplyKind
 
 WINDOW = timedelta(hours=24)
 CANDIDATES = 500  # the newest open incidents of the window a new one is compared with
 MAX_GROUP = 200  # incidents a card lists and answers at once
+BATCH = 2000  # pending incidents compared in one transaction of the repeat step
+LOCK_KEY = 0x7265_7065_6174  # PostgreSQL advisory lock of the repeat step ("repeat")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,44 +48,80 @@ def _author(platform: str, author_id: str) -> str:
     return f"{platform}:{author_id}"
 
 
-def link_repeats(
-    conn: Connection,
-    opened: Sequence[tuple[int, Comment, str | None]],
-    now: datetime,
-) -> int:
-    """Give each newly opened incident (id, comment, topic) that repeats an open incident of
-    the last ``WINDOW`` the id of that incident's group. Returns how many were linked."""
-    if not opened:
+def note_opened(conn: Connection, incident_ids: Sequence[int]) -> None:
+    """Leave newly opened incidents for the repeat step (``link_pending_repeats``): one
+    insert, so opening incidents costs ingest almost nothing more."""
+    if incident_ids:
+        conn.execute(insert(db.repeat_pending), [{"incident_id": x} for x in incident_ids])
+
+
+def link_pending_repeats(conn: Connection, limit: int = BATCH) -> tuple[int, int]:
+    """Compare up to ``limit`` pending incidents, oldest first, with the open incidents of the
+    ``WINDOW`` before them and with each other, give each repeat its group's id, and take them
+    off the pending list. One worker at a time does it (a transaction-scoped advisory lock on
+    PostgreSQL; SQLite's write lock); another gets (0, 0) at once. Returns (compared, linked)."""
+    if (
+        conn.dialect.name == "postgresql"
+        and not conn.execute(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": LOCK_KEY}
+        ).scalar()
+    ):
+        return 0, 0
+    i, c, p = db.incidents.c, db.comments.c, db.repeat_pending.c
+    pending = list(
+        conn.execute(select(p.incident_id).order_by(p.incident_id).limit(limit)).scalars()
+    )
+    if not pending:
+        return 0, 0
+    new = conn.execute(
+        select(i.id, i.topic, i.platform, i.created_at, c.author_id, c.text)
+        .join(db.comments, c.id == i.comment_id)
+        .where(i.id.in_(pending))
+        .order_by(i.id)
+    ).all()
+    linked = _link(conn, new)
+    conn.execute(
+        delete(db.repeat_pending).where(p.incident_id.in_(bindparam("ids", expanding=True))),
+        {"ids": pending},
+    )
+    return len(pending), linked
+
+
+def _link(conn: Connection, new: Sequence[Any]) -> int:
+    """Link each of ``new`` (rows of id, topic, platform, created_at, author_id, text, in id
+    order) that repeats an earlier one; the number linked."""
+    if not new:
         return 0
-    i, c = db.incidents.c, db.comments.c
-    new_ids = [incident_id for incident_id, _, _ in opened]
+    i, c, p = db.incidents.c, db.comments.c, db.repeat_pending.c
     rows = conn.execute(
-        select(i.id, i.repeat_of, i.topic, i.platform, c.author_id, c.text)
+        select(i.id, i.repeat_of, i.topic, i.platform, i.created_at, c.author_id, c.text)
         .join(db.comments, c.id == i.comment_id)
         .where(
             i.status == IncidentStatus.OPEN.value,
-            i.created_at >= now - WINDOW,
-            i.id.not_in(new_ids),
+            i.created_at >= min(r.created_at for r in new) - WINDOW,
+            ~exists().where(p.incident_id == i.id),
         )
         .order_by(i.id.desc())
         .limit(CANDIDATES)
     ).all()
     rows = list(reversed(rows))  # the oldest first: a repeat joins the earliest incident it repeats
     heads: list[int] = [r.repeat_of or r.id for r in rows]
+    # when each was opened, never decreasing (ids follow time, near enough), so that the
+    # first incident inside a new one's window is found by bisection
+    opened: list[datetime] = list(accumulate((r.created_at for r in rows), max))
     earlier = repeats.Earlier(
         [repeats.signature(_author(r.platform, r.author_id), r.text, r.topic) for r in rows]
     )
     links: list[dict[str, Any]] = []
-    for incident_id, comment, topic in opened:
-        sig = repeats.signature(
-            _author(comment.platform.value, comment.author_id), comment.text, topic
-        )
-        found = earlier.find(sig)
-        head = incident_id if found is None else heads[found]
+    for r in new:
+        sig = repeats.signature(_author(r.platform, r.author_id), r.text, r.topic)
+        found = earlier.find(sig, bisect_left(opened, r.created_at - WINDOW))
+        head = r.id if found is None else heads[found]
         if found is not None:
-            links.append({"target": incident_id, "head": head})
+            links.append({"target": r.id, "head": head})
         earlier.add(sig)
         heads.append(head)
+        opened.append(max(opened[-1], r.created_at) if opened else r.created_at)
     if links:  # one executemany, whatever the number
         conn.execute(
             update(db.incidents)

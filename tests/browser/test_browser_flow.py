@@ -62,6 +62,10 @@ class LiveWorld:
         outcome = pipeline.sweep_once(self.engine, self.source, utc_now, self.ingestion)
         assert outcome.error is None
 
+    def link_repeats(self) -> int:
+        """The worker's repeat step: new incidents grouped with those they repeat."""
+        return pipeline.link_repeats_once(self.engine)
+
     def send_replies(self) -> int:
         sent = 0
         policy = ReplyPolicy(worker_id="browser-test-worker")
