@@ -12,6 +12,8 @@ Prints, for a first (catch-up) sweep and an idle sweep of every community/group:
 - comments stored per second through the whole pipeline;
 - API calls per sweep, counted by the source's client and by the fake server (per method), beside
   the minimal number for this workload and how it follows from the API's page sizes;
+- the worker's repeat step after the first sweep (grouping near-duplicates, which ingest leaves
+  to it): incidents compared per second;
 - a baseline measured in the same run: the same rows written straight into the comments table
   with one executemany per post (the storage floor, no HTTP, no incidents), and the ratio.
 
@@ -303,6 +305,14 @@ def run(platform: str, w: Workload, postgres: str | None) -> bool:
             before = len(rig.calls())
             stored, calls, seconds = sweep_all(engine, rig.sources, ingestion)
             first_names = rig.calls()[before:]
+            # the worker's repeat step, which groups what the sweep opened (not in its figure)
+            t1 = time.perf_counter()
+            compared = pipeline.link_repeats_once(engine)
+            repeat_seconds = time.perf_counter() - t1
+            with engine.connect() as conn:
+                grouped = conn.execute(
+                    select(func.count()).where(db.incidents.c.repeat_of.is_not(None))
+                ).scalar()
             before = len(rig.calls())
             idle_stored, idle_calls, idle_seconds = sweep_all(engine, rig.sources, ingestion)
             idle_names = rig.calls()[before:]
@@ -318,6 +328,10 @@ def run(platform: str, w: Workload, postgres: str | None) -> bool:
     print(
         f"first sweep: {stored} comments stored, {incidents} incidents, in {seconds:.2f}s "
         f"= {rate:,.0f} comments/s"
+    )
+    print(
+        f"repeat step after it: {compared} incidents compared, {grouped} grouped, in "
+        f"{repeat_seconds:.2f}s = {compared / max(repeat_seconds, 1e-9):,.0f} incidents/s"
     )
     print(
         f"first sweep API calls: {calls} (fake server counted {len(first_names)}: "
