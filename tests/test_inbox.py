@@ -92,6 +92,25 @@ def test_a_repeated_push_event_is_ignored_by_its_event_id(engine: Engine) -> Non
         )
 
 
+def test_an_event_repeated_inside_one_batch_is_applied_once_and_new_ones_beside_it_are_kept(
+    engine: Engine,
+) -> None:
+    # the events of a batch are recorded in one statement: each is still judged on its own
+    ingest(engine, new(comment(1), event_id="ev-1"))
+    edited = comment(2, text="другой текст")
+    result = ingest(
+        engine,
+        new(comment(1), event_id="ev-1"),  # seen in the earlier batch
+        new(comment(2), event_id="ev-2"),
+        new(comment(2), event_id="ev-2"),  # delivered twice in this one
+        CommentChange(ChangeKind.EDIT, Platform.VK, "42", "2", "7", edited, "ev-3"),
+    )
+    assert (result.stored, result.updated, result.duplicates) == (1, 1, 2)
+    with engine.connect() as conn:
+        texts = conn.execute(select(db.comments.c.text).order_by(db.comments.c.id)).scalars()
+        assert list(texts) == ["Магазин не принимает возврат", "другой текст"]
+
+
 def test_cursors_are_saved_with_the_batch_and_replaced_by_later_ones(engine: Engine) -> None:
     ingest(engine, new(comment(1)), cursors={"post:7": '{"last": 1}', "longpoll": '{"ts": "5"}'})
     ingest(engine, cursors={"post:7": '{"last": 9}'})

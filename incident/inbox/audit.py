@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,3 +26,18 @@ def audit(
             at=now, actor=actor, incident_id=incident_id, action=action, details=details
         )
     )
+
+
+def audit_each(
+    conn: Connection, now: datetime, actor: str, action: str, incident_ids: Sequence[int]
+) -> None:
+    """``audit(conn, now, actor, action, incident_id)`` for each of ``incident_ids``, in one
+    statement: a step that marks hundreds of incidents at once costs one round trip."""
+    if incident_ids:
+        conn.execute(
+            insert(db.audit_events),
+            [
+                {"at": now, "actor": actor, "incident_id": x, "action": action, "details": {}}
+                for x in incident_ids
+            ],
+        )

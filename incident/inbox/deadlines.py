@@ -10,7 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, bindparam, func, literal, update
 
 from incident import db
-from incident.inbox.audit import audit
+from incident.inbox.audit import audit_each
 from incident.models import WORKER, IncidentStatus
 
 MarkStage = Literal["warn", "breach"]
@@ -40,8 +40,7 @@ def claim_deadline_marks(
             .returning(i.id)
         )
     ]
-    for incident_id in claimed:
-        audit(conn, now, WORKER, f"sla_{stage}", incident_id)
+    audit_each(conn, now, WORKER, f"sla_{stage}", claimed)
     return sorted(claimed)
 
 

@@ -6,6 +6,7 @@ applied here. Functions take an open connection inside a transaction and ``now``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +36,8 @@ from incident.models import (
     IncidentStatus,
     PostSnapshot,
 )
+
+SEEN_CHUNK = 1000  # event ids recorded per statement (SQLite allows 32,766 parameters)
 
 
 def ingest(
@@ -92,9 +95,10 @@ def ingest(
             store_new(conn, source, pending_new, now, deadline, classify, result, figures)
             pending_new.clear()
 
+    first = _first_sightings(conn, source, batch.changes, now)
     for change in batch.changes:
-        if change.event_id is not None and not _first_sighting(conn, source, change.event_id, now):
-            result.duplicates += 1
+        if change.event_id is not None and not first.pop(change.event_id, False):
+            result.duplicates += 1  # seen in an earlier batch, or earlier in this one
             continue
         if change.kind is ChangeKind.NEW:
             assert change.comment is not None
@@ -112,15 +116,28 @@ def ingest(
     return result
 
 
-def _first_sighting(conn: Connection, source: str, event_id: str, now: datetime) -> bool:
-    stmt = (
-        upsert(conn, db.seen_events)
-        .values(source=source, event_id=event_id, seen_at=now)
-        .on_conflict_do_nothing()
-        .returning(db.seen_events.c.event_id)
-    )
-    # RETURNING, not rowcount: psycopg reports -1 for a conflicting INSERT ... DO NOTHING.
-    return conn.execute(stmt).first() is not None
+def _first_sightings(
+    conn: Connection, source: str, changes: Sequence[CommentChange], now: datetime
+) -> dict[str, bool]:
+    """Record the batch's event ids as seen, in one statement; the ids seen for the first
+    time, each mapped to True (the caller pops each id at its first change)."""
+    ids = list(dict.fromkeys(c.event_id for c in changes if c.event_id is not None))
+    first: dict[str, bool] = {}
+    for start in range(0, len(ids), SEEN_CHUNK):
+        stmt = (
+            upsert(conn, db.seen_events)
+            .values(
+                [
+                    {"source": source, "event_id": x, "seen_at": now}
+                    for x in ids[start : start + SEEN_CHUNK]
+                ]
+            )
+            .on_conflict_do_nothing()
+            .returning(db.seen_events.c.event_id)
+        )
+        # RETURNING, not rowcount: psycopg reports -1 for a conflicting INSERT ... DO NOTHING.
+        first.update(dict.fromkeys(conn.execute(stmt).scalars(), True))
+    return first
 
 
 def _comment_row(conn: Connection, change: CommentChange) -> Any:
