@@ -9,8 +9,8 @@ Each check says ok or names the problem in a plain sentence:
 * **source <name>**: each enabled source has succeeded within ``max_intervals`` of its sweep
   interval, and is not stopped by a permanent fault (a broken token: a person must act);
 * **outbox**: no reply has waited more than ``OUTBOX_STUCK_AFTER`` past its due time;
-* **warnings** / **sending**: the live workers' SLA warning step and reply sender did not
-  fail on their last run.
+* **warnings** / **sending** / **repeats**: the live workers' SLA warning step, reply sender
+  and repeat step (grouping near-duplicates) did not fail on their last run.
 """
 
 from __future__ import annotations
@@ -115,7 +115,11 @@ def check_health(
         )
     else:
         checks.append(Check("outbox", True, "no reply stuck"))
-    for part, label in (("warnings", "SLA warnings"), ("outbox", "reply sender")):
+    for part, name, label in (
+        ("warnings", "warnings", "SLA warnings"),
+        ("outbox", "sending", "reply sender"),
+        ("repeats", "repeats", "grouping of repeats"),
+    ):
         failing = [
             (w.worker, w.parts[part])
             for w in live
@@ -123,7 +127,6 @@ def check_health(
             and isinstance(w.parts.get(part), dict)
             and w.parts[part].get("error_at", "") > w.parts[part].get("ok_at", "")
         ]
-        name = "warnings" if part == "warnings" else "sending"
         if failing:
             worker, state = failing[0]
             checks.append(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from incident import health, inbox, migrate
 from incident.config import Config, WorkerConfig
@@ -181,3 +181,31 @@ def test_a_schema_behind_the_code_is_the_only_problem_reported(
         old.dispose()
     assert [(c.name, c.ok) for c in checks] == [("database", False)]
     assert "incident db upgrade" in checks[0].detail
+
+
+def test_a_failing_repeat_step_is_reported_from_the_workers_heartbeat(
+    engine: Engine, config: Config, fake_vk: FakeVk
+) -> None:
+    # the grouping of repeats cannot read its list (a damaged database): monitoring hears of it
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE repeat_pending RENAME TO repeat_pending_away"))
+    source = vk_source(fake_vk)
+    worker = Worker(
+        engine,
+        [source],
+        WorkerConfig(sweep_interval=60, outbox_interval=0.2),
+        Ingestion(deadline=calendar_hours(8)),
+        heartbeat_interval=0.2,
+    )
+    worker.start()
+    try:
+        assert wait_for(lambda: verdicts(engine, config).get("repeats") is False, 10)
+        checks = {c.name: c for c in health.check_health(engine, config, datetime.now(UTC))}
+        assert checks["repeats"].detail.startswith("grouping of repeats failed on ")
+        assert "repeat_pending" in checks["repeats"].detail
+        assert worker.problem() is None  # the worker goes on; the step is tried again
+    finally:
+        worker.stop(timeout=5)
+        source.close()
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE repeat_pending_away RENAME TO repeat_pending"))
