@@ -418,6 +418,9 @@ def _error_body(name: str, params: dict[str, str], exc: VkError) -> dict[str, An
 def _make_handler(fake: FakeVk) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "FakeVk/" + API_VERSION
+        # HTTP/1.1 keeps connections open between calls, as api.vk.ru does (every answer has
+        # its Content-Length); HTTP/1.0 made each call a new TCP connection
+        protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
             self._serve(b"")
