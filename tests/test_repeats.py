@@ -178,7 +178,7 @@ def test_repeats_point_at_the_first_incident_and_the_queue_shows_the_group_once(
     with engine.connect() as conn:
         links = dict(conn.execute(select(db.incidents.c.id, db.incidents.c.repeat_of)).all())
         rows = queries.queue(conn, queries.QueueFilter(), "anna", clock())
-        sizes = inbox.group_sizes(conn, [r.id for r in rows])
+        _, sizes = queries.row_marks(conn, rows)
         group = inbox.group_of(conn, third)
         found = queries.queue(conn, queries.QueueFilter(q="молоко"), "anna", clock())
     assert links == {head: None, second: head, third: head, other: None}

@@ -163,22 +163,6 @@ def group_of(conn: Connection, incident_id: int) -> list[Member]:
     return [Member(r.id, r.status, r.author_name, r.text, r.id in replied) for r in rows]
 
 
-def group_sizes(conn: Connection, heads: Sequence[int]) -> dict[int, int]:
-    """For each of ``heads``, how many other open incidents repeat it (only those with any)."""
-    if not heads:
-        return {}
-    i = db.incidents.c
-    rows = conn.execute(
-        select(i.repeat_of, i.id).where(
-            i.repeat_of.in_(list(heads)), i.status == IncidentStatus.OPEN.value
-        )
-    ).all()
-    sizes: dict[int, int] = {}
-    for r in rows:
-        sizes[r.repeat_of] = sizes.get(r.repeat_of, 0) + 1
-    return sizes
-
-
 @dataclass(frozen=True, slots=True)
 class GroupReply:
     """What ``reply_to_group`` did: the outbox ids queued, and why each refused one was

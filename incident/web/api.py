@@ -127,8 +127,7 @@ def list_incidents(
     now = deps.now(request)
     with deps.engine(request).connect() as conn:
         rows = queries.queue(conn, f, user.username, now)
-        marks = queries.topic_marks(conn, rows)
-        similar = inbox.group_sizes(conn, [r.id for r in rows])
+        marks, similar = queries.row_marks(conn, rows)
         total = queries.count(conn, f, user.username, now)
     return {
         "items": [

@@ -117,6 +117,7 @@ def _escape_like(value: str) -> str:
 # A group's first incident, as the queue's filter looks it up. Made once: an alias builds its
 # column collection when first used, which cost every queue request about 4 % of its time.
 _HEAD = db.incidents.alias("head")
+_REPEAT = db.incidents.alias("repeat")  # an incident of a group, as a page's marks count them
 
 
 def _where(conn: Connection, f: QueueFilter, user: str, now: datetime) -> list[Any]:
@@ -447,31 +448,40 @@ def topic_confirmed(conn: Connection, incident_id: int, topic: str | None) -> bo
     return found is not None
 
 
-def topic_marks(conn: Connection, rows: list[Any]) -> dict[int, str]:
-    """For one page of queue rows: ``"conversation"`` for citizens talking among themselves,
-    ``"uncertain"`` for a topic the classifier guessed and nobody has confirmed or corrected
-    yet. Read for the page's ids only (at most ``PAGE``), after the page itself."""
+def row_marks(conn: Connection, rows: list[Any]) -> tuple[dict[int, str], dict[int, int]]:
+    """For one page of queue rows, in one query (read for the page's ids only, at most
+    ``PAGE``, after the page itself):
+
+    * topic marks: ``"conversation"`` for citizens talking among themselves, ``"uncertain"``
+      for a topic the classifier guessed and nobody has confirmed or corrected yet;
+    * group sizes: for each row that heads a group of repeats, how many other open incidents
+      repeat it (only rows with any)."""
     ids = [r.id for r in rows]
     if not ids:
-        return {}
+        return {}, {}
     i = db.incidents.c
     t = db.topic_confirmations.c
-    confirmed = {
-        (r.incident_id, r.topic)
-        for r in conn.execute(select(t.incident_id, t.topic).where(t.incident_id.in_(ids)))
-    }
+    confirmed = exists().where(t.incident_id == i.id, t.topic == i.topic).label("confirmed")
+    similar = (
+        select(func.count())
+        .select_from(_REPEAT)
+        .where(_REPEAT.c.repeat_of == i.id, _REPEAT.c.status == IncidentStatus.OPEN.value)
+        .scalar_subquery()
+        .label("similar")
+    )
     marks: dict[int, str] = {}
-    for r in conn.execute(select(i.id, i.topic, i.verdict).where(i.id.in_(ids))):
+    sizes: dict[int, int] = {}
+    for r in conn.execute(
+        select(i.id, i.topic, i.verdict, confirmed, similar).where(i.id.in_(ids))
+    ):
+        if r.similar:
+            sizes[r.id] = int(r.similar)
         verdict = r.verdict if isinstance(r.verdict, dict) else {}
         flags = verdict.get("flags")
         if not isinstance(flags, list):
             continue
         if "conversation" in flags:
             marks[r.id] = "conversation"
-        elif (
-            "uncertain" in flags
-            and verdict.get("topic") == r.topic
-            and (r.id, r.topic) not in confirmed
-        ):
+        elif "uncertain" in flags and verdict.get("topic") == r.topic and not r.confirmed:
             marks[r.id] = "uncertain"
-    return marks
+    return marks, sizes

@@ -25,8 +25,7 @@ def _queue_context(
     now = deps.now(request)
     with deps.engine(request).connect() as conn:
         rows = queries.queue(conn, f, user.username, now)
-        marks = queries.topic_marks(conn, rows)
-        similar = inbox.group_sizes(conn, [r.id for r in rows])
+        marks, similar = queries.row_marks(conn, rows)
         total = queries.count(conn, f, user.username, now)
         newest = queries.newest_open_id(conn)
         platforms = queries.choices(conn)["platforms"]
