@@ -45,6 +45,10 @@ from incident.sources.base import Source
 LEASE_RETRY_SECONDS = 5.0  # how often a standby listener asks for a source's lease
 LEASE_TTL_SECONDS = 30.0  # a source lease not renewed for this long is free to take
 HEARTBEAT_SECONDS = 10.0  # how often the heartbeat renews (or takes) the leases
+# Each sweep is put off by up to this share of its interval, at random, each time: sources
+# swept together at start drift apart, rather than hundreds of them sweeping at the same
+# moment every ten minutes (a burst of API calls and transactions that held back live intake).
+SWEEP_JITTER = 0.1
 REPEATS_SECONDS = 2.0  # how often new incidents are compared with the day's open ones
 MODEL_REFRESH_SECONDS = 60.0  # how often the worker looks for another active learned model
 DATABASE_RETRY_SECONDS = 5.0  # a round that failed on the database is tried again this soon
@@ -537,6 +541,7 @@ class Worker:
                 args=[name],
                 id=f"sweep:{name}",
                 seconds=self.sweep_intervals[name],
+                jitter=self.sweep_intervals[name] * SWEEP_JITTER,
                 next_run_time=now,  # catch up on whatever happened while we were down
                 max_instances=1,
                 coalesce=True,
@@ -548,6 +553,7 @@ class Worker:
                 args=[name],
                 id=f"full:{name}",
                 seconds=self.config.full_sweep_interval,
+                jitter=self.config.full_sweep_interval * SWEEP_JITTER,
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,

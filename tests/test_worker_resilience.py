@@ -326,3 +326,31 @@ def test_a_dead_listener_ends_the_worker_with_an_error_for_the_service_manager(
     assert time.monotonic() - started < 5
     with engine.connect() as conn:
         assert inbox.lease_owners(conn) == set()  # stopped cleanly: leases given back
+
+
+def test_periodic_sweeps_are_spread_so_many_sources_do_not_sweep_at_one_moment(
+    engine: Engine, fake_vk: FakeVk
+) -> None:
+    source = vk_source(fake_vk)
+    worker = Worker(
+        engine,
+        [source],
+        WorkerConfig(sweep_interval=600, outbox_interval=3600, full_sweep_interval=3600),
+        INGESTION,
+    )
+    worker.start()
+    try:
+        assert wait_for(lambda: sweeps(fake_vk) == 1)  # the first sweep: at once, to catch up
+        times = []
+        for _ in range(50):  # when the trigger would fire next, drawn 50 times
+            job = worker._scheduler.get_job("sweep:vk-test")
+            assert job is not None
+            last = datetime.now(UTC)
+            times.append((job.trigger.get_next_fire_time(last, last) - last).total_seconds())
+        # put off by up to a tenth, at random
+        assert min(times) >= 600
+        assert max(times) <= 660
+        assert max(times) - min(times) > 10
+    finally:
+        worker.stop(timeout=5)
+        source.close()
