@@ -172,7 +172,9 @@ def test_a_month_expires_when_one_of_its_deadlines_passes(world: World) -> None:
     assert cached(world, cache, now=late).overdue_unanswered == 1
 
 
-def test_a_month_computed_while_a_change_to_it_was_seen_is_not_kept(world: World) -> None:
+def test_a_month_computed_while_a_change_to_it_was_seen_keeps_that_day_stale(
+    world: World,
+) -> None:
     fill(world)
     cache = StatsCache()
     piece = stats.months(QUARTER)[0]
@@ -183,11 +185,14 @@ def test_a_month_computed_while_a_change_to_it_was_seen_is_not_kept(world: World
     with world.engine.begin() as conn:
         cache.refresh(conn)  # another request sees the change
     cache.put(piece, part, generation)
-    assert len(cache) == 0
+    kept, stale = cache.lookup(piece, NOW)
+    assert kept is part
+    assert stale == {19}  # 20 September: read again before it is used
     october = stats.months(QUARTER)[1]
     with world.engine.begin() as conn:
         cache.put(october, stats.compute_month(conn, october, NOW), generation)
-    assert len(cache) == 1  # the change was not in October
+    assert cache.lookup(october, NOW)[1] == frozenset()  # the change was not in October
+    assert cached(world, cache) == fresh(world)
 
 
 def test_triggers_stamp_every_write_unless_it_sets_the_stamp_itself(world: World) -> None:

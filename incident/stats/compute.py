@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import statistics
 from array import array
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
-from itertools import chain
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     CTE,
@@ -29,6 +27,7 @@ from incident import db
 from incident.models import AUTOMATIC_ACTORS, NOT_PEOPLE, UNCLASSIFIED, ReplyKind
 from incident.stats.cache import StatsCache
 from incident.stats.filters import Filters, human_answer, months, scope
+from incident.stats.merge import merge_days, replace_days
 from incident.stats.model import (
     Counts,
     DailyResponse,
@@ -107,11 +106,16 @@ def compute(
     generation = cache.refresh(conn) if cache is not None else 0
     figures: list[MonthFigures] = []
     for piece in months(filters):
-        month = cache.get(piece, now) if cache is not None else None
-        if month is None or (people and month.people is None):
+        kept, stale = cache.lookup(piece, now) if cache is not None else (None, frozenset())
+        if kept is None or (people and kept.people is None):
             month = compute_month(conn, piece, now, people=people)
-            if cache is not None:
-                cache.put(piece, month, generation)
+        elif stale:  # read again only the days that changed
+            fresh = compute_days(conn, piece, now, people=kept.people is not None, only=stale)
+            month = replace_days(kept, fresh, stale, now)
+        else:
+            month = kept
+        if cache is not None and month is not kept:
+            cache.put(piece, month, generation)
         figures.append(month)
 
     day_list = filters.local_days()
@@ -355,8 +359,27 @@ def compute_month(
     """The figures of one piece of the period (a month or part of one, see ``months``), read
     from the database as of ``now``: counts per day and topic, the daily medians, and the
     sorted answer times that ``compute`` merges with the other months'; with ``people``, each
-    actor's figures too (``PersonMonth``)."""
-    days = _day_bounds(conn, piece)
+    actor's figures too (``PersonMonth``). Kept day by day too (``MonthFigures.parts``)."""
+    parts = compute_days(conn, piece, now, people=people)
+    return merge_days(piece.start, piece.end, len(piece.local_days()), parts, now, people=people)
+
+
+def compute_days(
+    conn: Connection,
+    piece: Filters,
+    now: datetime,
+    *,
+    people: bool = False,
+    only: Collection[int] | None = None,
+) -> dict[int, MonthFigures]:
+    """Each local day's figures of ``piece`` as of ``now`` (day index in the piece -> the
+    figures of that day alone; days without incidents left out), from one read of all of
+    them; with ``only``, of those days only (the cache's changed days)."""
+    spans = _day_spans(piece)
+    chosen = sorted(set(range(len(spans))) if only is None else set(only))
+    if not chosen:
+        return {}
+    days = _day_bounds(conn, {i: spans[i] for i in chosen})
     human = human_answer()
     pending = and_(~human, incident.status != "closed", incident.due_at.is_not(None))
     is_overdue = and_(pending, incident.due_at < now)  # no human answer, not closed, past due
@@ -380,11 +403,9 @@ def compute_month(
     ]
     groups: list[Any] = [days.c.i, topic]
     # PostgreSQL with the per-person figures: one scan for both, grouped by actor too, each
-    # group's answer times unsorted (one read of the month instead of two).
+    # group's answer times unsorted (one read of the days instead of two).
     combined = people and conn.dialect.name == "postgresql"
-    tallies: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # actor -> answers, on time
-    person_times: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
-    day_times: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    read = _Read()
     if combined:
         actor = func.coalesce(incident.first_response_by, "")
         rws, rs = incident.response_working_seconds, incident.response_seconds
@@ -409,24 +430,15 @@ def compute_month(
         rows = _fetch_plain_tuples(conn, statement)
         for row in rows:
             day, person, n, n_on_time, working, calendar = row[0], *row[11:]
-            if not n:
-                continue
-            tallies[person][0] += int(n)
-            tallies[person][1] += int(n_on_time or 0)
-            if working:
-                person_times[person][0].extend(working)
-                person_times[person][1].extend(calendar)
-                if person not in AUTOMATIC_ACTORS:
-                    day_times[int(day)][0].extend(working)
-                    day_times[int(day)][1].extend(calendar)
+            if n:
+                read.answer(day, person, int(n), int(n_on_time or 0), working, calendar)
         grouped = [row[:11] for row in rows]
     else:
         grouped = conn.execute(statement).all()
-    n_days = len(piece.local_days())
-    volume: dict[str, list[int]] = defaultdict(lambda: [0] * n_days)
-    per_topic: dict[str, Counts] = defaultdict(Counts)
-    valid_until: datetime | None = None
-    moves = redirects = 0
+    per_topic: dict[int, dict[str, Counts]] = defaultdict(dict)
+    next_dues: dict[int, datetime | None] = {}
+    moves: dict[int, int] = defaultdict(int)
+    redirects: dict[int, int] = defaultdict(int)
     # Unpacked by name in the select's order: a Row's attributes cost ~30 % of a year's
     # uncached computation on SQLite (measured with bench/stats.py).
     for (
@@ -450,248 +462,231 @@ def compute_month(
             closed_without_answer=int(closed_without_answer or 0),
             overdue=int(overdue or 0),
         )
-        volume[topic_id][int(day)] += counts.comments
-        per_topic[topic_id] = per_topic[topic_id].plus(counts)
-        if due is not None and (valid_until is None or due < valid_until):
-            valid_until = due
-        moves += int(day_moves or 0)
-        redirects += int(day_redirects or 0)
-    per_person: dict[str, PersonMonth] | None = None
+        i = int(day)
+        topics = per_topic[i]
+        before = topics.get(topic_id)
+        topics[topic_id] = counts if before is None else before.plus(counts)
+        earliest = next_dues.get(i)
+        if due is not None and (earliest is None or due < earliest):
+            earliest = due
+        next_dues[i] = earliest
+        moves[i] += int(day_moves or 0)
+        redirects[i] += int(day_redirects or 0)
+    per_person: dict[int, dict[str, PersonMonth]] = {}
     if combined:
-        per_person, answers = _people_figures(conn, piece, tallies, person_times, day_times)
+        per_person = _people_days(conn, piece, days, read)
     elif people:
-        per_person, answers = _people_month(conn, piece, days)
+        _read_answers_by_actor(conn, piece, days, read)
+        per_person = _people_days(conn, piece, days, read)
     else:
-        answers = _answer_times(conn, piece, days)
-    return MonthFigures(
-        start=piece.start,
-        end=piece.end,
-        per_topic=dict(per_topic),
-        volume={k: tuple(v) for k, v in volume.items()},
-        daily=answers.daily,
-        days=n_days,
-        working=answers.working,
-        calendar=answers.calendar,
-        moves_to_private=moves,
-        redirects=redirects,
-        computed_for=now,
-        valid_until=valid_until,
-        people=per_person,
+        _read_answer_times(conn, piece, days, read)
+    parts = {}
+    for i, topics in per_topic.items():
+        working, calendar = read.day_times.get(i, ([], []))
+        working.sort()
+        calendar.sort()
+        lo, hi = spans[i]
+        parts[i] = MonthFigures(
+            start=lo,
+            end=hi,
+            per_topic=topics,
+            volume={k: (c.comments,) for k, c in topics.items()},
+            daily={0: _day_answers(working, calendar)} if working else {},
+            days=1,
+            working=array("q", working),
+            calendar=array("q", calendar),
+            moves_to_private=moves[i],
+            redirects=redirects[i],
+            computed_for=now,
+            valid_until=next_dues[i],
+            people=per_person.get(i, {}) if people else None,
+        )
+    return parts
+
+
+class _Read:
+    """What was read of the chosen days' answers: per day, the human answers' times
+    (unsorted); per day and actor, [answers, on time] and their times (the automatic actors'
+    too: they are listed apart). Answers without a recorded author count under ``""``."""
+
+    def __init__(self) -> None:
+        self.day_times: dict[int, tuple[list[int], list[int]]] = {}
+        self.tallies: dict[tuple[int, str], list[int]] = {}
+        self.times: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
+
+    def answer(
+        self,
+        day: int,
+        person: str,
+        n: int,
+        on_time: int,
+        working: Sequence[int] | None,
+        calendar: Sequence[int] | None,
+    ) -> None:
+        """``n`` first answers by ``person`` to incidents of ``day``, ``on_time`` of them by
+        the deadline, with their times (None or empty: none recorded)."""
+        key = (day, person)
+        tally = self.tallies.get(key)
+        if tally is None:
+            tally = self.tallies[key] = [0, 0]
+        tally[0] += n
+        tally[1] += on_time
+        if working and calendar:
+            mine = self.times.get(key)
+            if mine is None:
+                mine = self.times[key] = ([], [])
+            mine[0].extend(working)
+            mine[1].extend(calendar)
+            if person not in AUTOMATIC_ACTORS:
+                self.human(day, working, calendar)
+
+    def human(self, day: int, working: Iterable[int], calendar: Iterable[int]) -> None:
+        """Human answers to incidents of ``day`` with these times."""
+        pair = self.day_times.get(day)
+        if pair is None:
+            pair = self.day_times[day] = ([], [])
+        pair[0].extend(working)
+        pair[1].extend(calendar)
+
+
+def _day_answers(working: Sequence[int], calendar: Sequence[int]) -> DayAnswers:
+    """A day's human answers from their sorted times: how many, and the medians."""
+    return DayAnswers(
+        answered=len(working),
+        median_working_hours=_hours(percentile_cont([working], 0.5)),
+        median_hours=_hours(percentile_cont([calendar], 0.5)),
     )
 
 
-class AnswerTimes(NamedTuple):
-    """A piece's human answers: per local day (index in the piece), and all their times."""
-
-    daily: dict[int, DayAnswers]
-    working: array[int]  # working seconds, sorted
-    calendar: array[int]  # calendar seconds, sorted
-
-
-def _answer_times(conn: Connection, piece: Filters, days: CTE) -> AnswerTimes:
-    """Per day of the piece how many human answers and their medians, and the piece's
-    working and calendar seconds of human answers, each sorted."""
+def _read_answer_times(conn: Connection, piece: Filters, days: CTE, read: _Read) -> None:
+    """The chosen days' human answer times into ``read``."""
     rws, rs = incident.response_working_seconds, incident.response_seconds
     where = [*_joined_scope(conn, piece), human_answer(), rws.is_not(None), rs.is_not(None)]
     joined = days.join(db.incidents, _in_day(days))
-    if conn.dialect.name == "postgresql":
-        # The daily medians in SQL; the sorted values come back one column at a time.
-        daily = {
-            int(r.day): DayAnswers(
-                answered=int(r.answered),
-                median_working_hours=_hours(r.median_working_seconds),
-                median_hours=_hours(r.median_seconds),
-            )
-            for r in conn.execute(
-                select(
-                    days.c.i.label("day"),
-                    func.count().label("answered"),
-                    func.percentile_cont(0.5)
-                    .within_group(rws.asc())
-                    .label("median_working_seconds"),
-                    func.percentile_cont(0.5).within_group(rs.asc()).label("median_seconds"),
-                )
-                .select_from(joined)
-                .where(*where)
-                .group_by(days.c.i)
-            )
-        }
-        working, calendar = (
-            array(
-                "q",
-                [
-                    seconds
-                    for (seconds,) in _fetch_plain_tuples(
-                        conn, select(col).select_from(joined).where(*where).order_by(col)
-                    )
-                ],
-            )
-            for col in (rws, rs)
-        )
-        return AnswerTimes(daily, working, calendar)
-    # SQLite has no percentiles: read the stored numbers once (a covering index scan) and
-    # sort them here; faster than one ORDER BY ... OFFSET query per figure or window
-    # functions per day (measured with bench/stats.py). Plain (day, working, calendar) tuples.
-    answers = _fetch_plain_tuples(conn, select(days.c.i, rws, rs).select_from(joined).where(*where))
-    by_day: dict[int, tuple[list[int], list[int]]] = {}
-    for day, working_seconds, calendar_seconds in answers:
-        pair = by_day.get(day)
+    if conn.dialect.name == "postgresql":  # one array of each per day
+        for day, working, calendar in _fetch_plain_tuples(
+            conn,
+            select(days.c.i, func.array_agg(rws), func.array_agg(rs))
+            .select_from(joined)
+            .where(*where)
+            .group_by(days.c.i),
+        ):
+            read.human(int(day), working, calendar)
+        return
+    # SQLite: the stored numbers (a covering index scan), grouped here. Plain tuples.
+    for day, working_seconds, calendar_seconds in _fetch_plain_tuples(
+        conn, select(days.c.i, rws, rs).select_from(joined).where(*where)
+    ):
+        pair = read.day_times.get(day)
         if pair is None:
-            pair = by_day[day] = ([], [])
+            pair = read.day_times[day] = ([], [])
         pair[0].append(working_seconds)
         pair[1].append(calendar_seconds)
-    daily = {
-        int(day): DayAnswers(
-            answered=len(w),
-            median_working_hours=_hours(statistics.median(w)),
-            median_hours=_hours(statistics.median(c)),
-        )
-        for day, (w, c) in by_day.items()
-    }
-    return AnswerTimes(
-        daily,
-        array("q", sorted(w for _, w, _ in answers)),
-        array("q", sorted(c for _, _, c in answers)),
-    )
 
 
-def _people_month(
-    conn: Connection, piece: Filters, days: CTE
-) -> tuple[dict[str, PersonMonth], AnswerTimes]:
-    """Each actor's figures in the piece, and the piece's answer times (as ``_answer_times``
-    gives them) from the same read: one query per local day and actor for the first answers
-    and their times (the automatic actors' too: they are listed apart), then the posted
-    moves and redirects and the topic corrections per actor. Answers without a recorded
-    author count under ``""`` (in the totals, in nobody's line)."""
+def _read_answers_by_actor(conn: Connection, piece: Filters, days: CTE, read: _Read) -> None:
+    """SQLite: the chosen days' first answers by actor into ``read``, from the rows
+    themselves (a covering index scan), grouped here."""
     actor = func.coalesce(incident.first_response_by, "")
     rws, rs = incident.response_working_seconds, incident.response_seconds
     joined = days.join(db.incidents, _in_day(days))
     where = [*_joined_scope(conn, piece), incident.first_response_at.is_not(None)]
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # actor -> answers, on time
-    person_times: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
-    day_times: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
-    if conn.dialect.name == "postgresql":  # grouped by day and actor, the times unsorted
-        timed = and_(rws.is_not(None), rs.is_not(None))
-        for day, person, n, on_time, working, calendar in _fetch_plain_tuples(
-            conn,
-            select(
-                days.c.i,
-                actor,
-                func.count(),
-                func.count().filter(incident.on_time.is_(True)),
-                func.array_agg(rws).filter(timed),
-                func.array_agg(rs).filter(timed),
-            )
-            .select_from(joined)
-            .where(*where)
-            .group_by(days.c.i, actor),
-        ):
-            counts[person][0] += int(n)
-            counts[person][1] += int(on_time or 0)
-            if working:
-                person_times[person][0].extend(working)
-                person_times[person][1].extend(calendar)
-                if person not in AUTOMATIC_ACTORS:
-                    day_times[int(day)][0].extend(working)
-                    day_times[int(day)][1].extend(calendar)
-    else:  # SQLite: the rows themselves (a covering index scan), grouped here
-        for day, person, on_time, working_seconds, calendar_seconds in _fetch_plain_tuples(
-            conn,
-            select(days.c.i, actor, incident.on_time, rws, rs).select_from(joined).where(*where),
-        ):
-            tally = counts[person]
-            tally[0] += 1
-            if on_time:
-                tally[1] += 1
-            if working_seconds is not None and calendar_seconds is not None:
-                mine = person_times[person]
-                mine[0].append(working_seconds)
-                mine[1].append(calendar_seconds)
-                if person not in AUTOMATIC_ACTORS:
-                    that_day = day_times[day]
-                    that_day[0].append(working_seconds)
-                    that_day[1].append(calendar_seconds)
-    return _people_figures(conn, piece, counts, person_times, day_times)
+    tallies, times, day_times = read.tallies, read.times, read.day_times
+    for day, person, on_time, working_seconds, calendar_seconds in _fetch_plain_tuples(
+        conn,
+        select(days.c.i, actor, incident.on_time, rws, rs).select_from(joined).where(*where),
+    ):
+        key = (day, person)
+        tally = tallies.get(key)
+        if tally is None:
+            tally = tallies[key] = [0, 0]
+        tally[0] += 1
+        if on_time:
+            tally[1] += 1
+        if working_seconds is not None and calendar_seconds is not None:
+            mine = times.get(key)
+            if mine is None:
+                mine = times[key] = ([], [])
+            mine[0].append(working_seconds)
+            mine[1].append(calendar_seconds)
+            if person not in AUTOMATIC_ACTORS:
+                that_day = day_times.get(day)
+                if that_day is None:
+                    that_day = day_times[day] = ([], [])
+                that_day[0].append(working_seconds)
+                that_day[1].append(calendar_seconds)
 
 
-def _people_figures(
-    conn: Connection,
-    piece: Filters,
-    counts: Mapping[str, list[int]],
-    person_times: Mapping[str, tuple[list[int], list[int]]],
-    day_times: Mapping[int, tuple[list[int], list[int]]],
-) -> tuple[dict[str, PersonMonth], AnswerTimes]:
-    """The piece's per-actor figures and answer times from what was read of its answers
-    (``counts``: actor -> [answers, on time]; the actors' and the days' unsorted times, the
-    days' of human answers only), with the moves, redirects and corrections read here."""
-    daily = {
-        day: DayAnswers(
-            answered=len(w),
-            median_working_hours=_hours(statistics.median(w)),
-            median_hours=_hours(statistics.median(c)),
-        )
-        for day, (w, c) in day_times.items()
-        if w
-    }
-    sorted_times = {person: (sorted(w), sorted(c)) for person, (w, c) in person_times.items()}
-    human = [t for person, t in sorted_times.items() if person not in AUTOMATIC_ACTORS]
-    answers = AnswerTimes(  # sorting the actors' sorted runs together is a merge
-        daily,
-        array("q", sorted(chain.from_iterable(w for w, _ in human))),
-        array("q", sorted(chain.from_iterable(c for _, c in human))),
-    )
-
-    where = scope(piece)
-    kinds: dict[tuple[str, str], int] = {}
+def _people_days(
+    conn: Connection, piece: Filters, days: CTE, read: _Read
+) -> dict[int, dict[str, PersonMonth]]:
+    """Each actor's figures on each chosen day, from what was read of the answers, with the
+    posted moves and redirects and the topic corrections read here."""
+    where = _joined_scope(conn, piece)
+    joined = days.join(db.incidents, _in_day(days))
     o = db.outbox.c
+    kinds: dict[tuple[int, str], list[int]] = {}  # (day, person) -> [moves, redirects]
     # The incidents with a person's move or redirect (counted on them by the triggers), then
-    # their outbox rows by index: a join would read the whole outbox on SQLite.
-    moved = select(incident.id).where(*where, incident.moves_to_private + incident.redirects > 0)
-    for person, kind, n in conn.execute(
-        select(o.created_by, o.kind, func.count())
+    # their outbox rows by index.
+    for day, person, kind, n in conn.execute(
+        select(days.c.i, o.created_by, o.kind, func.count())
+        .select_from(joined.join(db.outbox, o.incident_id == incident.id))
         .where(
-            o.incident_id.in_(moved),
+            *where,
+            incident.moves_to_private + incident.redirects > 0,
             o.status == "posted",
             o.kind.in_((ReplyKind.MOVE_TO_PRIVATE.value, ReplyKind.REDIRECT.value)),
         )
-        .group_by(o.created_by, o.kind)
+        .group_by(days.c.i, o.created_by, o.kind)
     ):
-        kinds[(str(person), str(kind))] = int(n)
+        pair = kinds.setdefault((int(day), str(person)), [0, 0])
+        pair[0 if kind == ReplyKind.MOVE_TO_PRIVATE.value else 1] += int(n)
     tc = db.topic_corrections.c
     corrections = {
-        str(person): int(n)
-        for person, n in conn.execute(
-            select(tc.actor, func.count())
-            .select_from(db.incidents.join(db.topic_corrections, tc.incident_id == incident.id))
+        (int(day), str(person)): int(n)
+        for day, person, n in conn.execute(
+            select(days.c.i, tc.actor, func.count())
+            .select_from(joined.join(db.topic_corrections, tc.incident_id == incident.id))
             .where(*where)
-            .group_by(tc.actor)
+            .group_by(days.c.i, tc.actor)
         )
     }
-    result = {}
-    for person in set(counts) | {p for p, _ in kinds} | set(corrections):
-        working, calendar = sorted_times.get(person, ([], []))
-        n, on_time = counts.get(person, (0, 0))
-        result[person] = PersonMonth(
+    result: dict[int, dict[str, PersonMonth]] = defaultdict(dict)
+    for key in read.tallies.keys() | kinds.keys() | corrections.keys():
+        working, calendar = read.times.get(key, ([], []))
+        n, on_time = read.tallies.get(key, (0, 0))
+        moved = kinds.get(key, (0, 0))
+        result[key[0]][key[1]] = PersonMonth(
             answers=n,
             on_time=on_time,
-            working=array("q", working),
-            calendar=array("q", calendar),
-            moves_to_private=kinds.get((person, ReplyKind.MOVE_TO_PRIVATE.value), 0),
-            redirects=kinds.get((person, ReplyKind.REDIRECT.value), 0),
-            corrections=corrections.get(person, 0),
+            working=array("q", sorted(working)),
+            calendar=array("q", sorted(calendar)),
+            moves_to_private=moved[0],
+            redirects=moved[1],
+            corrections=corrections.get(key, 0),
         )
-    return result, answers
+    return result
 
 
-def _day_bounds(conn: Connection, filters: Filters) -> CTE:
-    """A table (i, lo, hi): each local day's UTC span, clipped to the period.
+def _day_spans(piece: Filters) -> list[tuple[datetime, datetime]]:
+    """Each local day's span of ``piece``, clipped to it."""
+    tz = piece.tz
+    spans = []
+    for d in piece.local_days():
+        lo = max(piece.start, datetime.combine(d, time(0), tzinfo=tz))
+        hi = min(piece.end, datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz))
+        spans.append((lo, hi))
+    return spans
+
+
+def _day_bounds(conn: Connection, spans: Mapping[int, tuple[datetime, datetime]]) -> CTE:
+    """A table (i, lo, hi): the chosen local days' UTC spans (``_day_spans``), by index.
 
     Joining incidents on ``lo <= opened_at < hi`` buckets them into local days with index
     range scans and no per-row time-zone arithmetic, exactly across daylight-saving changes.
     The moments are inlined as literals (we make them from datetimes; nothing comes from a
     user): a year's 1,100 bound parameters cost more to compile than the query takes to run.
     """
-    tz = filters.tz
     sqlite = conn.dialect.name == "sqlite"
 
     def literal(moment: datetime) -> str:
@@ -700,11 +695,7 @@ def _day_bounds(conn: Connection, filters: Filters) -> CTE:
             return f"'{utc.replace(tzinfo=None).isoformat(sep=' ', timespec='microseconds')}'"
         return f"TIMESTAMPTZ '{utc.isoformat()}'"
 
-    rows = []
-    for i, d in enumerate(filters.local_days()):
-        lo = max(filters.start, datetime.combine(d, time(0), tzinfo=tz))
-        hi = min(filters.end, datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz))
-        rows.append(f"({i}, {literal(lo)}, {literal(hi)})")
+    rows = [f"({i}, {literal(lo)}, {literal(hi)})" for i, (lo, hi) in sorted(spans.items())]
     # ORDER BY: PostgreSQL then knows the join's output comes day by day (no sort to group)
     values_sql = ", ".join(rows)
     head = "SELECT column1 AS i, column2 AS lo, column3 AS hi FROM (VALUES "

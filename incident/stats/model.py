@@ -301,6 +301,10 @@ class MonthFigures:
     computed_for: datetime
     valid_until: datetime | None
     people: Mapping[str, PersonMonth] | None = None  # actor -> figures; None: not computed
+    # The same figures of each local day (index in the month -> that day's figures, days
+    # without incidents left out), which they merge from: the cache reads again only the
+    # days that changed. Empty for a day's own figures.
+    parts: Mapping[int, MonthFigures] = field(default_factory=dict)
 
     def holds_at(self, now: datetime) -> bool:
         """Whether these figures are still those of ``now``."""
