@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 
-from incident import db, stats
+from incident import db, inbox, stats
 from incident.stats import Filters, StatsCache, percentiles
 from tests.world import MSK, World, percentile_cont
 
@@ -318,3 +318,95 @@ def test_the_page_figures_are_the_same_with_or_without_the_per_person_table(
         + sum(a.answers for a in full.automatic if a.person not in stats.AUTOMATIC_ACTORS)
         == plain.answered
     )
+
+
+def test_a_topic_confirmation_or_correction_stamps_its_incident(world: World) -> None:
+    incident = world.incident(datetime(2026, 10, 1, 10, 0, tzinfo=MSK), topic="food")
+    i = db.incidents.c
+
+    def clear() -> None:
+        with world.engine.begin() as conn:
+            conn.execute(update(db.incidents).where(i.id == incident).values(changed_at=0.0))
+
+    def stamp() -> float:
+        with world.engine.begin() as conn:
+            value: float = conn.execute(select(i.changed_at).where(i.id == incident)).scalar_one()
+        return value
+
+    clear()
+    with world.engine.begin() as conn:
+        inbox.confirm_topic(conn, incident, "anna", NOW)  # writes only its own row
+    assert stamp() > datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    clear()
+    with world.engine.begin() as conn:
+        conn.execute(delete(db.topic_confirmations))  # an administrator's SQL
+    assert stamp() > 0.0
+
+
+def test_topic_checks_from_the_cache_are_the_fresh_ones_after_a_confirmation(
+    world: World,
+) -> None:
+    ids = fill(world)
+    target = world.incident(datetime(2026, 9, 12, 10, 0, tzinfo=MSK), topic="food")
+    cache = StatsCache()
+    before = cached(world, cache)
+    with world.engine.begin() as conn:
+        topic = inbox.confirm_topic(conn, target, "anna", NOW)  # September
+    world.correct_topic(ids[100], "telecom", by="vera")  # November
+    after = cached(world, cache)
+    assert after == fresh(world)
+    assert after.confirmed == before.confirmed + 1
+    assert after.corrected == before.corrected + 1
+    assert any(c.topic == topic and c.confirmed == 1 for c in after.topic_checks)
+
+
+def test_changes_in_old_and_current_months_read_again_only_their_days(world: World) -> None:
+    ids = fill(world, seed=3)
+    rng = random.Random(5)
+    cache = StatsCache()
+
+    def both() -> tuple[stats.Stats, stats.Stats]:
+        with world.engine.begin() as conn:
+            return (
+                stats.compute(conn, QUARTER, NOW, cache, people=True),
+                stats.compute(conn, QUARTER, NOW, people=True),
+            )
+
+    kept, new = both()
+    assert kept == new
+    open_ids = [k for k in ids if k not in answered_ids(world)]
+    for round_ in range(4):
+        days: set[date] = set()
+        for _ in range(3):  # new incidents, some answered, in the current and older months
+            opened = datetime(2026, rng.choice((9, 11)), rng.randrange(1, 29), 10, tzinfo=MSK)
+            world.incident(opened, answered_after=timedelta(hours=rng.randrange(1, 50)))
+            days.add(opened.date())
+        late = open_ids.pop()  # a late answer to an old incident
+        world.answer(late, NOW - timedelta(hours=1), by="vera")
+        days.add(opened_on(world, late))
+        world.reply(ids[round_], "move-to-private", by="vera")
+        days.add(opened_on(world, ids[round_]))
+        read = cache.days_read
+        kept, new = both()
+        assert kept == new
+        assert cache.days_read - read == len(days)
+        vera = next(p for p in kept.people if p.person == "vera")
+        assert (vera.answers, vera.moves_to_private) == (round_ + 1, round_ + 1)
+
+
+def answered_ids(world: World) -> set[int]:
+    """The incidents answered or closed: not open to a late answer."""
+    i = db.incidents.c
+    with world.engine.begin() as conn:
+        return set(
+            conn.execute(
+                select(i.id).where(i.first_response_at.is_not(None) | (i.status != "open"))
+            ).scalars()
+        )
+
+
+def opened_on(world: World, incident: int) -> date:
+    i = db.incidents.c
+    with world.engine.begin() as conn:
+        opened: datetime = conn.execute(select(i.opened_at).where(i.id == incident)).scalar_one()
+    return opened.astimezone(MSK).date()

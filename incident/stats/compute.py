@@ -163,7 +163,7 @@ def compute(
         .limit(SLOWEST_LIMIT)
     ).all()
 
-    checks = _topic_checks(conn, filters)
+    checks = _topic_checks(figures)
     staff: tuple[PersonRow, ...] = ()
     apart: tuple[PersonRow, ...] = ()
     staff_total: PersonRow | None = None
@@ -227,31 +227,19 @@ def compute(
     )
 
 
-def _topic_checks(conn: Connection, filters: Filters) -> tuple[TopicCheckRow, ...]:
-    """Confirmations and corrections of the topics of the incidents ``filters`` select (the
-    period by ``opened_at``, as every figure; with a topic filter, the incidents now in that
-    topic), per topic: the staff's measure of how often the classifier is right."""
-    conds = scope(filters)
-    confirmations = db.topic_confirmations.c
-    corrections = db.topic_corrections.c
+def _topic_checks(figures: Sequence[MonthFigures]) -> tuple[TopicCheckRow, ...]:
+    """Confirmations and corrections of the topics of the incidents the months' filters
+    select (the period by ``opened_at``, as every figure; with a topic filter, the incidents
+    now in that topic), per topic: the staff's measure of how often the classifier is right."""
     confirmed: dict[str, int] = defaultdict(int)
     wrong: dict[str, int] = defaultdict(int)
     chosen: dict[str, int] = defaultdict(int)
-    for topic, n in conn.execute(
-        select(confirmations.topic, func.count())
-        .join(db.incidents, incident.id == confirmations.incident_id)
-        .where(*conds)
-        .group_by(confirmations.topic)
-    ):
-        confirmed[str(topic)] += int(n)
-    for before, after, n in conn.execute(
-        select(corrections.from_topic, corrections.to_topic, func.count())
-        .join(db.incidents, incident.id == corrections.incident_id)
-        .where(*conds)
-        .group_by(corrections.from_topic, corrections.to_topic)
-    ):
-        wrong[str(before or UNCLASSIFIED)] += int(n)
-        chosen[str(after)] += int(n)
+    for month in figures:
+        for topic, n in month.confirmed.items():
+            confirmed[topic] += n
+        for (before, after), n in month.corrected.items():
+            wrong[before] += n
+            chosen[after] += n
     rows = []
     for topic in {*confirmed, *wrong, *chosen}:
         judged = confirmed[topic] + wrong[topic]
@@ -472,12 +460,36 @@ def compute_days(
         next_dues[i] = earliest
         moves[i] += int(day_moves or 0)
         redirects[i] += int(day_redirects or 0)
+    joined = days.join(db.incidents, _in_day(days))
+    where = _joined_scope(conn, piece)
+    tcf = db.topic_confirmations.c
+    confirmed: dict[int, dict[str, int]] = defaultdict(dict)
+    for day, topic_id, n in conn.execute(
+        select(days.c.i, tcf.topic, func.count())
+        .select_from(joined.join(db.topic_confirmations, tcf.incident_id == incident.id))
+        .where(*where)
+        .group_by(days.c.i, tcf.topic)
+    ):
+        confirmed[int(day)][str(topic_id)] = int(n)
+    tc = db.topic_corrections.c
+    corrected: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
+    by_actor: dict[tuple[int, str], int] = defaultdict(int)  # (day, actor) -> corrections
+    for day, person, before, after, n in conn.execute(
+        select(days.c.i, tc.actor, tc.from_topic, tc.to_topic, func.count())
+        .select_from(joined.join(db.topic_corrections, tc.incident_id == incident.id))
+        .where(*where)
+        .group_by(days.c.i, tc.actor, tc.from_topic, tc.to_topic)
+    ):
+        change = (str(before or UNCLASSIFIED), str(after))
+        changes = corrected[int(day)]
+        changes[change] = changes.get(change, 0) + int(n)
+        by_actor[(int(day), str(person))] += int(n)
     per_person: dict[int, dict[str, PersonMonth]] = {}
     if combined:
-        per_person = _people_days(conn, piece, days, read)
+        per_person = _people_days(conn, piece, days, read, by_actor)
     elif people:
         _read_answers_by_actor(conn, piece, days, read)
-        per_person = _people_days(conn, piece, days, read)
+        per_person = _people_days(conn, piece, days, read, by_actor)
     else:
         _read_answer_times(conn, piece, days, read)
     parts = {}
@@ -500,6 +512,8 @@ def compute_days(
             computed_for=now,
             valid_until=next_dues[i],
             people=per_person.get(i, {}) if people else None,
+            confirmed=confirmed.get(i, {}),
+            corrected=corrected.get(i, {}),
         )
     return parts
 
@@ -618,19 +632,26 @@ def _read_answers_by_actor(conn: Connection, piece: Filters, days: CTE, read: _R
 
 
 def _people_days(
-    conn: Connection, piece: Filters, days: CTE, read: _Read
+    conn: Connection,
+    piece: Filters,
+    days: CTE,
+    read: _Read,
+    corrections: Mapping[tuple[int, str], int],
 ) -> dict[int, dict[str, PersonMonth]]:
-    """Each actor's figures on each chosen day, from what was read of the answers, with the
-    posted moves and redirects and the topic corrections read here."""
+    """Each actor's figures on each chosen day, from what was read of the answers and the
+    topic corrections ((day, actor) -> how many), with the posted moves and redirects read
+    here."""
     where = _joined_scope(conn, piece)
     joined = days.join(db.incidents, _in_day(days))
     o = db.outbox.c
     kinds: dict[tuple[int, str], list[int]] = {}  # (day, person) -> [moves, redirects]
     # The incidents with a person's move or redirect (counted on them by the triggers), then
-    # their outbox rows by index.
+    # their outbox rows by index. SQLite would rather scan the whole outbox once per day and
+    # find each row's incident by its key: "+ 0" leaves it no key to find it by.
+    outbox_of = o.incident_id == (incident.id + 0 if conn.dialect.name == "sqlite" else incident.id)
     for day, person, kind, n in conn.execute(
         select(days.c.i, o.created_by, o.kind, func.count())
-        .select_from(joined.join(db.outbox, o.incident_id == incident.id))
+        .select_from(joined.join(db.outbox, outbox_of))
         .where(
             *where,
             incident.moves_to_private + incident.redirects > 0,
@@ -641,16 +662,6 @@ def _people_days(
     ):
         pair = kinds.setdefault((int(day), str(person)), [0, 0])
         pair[0 if kind == ReplyKind.MOVE_TO_PRIVATE.value else 1] += int(n)
-    tc = db.topic_corrections.c
-    corrections = {
-        (int(day), str(person)): int(n)
-        for day, person, n in conn.execute(
-            select(days.c.i, tc.actor, func.count())
-            .select_from(joined.join(db.topic_corrections, tc.incident_id == incident.id))
-            .where(*where)
-            .group_by(days.c.i, tc.actor)
-        )
-    }
     result: dict[int, dict[str, PersonMonth]] = defaultdict(dict)
     for key in read.tallies.keys() | kinds.keys() | corrections.keys():
         working, calendar = read.times.get(key, ([], []))

@@ -41,6 +41,8 @@ def merge_days(
     per_topic: dict[str, Counts] = defaultdict(Counts)
     volume: dict[str, list[int]] = defaultdict(lambda: [0] * days)
     daily: dict[int, DayAnswers] = {}
+    confirmed: dict[str, int] = defaultdict(int)
+    corrected: dict[tuple[str, str], int] = defaultdict(int)
     valid_until: datetime | None = None
     computed_for = now if not ordered else max(p.computed_for for _, p in ordered)
     for i, part in ordered:
@@ -50,6 +52,10 @@ def merge_days(
             volume[topic][i] += n
         if 0 in part.daily:
             daily[i] = part.daily[0]
+        for topic, n in part.confirmed.items():
+            confirmed[topic] += n
+        for change, n in part.corrected.items():
+            corrected[change] += n
         if part.valid_until is not None and (valid_until is None or part.valid_until < valid_until):
             valid_until = part.valid_until
     per_person: dict[str, PersonMonth] | None = None
@@ -73,6 +79,8 @@ def merge_days(
         computed_for=computed_for,
         valid_until=valid_until,
         people=per_person,
+        confirmed=dict(confirmed),
+        corrected=dict(corrected),
         parts=dict(ordered),
     )
 

@@ -301,6 +301,9 @@ class MonthFigures:
     computed_for: datetime
     valid_until: datetime | None
     people: Mapping[str, PersonMonth] | None = None  # actor -> figures; None: not computed
+    confirmed: Mapping[str, int] = field(default_factory=dict)  # topic -> confirmations
+    # (from topic or UNCLASSIFIED, to topic) -> corrections of the month's incidents
+    corrected: Mapping[tuple[str, str], int] = field(default_factory=dict)
     # The same figures of each local day (index in the month -> that day's figures, days
     # without incidents left out), which they merge from: the cache reads again only the
     # days that changed. Empty for a day's own figures.
