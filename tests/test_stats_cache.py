@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from array import array
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, select, update
 
 from incident import db, inbox, stats
-from incident.stats import Filters, StatsCache, percentiles
+from incident.stats import Filters, StatsCache, merge, percentiles
 from tests.world import MSK, World, percentile_cont
 
 # Three months of incidents, viewed on 2 December 2026
@@ -95,6 +96,25 @@ def test_a_percentile_over_sorted_runs_is_percentile_cont_of_all_values(
         assert got == (values[0] if p == 0.0 else values[-1])
     else:
         assert got == pytest.approx(percentile_cont([float(v) for v in values], p))
+
+
+@given(
+    days=st.lists(st.lists(st.integers(0, 50), max_size=40), min_size=1, max_size=8),
+    changes=st.lists(
+        st.tuples(st.integers(0, 7), st.lists(st.integers(0, 50), max_size=40)), max_size=4
+    ),
+)
+def test_a_month_s_sorted_times_updated_for_changed_days_are_those_of_all_its_days(
+    days: list[list[int]], changes: list[tuple[int, list[int]]]
+) -> None:
+    runs = [array("q", sorted(day)) for day in days]
+    month = merge.sorted_runs(runs)
+    replaced = {i % len(runs): array("q", sorted(values)) for i, values in changes}
+    got = merge.updated_runs(month, [runs[i] for i in replaced], [replaced[i] for i in replaced])
+    expected = sorted(v for i, run in enumerate(days) if i not in replaced for v in run)
+    assert list(got) == sorted(expected + [v for run in replaced.values() for v in run])
+    if all(runs[i] == replaced[i] for i in replaced):
+        assert got is month  # nothing changed: the same array, no copy
 
 
 def test_cached_figures_are_the_fresh_figures_and_a_second_view_reads_no_month(

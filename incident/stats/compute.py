@@ -11,17 +11,22 @@ from typing import Any
 
 from sqlalchemy import (
     CTE,
+    BigInteger,
     ColumnElement,
     Connection,
     Integer,
     Select,
     and_,
+    any_,
+    bindparam,
     case,
     column,
     func,
+    or_,
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from incident import db
 from incident.models import AUTOMATIC_ACTORS, NOT_PEOPLE, UNCLASSIFIED, ReplyKind
@@ -368,6 +373,11 @@ def compute_days(
     if not chosen:
         return {}
     days = _day_bounds(conn, {i: spans[i] for i in chosen})
+    # Read in full: the chosen days' span; the few rows of other tables: the days exactly.
+    where = _joined_scope(conn, piece, None if only is None else [spans[i] for i in chosen])
+    exactly = _joined_scope(
+        conn, piece, None if only is None else [spans[i] for i in chosen], exact=True
+    )
     human = human_answer()
     pending = and_(~human, incident.status != "closed", incident.due_at.is_not(None))
     is_overdue = and_(pending, incident.due_at < now)  # no human answer, not closed, past due
@@ -405,19 +415,23 @@ def compute_days(
             func.count().filter(and_(answered_any, incident.on_time.is_(True))),
             func.array_agg(rws).filter(timed),
             func.array_agg(rs).filter(timed),
+            # the incidents with a person's move or redirect, for their outbox rows
+            func.array_agg(incident.id).filter(incident.moves_to_private + incident.redirects > 0),
         ]
         groups.append(actor)
     statement = (
         select(*columns)
         .select_from(days.join(db.incidents, _in_day(days)))
-        .where(*_joined_scope(conn, piece))
+        .where(*where)
         .group_by(*groups)
     )
     grouped: Sequence[Any]
     if combined:
         rows = _fetch_plain_tuples(conn, statement)
         for row in rows:
-            day, person, n, n_on_time, working, calendar = row[0], *row[11:]
+            day, person, n, n_on_time, working, calendar, moved = row[0], *row[11:]
+            for incident_id in moved or ():
+                read.moved[incident_id] = int(day)
             if n:
                 read.answer(day, person, int(n), int(n_on_time or 0), working, calendar)
         grouped = [row[:11] for row in rows]
@@ -461,13 +475,12 @@ def compute_days(
         moves[i] += int(day_moves or 0)
         redirects[i] += int(day_redirects or 0)
     joined = days.join(db.incidents, _in_day(days))
-    where = _joined_scope(conn, piece)
     tcf = db.topic_confirmations.c
     confirmed: dict[int, dict[str, int]] = defaultdict(dict)
     for day, topic_id, n in conn.execute(
         select(days.c.i, tcf.topic, func.count())
         .select_from(joined.join(db.topic_confirmations, tcf.incident_id == incident.id))
-        .where(*where)
+        .where(*exactly)
         .group_by(days.c.i, tcf.topic)
     ):
         confirmed[int(day)][str(topic_id)] = int(n)
@@ -477,7 +490,7 @@ def compute_days(
     for day, person, before, after, n in conn.execute(
         select(days.c.i, tc.actor, tc.from_topic, tc.to_topic, func.count())
         .select_from(joined.join(db.topic_corrections, tc.incident_id == incident.id))
-        .where(*where)
+        .where(*exactly)
         .group_by(days.c.i, tc.actor, tc.from_topic, tc.to_topic)
     ):
         change = (str(before or UNCLASSIFIED), str(after))
@@ -486,12 +499,12 @@ def compute_days(
         by_actor[(int(day), str(person))] += int(n)
     per_person: dict[int, dict[str, PersonMonth]] = {}
     if combined:
-        per_person = _people_days(conn, piece, days, read, by_actor)
-    elif people:
-        _read_answers_by_actor(conn, piece, days, read)
-        per_person = _people_days(conn, piece, days, read, by_actor)
+        per_person = _people_days(conn, exactly, days, read, by_actor)
+    elif people:  # SQLite
+        _read_answers_by_actor(conn, where, days, read)
+        per_person = _people_days(conn, exactly, days, read, by_actor)
     else:
-        _read_answer_times(conn, piece, days, read)
+        _read_answer_times(conn, where, days, read)
     parts = {}
     for i, topics in per_topic.items():
         working, calendar = read.day_times.get(i, ([], []))
@@ -527,6 +540,7 @@ class _Read:
         self.day_times: dict[int, tuple[list[int], list[int]]] = {}
         self.tallies: dict[tuple[int, str], list[int]] = {}
         self.times: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
+        self.moved: dict[int, int] = {}  # incident with a move or redirect -> its day
 
     def answer(
         self,
@@ -572,10 +586,12 @@ def _day_answers(working: Sequence[int], calendar: Sequence[int]) -> DayAnswers:
     )
 
 
-def _read_answer_times(conn: Connection, piece: Filters, days: CTE, read: _Read) -> None:
-    """The chosen days' human answer times into ``read``."""
+def _read_answer_times(
+    conn: Connection, scoped: Sequence[ColumnElement[bool]], days: CTE, read: _Read
+) -> None:
+    """The chosen days' human answer times into ``read`` (``scoped``: ``_joined_scope``)."""
     rws, rs = incident.response_working_seconds, incident.response_seconds
-    where = [*_joined_scope(conn, piece), human_answer(), rws.is_not(None), rs.is_not(None)]
+    where = [*scoped, human_answer(), rws.is_not(None), rs.is_not(None)]
     joined = days.join(db.incidents, _in_day(days))
     if conn.dialect.name == "postgresql":  # one array of each per day
         for day, working, calendar in _fetch_plain_tuples(
@@ -598,13 +614,15 @@ def _read_answer_times(conn: Connection, piece: Filters, days: CTE, read: _Read)
         pair[1].append(calendar_seconds)
 
 
-def _read_answers_by_actor(conn: Connection, piece: Filters, days: CTE, read: _Read) -> None:
+def _read_answers_by_actor(
+    conn: Connection, scoped: Sequence[ColumnElement[bool]], days: CTE, read: _Read
+) -> None:
     """SQLite: the chosen days' first answers by actor into ``read``, from the rows
     themselves (a covering index scan), grouped here."""
     actor = func.coalesce(incident.first_response_by, "")
     rws, rs = incident.response_working_seconds, incident.response_seconds
     joined = days.join(db.incidents, _in_day(days))
-    where = [*_joined_scope(conn, piece), incident.first_response_at.is_not(None)]
+    where = [*scoped, incident.first_response_at.is_not(None)]
     tallies, times, day_times = read.tallies, read.times, read.day_times
     for day, person, on_time, working_seconds, calendar_seconds in _fetch_plain_tuples(
         conn,
@@ -633,47 +651,62 @@ def _read_answers_by_actor(conn: Connection, piece: Filters, days: CTE, read: _R
 
 def _people_days(
     conn: Connection,
-    piece: Filters,
+    where: Sequence[ColumnElement[bool]],
     days: CTE,
     read: _Read,
     corrections: Mapping[tuple[int, str], int],
 ) -> dict[int, dict[str, PersonMonth]]:
     """Each actor's figures on each chosen day, from what was read of the answers and the
     topic corrections ((day, actor) -> how many), with the posted moves and redirects read
-    here."""
-    where = _joined_scope(conn, piece)
-    joined = days.join(db.incidents, _in_day(days))
+    here (``where``: ``_joined_scope``)."""
     o = db.outbox.c
     kinds: dict[tuple[int, str], list[int]] = {}  # (day, person) -> [moves, redirects]
-    # The incidents with a person's move or redirect (counted on them by the triggers), then
-    # their outbox rows by index. SQLite would rather scan the whole outbox once per day and
-    # find each row's incident by its key: "+ 0" leaves it no key to find it by.
-    outbox_of = o.incident_id == (incident.id + 0 if conn.dialect.name == "sqlite" else incident.id)
-    for day, person, kind, n in conn.execute(
-        select(days.c.i, o.created_by, o.kind, func.count())
-        .select_from(joined.join(db.outbox, outbox_of))
-        .where(
-            *where,
-            incident.moves_to_private + incident.redirects > 0,
-            o.status == "posted",
-            o.kind.in_((ReplyKind.MOVE_TO_PRIVATE.value, ReplyKind.REDIRECT.value)),
+    posted = [
+        o.status == "posted",
+        o.kind.in_((ReplyKind.MOVE_TO_PRIVATE.value, ReplyKind.REDIRECT.value)),
+    ]
+    replies: Iterable[tuple[Any, ...]]
+    if conn.dialect.name == "postgresql":
+        # The incidents with a person's move or redirect (counted on them by the triggers,
+        # listed by the month's read), then their outbox rows by index; joined, it would hash
+        # the whole outbox.
+        ids = bindparam("moved", list(read.moved), type_=ARRAY(BigInteger))
+        replies = (
+            (read.moved[incident_id], person, kind, n)
+            for incident_id, person, kind, n in conn.execute(
+                select(o.incident_id, o.created_by, o.kind, func.count())
+                .where(o.incident_id == any_(ids), *posted)
+                .group_by(o.incident_id, o.created_by, o.kind)
+            )
         )
-        .group_by(days.c.i, o.created_by, o.kind)
-    ):
+    else:
+        # The same joined. SQLite would rather scan the whole outbox once per day and find
+        # each row's incident by its key: "+ 0" leaves it no key to find it by.
+        replies = conn.execute(
+            select(days.c.i, o.created_by, o.kind, func.count())
+            .select_from(
+                days.join(db.incidents, _in_day(days)).join(
+                    db.outbox, o.incident_id == incident.id + 0
+                )
+            )
+            .where(*where, incident.moves_to_private + incident.redirects > 0, *posted)
+            .group_by(days.c.i, o.created_by, o.kind)
+        )
+    for day, person, kind, n in replies:
         pair = kinds.setdefault((int(day), str(person)), [0, 0])
         pair[0 if kind == ReplyKind.MOVE_TO_PRIVATE.value else 1] += int(n)
     result: dict[int, dict[str, PersonMonth]] = defaultdict(dict)
     for key in read.tallies.keys() | kinds.keys() | corrections.keys():
         working, calendar = read.times.get(key, ([], []))
         n, on_time = read.tallies.get(key, (0, 0))
-        moved = kinds.get(key, (0, 0))
+        sent = kinds.get(key, (0, 0))
         result[key[0]][key[1]] = PersonMonth(
             answers=n,
             on_time=on_time,
             working=array("q", sorted(working)),
             calendar=array("q", sorted(calendar)),
-            moves_to_private=moved[0],
-            redirects=moved[1],
+            moves_to_private=sent[0],
+            redirects=sent[1],
             corrections=corrections.get(key, 0),
         )
     return result
@@ -722,12 +755,31 @@ def _in_day(days: CTE) -> ColumnElement[bool]:
     return and_(incident.opened_at >= days.c.lo, incident.opened_at < days.c.hi)
 
 
-def _joined_scope(conn: Connection, filters: Filters) -> list[ColumnElement[bool]]:
+def _joined_scope(
+    conn: Connection,
+    filters: Filters,
+    spans: Sequence[tuple[datetime, datetime]] | None = None,
+    *,
+    exact: bool = False,
+) -> list[ColumnElement[bool]]:
     """The filters for a query joined with the days table. PostgreSQL needs the period
     repeated, or with a community filter it reads all of the community's rows and matches
     them to the days afterwards; SQLite's planner does the opposite with it (it scans the
-    whole period once per day: 30 times slower for a year), so it gets the days alone."""
-    return scope(filters, period=conn.dialect.name == "postgresql")
+    whole period once per day: 30 times slower for a year), so it gets the days alone.
+
+    ``spans``: only these days (sorted) of the period are read. PostgreSQL gets the span
+    from the first to the last of them; ``exact``: each of them (OR'd ranges: it then reads
+    only their rows of ``ix_incidents_opened``, right for joins with other tables, but the
+    covering index's range scan is faster for the incidents alone)."""
+    if conn.dialect.name != "postgresql":
+        return scope(filters, period=False)
+    if spans is None:
+        return scope(filters)
+    if not exact:
+        lo, hi = spans[0][0], spans[-1][1]
+        return [incident.opened_at >= lo, incident.opened_at < hi, *scope(filters, period=False)]
+    ranges = [and_(incident.opened_at >= lo, incident.opened_at < hi) for lo, hi in spans]
+    return [or_(*ranges), *scope(filters, period=False)]
 
 
 def _fetch_plain_tuples(conn: Connection, stmt: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
