@@ -117,6 +117,16 @@ def test_a_month_s_sorted_times_updated_for_changed_days_are_those_of_all_its_da
         assert got is month  # nothing changed: the same array, no copy
 
 
+def test_a_percentile_remembered_by_the_cache_is_of_the_runs_asked_about() -> None:
+    cache = StatsCache()
+    runs = [array("q", [1, 5, 9]), array("q", [2, 3])]
+    assert cache.percentile(runs, 0.5) == percentiles.percentile_cont(runs, 0.5) == 3.0
+    assert cache.percentile(runs, 0.5) == 3.0  # the same arrays: remembered
+    changed = [runs[0], array("q", [2, 3, 10, 11])]  # a month's new arrays after a change
+    assert cache.percentile(changed, 0.5) == percentiles.percentile_cont(changed, 0.5) == 5.0
+    assert cache.percentile(changed, 0.9) == percentiles.percentile_cont(changed, 0.9)
+
+
 def test_cached_figures_are_the_fresh_figures_and_a_second_view_reads_no_month(
     world: World,
 ) -> None:

@@ -18,7 +18,7 @@ means), ``model`` (the figures' shapes), ``compute`` (the SQL and the merge), ``
 
 from incident.models import AUTOMATIC_ACTORS
 from incident.stats.cache import StatsCache
-from incident.stats.compute import SLOWEST_LIMIT, by_platform, compute, compute_month
+from incident.stats.compute import by_platform, compute, compute_month
 from incident.stats.filters import (
     FIRST_DAY,
     LAST_DAY,
@@ -30,6 +30,7 @@ from incident.stats.filters import (
     scope,
 )
 from incident.stats.model import (
+    SLOWEST_LIMIT,
     DailyResponse,
     MonthFigures,
     PersonRow,

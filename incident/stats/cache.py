@@ -7,7 +7,9 @@ Writes nothing to the database: it reads the ``changed_at`` stamps the triggers 
 from __future__ import annotations
 
 import threading
+from array import array
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -16,6 +18,7 @@ from sqlalchemy import ColumnElement, Connection, func, literal_column, select
 from incident import db
 from incident.stats.filters import Filters
 from incident.stats.model import MonthFigures
+from incident.stats.percentiles import percentile_cont
 
 incident = db.incidents.c  # the incidents table's columns, as in SQL's "incidents AS incident"
 
@@ -48,6 +51,7 @@ class StatsCache:
     """
 
     MARGIN = 600.0  # seconds
+    MAX_PERCENTILES = 512  # remembered percentiles (``percentile``), forgotten all at once
 
     def __init__(self, max_months: int = 120) -> None:  # a year, whole and per platform
         self.max_months = max_months
@@ -61,6 +65,8 @@ class StatsCache:
         self._seen: dict[int, float] = {}  # incident -> stamp, for stamps inside the margin
         self._generation = 0  # bumped for each change seen
         self._changes: deque[_Change] = deque(maxlen=10_000)
+        self._percentiles: dict[tuple[float, ...], tuple[tuple[array[int], ...], float | None]]
+        self._percentiles = {}
 
     def refresh(self, conn: Connection) -> int:
         """Mark stale the days with changes since the last look; returns the generation to
@@ -125,6 +131,22 @@ class StatsCache:
             while len(self._months) > self.max_months:
                 dropped, _ = self._months.popitem(last=False)
                 self._stale.pop(dropped, None)
+
+    def percentile(self, runs: Sequence[array[int]], p: float) -> float | None:
+        """``percentiles.percentile_cont(runs, p)``, remembered for the very same runs: the
+        kept months' sorted arrays are never changed in place (a changed month gets new
+        ones), so the same arrays hold the same values. The per-person table asks for 4
+        percentiles of each actor over the period's months at every view, and most actors'
+        months did not change since the last one."""
+        key = (p, *map(id, runs))
+        found = self._percentiles.get(key)
+        if found is not None and all(a is b for a, b in zip(found[0], runs, strict=True)):
+            return found[1]
+        value = percentile_cont(runs, p)
+        if len(self._percentiles) >= self.MAX_PERCENTILES:
+            self._percentiles.clear()
+        self._percentiles[key] = (tuple(runs), value)  # the runs kept: their ids stay theirs
+        return value
 
     def __len__(self) -> int:
         return len(self._months)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
 from array import array
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import (
@@ -34,6 +36,7 @@ from incident.stats.cache import StatsCache
 from incident.stats.filters import Filters, human_answer, months, scope
 from incident.stats.merge import merge_days, replace_days
 from incident.stats.model import (
+    SLOWEST_LIMIT,
     Counts,
     DailyResponse,
     DayAnswers,
@@ -45,10 +48,9 @@ from incident.stats.model import (
     Stats,
     TopicCheckRow,
     TopicRow,
+    slowest_first,
 )
 from incident.stats.percentiles import percentile_cont
-
-SLOWEST_LIMIT = 10
 
 incident = db.incidents.c  # the incidents table's columns, as in SQL's "incidents AS incident"
 
@@ -151,29 +153,12 @@ def compute(
         ).where(*scope(filters, period=False), incident.status == "open")
     ).one()
 
-    slow_rows = conn.execute(
-        select(
-            incident.id,
-            incident.community,
-            incident.platform,
-            incident.topic,
-            incident.opened_at,
-            incident.first_response_at,
-            incident.first_response_by,
-            incident.response_working_seconds,
-            incident.response_seconds,
-        )
-        .where(*scope(filters), human_answer(), incident.response_working_seconds.is_not(None))
-        .order_by(incident.response_working_seconds.desc(), incident.id)
-        .limit(SLOWEST_LIMIT)
-    ).all()
-
     checks = _topic_checks(figures)
     staff: tuple[PersonRow, ...] = ()
     apart: tuple[PersonRow, ...] = ()
     staff_total: PersonRow | None = None
     if people:
-        staff, apart, staff_total = _person_rows(conn, filters, now, figures)
+        staff, apart, staff_total = _person_rows(conn, filters, figures, cache)
 
     no_answers = DayAnswers(answered=0, median_working_hours=None, median_hours=None)
     topic_order = sorted(per_topic, key=lambda k: (-per_topic[k].comments, k))
@@ -213,18 +198,9 @@ def compute(
         confirmed=sum(c.confirmed for c in checks),
         corrected=sum(c.corrected_from for c in checks),
         slowest=tuple(
-            SlowIncident(
-                id=r.id,
-                community=r.community,
-                platform=r.platform,
-                topic=r.topic or UNCLASSIFIED,
-                opened_at=r.opened_at,
-                first_response_at=r.first_response_at,
-                first_response_by=r.first_response_by,
-                working_hours=float(r.response_working_seconds) / 3600,
-                hours=float(r.response_seconds or 0) / 3600,
+            heapq.nsmallest(
+                SLOWEST_LIMIT, chain.from_iterable(m.slowest for m in figures), slowest_first
             )
-            for r in slow_rows
         ),
         people=staff,
         automatic=apart,
@@ -262,10 +238,15 @@ def _topic_checks(figures: Sequence[MonthFigures]) -> tuple[TopicCheckRow, ...]:
 
 
 def _person_rows(
-    conn: Connection, filters: Filters, now: datetime, figures: Sequence[MonthFigures]
+    conn: Connection,
+    filters: Filters,
+    figures: Sequence[MonthFigures],
+    cache: StatsCache | None,
 ) -> tuple[tuple[PersonRow, ...], tuple[PersonRow, ...], PersonRow | None]:
     """The months' per-person figures merged, with the open incidents assigned now: (staff
-    busiest first, the actors of ``NOT_PEOPLE`` in their order, the staff together)."""
+    busiest first, the actors of ``NOT_PEOPLE`` in their order, the staff together). The
+    percentiles of months that did not change since the last view come from the ``cache``."""
+    percentile = cache.percentile if cache is not None else percentile_cont
     assigned = {
         str(person): int(n)
         for person, n in conn.execute(
@@ -293,10 +274,10 @@ def _person_rows(
             person=person,
             answers=sum(p.answers for p in parts),
             on_time=sum(p.on_time for p in parts),
-            median_working_hours=_hours(percentile_cont(working, 0.5)),
-            p90_working_hours=_hours(percentile_cont(working, 0.9)),
-            median_hours=_hours(percentile_cont(calendar, 0.5)),
-            p90_hours=_hours(percentile_cont(calendar, 0.9)),
+            median_working_hours=_hours(percentile(working, 0.5)),
+            p90_working_hours=_hours(percentile(working, 0.9)),
+            median_hours=_hours(percentile(calendar, 0.5)),
+            p90_hours=_hours(percentile(calendar, 0.9)),
             moves_to_private=sum(p.moves_to_private for p in parts),
             redirects=sum(p.redirects for p in parts),
             corrections=sum(p.corrections for p in parts),
@@ -497,6 +478,41 @@ def compute_days(
         changes = corrected[int(day)]
         changes[change] = changes.get(change, 0) + int(n)
         by_actor[(int(day), str(person))] += int(n)
+    rws = incident.response_working_seconds
+    rank = func.row_number().over(partition_by=days.c.i, order_by=(rws.desc(), incident.id))
+    ranked = (
+        select(
+            days.c.i.label("day"),
+            incident.id,
+            incident.community,
+            incident.platform,
+            incident.topic,
+            incident.opened_at,
+            incident.first_response_at,
+            incident.first_response_by,
+            rws,
+            incident.response_seconds,
+            rank.label("rank"),
+        )
+        .select_from(joined)
+        .where(*where, human_answer(), rws.is_not(None))
+        .subquery()
+    )
+    slowest: dict[int, list[SlowIncident]] = defaultdict(list)
+    for r in conn.execute(select(ranked).where(ranked.c.rank <= SLOWEST_LIMIT)):
+        slowest[int(r.day)].append(
+            SlowIncident(
+                id=r.id,
+                community=r.community,
+                platform=r.platform,
+                topic=r.topic or UNCLASSIFIED,
+                opened_at=r.opened_at,
+                first_response_at=r.first_response_at,
+                first_response_by=r.first_response_by,
+                working_hours=float(r.response_working_seconds) / 3600,
+                hours=float(r.response_seconds or 0) / 3600,
+            )
+        )
     per_person: dict[int, dict[str, PersonMonth]] = {}
     if combined:
         per_person = _people_days(conn, exactly, days, read, by_actor)
@@ -525,6 +541,7 @@ def compute_days(
             computed_for=now,
             valid_until=next_dues[i],
             people=per_person.get(i, {}) if people else None,
+            slowest=tuple(sorted(slowest.get(i, ()), key=slowest_first)),
             confirmed=confirmed.get(i, {}),
             corrected=corrected.get(i, {}),
         )

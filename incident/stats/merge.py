@@ -10,6 +10,7 @@ what changed in those days (usually nothing, or one answer), not sorted again.
 
 from __future__ import annotations
 
+import heapq
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
@@ -17,7 +18,14 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from itertools import chain
 
-from incident.stats.model import Counts, DayAnswers, MonthFigures, PersonMonth
+from incident.stats.model import (
+    SLOWEST_LIMIT,
+    Counts,
+    DayAnswers,
+    MonthFigures,
+    PersonMonth,
+    slowest_first,
+)
 
 
 def sorted_runs(runs: Iterable[array[int]]) -> array[int]:
@@ -158,6 +166,11 @@ def merge_days(
         computed_for=computed_for,
         valid_until=valid_until,
         people=per_person,
+        slowest=tuple(
+            heapq.nsmallest(
+                SLOWEST_LIMIT, chain.from_iterable(p.slowest for _, p in ordered), slowest_first
+            )
+        ),
         confirmed=dict(confirmed),
         corrected=dict(corrected),
         parts=dict(ordered),
