@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from array import array
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -396,8 +397,6 @@ def compute_days(
             func.count().filter(and_(answered_any, incident.on_time.is_(True))),
             func.array_agg(rws).filter(timed),
             func.array_agg(rs).filter(timed),
-            # the incidents with a person's move or redirect, for their outbox rows
-            func.array_agg(incident.id).filter(incident.moves_to_private + incident.redirects > 0),
         ]
         groups.append(actor)
     statement = (
@@ -410,9 +409,7 @@ def compute_days(
     if combined:
         rows = _fetch_plain_tuples(conn, statement)
         for row in rows:
-            day, person, n, n_on_time, working, calendar, moved = row[0], *row[11:]
-            for incident_id in moved or ():
-                read.moved[incident_id] = int(day)
+            day, person, n, n_on_time, working, calendar = row[0], *row[11:]
             if n:
                 read.answer(day, person, int(n), int(n_on_time or 0), working, calendar)
         grouped = [row[:11] for row in rows]
@@ -478,49 +475,15 @@ def compute_days(
         changes = corrected[int(day)]
         changes[change] = changes.get(change, 0) + int(n)
         by_actor[(int(day), str(person))] += int(n)
-    rws = incident.response_working_seconds
-    rank = func.row_number().over(partition_by=days.c.i, order_by=(rws.desc(), incident.id))
-    ranked = (
-        select(
-            days.c.i.label("day"),
-            incident.id,
-            incident.community,
-            incident.platform,
-            incident.topic,
-            incident.opened_at,
-            incident.first_response_at,
-            incident.first_response_by,
-            rws,
-            incident.response_seconds,
-            rank.label("rank"),
-        )
-        .select_from(joined)
-        .where(*where, human_answer(), rws.is_not(None))
-        .subquery()
-    )
-    slowest: dict[int, list[SlowIncident]] = defaultdict(list)
-    for r in conn.execute(select(ranked).where(ranked.c.rank <= SLOWEST_LIMIT)):
-        slowest[int(r.day)].append(
-            SlowIncident(
-                id=r.id,
-                community=r.community,
-                platform=r.platform,
-                topic=r.topic or UNCLASSIFIED,
-                opened_at=r.opened_at,
-                first_response_at=r.first_response_at,
-                first_response_by=r.first_response_by,
-                working_hours=float(r.response_working_seconds) / 3600,
-                hours=float(r.response_seconds or 0) / 3600,
-            )
-        )
     per_person: dict[int, dict[str, PersonMonth]] = {}
     if combined:
-        per_person = _people_days(conn, exactly, days, read, by_actor)
+        per_person = _people_days(conn, piece, exactly, days, read, by_actor, spans, chosen)
     elif people:  # SQLite
         _read_answers_by_actor(conn, where, days, read)
-        per_person = _people_days(conn, exactly, days, read, by_actor)
+        per_person = _people_days(conn, piece, exactly, days, read, by_actor, spans, chosen)
     else:
         _read_answer_times(conn, where, days, read)
+    slowest = _slowest(conn, piece, [(i, spans[i]) for i in chosen], read)
     parts = {}
     for i, topics in per_topic.items():
         working, calendar = read.day_times.get(i, ([], []))
@@ -557,7 +520,6 @@ class _Read:
         self.day_times: dict[int, tuple[list[int], list[int]]] = {}
         self.tallies: dict[tuple[int, str], list[int]] = {}
         self.times: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
-        self.moved: dict[int, int] = {}  # incident with a move or redirect -> its day
 
     def answer(
         self,
@@ -668,10 +630,13 @@ def _read_answers_by_actor(
 
 def _people_days(
     conn: Connection,
+    piece: Filters,
     where: Sequence[ColumnElement[bool]],
     days: CTE,
     read: _Read,
     corrections: Mapping[tuple[int, str], int],
+    spans: Sequence[tuple[datetime, datetime]],
+    chosen: Sequence[int],
 ) -> dict[int, dict[str, PersonMonth]]:
     """Each actor's figures on each chosen day, from what was read of the answers and the
     topic corrections ((day, actor) -> how many), with the posted moves and redirects read
@@ -684,12 +649,21 @@ def _people_days(
     ]
     replies: Iterable[tuple[Any, ...]]
     if conn.dialect.name == "postgresql":
-        # The incidents with a person's move or redirect (counted on them by the triggers,
-        # listed by the month's read), then their outbox rows by index; joined, it would hash
-        # the whole outbox.
-        ids = bindparam("moved", list(read.moved), type_=ARRAY(BigInteger))
+        # The incidents with a person's move or redirect (counted on them by the triggers),
+        # then their outbox rows by index; joined, it would hash the whole outbox.
+        moved = {
+            incident_id: _day_of(spans, chosen, opened_at)
+            for incident_id, opened_at in conn.execute(
+                select(incident.id, incident.opened_at).where(
+                    _exact_days(piece, [spans[i] for i in chosen]),
+                    *scope(piece, period=False),
+                    or_(incident.moves_to_private > 0, incident.redirects > 0),
+                )
+            )
+        }
+        ids = bindparam("moved", list(moved), type_=ARRAY(BigInteger))
         replies = (
-            (read.moved[incident_id], person, kind, n)
+            (moved[incident_id], person, kind, n)
             for incident_id, person, kind, n in conn.execute(
                 select(o.incident_id, o.created_by, o.kind, func.count())
                 .where(o.incident_id == any_(ids), *posted)
@@ -795,8 +769,75 @@ def _joined_scope(
     if not exact:
         lo, hi = spans[0][0], spans[-1][1]
         return [incident.opened_at >= lo, incident.opened_at < hi, *scope(filters, period=False)]
-    ranges = [and_(incident.opened_at >= lo, incident.opened_at < hi) for lo, hi in spans]
-    return [or_(*ranges), *scope(filters, period=False)]
+    return [_exact_days(filters, spans), *scope(filters, period=False)]
+
+
+def _exact_days(
+    filters: Filters, spans: Sequence[tuple[datetime, datetime]]
+) -> ColumnElement[bool]:
+    """Opened in one of ``spans``."""
+    return or_(*(and_(incident.opened_at >= lo, incident.opened_at < hi) for lo, hi in spans))
+
+
+def _day_of(spans: Sequence[tuple[datetime, datetime]], chosen: Sequence[int], at: datetime) -> int:
+    """The index of the chosen day (``chosen``: sorted indexes into ``spans``) ``at`` is in."""
+    return chosen[bisect_right([spans[i][0] for i in chosen], at) - 1]
+
+
+def _slowest(
+    conn: Connection,
+    piece: Filters,
+    days: Sequence[tuple[int, tuple[datetime, datetime]]],
+    read: _Read,
+) -> dict[int, list[SlowIncident]]:
+    """Each chosen day's ``SLOWEST_LIMIT`` slowest human answers (``slowest_first``).
+
+    The day's answer times were read already (``read.day_times``: those with both times):
+    no answer slower than the tenth slowest of them is missing from them, so each day reads
+    only its rows at least that slow, through the covering index (``ix_incidents_stats``
+    holds the working seconds: only those rows are fetched)."""
+    rws = incident.response_working_seconds
+    ranges = []
+    for i, (lo, hi) in days:
+        in_day = and_(incident.opened_at >= lo, incident.opened_at < hi)
+        working = read.day_times.get(i, ([], []))[0]
+        if len(working) >= SLOWEST_LIMIT:
+            floor = sorted(working)[-SLOWEST_LIMIT]  # sorted already by the caller: cheap
+            in_day = and_(in_day, rws >= floor)
+        ranges.append(in_day)
+    found: dict[int, list[SlowIncident]] = defaultdict(list)
+    chosen = [i for i, _ in days]
+    spans = dict(days)
+    ordered = [spans[i] for i in chosen]
+    for r in conn.execute(
+        select(
+            incident.id,
+            incident.community,
+            incident.platform,
+            incident.topic,
+            incident.opened_at,
+            incident.first_response_at,
+            incident.first_response_by,
+            rws,
+            incident.response_seconds,
+        ).where(or_(*ranges), *scope(piece, period=False), human_answer(), rws.is_not(None))
+    ):
+        found[_day_of(ordered, range(len(ordered)), r.opened_at)].append(
+            SlowIncident(
+                id=r.id,
+                community=r.community,
+                platform=r.platform,
+                topic=r.topic or UNCLASSIFIED,
+                opened_at=r.opened_at,
+                first_response_at=r.first_response_at,
+                first_response_by=r.first_response_by,
+                working_hours=float(r.response_working_seconds) / 3600,
+                hours=float(r.response_seconds or 0) / 3600,
+            )
+        )
+    return {
+        chosen[k]: heapq.nsmallest(SLOWEST_LIMIT, rows, slowest_first) for k, rows in found.items()
+    }
 
 
 def _fetch_plain_tuples(conn: Connection, stmt: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
