@@ -651,8 +651,9 @@ def _people_days(
     if conn.dialect.name == "postgresql":
         # The incidents with a person's move or redirect (counted on them by the triggers),
         # then their outbox rows by index; joined, it would hash the whole outbox.
+        starts = [spans[i][0] for i in chosen]
         moved = {
-            incident_id: _day_of(spans, chosen, opened_at)
+            incident_id: _day_of(starts, chosen, opened_at)
             for incident_id, opened_at in conn.execute(
                 select(incident.id, incident.opened_at).where(
                     _exact_days(piece, [spans[i] for i in chosen]),
@@ -779,9 +780,10 @@ def _exact_days(
     return or_(*(and_(incident.opened_at >= lo, incident.opened_at < hi) for lo, hi in spans))
 
 
-def _day_of(spans: Sequence[tuple[datetime, datetime]], chosen: Sequence[int], at: datetime) -> int:
-    """The index of the chosen day (``chosen``: sorted indexes into ``spans``) ``at`` is in."""
-    return chosen[bisect_right([spans[i][0] for i in chosen], at) - 1]
+def _day_of(starts: Sequence[datetime], chosen: Sequence[int], at: datetime) -> int:
+    """The index of the chosen day ``at`` is in (``starts``: the chosen days' starts, in the
+    order of ``chosen``, their indexes)."""
+    return chosen[bisect_right(starts, at) - 1]
 
 
 def _slowest(
@@ -793,22 +795,27 @@ def _slowest(
     """Each chosen day's ``SLOWEST_LIMIT`` slowest human answers (``slowest_first``).
 
     The day's answer times were read already (``read.day_times``: those with both times):
-    no answer slower than the tenth slowest of them is missing from them, so each day reads
-    only its rows at least that slow, through the covering index (``ix_incidents_stats``
-    holds the working seconds: only those rows are fetched)."""
+    no answer slower than the tenth slowest of them is missing from them, so the days read
+    only their rows at least as slow as the lowest such floor (days with fewer answers: all
+    of them), in one range through the covering index (``ix_incidents_stats`` holds the
+    working seconds: only those rows are fetched); rows of the other days are dropped."""
     rws = incident.response_working_seconds
-    ranges = []
+    floors, few = [], []
     for i, (lo, hi) in days:
-        in_day = and_(incident.opened_at >= lo, incident.opened_at < hi)
         working = read.day_times.get(i, ([], []))[0]
         if len(working) >= SLOWEST_LIMIT:
-            floor = sorted(working)[-SLOWEST_LIMIT]  # sorted already by the caller: cheap
-            in_day = and_(in_day, rws >= floor)
-        ranges.append(in_day)
+            floors.append(sorted(working)[-SLOWEST_LIMIT])
+        else:
+            few.append(and_(incident.opened_at >= lo, incident.opened_at < hi))
+    first, last = days[0][1][0], days[-1][1][1]
+    ranges = few
+    if floors:
+        ranges.append(
+            and_(incident.opened_at >= first, incident.opened_at < last, rws >= min(floors))
+        )
     found: dict[int, list[SlowIncident]] = defaultdict(list)
     chosen = [i for i, _ in days]
-    spans = dict(days)
-    ordered = [spans[i] for i in chosen]
+    starts = [lo for _, (lo, _) in days]
     for r in conn.execute(
         select(
             incident.id,
@@ -822,7 +829,10 @@ def _slowest(
             incident.response_seconds,
         ).where(or_(*ranges), *scope(piece, period=False), human_answer(), rws.is_not(None))
     ):
-        found[_day_of(ordered, range(len(ordered)), r.opened_at)].append(
+        day = _day_of(starts, chosen, r.opened_at)
+        if not r.opened_at < days[chosen.index(day)][1][1]:
+            continue  # between two chosen days
+        found[day].append(
             SlowIncident(
                 id=r.id,
                 community=r.community,
@@ -835,9 +845,7 @@ def _slowest(
                 hours=float(r.response_seconds or 0) / 3600,
             )
         )
-    return {
-        chosen[k]: heapq.nsmallest(SLOWEST_LIMIT, rows, slowest_first) for k, rows in found.items()
-    }
+    return {day: heapq.nsmallest(SLOWEST_LIMIT, rows, slowest_first) for day, rows in found.items()}
 
 
 def _fetch_plain_tuples(conn: Connection, stmt: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
