@@ -651,7 +651,7 @@ def _people_days(
     if conn.dialect.name == "postgresql":
         # The incidents with a person's move or redirect (counted on them by the triggers),
         # then their outbox rows by index; joined, it would hash the whole outbox.
-        starts = [spans[i][0] for i in chosen]
+        starts = [spans[i][0].timestamp() for i in chosen]
         moved = {
             incident_id: _day_of(starts, chosen, opened_at)
             for incident_id, opened_at in conn.execute(
@@ -780,10 +780,11 @@ def _exact_days(
     return or_(*(and_(incident.opened_at >= lo, incident.opened_at < hi) for lo, hi in spans))
 
 
-def _day_of(starts: Sequence[datetime], chosen: Sequence[int], at: datetime) -> int:
-    """The index of the chosen day ``at`` is in (``starts``: the chosen days' starts, in the
-    order of ``chosen``, their indexes)."""
-    return chosen[bisect_right(starts, at) - 1]
+def _day_of(starts: Sequence[float], chosen: Sequence[int], at: datetime) -> int:
+    """The index of the chosen day ``at`` is in (``starts``: the chosen days' starts as
+    timestamps, in the order of ``chosen``, their indexes). Timestamps: comparing datetimes
+    of two time zones asks the zone for its offset every time."""
+    return chosen[bisect_right(starts, at.timestamp()) - 1]
 
 
 def _slowest(
@@ -815,7 +816,8 @@ def _slowest(
         )
     found: dict[int, list[SlowIncident]] = defaultdict(list)
     chosen = [i for i, _ in days]
-    starts = [lo for _, (lo, _) in days]
+    starts = [lo.timestamp() for _, (lo, _) in days]
+    ends = {i: hi.timestamp() for i, (_, hi) in days}
     for r in conn.execute(
         select(
             incident.id,
@@ -830,7 +832,7 @@ def _slowest(
         ).where(or_(*ranges), *scope(piece, period=False), human_answer(), rws.is_not(None))
     ):
         day = _day_of(starts, chosen, r.opened_at)
-        if not r.opened_at < days[chosen.index(day)][1][1]:
+        if not r.opened_at.timestamp() < ends[day]:
             continue  # between two chosen days
         found[day].append(
             SlowIncident(
