@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import random
 import statistics
+from array import array
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 
-from incident import db, stats
-from incident.stats import Filters, StatsCache, percentiles
+from incident import db, inbox, stats
+from incident.stats import Filters, StatsCache, merge, percentiles
 from tests.world import MSK, World, percentile_cont
 
 # Three months of incidents, viewed on 2 December 2026
@@ -97,6 +98,35 @@ def test_a_percentile_over_sorted_runs_is_percentile_cont_of_all_values(
         assert got == pytest.approx(percentile_cont([float(v) for v in values], p))
 
 
+@given(
+    days=st.lists(st.lists(st.integers(0, 50), max_size=40), min_size=1, max_size=8),
+    changes=st.lists(
+        st.tuples(st.integers(0, 7), st.lists(st.integers(0, 50), max_size=40)), max_size=4
+    ),
+)
+def test_a_month_s_sorted_times_updated_for_changed_days_are_those_of_all_its_days(
+    days: list[list[int]], changes: list[tuple[int, list[int]]]
+) -> None:
+    runs = [array("q", sorted(day)) for day in days]
+    month = merge.sorted_runs(runs)
+    replaced = {i % len(runs): array("q", sorted(values)) for i, values in changes}
+    got = merge.updated_runs(month, [runs[i] for i in replaced], [replaced[i] for i in replaced])
+    expected = sorted(v for i, run in enumerate(days) if i not in replaced for v in run)
+    assert list(got) == sorted(expected + [v for run in replaced.values() for v in run])
+    if all(runs[i] == replaced[i] for i in replaced):
+        assert got is month  # nothing changed: the same array, no copy
+
+
+def test_a_percentile_remembered_by_the_cache_is_of_the_runs_asked_about() -> None:
+    cache = StatsCache()
+    runs = [array("q", [1, 5, 9]), array("q", [2, 3])]
+    assert cache.percentile(runs, 0.5) == percentiles.percentile_cont(runs, 0.5) == 3.0
+    assert cache.percentile(runs, 0.5) == 3.0  # the same arrays: remembered
+    changed = [runs[0], array("q", [2, 3, 10, 11])]  # a month's new arrays after a change
+    assert cache.percentile(changed, 0.5) == percentiles.percentile_cont(changed, 0.5) == 5.0
+    assert cache.percentile(changed, 0.9) == percentiles.percentile_cont(changed, 0.9)
+
+
 def test_cached_figures_are_the_fresh_figures_and_a_second_view_reads_no_month(
     world: World,
 ) -> None:
@@ -172,7 +202,9 @@ def test_a_month_expires_when_one_of_its_deadlines_passes(world: World) -> None:
     assert cached(world, cache, now=late).overdue_unanswered == 1
 
 
-def test_a_month_computed_while_a_change_to_it_was_seen_is_not_kept(world: World) -> None:
+def test_a_month_computed_while_a_change_to_it_was_seen_keeps_that_day_stale(
+    world: World,
+) -> None:
     fill(world)
     cache = StatsCache()
     piece = stats.months(QUARTER)[0]
@@ -183,11 +215,14 @@ def test_a_month_computed_while_a_change_to_it_was_seen_is_not_kept(world: World
     with world.engine.begin() as conn:
         cache.refresh(conn)  # another request sees the change
     cache.put(piece, part, generation)
-    assert len(cache) == 0
+    kept, stale = cache.lookup(piece, NOW)
+    assert kept is part
+    assert stale == {19}  # 20 September: read again before it is used
     october = stats.months(QUARTER)[1]
     with world.engine.begin() as conn:
         cache.put(october, stats.compute_month(conn, october, NOW), generation)
-    assert len(cache) == 1  # the change was not in October
+    assert cache.lookup(october, NOW)[1] == frozenset()  # the change was not in October
+    assert cached(world, cache) == fresh(world)
 
 
 def test_triggers_stamp_every_write_unless_it_sets_the_stamp_itself(world: World) -> None:
@@ -313,3 +348,95 @@ def test_the_page_figures_are_the_same_with_or_without_the_per_person_table(
         + sum(a.answers for a in full.automatic if a.person not in stats.AUTOMATIC_ACTORS)
         == plain.answered
     )
+
+
+def test_a_topic_confirmation_or_correction_stamps_its_incident(world: World) -> None:
+    incident = world.incident(datetime(2026, 10, 1, 10, 0, tzinfo=MSK), topic="food")
+    i = db.incidents.c
+
+    def clear() -> None:
+        with world.engine.begin() as conn:
+            conn.execute(update(db.incidents).where(i.id == incident).values(changed_at=0.0))
+
+    def stamp() -> float:
+        with world.engine.begin() as conn:
+            value: float = conn.execute(select(i.changed_at).where(i.id == incident)).scalar_one()
+        return value
+
+    clear()
+    with world.engine.begin() as conn:
+        inbox.confirm_topic(conn, incident, "anna", NOW)  # writes only its own row
+    assert stamp() > datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    clear()
+    with world.engine.begin() as conn:
+        conn.execute(delete(db.topic_confirmations))  # an administrator's SQL
+    assert stamp() > 0.0
+
+
+def test_topic_checks_from_the_cache_are_the_fresh_ones_after_a_confirmation(
+    world: World,
+) -> None:
+    ids = fill(world)
+    target = world.incident(datetime(2026, 9, 12, 10, 0, tzinfo=MSK), topic="food")
+    cache = StatsCache()
+    before = cached(world, cache)
+    with world.engine.begin() as conn:
+        topic = inbox.confirm_topic(conn, target, "anna", NOW)  # September
+    world.correct_topic(ids[100], "telecom", by="vera")  # November
+    after = cached(world, cache)
+    assert after == fresh(world)
+    assert after.confirmed == before.confirmed + 1
+    assert after.corrected == before.corrected + 1
+    assert any(c.topic == topic and c.confirmed == 1 for c in after.topic_checks)
+
+
+def test_changes_in_old_and_current_months_read_again_only_their_days(world: World) -> None:
+    ids = fill(world, seed=3)
+    rng = random.Random(5)
+    cache = StatsCache()
+
+    def both() -> tuple[stats.Stats, stats.Stats]:
+        with world.engine.begin() as conn:
+            return (
+                stats.compute(conn, QUARTER, NOW, cache, people=True),
+                stats.compute(conn, QUARTER, NOW, people=True),
+            )
+
+    kept, new = both()
+    assert kept == new
+    open_ids = [k for k in ids if k not in answered_ids(world)]
+    for round_ in range(4):
+        days: set[date] = set()
+        for _ in range(3):  # new incidents, some answered, in the current and older months
+            opened = datetime(2026, rng.choice((9, 11)), rng.randrange(1, 29), 10, tzinfo=MSK)
+            world.incident(opened, answered_after=timedelta(hours=rng.randrange(1, 50)))
+            days.add(opened.date())
+        late = open_ids.pop()  # a late answer to an old incident
+        world.answer(late, NOW - timedelta(hours=1), by="vera")
+        days.add(opened_on(world, late))
+        world.reply(ids[round_], "move-to-private", by="vera")
+        days.add(opened_on(world, ids[round_]))
+        read = cache.days_read
+        kept, new = both()
+        assert kept == new
+        assert cache.days_read - read == len(days)
+        vera = next(p for p in kept.people if p.person == "vera")
+        assert (vera.answers, vera.moves_to_private) == (round_ + 1, round_ + 1)
+
+
+def answered_ids(world: World) -> set[int]:
+    """The incidents answered or closed: not open to a late answer."""
+    i = db.incidents.c
+    with world.engine.begin() as conn:
+        return set(
+            conn.execute(
+                select(i.id).where(i.first_response_at.is_not(None) | (i.status != "open"))
+            ).scalars()
+        )
+
+
+def opened_on(world: World, incident: int) -> date:
+    i = db.incidents.c
+    with world.engine.begin() as conn:
+        opened: datetime = conn.execute(select(i.opened_at).where(i.id == incident)).scalar_one()
+    return opened.astimezone(MSK).date()

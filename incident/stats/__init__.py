@@ -7,18 +7,20 @@ figures (``compute_month``: counts by day and topic from the covering index, dai
 the month's answer times sorted) merge exactly into the period's (``compute``): counts add up
 and the median and p90 are ``percentile_cont``'s linear interpolation over the union of the
 sorted months, found by bisection (``percentiles``). The web app keeps months in a
-``StatsCache`` and recomputes only those that changed, so a year's page reads the million rows
-once, not on every view (figures in the README, from ``bench/stats.py``).
+``StatsCache``; a month is read day by day and keeps each day's figures, so the cache reads
+again only the days that changed and updates the month with them (``merge``): a year's page
+reads the million rows once, not on every view (figures in the README, from
+``bench/stats.py``).
 
 Where things are: ``filters`` (what the supervisor chose, its months, the SQL each filter
-means), ``model`` (the figures' shapes), ``compute`` (the SQL and the merge), ``percentiles``,
-``cache``, ``tables`` (volume by day, week or month). The charts are presentation:
-``incident.web.charts``.
+means), ``model`` (the figures' shapes), ``compute`` (the SQL and the merge), ``merge`` (a
+month from its days), ``percentiles``, ``cache``, ``tables`` (volume by day, week or month).
+The charts are presentation: ``incident.web.charts``.
 """
 
 from incident.models import AUTOMATIC_ACTORS
 from incident.stats.cache import StatsCache
-from incident.stats.compute import SLOWEST_LIMIT, by_platform, compute, compute_month
+from incident.stats.compute import by_platform, compute, compute_month
 from incident.stats.filters import (
     FIRST_DAY,
     LAST_DAY,
@@ -30,6 +32,7 @@ from incident.stats.filters import (
     scope,
 )
 from incident.stats.model import (
+    SLOWEST_LIMIT,
     DailyResponse,
     MonthFigures,
     PersonRow,

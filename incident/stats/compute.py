@@ -2,34 +2,42 @@
 
 from __future__ import annotations
 
-import statistics
+import heapq
 from array import array
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import chain
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     CTE,
+    BigInteger,
     ColumnElement,
     Connection,
     Integer,
     Select,
     and_,
+    any_,
+    bindparam,
     case,
     column,
     func,
+    or_,
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from incident import db
 from incident.models import AUTOMATIC_ACTORS, NOT_PEOPLE, UNCLASSIFIED, ReplyKind
 from incident.stats.cache import StatsCache
 from incident.stats.filters import Filters, human_answer, months, scope
+from incident.stats.merge import merge_days, replace_days
 from incident.stats.model import (
+    SLOWEST_LIMIT,
     Counts,
     DailyResponse,
     DayAnswers,
@@ -41,10 +49,9 @@ from incident.stats.model import (
     Stats,
     TopicCheckRow,
     TopicRow,
+    slowest_first,
 )
 from incident.stats.percentiles import percentile_cont
-
-SLOWEST_LIMIT = 10
 
 incident = db.incidents.c  # the incidents table's columns, as in SQL's "incidents AS incident"
 
@@ -107,11 +114,16 @@ def compute(
     generation = cache.refresh(conn) if cache is not None else 0
     figures: list[MonthFigures] = []
     for piece in months(filters):
-        month = cache.get(piece, now) if cache is not None else None
-        if month is None or (people and month.people is None):
+        kept, stale = cache.lookup(piece, now) if cache is not None else (None, frozenset())
+        if kept is None or (people and kept.people is None):
             month = compute_month(conn, piece, now, people=people)
-            if cache is not None:
-                cache.put(piece, month, generation)
+        elif stale:  # read again only the days that changed
+            fresh = compute_days(conn, piece, now, people=kept.people is not None, only=stale)
+            month = replace_days(kept, fresh, stale, now)
+        else:
+            month = kept
+        if cache is not None and month is not kept:
+            cache.put(piece, month, generation)
         figures.append(month)
 
     day_list = filters.local_days()
@@ -142,29 +154,12 @@ def compute(
         ).where(*scope(filters, period=False), incident.status == "open")
     ).one()
 
-    slow_rows = conn.execute(
-        select(
-            incident.id,
-            incident.community,
-            incident.platform,
-            incident.topic,
-            incident.opened_at,
-            incident.first_response_at,
-            incident.first_response_by,
-            incident.response_working_seconds,
-            incident.response_seconds,
-        )
-        .where(*scope(filters), human_answer(), incident.response_working_seconds.is_not(None))
-        .order_by(incident.response_working_seconds.desc(), incident.id)
-        .limit(SLOWEST_LIMIT)
-    ).all()
-
-    checks = _topic_checks(conn, filters)
+    checks = _topic_checks(figures)
     staff: tuple[PersonRow, ...] = ()
     apart: tuple[PersonRow, ...] = ()
     staff_total: PersonRow | None = None
     if people:
-        staff, apart, staff_total = _person_rows(conn, filters, now, figures)
+        staff, apart, staff_total = _person_rows(conn, filters, figures, cache)
 
     no_answers = DayAnswers(answered=0, median_working_hours=None, median_hours=None)
     topic_order = sorted(per_topic, key=lambda k: (-per_topic[k].comments, k))
@@ -204,18 +199,9 @@ def compute(
         confirmed=sum(c.confirmed for c in checks),
         corrected=sum(c.corrected_from for c in checks),
         slowest=tuple(
-            SlowIncident(
-                id=r.id,
-                community=r.community,
-                platform=r.platform,
-                topic=r.topic or UNCLASSIFIED,
-                opened_at=r.opened_at,
-                first_response_at=r.first_response_at,
-                first_response_by=r.first_response_by,
-                working_hours=float(r.response_working_seconds) / 3600,
-                hours=float(r.response_seconds or 0) / 3600,
+            heapq.nsmallest(
+                SLOWEST_LIMIT, chain.from_iterable(m.slowest for m in figures), slowest_first
             )
-            for r in slow_rows
         ),
         people=staff,
         automatic=apart,
@@ -223,31 +209,19 @@ def compute(
     )
 
 
-def _topic_checks(conn: Connection, filters: Filters) -> tuple[TopicCheckRow, ...]:
-    """Confirmations and corrections of the topics of the incidents ``filters`` select (the
-    period by ``opened_at``, as every figure; with a topic filter, the incidents now in that
-    topic), per topic: the staff's measure of how often the classifier is right."""
-    conds = scope(filters)
-    confirmations = db.topic_confirmations.c
-    corrections = db.topic_corrections.c
+def _topic_checks(figures: Sequence[MonthFigures]) -> tuple[TopicCheckRow, ...]:
+    """Confirmations and corrections of the topics of the incidents the months' filters
+    select (the period by ``opened_at``, as every figure; with a topic filter, the incidents
+    now in that topic), per topic: the staff's measure of how often the classifier is right."""
     confirmed: dict[str, int] = defaultdict(int)
     wrong: dict[str, int] = defaultdict(int)
     chosen: dict[str, int] = defaultdict(int)
-    for topic, n in conn.execute(
-        select(confirmations.topic, func.count())
-        .join(db.incidents, incident.id == confirmations.incident_id)
-        .where(*conds)
-        .group_by(confirmations.topic)
-    ):
-        confirmed[str(topic)] += int(n)
-    for before, after, n in conn.execute(
-        select(corrections.from_topic, corrections.to_topic, func.count())
-        .join(db.incidents, incident.id == corrections.incident_id)
-        .where(*conds)
-        .group_by(corrections.from_topic, corrections.to_topic)
-    ):
-        wrong[str(before or UNCLASSIFIED)] += int(n)
-        chosen[str(after)] += int(n)
+    for month in figures:
+        for topic, n in month.confirmed.items():
+            confirmed[topic] += n
+        for (before, after), n in month.corrected.items():
+            wrong[before] += n
+            chosen[after] += n
     rows = []
     for topic in {*confirmed, *wrong, *chosen}:
         judged = confirmed[topic] + wrong[topic]
@@ -265,10 +239,15 @@ def _topic_checks(conn: Connection, filters: Filters) -> tuple[TopicCheckRow, ..
 
 
 def _person_rows(
-    conn: Connection, filters: Filters, now: datetime, figures: Sequence[MonthFigures]
+    conn: Connection,
+    filters: Filters,
+    figures: Sequence[MonthFigures],
+    cache: StatsCache | None,
 ) -> tuple[tuple[PersonRow, ...], tuple[PersonRow, ...], PersonRow | None]:
     """The months' per-person figures merged, with the open incidents assigned now: (staff
-    busiest first, the actors of ``NOT_PEOPLE`` in their order, the staff together)."""
+    busiest first, the actors of ``NOT_PEOPLE`` in their order, the staff together). The
+    percentiles of months that did not change since the last view come from the ``cache``."""
+    percentile = cache.percentile if cache is not None else percentile_cont
     assigned = {
         str(person): int(n)
         for person, n in conn.execute(
@@ -296,10 +275,10 @@ def _person_rows(
             person=person,
             answers=sum(p.answers for p in parts),
             on_time=sum(p.on_time for p in parts),
-            median_working_hours=_hours(percentile_cont(working, 0.5)),
-            p90_working_hours=_hours(percentile_cont(working, 0.9)),
-            median_hours=_hours(percentile_cont(calendar, 0.5)),
-            p90_hours=_hours(percentile_cont(calendar, 0.9)),
+            median_working_hours=_hours(percentile(working, 0.5)),
+            p90_working_hours=_hours(percentile(working, 0.9)),
+            median_hours=_hours(percentile(calendar, 0.5)),
+            p90_hours=_hours(percentile(calendar, 0.9)),
             moves_to_private=sum(p.moves_to_private for p in parts),
             redirects=sum(p.redirects for p in parts),
             corrections=sum(p.corrections for p in parts),
@@ -355,8 +334,32 @@ def compute_month(
     """The figures of one piece of the period (a month or part of one, see ``months``), read
     from the database as of ``now``: counts per day and topic, the daily medians, and the
     sorted answer times that ``compute`` merges with the other months'; with ``people``, each
-    actor's figures too (``PersonMonth``)."""
-    days = _day_bounds(conn, piece)
+    actor's figures too (``PersonMonth``). Kept day by day too (``MonthFigures.parts``)."""
+    parts = compute_days(conn, piece, now, people=people)
+    return merge_days(piece.start, piece.end, len(piece.local_days()), parts, now, people=people)
+
+
+def compute_days(
+    conn: Connection,
+    piece: Filters,
+    now: datetime,
+    *,
+    people: bool = False,
+    only: Collection[int] | None = None,
+) -> dict[int, MonthFigures]:
+    """Each local day's figures of ``piece`` as of ``now`` (day index in the piece -> the
+    figures of that day alone; days without incidents left out), from one read of all of
+    them; with ``only``, of those days only (the cache's changed days)."""
+    spans = _day_spans(piece)
+    chosen = sorted(set(range(len(spans))) if only is None else set(only))
+    if not chosen:
+        return {}
+    days = _day_bounds(conn, {i: spans[i] for i in chosen})
+    # Read in full: the chosen days' span; the few rows of other tables: the days exactly.
+    where = _joined_scope(conn, piece, None if only is None else [spans[i] for i in chosen])
+    exactly = _joined_scope(
+        conn, piece, None if only is None else [spans[i] for i in chosen], exact=True
+    )
     human = human_answer()
     pending = and_(~human, incident.status != "closed", incident.due_at.is_not(None))
     is_overdue = and_(pending, incident.due_at < now)  # no human answer, not closed, past due
@@ -380,11 +383,9 @@ def compute_month(
     ]
     groups: list[Any] = [days.c.i, topic]
     # PostgreSQL with the per-person figures: one scan for both, grouped by actor too, each
-    # group's answer times unsorted (one read of the month instead of two).
+    # group's answer times unsorted (one read of the days instead of two).
     combined = people and conn.dialect.name == "postgresql"
-    tallies: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # actor -> answers, on time
-    person_times: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
-    day_times: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    read = _Read()
     if combined:
         actor = func.coalesce(incident.first_response_by, "")
         rws, rs = incident.response_working_seconds, incident.response_seconds
@@ -401,7 +402,7 @@ def compute_month(
     statement = (
         select(*columns)
         .select_from(days.join(db.incidents, _in_day(days)))
-        .where(*_joined_scope(conn, piece))
+        .where(*where)
         .group_by(*groups)
     )
     grouped: Sequence[Any]
@@ -409,24 +410,15 @@ def compute_month(
         rows = _fetch_plain_tuples(conn, statement)
         for row in rows:
             day, person, n, n_on_time, working, calendar = row[0], *row[11:]
-            if not n:
-                continue
-            tallies[person][0] += int(n)
-            tallies[person][1] += int(n_on_time or 0)
-            if working:
-                person_times[person][0].extend(working)
-                person_times[person][1].extend(calendar)
-                if person not in AUTOMATIC_ACTORS:
-                    day_times[int(day)][0].extend(working)
-                    day_times[int(day)][1].extend(calendar)
+            if n:
+                read.answer(day, person, int(n), int(n_on_time or 0), working, calendar)
         grouped = [row[:11] for row in rows]
     else:
         grouped = conn.execute(statement).all()
-    n_days = len(piece.local_days())
-    volume: dict[str, list[int]] = defaultdict(lambda: [0] * n_days)
-    per_topic: dict[str, Counts] = defaultdict(Counts)
-    valid_until: datetime | None = None
-    moves = redirects = 0
+    per_topic: dict[int, dict[str, Counts]] = defaultdict(dict)
+    next_dues: dict[int, datetime | None] = {}
+    moves: dict[int, int] = defaultdict(int)
+    redirects: dict[int, int] = defaultdict(int)
     # Unpacked by name in the select's order: a Row's attributes cost ~30 % of a year's
     # uncached computation on SQLite (measured with bench/stats.py).
     for (
@@ -450,248 +442,287 @@ def compute_month(
             closed_without_answer=int(closed_without_answer or 0),
             overdue=int(overdue or 0),
         )
-        volume[topic_id][int(day)] += counts.comments
-        per_topic[topic_id] = per_topic[topic_id].plus(counts)
-        if due is not None and (valid_until is None or due < valid_until):
-            valid_until = due
-        moves += int(day_moves or 0)
-        redirects += int(day_redirects or 0)
-    per_person: dict[str, PersonMonth] | None = None
+        i = int(day)
+        topics = per_topic[i]
+        before = topics.get(topic_id)
+        topics[topic_id] = counts if before is None else before.plus(counts)
+        earliest = next_dues.get(i)
+        if due is not None and (earliest is None or due < earliest):
+            earliest = due
+        next_dues[i] = earliest
+        moves[i] += int(day_moves or 0)
+        redirects[i] += int(day_redirects or 0)
+    joined = days.join(db.incidents, _in_day(days))
+    tcf = db.topic_confirmations.c
+    confirmed: dict[int, dict[str, int]] = defaultdict(dict)
+    for day, topic_id, n in conn.execute(
+        select(days.c.i, tcf.topic, func.count())
+        .select_from(joined.join(db.topic_confirmations, tcf.incident_id == incident.id))
+        .where(*exactly)
+        .group_by(days.c.i, tcf.topic)
+    ):
+        confirmed[int(day)][str(topic_id)] = int(n)
+    tc = db.topic_corrections.c
+    corrected: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
+    by_actor: dict[tuple[int, str], int] = defaultdict(int)  # (day, actor) -> corrections
+    for day, person, before, after, n in conn.execute(
+        select(days.c.i, tc.actor, tc.from_topic, tc.to_topic, func.count())
+        .select_from(joined.join(db.topic_corrections, tc.incident_id == incident.id))
+        .where(*exactly)
+        .group_by(days.c.i, tc.actor, tc.from_topic, tc.to_topic)
+    ):
+        change = (str(before or UNCLASSIFIED), str(after))
+        changes = corrected[int(day)]
+        changes[change] = changes.get(change, 0) + int(n)
+        by_actor[(int(day), str(person))] += int(n)
+    per_person: dict[int, dict[str, PersonMonth]] = {}
     if combined:
-        per_person, answers = _people_figures(conn, piece, tallies, person_times, day_times)
-    elif people:
-        per_person, answers = _people_month(conn, piece, days)
+        per_person = _people_days(conn, piece, exactly, days, read, by_actor, spans, chosen)
+    elif people:  # SQLite
+        _read_answers_by_actor(conn, where, days, read)
+        per_person = _people_days(conn, piece, exactly, days, read, by_actor, spans, chosen)
     else:
-        answers = _answer_times(conn, piece, days)
-    return MonthFigures(
-        start=piece.start,
-        end=piece.end,
-        per_topic=dict(per_topic),
-        volume={k: tuple(v) for k, v in volume.items()},
-        daily=answers.daily,
-        days=n_days,
-        working=answers.working,
-        calendar=answers.calendar,
-        moves_to_private=moves,
-        redirects=redirects,
-        computed_for=now,
-        valid_until=valid_until,
-        people=per_person,
+        _read_answer_times(conn, where, days, read)
+    slowest = _slowest(conn, piece, [(i, spans[i]) for i in chosen], read)
+    parts = {}
+    for i, topics in per_topic.items():
+        working, calendar = read.day_times.get(i, ([], []))
+        working.sort()
+        calendar.sort()
+        lo, hi = spans[i]
+        parts[i] = MonthFigures(
+            start=lo,
+            end=hi,
+            per_topic=topics,
+            volume={k: (c.comments,) for k, c in topics.items()},
+            daily={0: _day_answers(working, calendar)} if working else {},
+            days=1,
+            working=array("q", working),
+            calendar=array("q", calendar),
+            moves_to_private=moves[i],
+            redirects=redirects[i],
+            computed_for=now,
+            valid_until=next_dues[i],
+            people=per_person.get(i, {}) if people else None,
+            slowest=tuple(sorted(slowest.get(i, ()), key=slowest_first)),
+            confirmed=confirmed.get(i, {}),
+            corrected=corrected.get(i, {}),
+        )
+    return parts
+
+
+class _Read:
+    """What was read of the chosen days' answers: per day, the human answers' times
+    (unsorted); per day and actor, [answers, on time] and their times (the automatic actors'
+    too: they are listed apart). Answers without a recorded author count under ``""``."""
+
+    def __init__(self) -> None:
+        self.day_times: dict[int, tuple[list[int], list[int]]] = {}
+        self.tallies: dict[tuple[int, str], list[int]] = {}
+        self.times: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
+
+    def answer(
+        self,
+        day: int,
+        person: str,
+        n: int,
+        on_time: int,
+        working: Sequence[int] | None,
+        calendar: Sequence[int] | None,
+    ) -> None:
+        """``n`` first answers by ``person`` to incidents of ``day``, ``on_time`` of them by
+        the deadline, with their times (None or empty: none recorded)."""
+        key = (day, person)
+        tally = self.tallies.get(key)
+        if tally is None:
+            tally = self.tallies[key] = [0, 0]
+        tally[0] += n
+        tally[1] += on_time
+        if working and calendar:
+            mine = self.times.get(key)
+            if mine is None:
+                mine = self.times[key] = ([], [])
+            mine[0].extend(working)
+            mine[1].extend(calendar)
+            if person not in AUTOMATIC_ACTORS:
+                self.human(day, working, calendar)
+
+    def human(self, day: int, working: Iterable[int], calendar: Iterable[int]) -> None:
+        """Human answers to incidents of ``day`` with these times."""
+        pair = self.day_times.get(day)
+        if pair is None:
+            pair = self.day_times[day] = ([], [])
+        pair[0].extend(working)
+        pair[1].extend(calendar)
+
+
+def _day_answers(working: Sequence[int], calendar: Sequence[int]) -> DayAnswers:
+    """A day's human answers from their sorted times: how many, and the medians."""
+    return DayAnswers(
+        answered=len(working),
+        median_working_hours=_hours(percentile_cont([working], 0.5)),
+        median_hours=_hours(percentile_cont([calendar], 0.5)),
     )
 
 
-class AnswerTimes(NamedTuple):
-    """A piece's human answers: per local day (index in the piece), and all their times."""
-
-    daily: dict[int, DayAnswers]
-    working: array[int]  # working seconds, sorted
-    calendar: array[int]  # calendar seconds, sorted
-
-
-def _answer_times(conn: Connection, piece: Filters, days: CTE) -> AnswerTimes:
-    """Per day of the piece how many human answers and their medians, and the piece's
-    working and calendar seconds of human answers, each sorted."""
+def _read_answer_times(
+    conn: Connection, scoped: Sequence[ColumnElement[bool]], days: CTE, read: _Read
+) -> None:
+    """The chosen days' human answer times into ``read`` (``scoped``: ``_joined_scope``)."""
     rws, rs = incident.response_working_seconds, incident.response_seconds
-    where = [*_joined_scope(conn, piece), human_answer(), rws.is_not(None), rs.is_not(None)]
+    where = [*scoped, human_answer(), rws.is_not(None), rs.is_not(None)]
     joined = days.join(db.incidents, _in_day(days))
-    if conn.dialect.name == "postgresql":
-        # The daily medians in SQL; the sorted values come back one column at a time.
-        daily = {
-            int(r.day): DayAnswers(
-                answered=int(r.answered),
-                median_working_hours=_hours(r.median_working_seconds),
-                median_hours=_hours(r.median_seconds),
-            )
-            for r in conn.execute(
-                select(
-                    days.c.i.label("day"),
-                    func.count().label("answered"),
-                    func.percentile_cont(0.5)
-                    .within_group(rws.asc())
-                    .label("median_working_seconds"),
-                    func.percentile_cont(0.5).within_group(rs.asc()).label("median_seconds"),
-                )
-                .select_from(joined)
-                .where(*where)
-                .group_by(days.c.i)
-            )
-        }
-        working, calendar = (
-            array(
-                "q",
-                [
-                    seconds
-                    for (seconds,) in _fetch_plain_tuples(
-                        conn, select(col).select_from(joined).where(*where).order_by(col)
-                    )
-                ],
-            )
-            for col in (rws, rs)
-        )
-        return AnswerTimes(daily, working, calendar)
-    # SQLite has no percentiles: read the stored numbers once (a covering index scan) and
-    # sort them here; faster than one ORDER BY ... OFFSET query per figure or window
-    # functions per day (measured with bench/stats.py). Plain (day, working, calendar) tuples.
-    answers = _fetch_plain_tuples(conn, select(days.c.i, rws, rs).select_from(joined).where(*where))
-    by_day: dict[int, tuple[list[int], list[int]]] = {}
-    for day, working_seconds, calendar_seconds in answers:
-        pair = by_day.get(day)
+    if conn.dialect.name == "postgresql":  # one array of each per day
+        for day, working, calendar in _fetch_plain_tuples(
+            conn,
+            select(days.c.i, func.array_agg(rws), func.array_agg(rs))
+            .select_from(joined)
+            .where(*where)
+            .group_by(days.c.i),
+        ):
+            read.human(int(day), working, calendar)
+        return
+    # SQLite: the stored numbers (a covering index scan), grouped here. Plain tuples.
+    for day, working_seconds, calendar_seconds in _fetch_plain_tuples(
+        conn, select(days.c.i, rws, rs).select_from(joined).where(*where)
+    ):
+        pair = read.day_times.get(day)
         if pair is None:
-            pair = by_day[day] = ([], [])
+            pair = read.day_times[day] = ([], [])
         pair[0].append(working_seconds)
         pair[1].append(calendar_seconds)
-    daily = {
-        int(day): DayAnswers(
-            answered=len(w),
-            median_working_hours=_hours(statistics.median(w)),
-            median_hours=_hours(statistics.median(c)),
-        )
-        for day, (w, c) in by_day.items()
-    }
-    return AnswerTimes(
-        daily,
-        array("q", sorted(w for _, w, _ in answers)),
-        array("q", sorted(c for _, _, c in answers)),
-    )
 
 
-def _people_month(
-    conn: Connection, piece: Filters, days: CTE
-) -> tuple[dict[str, PersonMonth], AnswerTimes]:
-    """Each actor's figures in the piece, and the piece's answer times (as ``_answer_times``
-    gives them) from the same read: one query per local day and actor for the first answers
-    and their times (the automatic actors' too: they are listed apart), then the posted
-    moves and redirects and the topic corrections per actor. Answers without a recorded
-    author count under ``""`` (in the totals, in nobody's line)."""
+def _read_answers_by_actor(
+    conn: Connection, scoped: Sequence[ColumnElement[bool]], days: CTE, read: _Read
+) -> None:
+    """SQLite: the chosen days' first answers by actor into ``read``, from the rows
+    themselves (a covering index scan), grouped here."""
     actor = func.coalesce(incident.first_response_by, "")
     rws, rs = incident.response_working_seconds, incident.response_seconds
     joined = days.join(db.incidents, _in_day(days))
-    where = [*_joined_scope(conn, piece), incident.first_response_at.is_not(None)]
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # actor -> answers, on time
-    person_times: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
-    day_times: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
-    if conn.dialect.name == "postgresql":  # grouped by day and actor, the times unsorted
-        timed = and_(rws.is_not(None), rs.is_not(None))
-        for day, person, n, on_time, working, calendar in _fetch_plain_tuples(
-            conn,
-            select(
-                days.c.i,
-                actor,
-                func.count(),
-                func.count().filter(incident.on_time.is_(True)),
-                func.array_agg(rws).filter(timed),
-                func.array_agg(rs).filter(timed),
-            )
-            .select_from(joined)
-            .where(*where)
-            .group_by(days.c.i, actor),
-        ):
-            counts[person][0] += int(n)
-            counts[person][1] += int(on_time or 0)
-            if working:
-                person_times[person][0].extend(working)
-                person_times[person][1].extend(calendar)
-                if person not in AUTOMATIC_ACTORS:
-                    day_times[int(day)][0].extend(working)
-                    day_times[int(day)][1].extend(calendar)
-    else:  # SQLite: the rows themselves (a covering index scan), grouped here
-        for day, person, on_time, working_seconds, calendar_seconds in _fetch_plain_tuples(
-            conn,
-            select(days.c.i, actor, incident.on_time, rws, rs).select_from(joined).where(*where),
-        ):
-            tally = counts[person]
-            tally[0] += 1
-            if on_time:
-                tally[1] += 1
-            if working_seconds is not None and calendar_seconds is not None:
-                mine = person_times[person]
-                mine[0].append(working_seconds)
-                mine[1].append(calendar_seconds)
-                if person not in AUTOMATIC_ACTORS:
-                    that_day = day_times[day]
-                    that_day[0].append(working_seconds)
-                    that_day[1].append(calendar_seconds)
-    return _people_figures(conn, piece, counts, person_times, day_times)
+    where = [*scoped, incident.first_response_at.is_not(None)]
+    tallies, times, day_times = read.tallies, read.times, read.day_times
+    for day, person, on_time, working_seconds, calendar_seconds in _fetch_plain_tuples(
+        conn,
+        select(days.c.i, actor, incident.on_time, rws, rs).select_from(joined).where(*where),
+    ):
+        key = (day, person)
+        tally = tallies.get(key)
+        if tally is None:
+            tally = tallies[key] = [0, 0]
+        tally[0] += 1
+        if on_time:
+            tally[1] += 1
+        if working_seconds is not None and calendar_seconds is not None:
+            mine = times.get(key)
+            if mine is None:
+                mine = times[key] = ([], [])
+            mine[0].append(working_seconds)
+            mine[1].append(calendar_seconds)
+            if person not in AUTOMATIC_ACTORS:
+                that_day = day_times.get(day)
+                if that_day is None:
+                    that_day = day_times[day] = ([], [])
+                that_day[0].append(working_seconds)
+                that_day[1].append(calendar_seconds)
 
 
-def _people_figures(
+def _people_days(
     conn: Connection,
     piece: Filters,
-    counts: Mapping[str, list[int]],
-    person_times: Mapping[str, tuple[list[int], list[int]]],
-    day_times: Mapping[int, tuple[list[int], list[int]]],
-) -> tuple[dict[str, PersonMonth], AnswerTimes]:
-    """The piece's per-actor figures and answer times from what was read of its answers
-    (``counts``: actor -> [answers, on time]; the actors' and the days' unsorted times, the
-    days' of human answers only), with the moves, redirects and corrections read here."""
-    daily = {
-        day: DayAnswers(
-            answered=len(w),
-            median_working_hours=_hours(statistics.median(w)),
-            median_hours=_hours(statistics.median(c)),
-        )
-        for day, (w, c) in day_times.items()
-        if w
-    }
-    sorted_times = {person: (sorted(w), sorted(c)) for person, (w, c) in person_times.items()}
-    human = [t for person, t in sorted_times.items() if person not in AUTOMATIC_ACTORS]
-    answers = AnswerTimes(  # sorting the actors' sorted runs together is a merge
-        daily,
-        array("q", sorted(chain.from_iterable(w for w, _ in human))),
-        array("q", sorted(chain.from_iterable(c for _, c in human))),
-    )
-
-    where = scope(piece)
-    kinds: dict[tuple[str, str], int] = {}
+    where: Sequence[ColumnElement[bool]],
+    days: CTE,
+    read: _Read,
+    corrections: Mapping[tuple[int, str], int],
+    spans: Sequence[tuple[datetime, datetime]],
+    chosen: Sequence[int],
+) -> dict[int, dict[str, PersonMonth]]:
+    """Each actor's figures on each chosen day, from what was read of the answers and the
+    topic corrections ((day, actor) -> how many), with the posted moves and redirects read
+    here (``where``: ``_joined_scope``)."""
     o = db.outbox.c
-    # The incidents with a person's move or redirect (counted on them by the triggers), then
-    # their outbox rows by index: a join would read the whole outbox on SQLite.
-    moved = select(incident.id).where(*where, incident.moves_to_private + incident.redirects > 0)
-    for person, kind, n in conn.execute(
-        select(o.created_by, o.kind, func.count())
-        .where(
-            o.incident_id.in_(moved),
-            o.status == "posted",
-            o.kind.in_((ReplyKind.MOVE_TO_PRIVATE.value, ReplyKind.REDIRECT.value)),
+    kinds: dict[tuple[int, str], list[int]] = {}  # (day, person) -> [moves, redirects]
+    posted = [
+        o.status == "posted",
+        o.kind.in_((ReplyKind.MOVE_TO_PRIVATE.value, ReplyKind.REDIRECT.value)),
+    ]
+    replies: Iterable[tuple[Any, ...]]
+    if conn.dialect.name == "postgresql":
+        # The incidents with a person's move or redirect (counted on them by the triggers),
+        # then their outbox rows by index; joined, it would hash the whole outbox.
+        starts = [spans[i][0].timestamp() for i in chosen]
+        moved = {
+            incident_id: _day_of(starts, chosen, opened_at)
+            for incident_id, opened_at in conn.execute(
+                select(incident.id, incident.opened_at).where(
+                    _exact_days(piece, [spans[i] for i in chosen]),
+                    *scope(piece, period=False),
+                    or_(incident.moves_to_private > 0, incident.redirects > 0),
+                )
+            )
+        }
+        ids = bindparam("moved", list(moved), type_=ARRAY(BigInteger))
+        replies = (
+            (moved[incident_id], person, kind, n)
+            for incident_id, person, kind, n in conn.execute(
+                select(o.incident_id, o.created_by, o.kind, func.count())
+                .where(o.incident_id == any_(ids), *posted)
+                .group_by(o.incident_id, o.created_by, o.kind)
+            )
         )
-        .group_by(o.created_by, o.kind)
-    ):
-        kinds[(str(person), str(kind))] = int(n)
-    tc = db.topic_corrections.c
-    corrections = {
-        str(person): int(n)
-        for person, n in conn.execute(
-            select(tc.actor, func.count())
-            .select_from(db.incidents.join(db.topic_corrections, tc.incident_id == incident.id))
-            .where(*where)
-            .group_by(tc.actor)
+    else:
+        # The same joined. SQLite would rather scan the whole outbox once per day and find
+        # each row's incident by its key: "+ 0" leaves it no key to find it by.
+        replies = conn.execute(
+            select(days.c.i, o.created_by, o.kind, func.count())
+            .select_from(
+                days.join(db.incidents, _in_day(days)).join(
+                    db.outbox, o.incident_id == incident.id + 0
+                )
+            )
+            .where(*where, incident.moves_to_private + incident.redirects > 0, *posted)
+            .group_by(days.c.i, o.created_by, o.kind)
         )
-    }
-    result = {}
-    for person in set(counts) | {p for p, _ in kinds} | set(corrections):
-        working, calendar = sorted_times.get(person, ([], []))
-        n, on_time = counts.get(person, (0, 0))
-        result[person] = PersonMonth(
+    for day, person, kind, n in replies:
+        pair = kinds.setdefault((int(day), str(person)), [0, 0])
+        pair[0 if kind == ReplyKind.MOVE_TO_PRIVATE.value else 1] += int(n)
+    result: dict[int, dict[str, PersonMonth]] = defaultdict(dict)
+    for key in read.tallies.keys() | kinds.keys() | corrections.keys():
+        working, calendar = read.times.get(key, ([], []))
+        n, on_time = read.tallies.get(key, (0, 0))
+        sent = kinds.get(key, (0, 0))
+        result[key[0]][key[1]] = PersonMonth(
             answers=n,
             on_time=on_time,
-            working=array("q", working),
-            calendar=array("q", calendar),
-            moves_to_private=kinds.get((person, ReplyKind.MOVE_TO_PRIVATE.value), 0),
-            redirects=kinds.get((person, ReplyKind.REDIRECT.value), 0),
-            corrections=corrections.get(person, 0),
+            working=array("q", sorted(working)),
+            calendar=array("q", sorted(calendar)),
+            moves_to_private=sent[0],
+            redirects=sent[1],
+            corrections=corrections.get(key, 0),
         )
-    return result, answers
+    return result
 
 
-def _day_bounds(conn: Connection, filters: Filters) -> CTE:
-    """A table (i, lo, hi): each local day's UTC span, clipped to the period.
+def _day_spans(piece: Filters) -> list[tuple[datetime, datetime]]:
+    """Each local day's span of ``piece``, clipped to it."""
+    tz = piece.tz
+    spans = []
+    for d in piece.local_days():
+        lo = max(piece.start, datetime.combine(d, time(0), tzinfo=tz))
+        hi = min(piece.end, datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz))
+        spans.append((lo, hi))
+    return spans
+
+
+def _day_bounds(conn: Connection, spans: Mapping[int, tuple[datetime, datetime]]) -> CTE:
+    """A table (i, lo, hi): the chosen local days' UTC spans (``_day_spans``), by index.
 
     Joining incidents on ``lo <= opened_at < hi`` buckets them into local days with index
     range scans and no per-row time-zone arithmetic, exactly across daylight-saving changes.
     The moments are inlined as literals (we make them from datetimes; nothing comes from a
     user): a year's 1,100 bound parameters cost more to compile than the query takes to run.
     """
-    tz = filters.tz
     sqlite = conn.dialect.name == "sqlite"
 
     def literal(moment: datetime) -> str:
@@ -700,11 +731,7 @@ def _day_bounds(conn: Connection, filters: Filters) -> CTE:
             return f"'{utc.replace(tzinfo=None).isoformat(sep=' ', timespec='microseconds')}'"
         return f"TIMESTAMPTZ '{utc.isoformat()}'"
 
-    rows = []
-    for i, d in enumerate(filters.local_days()):
-        lo = max(filters.start, datetime.combine(d, time(0), tzinfo=tz))
-        hi = min(filters.end, datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz))
-        rows.append(f"({i}, {literal(lo)}, {literal(hi)})")
+    rows = [f"({i}, {literal(lo)}, {literal(hi)})" for i, (lo, hi) in sorted(spans.items())]
     # ORDER BY: PostgreSQL then knows the join's output comes day by day (no sort to group)
     values_sql = ", ".join(rows)
     head = "SELECT column1 AS i, column2 AS lo, column3 AS hi FROM (VALUES "
@@ -720,12 +747,107 @@ def _in_day(days: CTE) -> ColumnElement[bool]:
     return and_(incident.opened_at >= days.c.lo, incident.opened_at < days.c.hi)
 
 
-def _joined_scope(conn: Connection, filters: Filters) -> list[ColumnElement[bool]]:
+def _joined_scope(
+    conn: Connection,
+    filters: Filters,
+    spans: Sequence[tuple[datetime, datetime]] | None = None,
+    *,
+    exact: bool = False,
+) -> list[ColumnElement[bool]]:
     """The filters for a query joined with the days table. PostgreSQL needs the period
     repeated, or with a community filter it reads all of the community's rows and matches
     them to the days afterwards; SQLite's planner does the opposite with it (it scans the
-    whole period once per day: 30 times slower for a year), so it gets the days alone."""
-    return scope(filters, period=conn.dialect.name == "postgresql")
+    whole period once per day: 30 times slower for a year), so it gets the days alone.
+
+    ``spans``: only these days (sorted) of the period are read. PostgreSQL gets the span
+    from the first to the last of them; ``exact``: each of them (OR'd ranges: it then reads
+    only their rows of ``ix_incidents_opened``, right for joins with other tables, but the
+    covering index's range scan is faster for the incidents alone)."""
+    if conn.dialect.name != "postgresql":
+        return scope(filters, period=False)
+    if spans is None:
+        return scope(filters)
+    if not exact:
+        lo, hi = spans[0][0], spans[-1][1]
+        return [incident.opened_at >= lo, incident.opened_at < hi, *scope(filters, period=False)]
+    return [_exact_days(filters, spans), *scope(filters, period=False)]
+
+
+def _exact_days(
+    filters: Filters, spans: Sequence[tuple[datetime, datetime]]
+) -> ColumnElement[bool]:
+    """Opened in one of ``spans``."""
+    return or_(*(and_(incident.opened_at >= lo, incident.opened_at < hi) for lo, hi in spans))
+
+
+def _day_of(starts: Sequence[float], chosen: Sequence[int], at: datetime) -> int:
+    """The index of the chosen day ``at`` is in (``starts``: the chosen days' starts as
+    timestamps, in the order of ``chosen``, their indexes). Timestamps: comparing datetimes
+    of two time zones asks the zone for its offset every time."""
+    return chosen[bisect_right(starts, at.timestamp()) - 1]
+
+
+def _slowest(
+    conn: Connection,
+    piece: Filters,
+    days: Sequence[tuple[int, tuple[datetime, datetime]]],
+    read: _Read,
+) -> dict[int, list[SlowIncident]]:
+    """Each chosen day's ``SLOWEST_LIMIT`` slowest human answers (``slowest_first``).
+
+    The day's answer times were read already (``read.day_times``: those with both times):
+    no answer slower than the tenth slowest of them is missing from them, so the days read
+    only their rows at least as slow as the lowest such floor (days with fewer answers: all
+    of them), in one range through the covering index (``ix_incidents_stats`` holds the
+    working seconds: only those rows are fetched); rows of the other days are dropped."""
+    rws = incident.response_working_seconds
+    floors, few = [], []
+    for i, (lo, hi) in days:
+        working = read.day_times.get(i, ([], []))[0]
+        if len(working) >= SLOWEST_LIMIT:
+            floors.append(sorted(working)[-SLOWEST_LIMIT])
+        else:
+            few.append(and_(incident.opened_at >= lo, incident.opened_at < hi))
+    first, last = days[0][1][0], days[-1][1][1]
+    ranges = few
+    if floors:
+        ranges.append(
+            and_(incident.opened_at >= first, incident.opened_at < last, rws >= min(floors))
+        )
+    found: dict[int, list[SlowIncident]] = defaultdict(list)
+    chosen = [i for i, _ in days]
+    starts = [lo.timestamp() for _, (lo, _) in days]
+    ends = {i: hi.timestamp() for i, (_, hi) in days}
+    for r in conn.execute(
+        select(
+            incident.id,
+            incident.community,
+            incident.platform,
+            incident.topic,
+            incident.opened_at,
+            incident.first_response_at,
+            incident.first_response_by,
+            rws,
+            incident.response_seconds,
+        ).where(or_(*ranges), *scope(piece, period=False), human_answer(), rws.is_not(None))
+    ):
+        day = _day_of(starts, chosen, r.opened_at)
+        if not r.opened_at.timestamp() < ends[day]:
+            continue  # between two chosen days
+        found[day].append(
+            SlowIncident(
+                id=r.id,
+                community=r.community,
+                platform=r.platform,
+                topic=r.topic or UNCLASSIFIED,
+                opened_at=r.opened_at,
+                first_response_at=r.first_response_at,
+                first_response_by=r.first_response_by,
+                working_hours=float(r.response_working_seconds) / 3600,
+                hours=float(r.response_seconds or 0) / 3600,
+            )
+        )
+    return {day: heapq.nsmallest(SLOWEST_LIMIT, rows, slowest_first) for day, rows in found.items()}
 
 
 def _fetch_plain_tuples(conn: Connection, stmt: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:

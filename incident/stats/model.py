@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 from incident.models import AUTOMATIC_ACTORS
 from incident.stats.filters import Filters
 
+SLOWEST_LIMIT = 10  # the slowest answers listed
+
 
 @dataclass(frozen=True, slots=True)
 class TopicRow:
@@ -152,6 +154,12 @@ class SlowIncident:
     def url(self) -> str:
         """The incident card's address in the web app."""
         return f"/incidents/{self.id}"
+
+
+def slowest_first(row: SlowIncident) -> tuple[float, int]:
+    """The order of the slowest answers: the longest in working hours first, then by id (as
+    ``ORDER BY response_working_seconds DESC, id``: whole seconds over 3600 keep their order)."""
+    return (-row.working_hours, row.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +309,15 @@ class MonthFigures:
     computed_for: datetime
     valid_until: datetime | None
     people: Mapping[str, PersonMonth] | None = None  # actor -> figures; None: not computed
+    # its ``SLOWEST_LIMIT`` slowest human answers (``slowest_first`` order)
+    slowest: tuple[SlowIncident, ...] = ()
+    confirmed: Mapping[str, int] = field(default_factory=dict)  # topic -> confirmations
+    # (from topic or UNCLASSIFIED, to topic) -> corrections of the month's incidents
+    corrected: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    # The same figures of each local day (index in the month -> that day's figures, days
+    # without incidents left out), which they merge from: the cache reads again only the
+    # days that changed. Empty for a day's own figures.
+    parts: Mapping[int, MonthFigures] = field(default_factory=dict)
 
     def holds_at(self, now: datetime) -> bool:
         """Whether these figures are still those of ``now``."""
