@@ -35,7 +35,7 @@ from incident.models import UNCLASSIFIED
 from incident.rules import Phrase, RuleSet
 from incident.text import Analysis
 
-__all__ = ["Match", "Verdict", "classify"]
+__all__ = ["Match", "Verdict", "VerdictFields", "classify", "rule_fields"]
 
 _CYRILLIC = re.compile(r"[а-я]")
 _MASKED = re.compile(r"[^\W\d_]\*+[^\W\d_]")
@@ -353,6 +353,25 @@ def _position(match: Match) -> tuple[int, int]:
     return (match.start, match.end)
 
 
+# A rules' verdict as its fields in ``Verdict``'s order, without the model's note: what
+# ``classify`` builds its verdict from, and ``incident.learned`` adds the model's say to
+# (building one verdict a comment, not the rules' and then the combined one).
+VerdictFields = tuple[
+    str,
+    float,
+    float,
+    tuple[Match, ...],
+    str | None,
+    float,
+    frozenset[str],
+    tuple[str, ...],
+    tuple[tuple[str, float], ...],
+    str | None,
+    bool,
+    str,
+]
+
+
 def classify(
     text: str,
     ruleset: RuleSet,
@@ -364,6 +383,13 @@ def classify(
 
     ``threshold`` overrides the rule set's ``classifier.threshold``.
     """
+    return Verdict(*rule_fields(text, ruleset, history, threshold))
+
+
+def rule_fields(
+    text: str, ruleset: RuleSet, history: Sequence[str] = (), threshold: float | None = None
+) -> VerdictFields:
+    """The fields of ``classify``'s verdict, in ``Verdict``'s order (``Verdict(*fields)``)."""
     settings = ruleset.settings
     limit = settings.threshold if threshold is None else threshold
     analysis = ruleset.normalizer.analyze(text)
@@ -506,17 +532,17 @@ def classify(
             max(positive, key=lambda r: positive[r]) if positive else topic_rules.redirects[0].id
         )
     confidence = (best - second) / best * min(1.0, best / limit) if best and limit else 0.0
-    return Verdict(
-        topic=best_topic,
-        score=best,
-        confidence=confidence,
-        matches=tuple(sorted(matches, key=_position) if resort else matches),
-        runner_up=runner_up,
-        runner_up_score=second,
-        flags=frozenset(flags),
-        reasons=tuple(dict.fromkeys(reasons)),
-        scores=tuple(ranked),
-        redirect=redirect,
-        in_competence=bool(topic_rules and topic_rules.in_competence),
-        ruleset_version=ruleset.version,
+    return (
+        best_topic,
+        best,
+        confidence,
+        tuple(sorted(matches, key=_position) if resort else matches),
+        runner_up,
+        second,
+        frozenset(flags),
+        tuple(dict.fromkeys(reasons)),
+        tuple(ranked),
+        redirect,
+        bool(topic_rules and topic_rules.in_competence),
+        ruleset.version,
     )

@@ -17,7 +17,14 @@ import pytest
 
 from incident.classify import Verdict, classify
 from incident.commands.classify import explain
-from incident.learned import CombinePolicy, LearnedModel, ModelScore, combine, word_features
+from incident.learned import (
+    CombinePolicy,
+    LearnedModel,
+    ModelScore,
+    classify_with_model,
+    combine,
+    word_features,
+)
 from incident.models import UNCLASSIFIED
 from incident.rules import RuleSet, load_ruleset
 from incident.text import Analysis, Normalizer
@@ -185,6 +192,9 @@ def test_every_bench_comment_gets_the_verdict_of_the_plain_scoring(
         expected = reference_combine(classify(text, ruleset), model, analysis, ruleset)
         got = combine(classify(text, ruleset), model, ruleset.normalizer.analyze(text), ruleset)
         assert got == expected, text  # every field, not only those the JSON shows
+        # the CLI's path: one verdict built, the comment analysed once
+        assert classify_with_model(text, ruleset, model) == expected, text
+        assert classify_with_model(text, ruleset, None) == classify(text, ruleset), text
         assert orjson.dumps(got.to_json()) == orjson.dumps(reference_to_json(expected)), text
         assert json.dumps(got.to_json()) == json.dumps(reference_to_json(expected)), text
         rules_only = classify(text, ruleset)
@@ -218,6 +228,7 @@ def test_close_calls_broken_by_the_model_give_the_plain_verdicts(
         expected = reference_combine(classify(text, ruleset), model, analysis, ruleset, policy)
         got = combine(classify(text, ruleset), model, analysis, ruleset, policy)
         assert got == expected, text
+        assert classify_with_model(text, ruleset, model, policy=policy) == expected, text
         ties += expected.model is not None and expected.model["changed"] == "tie"
     assert ties
 
@@ -230,6 +241,21 @@ def test_a_word_with_a_repeated_letter_group_counts_it_as_scoring_did(
         analysis = ruleset.normalizer.analyze(text)
         expected = reference_score(model, analysis, ruleset.normalizer)
         assert model.score(analysis, ruleset.normalizer) == expected
+
+
+def test_the_cli_path_reads_the_authors_history_as_classify_does(
+    ruleset: RuleSet, model: LearnedModel
+) -> None:
+    """A repeat of the author's earlier comment is flood spam on both paths, with the model."""
+    texts = _texts(DATA[0])[:40]
+    for text in texts:
+        history = (text, texts[0])
+        analysis = ruleset.normalizer.analyze(text)
+        expected = reference_combine(
+            classify(text, ruleset, history=history), model, analysis, ruleset
+        )
+        assert "flood" in expected.flags
+        assert classify_with_model(text, ruleset, model, history=history) == expected, text
 
 
 def test_remembered_rounding_is_rounding() -> None:
