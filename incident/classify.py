@@ -35,7 +35,7 @@ from incident.models import UNCLASSIFIED
 from incident.rules import Phrase, RuleSet
 from incident.text import Analysis
 
-__all__ = ["Match", "Verdict", "VerdictFields", "classify", "rule_fields"]
+__all__ = ["Match", "Verdict", "VerdictFields", "classify", "round3", "rule_fields"]
 
 _CYRILLIC = re.compile(r"[а-я]")
 _MASKED = re.compile(r"[^\W\d_]\*+[^\W\d_]")
@@ -58,23 +58,22 @@ _NOT_A_PERSON = frozenset(
 _WORD_CACHE_LIMIT = 200_000
 
 
-_ROUNDED: dict[float, float] = {}  # round(x, 3) of the weights and scores seen; bounded
-_ROUNDED_LIMIT = 100_000
+def round3(x: float) -> float:
+    """``round(x, 3)``, the same float, without ``round``'s decimal conversion (which costs as
+    much as a verdict's dict, and every verdict rounds a dozen numbers).
 
-
-def _round3(x: float) -> float:
-    """``round(x, 3)``, remembered: the phrases' weights and their sums recur from comment to
-    comment, and ``round`` with digits costs as much as a verdict's dict. Only non-zero
-    floats are remembered: 0.0 and -0.0, or 3 and 3.0, are equal keys that round differently."""
-    if type(x) is not float or not x:
-        return round(x, 3)
-    r = _ROUNDED.get(x)
-    if r is None:
-        r = round(x, 3)
-        if len(_ROUNDED) >= _ROUNDED_LIMIT:
-            _ROUNDED.clear()
-        _ROUNDED[x] = r
-    return r
+    For a float whose thousandfold is not within 0.0001 of a half (below 1e9 the product
+    ``x * 1000`` is off the exact one by less than 1.2e-7), the nearest integer ``k`` of
+    ``x * 1000`` is the correctly rounded one, and ``k / 1000`` (a correctly rounded division)
+    is the float nearest to that decimal, which is what ``round`` returns. Anything else, and a
+    result of zero (whose sign follows ``x``), goes to ``round`` itself."""
+    if type(x) is float:
+        y = x * 1000.0
+        if -1e9 < y < 1e9:
+            k = round(y)
+            if k and -0.4999 < y - k < 0.4999:
+                return k / 1000
+    return round(x, 3)
 
 
 class Match(NamedTuple):
@@ -97,7 +96,7 @@ class Match(NamedTuple):
         out: dict[str, Any] = {
             "phrase": phrase,
             "span": [start, end],
-            "weight": _round3(weight),
+            "weight": round3(weight),
             "topic": topic,
             "kind": kind,
             "fuzzy": fuzzy,
@@ -158,15 +157,15 @@ class Verdict:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "topic": self.topic,
-            "score": _round3(self.score),
-            "confidence": _round3(self.confidence),
+            "score": round3(self.score),
+            "confidence": round3(self.confidence),
             "runner_up": self.runner_up,
-            "runner_up_score": _round3(self.runner_up_score),
+            "runner_up_score": round3(self.runner_up_score),
             "flags": sorted(self.flags),
             "in_competence": self.in_competence,
             "redirect": self.redirect,
             "reasons": list(self.reasons),
-            "scores": {t: _round3(s) for t, s in self.scores},
+            "scores": {t: round3(s) for t, s in self.scores},
             "matches": [m.to_json() for m in self.matches],
             "ruleset_version": self.ruleset_version,
         }

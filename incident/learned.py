@@ -26,7 +26,7 @@ from itertools import compress, repeat
 from operator import add, mul, sub, truediv
 from typing import Any, NamedTuple
 
-from incident.classify import Verdict, VerdictFields, rule_fields
+from incident.classify import Verdict, VerdictFields, round3, rule_fields
 from incident.models import UNCLASSIFIED
 from incident.rules import RuleSet
 from incident.text import Analysis, Normalizer
@@ -206,7 +206,7 @@ class LearnedModel:
         best, exps, total, pushes, scale = self._logits(analysis, normalizer)
         probabilities = dict(zip(self.topics, map(truediv, exps, repeat(total)), strict=True))
         raw, span = analysis.raw, analysis.span
-        found = tuple([(w, *span(raw.index(w)), round(push * scale, 3)) for push, w in pushes])
+        found = tuple([(w, *span(raw.index(w)), round3(push * scale)) for push, w in pushes])
         return ModelScore(self.topics[best], exps[best] / total, probabilities, found)
 
     def _logits(
@@ -369,11 +369,11 @@ def _combined(
         raw, span = analysis.raw, analysis.span
         for push, w in pushes:
             start, end = span(raw.index(w))
-            words.append({"word": w, "span": [start, end], "weight": round(push * scale, 3)})
+            words.append({"word": w, "span": [start, end], "weight": round3(push * scale)})
     note: dict[str, Any] = {
         "version": model.version,
         "topic": best_topic,
-        "probability": round(probability, 3),
+        "probability": round3(probability),
         "words": words,
         "changed": how or None,
         "rules_topic": topic,
@@ -388,7 +388,7 @@ def _combined(
     return Verdict(
         topic=chosen,
         score=scores.get(chosen, 0.0),
-        confidence=round(_probability(topics, exps, total, chosen), 3),
+        confidence=round3(_probability(topics, exps, total, chosen)),
         matches=fields[3],
         runner_up=topic if classified else runner_up,
         runner_up_score=score if classified else fields[5],

@@ -258,12 +258,26 @@ def test_the_cli_path_reads_the_authors_history_as_classify_does(
         assert classify_with_model(text, ruleset, model, history=history) == expected, text
 
 
-def test_remembered_rounding_is_rounding() -> None:
-    """Verdict JSON rounds through a small memory of weights: the same value and type as
-    ``round(x, 3)``, zeros keep their sign and whole numbers stay whole."""
-    from incident.classify import _round3
+def test_fast_rounding_is_rounding() -> None:
+    """Verdict JSON rounds with ``round3``: the same value and type as ``round(x, 3)``, zeros
+    keep their sign, whole numbers stay whole, halves and huge numbers too."""
+    import random
 
-    for x in [0.0, -0.0, 3, 3.0, 2.0005, 2.0015, -1.2345, 1e-9, -1e-9, 1e300, 0.1 + 0.2]:
-        for _ in range(2):
-            got, want = _round3(x), round(x, 3)
-            assert (type(got), repr(got)) == (type(want), repr(want)), x
+    from incident.classify import round3
+
+    edges = [0.0, -0.0, 3, 3.0, 2.0005, 2.0015, -1.2345, 1e-9, -1e-9, 1e300, 0.1 + 0.2, 0.0625]
+    edges += [-0.0625, 0.0005, -0.0005, 0.00049999, 1e9, 1e9 - 0.0625, 1e6 + 0.0005, 0.9995]
+    edges += [float("inf"), float("-inf"), 5e-324, 2.0**-30, 123456.7895, -123456.7895]
+    rng = random.Random(7)
+    for _ in range(100_000):
+        edges.append(rng.uniform(-1, 1) * 10 ** rng.randint(-6, 12))
+        k = rng.randint(-(10**9), 10**9)  # the halves between thousandths, and their neighbours
+        half = (k + 0.5) / 1000
+        edges += [half, math.nextafter(half, math.inf), math.nextafter(half, -math.inf)]
+    edges += [x / 1000 for x in range(-5000, 5000)] + [x / 16 for x in range(-5000, 5000)]
+    for x in edges:
+        got, want = round3(x), round(x, 3)
+        assert (type(got), repr(got)) == (type(want), repr(want)), x
+    nan = round3(float("nan"))
+    assert isinstance(nan, float)
+    assert math.isnan(nan)
