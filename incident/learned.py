@@ -20,7 +20,7 @@ rules' close calls. The verdict records the model's version and what it contribu
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import add, mul, sub, truediv
@@ -48,7 +48,6 @@ _NGRAMS = (3, 4)
 _WORD_CACHE_LIMIT = 50_000  # words whose summed weights are kept: at most about 20 MB
 _MAX_WORD = 40  # longer "words" (hostile runs of letters) give their first 40 letters' grams
 _TOP = 3  # words shown as the model's explanation
-_MISSING = object()  # a word not in the cache yet
 
 
 class ModelError(ValueError):
@@ -129,8 +128,8 @@ class LearnedModel:
         self.trained_at = trained_at
         self.examples = examples
         self.corrections = corrections
-        # raw word -> the word's summed weights per topic (None: no known feature)
-        self._cache: dict[str, tuple[float, ...] | None] = {}
+        # raw word -> the word's summed weights per topic (empty: no known feature)
+        self._cache: dict[str, tuple[float, ...]] = {}
 
     # ------------------------------------------------------------------ plain data
 
@@ -179,7 +178,8 @@ class LearnedModel:
 
     # ------------------------------------------------------------------ scoring
 
-    def _word(self, raw: str, normalizer: Normalizer) -> tuple[float, ...] | None:
+    def _word(self, raw: str, normalizer: Normalizer) -> tuple[float, ...]:
+        """The word's summed weights per topic, remembered; ``()`` when no feature is known."""
         form, stem = normalizer.word(raw)
         get = self.weights.get
         padded = "<" + form[:_MAX_WORD] + ">"
@@ -194,7 +194,7 @@ class LearnedModel:
                 for key, count in word_features(form, stem).items()
                 if (w := get(key)) is not None
             ]
-        result = tuple(map(sum, zip(*found, strict=True))) if found else None
+        result = tuple(map(sum, zip(*found, strict=True))) if found else ()
         cache = self._cache
         if len(cache) >= _WORD_CACHE_LIMIT:
             cache.clear()
@@ -222,13 +222,18 @@ class LearnedModel:
         order, as the plain loops it replaced (the verdicts are identical to the last bit:
         tests/test_classify_model_identity.py)."""
         distinct = dict.fromkeys(analysis.raw)  # the distinct words, in text order
-        vectors: list[Any] = list(map(self._cache.get, distinct, repeat(_MISSING)))
-        if _MISSING in vectors:
-            vectors = [
-                self._word(w, normalizer) if v is _MISSING else v
-                for w, v in zip(distinct, vectors, strict=True)
-            ]
-        known = list(filter(None, vectors))  # a word's sums are never empty: None is unknown
+        # the words' sums: None for a word not seen yet, () for one with no known feature
+        vectors: list[Any] = list(map(self._cache.get, distinct))
+        words: Iterable[str]
+        if all(vectors):  # most comments: every word seen before and known
+            known, words = vectors, distinct
+        else:
+            if None in vectors:
+                vectors = [
+                    self._word(w, normalizer) if v is None else v
+                    for w, v in zip(distinct, vectors, strict=True)
+                ]
+            known, words = list(filter(None, vectors)), compress(distinct, vectors)
         if known:
             scale = 1.0 / math.sqrt(len(distinct))
             columns = list(zip(*known, strict=True))  # per topic: the known words in text order
@@ -241,7 +246,7 @@ class LearnedModel:
         pushes = (
             [
                 (push, w)
-                for push, w in zip(columns[best], compress(distinct, vectors), strict=True)
+                for push, w in zip(columns[best], words, strict=True)
                 if push > 0 and len(w) > 2
             ]
             if known

@@ -281,3 +281,20 @@ def test_fast_rounding_is_rounding() -> None:
     nan = round3(float("nan"))
     assert isinstance(nan, float)
     assert math.isnan(nan)
+
+
+def test_words_the_model_has_no_feature_for_score_as_plain_scoring_did(
+    ruleset: RuleSet, model: LearnedModel
+) -> None:
+    """A word none of whose letter groups the model knows adds nothing, alone or among known
+    words, on its first reading and from the cache."""
+    unknown = "ъъъъъ"
+    assert _reference_word(model, unknown, ruleset.normalizer) is None
+    for text in [unknown, f"нет воды {unknown} в доме", f"{unknown} {unknown}", ""]:
+        for _ in range(2):
+            analysis = ruleset.normalizer.analyze(text)
+            expected = reference_combine(classify(text, ruleset), model, analysis, ruleset)
+            assert classify_with_model(text, ruleset, model) == expected, text
+            assert model.score(analysis, ruleset.normalizer) == reference_score(
+                model, analysis, ruleset.normalizer
+            )
