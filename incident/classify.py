@@ -58,22 +58,33 @@ _NOT_A_PERSON = frozenset(
 _WORD_CACHE_LIMIT = 200_000
 
 
-def round3(x: float) -> float:
-    """``round(x, 3)``, the same float, without ``round``'s decimal conversion (which costs as
-    much as a verdict's dict, and every verdict rounds a dozen numbers).
+_ROUNDED: dict[float, float] = {}  # round3 of the weights and scores seen; bounded
+_ROUNDED_LIMIT = 100_000
 
-    For a float whose thousandfold is not within 0.0001 of a half (below 1e9 the product
-    ``x * 1000`` is off the exact one by less than 1.2e-7), the nearest integer ``k`` of
-    ``x * 1000`` is the correctly rounded one, and ``k / 1000`` (a correctly rounded division)
-    is the float nearest to that decimal, which is what ``round`` returns. Anything else, and a
-    result of zero (whose sign follows ``x``), goes to ``round`` itself."""
-    if type(x) is float:
+
+def round3(x: float) -> float:
+    """``round(x, 3)``, the same float, remembered, and computed without ``round``'s decimal
+    conversion (which costs as much as a verdict's dict).
+
+    The phrases' weights and their sums recur from comment to comment: those come from the
+    memory. A float seen for the first time (a verdict's confidence, the model's probability and
+    word weights) whose thousandfold is not within 0.0001 of a half is rounded by arithmetic:
+    below 1e9 ``x * 1000`` is off the exact product by less than 1.2e-7, so its nearest integer
+    ``k`` is the correctly rounded one, and ``k / 1000`` (a correctly rounded division) is the
+    float nearest to that decimal, which is what ``round`` returns. Anything else goes to
+    ``round`` itself. Only non-zero floats are remembered: 0.0 and -0.0, or 3 and 3.0, are
+    equal keys that round differently (and a zero result's sign follows ``x``)."""
+    if type(x) is not float or not x:
+        return round(x, 3)
+    r = _ROUNDED.get(x)
+    if r is None:
         y = x * 1000.0
-        if -1e9 < y < 1e9:
-            k = round(y)
-            if k and -0.4999 < y - k < 0.4999:
-                return k / 1000
-    return round(x, 3)
+        k = round(y) if -1e9 < y < 1e9 else 0
+        r = k / 1000 if k and -0.4999 < y - k < 0.4999 else round(x, 3)
+        if len(_ROUNDED) >= _ROUNDED_LIMIT:
+            _ROUNDED.clear()
+        _ROUNDED[x] = r
+    return r
 
 
 class Match(NamedTuple):
