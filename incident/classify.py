@@ -35,7 +35,7 @@ from incident.models import UNCLASSIFIED
 from incident.rules import Phrase, RuleSet
 from incident.text import Analysis
 
-__all__ = ["Match", "Verdict", "classify"]
+__all__ = ["Match", "Verdict", "VerdictFields", "classify", "round3", "rule_fields"]
 
 _CYRILLIC = re.compile(r"[а-я]")
 _MASKED = re.compile(r"[^\W\d_]\*+[^\W\d_]")
@@ -58,19 +58,29 @@ _NOT_A_PERSON = frozenset(
 _WORD_CACHE_LIMIT = 200_000
 
 
-_ROUNDED: dict[float, float] = {}  # round(x, 3) of the weights and scores seen; bounded
+_ROUNDED: dict[float, float] = {}  # round3 of the weights and scores seen; bounded
 _ROUNDED_LIMIT = 100_000
 
 
-def _round3(x: float) -> float:
-    """``round(x, 3)``, remembered: the phrases' weights and their sums recur from comment to
-    comment, and ``round`` with digits costs as much as a verdict's dict. Only non-zero
-    floats are remembered: 0.0 and -0.0, or 3 and 3.0, are equal keys that round differently."""
+def round3(x: float) -> float:
+    """``round(x, 3)``, the same float, remembered, and computed without ``round``'s decimal
+    conversion (which costs as much as a verdict's dict).
+
+    The phrases' weights and their sums recur from comment to comment: those come from the
+    memory. A float seen for the first time (a verdict's confidence, the model's probability and
+    word weights) whose thousandfold is not within 0.0001 of a half is rounded by arithmetic:
+    below 1e9 ``x * 1000`` is off the exact product by less than 1.2e-7, so its nearest integer
+    ``k`` is the correctly rounded one, and ``k / 1000`` (a correctly rounded division) is the
+    float nearest to that decimal, which is what ``round`` returns. Anything else goes to
+    ``round`` itself. Only non-zero floats are remembered: 0.0 and -0.0, or 3 and 3.0, are
+    equal keys that round differently (and a zero result's sign follows ``x``)."""
     if type(x) is not float or not x:
         return round(x, 3)
     r = _ROUNDED.get(x)
     if r is None:
-        r = round(x, 3)
+        y = x * 1000.0
+        k = round(y) if -1e9 < y < 1e9 else 0
+        r = k / 1000 if k and -0.4999 < y - k < 0.4999 else round(x, 3)
         if len(_ROUNDED) >= _ROUNDED_LIMIT:
             _ROUNDED.clear()
         _ROUNDED[x] = r
@@ -97,7 +107,7 @@ class Match(NamedTuple):
         out: dict[str, Any] = {
             "phrase": phrase,
             "span": [start, end],
-            "weight": _round3(weight),
+            "weight": round3(weight),
             "topic": topic,
             "kind": kind,
             "fuzzy": fuzzy,
@@ -158,15 +168,15 @@ class Verdict:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "topic": self.topic,
-            "score": _round3(self.score),
-            "confidence": _round3(self.confidence),
+            "score": round3(self.score),
+            "confidence": round3(self.confidence),
             "runner_up": self.runner_up,
-            "runner_up_score": _round3(self.runner_up_score),
+            "runner_up_score": round3(self.runner_up_score),
             "flags": sorted(self.flags),
             "in_competence": self.in_competence,
             "redirect": self.redirect,
             "reasons": list(self.reasons),
-            "scores": {t: _round3(s) for t, s in self.scores},
+            "scores": {t: round3(s) for t, s in self.scores},
             "matches": [m.to_json() for m in self.matches],
             "ruleset_version": self.ruleset_version,
         }
@@ -353,6 +363,25 @@ def _position(match: Match) -> tuple[int, int]:
     return (match.start, match.end)
 
 
+# A rules' verdict as its fields in ``Verdict``'s order, without the model's note: what
+# ``classify`` builds its verdict from, and ``incident.learned`` adds the model's say to
+# (building one verdict a comment, not the rules' and then the combined one).
+VerdictFields = tuple[
+    str,
+    float,
+    float,
+    tuple[Match, ...],
+    str | None,
+    float,
+    frozenset[str],
+    tuple[str, ...],
+    tuple[tuple[str, float], ...],
+    str | None,
+    bool,
+    str,
+]
+
+
 def classify(
     text: str,
     ruleset: RuleSet,
@@ -364,6 +393,13 @@ def classify(
 
     ``threshold`` overrides the rule set's ``classifier.threshold``.
     """
+    return Verdict(*rule_fields(text, ruleset, history, threshold))
+
+
+def rule_fields(
+    text: str, ruleset: RuleSet, history: Sequence[str] = (), threshold: float | None = None
+) -> VerdictFields:
+    """The fields of ``classify``'s verdict, in ``Verdict``'s order (``Verdict(*fields)``)."""
     settings = ruleset.settings
     limit = settings.threshold if threshold is None else threshold
     analysis = ruleset.normalizer.analyze(text)
@@ -506,17 +542,17 @@ def classify(
             max(positive, key=lambda r: positive[r]) if positive else topic_rules.redirects[0].id
         )
     confidence = (best - second) / best * min(1.0, best / limit) if best and limit else 0.0
-    return Verdict(
-        topic=best_topic,
-        score=best,
-        confidence=confidence,
-        matches=tuple(sorted(matches, key=_position) if resort else matches),
-        runner_up=runner_up,
-        runner_up_score=second,
-        flags=frozenset(flags),
-        reasons=tuple(dict.fromkeys(reasons)),
-        scores=tuple(ranked),
-        redirect=redirect,
-        in_competence=bool(topic_rules and topic_rules.in_competence),
-        ruleset_version=ruleset.version,
+    return (
+        best_topic,
+        best,
+        confidence,
+        tuple(sorted(matches, key=_position) if resort else matches),
+        runner_up,
+        second,
+        frozenset(flags),
+        tuple(dict.fromkeys(reasons)),
+        tuple(ranked),
+        redirect,
+        bool(topic_rules and topic_rules.in_competence),
+        ruleset.version,
     )

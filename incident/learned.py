@@ -20,13 +20,13 @@ rules' close calls. The verdict records the model's version and what it contribu
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
 from operator import add, mul, sub, truediv
 from typing import Any, NamedTuple
 
-from incident.classify import Verdict
+from incident.classify import Verdict, VerdictFields, round3, rule_fields
 from incident.models import UNCLASSIFIED
 from incident.rules import RuleSet
 from incident.text import Analysis, Normalizer
@@ -37,6 +37,7 @@ __all__ = [
     "LearnedModel",
     "ModelError",
     "ModelScore",
+    "classify_with_model",
     "combine",
     "features",
     "word_features",
@@ -47,7 +48,6 @@ _NGRAMS = (3, 4)
 _WORD_CACHE_LIMIT = 50_000  # words whose summed weights are kept: at most about 20 MB
 _MAX_WORD = 40  # longer "words" (hostile runs of letters) give their first 40 letters' grams
 _TOP = 3  # words shown as the model's explanation
-_MISSING = object()  # a word not in the cache yet
 
 
 class ModelError(ValueError):
@@ -128,8 +128,8 @@ class LearnedModel:
         self.trained_at = trained_at
         self.examples = examples
         self.corrections = corrections
-        # raw word -> the word's summed weights per topic (None: no known feature)
-        self._cache: dict[str, tuple[float, ...] | None] = {}
+        # raw word -> the word's summed weights per topic (empty: no known feature)
+        self._cache: dict[str, tuple[float, ...]] = {}
 
     # ------------------------------------------------------------------ plain data
 
@@ -178,7 +178,8 @@ class LearnedModel:
 
     # ------------------------------------------------------------------ scoring
 
-    def _word(self, raw: str, normalizer: Normalizer) -> tuple[float, ...] | None:
+    def _word(self, raw: str, normalizer: Normalizer) -> tuple[float, ...]:
+        """The word's summed weights per topic, remembered; ``()`` when no feature is known."""
         form, stem = normalizer.word(raw)
         get = self.weights.get
         padded = "<" + form[:_MAX_WORD] + ">"
@@ -193,7 +194,7 @@ class LearnedModel:
                 for key, count in word_features(form, stem).items()
                 if (w := get(key)) is not None
             ]
-        result = tuple(map(sum, zip(*found, strict=True))) if found else None
+        result = tuple(map(sum, zip(*found, strict=True))) if found else ()
         cache = self._cache
         if len(cache) >= _WORD_CACHE_LIMIT:
             cache.clear()
@@ -205,7 +206,7 @@ class LearnedModel:
         best, exps, total, pushes, scale = self._logits(analysis, normalizer)
         probabilities = dict(zip(self.topics, map(truediv, exps, repeat(total)), strict=True))
         raw, span = analysis.raw, analysis.span
-        found = tuple([(w, *span(raw.index(w)), round(push * scale, 3)) for push, w in pushes])
+        found = tuple([(w, *span(raw.index(w)), round3(push * scale)) for push, w in pushes])
         return ModelScore(self.topics[best], exps[best] / total, probabilities, found)
 
     def _logits(
@@ -220,28 +221,37 @@ class LearnedModel:
         logits, the softmax. The arithmetic is the same, operation by operation and in the same
         order, as the plain loops it replaced (the verdicts are identical to the last bit:
         tests/test_classify_model_identity.py)."""
-        distinct = tuple(dict.fromkeys(analysis.raw))  # the distinct words, in text order
-        vectors: list[Any] = list(map(self._cache.get, distinct, repeat(_MISSING)))
-        if _MISSING in vectors:
-            vectors = [
-                self._word(w, normalizer) if v is _MISSING else v
-                for w, v in zip(distinct, vectors, strict=True)
-            ]
-        known = [v for v in vectors if v is not None]
+        distinct = dict.fromkeys(analysis.raw)  # the distinct words, in text order
+        # the words' sums: None for a word not seen yet, () for one with no known feature
+        vectors: list[Any] = list(map(self._cache.get, distinct))
+        words: Iterable[str]
+        if all(vectors):  # most comments: every word seen before and known
+            known, words = vectors, distinct
+        else:
+            if None in vectors:
+                vectors = [
+                    self._word(w, normalizer) if v is None else v
+                    for w, v in zip(distinct, vectors, strict=True)
+                ]
+            known, words = list(filter(None, vectors)), compress(distinct, vectors)
         if known:
             scale = 1.0 / math.sqrt(len(distinct))
-            sums = map(sum, zip(*known, strict=True))  # per topic, over the words in text order
-            logits = list(map(add, self.intercepts, map(mul, sums, repeat(scale))))
+            columns = list(zip(*known, strict=True))  # per topic: the known words in text order
+            logits = list(map(add, self.intercepts, map(mul, map(sum, columns), repeat(scale))))
         else:
             scale = 0.0
             logits = list(self.intercepts)
         exps = list(map(math.exp, map(sub, logits, repeat(max(logits)))))
         best = exps.index(max(exps))
-        pushes = [
-            (v[best], w)
-            for w, v in zip(distinct, vectors, strict=True)
-            if v is not None and v[best] > 0 and len(w) > 2
-        ]
+        pushes = (
+            [
+                (push, w)
+                for push, w in zip(columns[best], words, strict=True)
+                if push > 0 and len(w) > 2
+            ]
+            if known
+            else []
+        )
         if len(pushes) > 1:
             pushes.sort(reverse=True)
             del pushes[_TOP:]
@@ -266,12 +276,15 @@ class CombinePolicy:
     override: float = 0.9
 
 
+_PLAIN = CombinePolicy()
+
+
 def combine(
     verdict: Verdict,
     model: LearnedModel | None,
     analysis: Analysis,
     ruleset: RuleSet,
-    policy: CombinePolicy = CombinePolicy(),
+    policy: CombinePolicy = _PLAIN,
 ) -> Verdict:
     """The rules' verdict with the model's say in it.
 
@@ -286,18 +299,64 @@ def combine(
     """
     if model is None:
         return verdict
+    fields: VerdictFields = (
+        verdict.topic,
+        verdict.score,
+        verdict.confidence,
+        verdict.matches,
+        verdict.runner_up,
+        verdict.runner_up_score,
+        verdict.flags,
+        verdict.reasons,
+        verdict.scores,
+        verdict.redirect,
+        verdict.in_competence,
+        verdict.ruleset_version,
+    )
+    return _combined(fields, model, analysis, ruleset, policy)
+
+
+def classify_with_model(
+    text: str,
+    ruleset: RuleSet,
+    model: LearnedModel | None,
+    *,
+    history: Sequence[str] = (),
+    policy: CombinePolicy = _PLAIN,
+) -> Verdict:
+    """``combine(classify(text, ruleset, history=history), model, analysis, ruleset, policy)``
+    with one verdict built instead of two, and the comment analysed once for the rules and the
+    model: the per-comment path of ``classify --jsonl`` (the same verdicts, field for field:
+    tests/test_classify_model_identity.py)."""
+    fields = rule_fields(text, ruleset, history)
+    if model is None:
+        return Verdict(*fields)
+    return _combined(fields, model, ruleset.normalizer.analyze(text), ruleset, policy)
+
+
+def _probability(
+    topics: tuple[str, ...], exps: list[float], total: float, topic: str | None
+) -> float:
+    """``ModelScore.of`` from the softmax's parts, without building every probability."""
+    return exps[topics.index(topic)] / total if topic in topics else 0.0
+
+
+def _combined(
+    fields: VerdictFields,
+    model: LearnedModel,
+    analysis: Analysis,
+    ruleset: RuleSet,
+    policy: CombinePolicy,
+) -> Verdict:
+    """``combine``'s work on the rules' verdict given as its fields."""
     best, exps, total, pushes, scale = model._logits(analysis, ruleset.normalizer)
     topics = model.topics
     best_topic = topics[best]
     probability = exps[best] / total
-
-    def of(topic: str | None) -> float:  # ModelScore.of without building every probability
-        return exps[topics.index(topic)] / total if topic in topics else 0.0
-
-    topic = verdict.topic
+    topic, score, confidence, _, runner_up = fields[:5]
     chosen = topic
     how = ""
-    if verdict.reasons and topic == "spam":
+    if fields[7] and topic == "spam":  # spam with the rules' reasons: never overruled
         chosen = topic
     elif topic == UNCLASSIFIED:
         if probability >= policy.fill and best_topic != UNCLASSIFIED:
@@ -305,57 +364,44 @@ def combine(
     elif model.corrections > 0 and best_topic != topic and probability >= policy.override:
         chosen, how = best_topic, "override"
     elif (
-        verdict.runner_up is not None
-        and verdict.confidence < policy.tie
-        and of(verdict.runner_up) > of(topic)
+        runner_up is not None
+        and confidence < policy.tie
+        and _probability(topics, exps, total, runner_up) > _probability(topics, exps, total, topic)
     ):
-        chosen, how = verdict.runner_up, "tie"
-    raw, span = analysis.raw, analysis.span
+        chosen, how = runner_up, "tie"
     words = []
-    for push, w in pushes:
-        start, end = span(raw.index(w))
-        words.append({"word": w, "span": [start, end], "weight": round(push * scale, 3)})
+    if pushes:
+        raw, span = analysis.raw, analysis.span
+        for push, w in pushes:
+            start, end = span(raw.index(w))
+            words.append({"word": w, "span": [start, end], "weight": round3(push * scale)})
     note: dict[str, Any] = {
         "version": model.version,
         "topic": best_topic,
-        "probability": round(probability, 3),
+        "probability": round3(probability),
         "words": words,
         "changed": how or None,
         "rules_topic": topic,
     }
-    # The verdicts are built field by field, positionally in Verdict's field order:
-    # ``dataclasses.replace`` walks the fields and was a tenth of a comment's time with a model
-    # (tests/test_classify_model_identity.py compares every field with ``replace``'s).
+    # One verdict, built positionally in Verdict's field order (``dataclasses.replace`` walks
+    # the fields and was a tenth of a comment's time with a model).
     if chosen == topic:
-        return Verdict(
-            topic,
-            verdict.score,
-            verdict.confidence,
-            verdict.matches,
-            verdict.runner_up,
-            verdict.runner_up_score,
-            verdict.flags,
-            verdict.reasons,
-            verdict.scores,
-            verdict.redirect,
-            verdict.in_competence,
-            verdict.ruleset_version,
-            note,
-        )
-    scores = dict(verdict.scores)
+        return Verdict(*fields, note)
+    scores = dict(fields[8])
     rules = ruleset.topics.get(chosen)
+    classified = topic != UNCLASSIFIED
     return Verdict(
         topic=chosen,
         score=scores.get(chosen, 0.0),
-        confidence=round(of(chosen), 3),
-        matches=verdict.matches,
-        runner_up=topic if topic != UNCLASSIFIED else verdict.runner_up,
-        runner_up_score=verdict.score if topic != UNCLASSIFIED else verdict.runner_up_score,
-        flags=verdict.flags,
-        reasons=verdict.reasons,
-        scores=verdict.scores,
+        confidence=round3(_probability(topics, exps, total, chosen)),
+        matches=fields[3],
+        runner_up=topic if classified else runner_up,
+        runner_up_score=score if classified else fields[5],
+        flags=fields[6],
+        reasons=fields[7],
+        scores=fields[8],
         redirect=rules.redirects[0].id if rules is not None and rules.redirects else None,
         in_competence=bool(rules is not None and rules.in_competence),
-        ruleset_version=verdict.ruleset_version,
+        ruleset_version=fields[11],
         model=note,
     )

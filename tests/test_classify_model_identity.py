@@ -17,7 +17,14 @@ import pytest
 
 from incident.classify import Verdict, classify
 from incident.commands.classify import explain
-from incident.learned import CombinePolicy, LearnedModel, ModelScore, combine, word_features
+from incident.learned import (
+    CombinePolicy,
+    LearnedModel,
+    ModelScore,
+    classify_with_model,
+    combine,
+    word_features,
+)
 from incident.models import UNCLASSIFIED
 from incident.rules import RuleSet, load_ruleset
 from incident.text import Analysis, Normalizer
@@ -185,6 +192,9 @@ def test_every_bench_comment_gets_the_verdict_of_the_plain_scoring(
         expected = reference_combine(classify(text, ruleset), model, analysis, ruleset)
         got = combine(classify(text, ruleset), model, ruleset.normalizer.analyze(text), ruleset)
         assert got == expected, text  # every field, not only those the JSON shows
+        # the CLI's path: one verdict built, the comment analysed once
+        assert classify_with_model(text, ruleset, model) == expected, text
+        assert classify_with_model(text, ruleset, None) == classify(text, ruleset), text
         assert orjson.dumps(got.to_json()) == orjson.dumps(reference_to_json(expected)), text
         assert json.dumps(got.to_json()) == json.dumps(reference_to_json(expected)), text
         rules_only = classify(text, ruleset)
@@ -218,6 +228,7 @@ def test_close_calls_broken_by_the_model_give_the_plain_verdicts(
         expected = reference_combine(classify(text, ruleset), model, analysis, ruleset, policy)
         got = combine(classify(text, ruleset), model, analysis, ruleset, policy)
         assert got == expected, text
+        assert classify_with_model(text, ruleset, model, policy=policy) == expected, text
         ties += expected.model is not None and expected.model["changed"] == "tie"
     assert ties
 
@@ -232,12 +243,60 @@ def test_a_word_with_a_repeated_letter_group_counts_it_as_scoring_did(
         assert model.score(analysis, ruleset.normalizer) == expected
 
 
-def test_remembered_rounding_is_rounding() -> None:
-    """Verdict JSON rounds through a small memory of weights: the same value and type as
-    ``round(x, 3)``, zeros keep their sign and whole numbers stay whole."""
-    from incident.classify import _round3
+def test_the_cli_path_reads_the_authors_history_as_classify_does(
+    ruleset: RuleSet, model: LearnedModel
+) -> None:
+    """A repeat of the author's earlier comment is flood spam on both paths, with the model."""
+    texts = _texts(DATA[0])[:40]
+    for text in texts:
+        history = (text, texts[0])
+        analysis = ruleset.normalizer.analyze(text)
+        expected = reference_combine(
+            classify(text, ruleset, history=history), model, analysis, ruleset
+        )
+        assert "flood" in expected.flags
+        assert classify_with_model(text, ruleset, model, history=history) == expected, text
 
-    for x in [0.0, -0.0, 3, 3.0, 2.0005, 2.0015, -1.2345, 1e-9, -1e-9, 1e300, 0.1 + 0.2]:
-        for _ in range(2):
-            got, want = _round3(x), round(x, 3)
+
+def test_fast_rounding_is_rounding() -> None:
+    """Verdict JSON rounds with ``round3``: the same value and type as ``round(x, 3)``, computed
+    and remembered; zeros keep their sign, whole numbers stay whole, halves and huge numbers too."""
+    import random
+
+    from incident.classify import round3
+
+    edges = [0.0, -0.0, 3, 3.0, 2.0005, 2.0015, -1.2345, 1e-9, -1e-9, 1e300, 0.1 + 0.2, 0.0625]
+    edges += [-0.0625, 0.0005, -0.0005, 0.00049999, 1e9, 1e9 - 0.0625, 1e6 + 0.0005, 0.9995]
+    edges += [float("inf"), float("-inf"), 5e-324, 2.0**-30, 123456.7895, -123456.7895]
+    rng = random.Random(7)
+    for _ in range(100_000):
+        edges.append(rng.uniform(-1, 1) * 10 ** rng.randint(-6, 12))
+        k = rng.randint(-(10**9), 10**9)  # the halves between thousandths, and their neighbours
+        half = (k + 0.5) / 1000
+        edges += [half, math.nextafter(half, math.inf), math.nextafter(half, -math.inf)]
+    edges += [x / 1000 for x in range(-5000, 5000)] + [x / 16 for x in range(-5000, 5000)]
+    for x in edges:
+        want = round(x, 3)
+        for _ in range(2):  # computed, then remembered
+            got = round3(x)
             assert (type(got), repr(got)) == (type(want), repr(want)), x
+    nan = round3(float("nan"))
+    assert isinstance(nan, float)
+    assert math.isnan(nan)
+
+
+def test_words_the_model_has_no_feature_for_score_as_plain_scoring_did(
+    ruleset: RuleSet, model: LearnedModel
+) -> None:
+    """A word none of whose letter groups the model knows adds nothing, alone or among known
+    words, on its first reading and from the cache."""
+    unknown = "ъъъъъ"
+    assert _reference_word(model, unknown, ruleset.normalizer) is None
+    for text in [unknown, f"нет воды {unknown} в доме", f"{unknown} {unknown}", ""]:
+        for _ in range(2):
+            analysis = ruleset.normalizer.analyze(text)
+            expected = reference_combine(classify(text, ruleset), model, analysis, ruleset)
+            assert classify_with_model(text, ruleset, model) == expected, text
+            assert model.score(analysis, ruleset.normalizer) == reference_score(
+                model, analysis, ruleset.normalizer
+            )

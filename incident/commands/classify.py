@@ -22,7 +22,7 @@ import orjson
 from incident import wiring
 from incident.classify import Verdict, classify
 from incident.config import data_folder
-from incident.learned import LearnedModel, combine
+from incident.learned import LearnedModel, classify_with_model
 from incident.models import UNCLASSIFIED, Platform
 from incident.replies import (
     Catalog,
@@ -289,10 +289,7 @@ def run_classify(args: argparse.Namespace) -> int:
             return EXIT_FAILED
 
     def judge(text: str, history: tuple[str, ...] = ()) -> Verdict:
-        verdict = classify(text, ruleset, history=history)
-        if model is None:
-            return verdict
-        return combine(verdict, model, ruleset.normalizer.analyze(text), ruleset)
+        return classify_with_model(text, ruleset, model, history=history)
 
     if args.text is not None:
         verdict = judge(args.text, tuple(args.history))
