@@ -15,7 +15,6 @@ from sqlalchemy import Engine
 
 from incident import alerts, learned, metrics, sla
 from incident import config as configuration
-from incident.classify import classify
 from incident.config import Config, ConfigError, SourceConfig, WorkerConfig
 from incident.db import make_engine
 from incident.inbox import Classification, Classifier, DeadlinePolicy, DueTimes, ResponseFigures
@@ -61,11 +60,9 @@ def rule_classifier(
 
     def run(comment: Comment, history: Sequence[str]) -> Classification:
         with metrics.CLASSIFICATION_SECONDS.time():
-            verdict = classify(comment.text, ruleset, history=history)
             current = model() if model is not None else None
-            if current is not None:
-                analysis = ruleset.normalizer.analyze(comment.text)
-                verdict = learned.combine(verdict, current, analysis, ruleset)
+            # the rules and the model in one pass (the verdict of ``learned.combine``)
+            verdict = learned.classify_with_model(comment.text, ruleset, current, history=history)
         return Classification(verdict.topic, verdict.to_json(), ruleset.version)
 
     return run
