@@ -272,6 +272,10 @@ topic_confirmations = Table(
 )
 
 
+PG_POOL_SIZE = 15  # PostgreSQL connections a process keeps open
+PG_POOL_OVERFLOW = 5  # and opens beyond them at a peak, closed again after use
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the pragmas SQLite needs for a worker and a web app side by side.
 
@@ -310,6 +314,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    # Keep the connections a busy process uses open: with SQLAlchemy's default of 5 kept and
+    # 10 more opened and closed on demand, a worker under load (or the web app with twenty
+    # staff) connected to PostgreSQL several times a second, each a new server process.
+    kwargs.setdefault("pool_size", PG_POOL_SIZE)
+    kwargs.setdefault("max_overflow", PG_POOL_OVERFLOW)
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -6,9 +6,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.pool import QueuePool
 
 from incident import migrate
-from incident.db import metadata
+from incident.db import make_engine, metadata
 
 
 def test_migrations_build_exactly_the_declared_schema(engine: Engine) -> None:
@@ -22,3 +23,23 @@ def test_upgrading_twice_is_harmless_and_reports_the_head_revision(engine: Engin
     head = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_current_head()
     assert head is not None
     assert migrate.current_revision(engine) == head
+
+
+def test_a_postgresql_engine_keeps_the_connections_a_busy_moment_opened(pg_database: str) -> None:
+    # each new connection is a new PostgreSQL server process: a worker under load must not
+    # open and close them several times a second
+    eng = make_engine(pg_database)
+    try:
+        held = [eng.connect() for _ in range(12)]
+        pids = {c.exec_driver_sql("SELECT pg_backend_pid()").scalar() for c in held}
+        for c in held:
+            c.close()
+        pool = eng.pool
+        assert isinstance(pool, QueuePool)
+        assert pool.checkedin() == 12  # none closed on the way back
+        again = [eng.connect() for _ in range(12)]
+        assert {c.exec_driver_sql("SELECT pg_backend_pid()").scalar() for c in again} == pids
+        for c in again:
+            c.close()
+    finally:
+        eng.dispose()
