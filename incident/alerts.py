@@ -232,15 +232,18 @@ def find_mass_issues(engine: Engine, now: datetime, threshold: int) -> list[Mass
         return []
     i, c = db.incidents.c, db.comments.c
     with engine.connect() as conn:
-        rows = conn.execute(
+        # on the opened_at index: ordered by id, PostgreSQL walked the primary key back through
+        # every older incident whenever the day held fewer than MASS_SCAN open ones
+        window = conn.execute(
             select(
                 i.id, i.platform, i.community, i.topic, i.due_at, c.text, c.author_name, c.author_id
             )
             .join(db.comments, c.id == i.comment_id)
-            .where(i.status == IncidentStatus.OPEN.value, i.created_at >= now - MASS_WINDOW)
-            .order_by(i.id.desc())
+            .where(i.status == IncidentStatus.OPEN.value, i.opened_at >= now - MASS_WINDOW)
+            .order_by(i.opened_at.desc())
             .limit(MASS_SCAN)
         ).all()
+    rows = sorted(window, key=lambda r: r.id, reverse=True)  # the newest first
     by_key: dict[str, list[Any]] = {}
     names: dict[str, str] = {}
     authors: dict[str, set[tuple[str, str]]] = {}
