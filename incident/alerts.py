@@ -93,9 +93,7 @@ def format_message(
             f"«{topic}»: "
             f"срок {due_local:%d.%m %H:%M}, {when}"
         )
-        lines.append(f"  {item.author or 'Автор'}: {_snippet(item.text)}")
-        if base_url:
-            lines.append(f"  {base_url.rstrip('/')}/incidents/{item.id}")
+        _author_and_link(lines, item, base_url)
     if n > MAX_LISTED:
         lines.append(f"…и ещё {count(n - MAX_LISTED, APPEALS)}")
     return subject, "\n".join(lines)
@@ -275,6 +273,13 @@ def find_mass_issues(engine: Engine, now: datetime, threshold: int) -> list[Mass
     return sorted(issues, key=lambda m: (-len(m.items), m.key))
 
 
+def _author_and_link(lines: list[str], item: Any, base_url: str | None) -> None:
+    """An item's author and text under its line of a message, and its card's link."""
+    lines.append(f"  {item.author or 'Автор'}: {_snippet(item.text)}")
+    if base_url:
+        lines.append(f"  {base_url.rstrip('/')}/incidents/{item.id}")
+
+
 def format_mass_message(
     issue: MassIssue, base_url: str | None = None, labels: Mapping[str, str] | None = None
 ) -> tuple[str, str]:
@@ -287,9 +292,7 @@ def format_mass_message(
     for item in issue.items[:MAX_LISTED]:
         topic = names.get(item.topic or UNCLASSIFIED, item.topic or "без темы")
         lines.append(f"• №{item.id}, {platform_title(item.platform)}, «{topic}»")
-        lines.append(f"  {item.author or 'Автор'}: {_snippet(item.text)}")
-        if base_url:
-            lines.append(f"  {base_url.rstrip('/')}/incidents/{item.id}")
+        _author_and_link(lines, item, base_url)
     if n > MAX_LISTED:
         lines.append(f"…и ещё {count(n - MAX_LISTED, APPEALS)}")
     return subject, "\n".join(lines)

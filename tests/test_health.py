@@ -6,6 +6,7 @@ warning step, a schema behind)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -62,8 +63,9 @@ def vk_source(fake_vk: FakeVk) -> VkSource:
     )
 
 
-@pytest.fixture
-def running_worker(engine: Engine, fake_vk: FakeVk) -> Iterator[Worker]:
+@contextmanager
+def worker_on(engine: Engine, fake_vk: FakeVk) -> Iterator[Worker]:
+    """A started worker polling the fake VK, its heartbeat every 0.2 s; stopped on leaving."""
     source = vk_source(fake_vk)
     worker = Worker(
         engine,
@@ -78,6 +80,12 @@ def running_worker(engine: Engine, fake_vk: FakeVk) -> Iterator[Worker]:
     finally:
         worker.stop(timeout=5)
         source.close()
+
+
+@pytest.fixture
+def running_worker(engine: Engine, fake_vk: FakeVk) -> Iterator[Worker]:
+    with worker_on(engine, fake_vk) as worker:
+        yield worker
 
 
 def test_without_a_running_worker_health_names_the_problem_and_exits_1(
@@ -189,23 +197,13 @@ def test_a_failing_repeat_step_is_reported_from_the_workers_heartbeat(
     # the grouping of repeats cannot read its list (a damaged database): monitoring hears of it
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE repeat_pending RENAME TO repeat_pending_away"))
-    source = vk_source(fake_vk)
-    worker = Worker(
-        engine,
-        [source],
-        WorkerConfig(sweep_interval=60, outbox_interval=0.2),
-        Ingestion(deadline=calendar_hours(8)),
-        heartbeat_interval=0.2,
-    )
-    worker.start()
     try:
-        assert wait_for(lambda: verdicts(engine, config).get("repeats") is False, 10)
-        checks = {c.name: c for c in health.check_health(engine, config, datetime.now(UTC))}
-        assert checks["repeats"].detail.startswith("grouping of repeats failed on ")
-        assert "repeat_pending" in checks["repeats"].detail
-        assert worker.problem() is None  # the worker goes on; the step is tried again
+        with worker_on(engine, fake_vk) as worker:
+            assert wait_for(lambda: verdicts(engine, config).get("repeats") is False, 10)
+            checks = {c.name: c for c in health.check_health(engine, config, datetime.now(UTC))}
+            assert checks["repeats"].detail.startswith("grouping of repeats failed on ")
+            assert "repeat_pending" in checks["repeats"].detail
+            assert worker.problem() is None  # the worker goes on; the step is tried again
     finally:
-        worker.stop(timeout=5)
-        source.close()
         with engine.begin() as conn:
             conn.execute(text("ALTER TABLE repeat_pending_away RENAME TO repeat_pending"))
