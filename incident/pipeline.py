@@ -219,6 +219,11 @@ def _ingest_listened(
     return result
 
 
+class CommitterStopped(RuntimeError):
+    """The worker is stopping: a batch handed to the committer was not committed (its cursors
+    were not saved either, so the next start reads it again)."""
+
+
 class GroupCommitter:
     """Commits the batches of many live listeners in shared transactions, on a few threads of
     its own.
@@ -260,7 +265,7 @@ class GroupCommitter:
         """Commit ``batch`` with ``source``'s success; blocks until it is committed. Raises
         what its commit raised (a ``SQLAlchemyError`` for the database), or ``TimeoutError``."""
         if self._stopped.is_set():
-            raise RuntimeError("the committer has stopped")
+            raise CommitterStopped("the committer has stopped")
         done: Future[IngestResult] = Future()
         self._queue.put((source, batch, done))
         return done.result(timeout)
@@ -329,7 +334,7 @@ class GroupCommitter:
             if item is None:
                 signals += 1
             else:
-                item[2].set_exception(RuntimeError("the committer has stopped"))
+                item[2].set_exception(CommitterStopped("the committer has stopped"))
         for _ in range(signals):
             self._queue.put(None)
 
@@ -356,6 +361,7 @@ def listen_once(
     a transaction of this step's own."""
     outcome = StepOutcome()
     needs_sweep = False
+    abandoned = False
 
     def work() -> None:
         nonlocal needs_sweep
@@ -366,7 +372,12 @@ def listen_once(
             current = dict(cursors)
         batch = source.listen_once(current)
         if committer is not None:
-            result = committer.commit(source, batch)
+            try:
+                result = committer.commit(source, batch)
+            except CommitterStopped:
+                nonlocal abandoned
+                abandoned = True  # the worker is stopping: nothing to record, no fault
+                return
         else:
             with engine.begin() as conn:
                 result = _ingest_listened(conn, source, batch, clock(), ingestion)
@@ -378,6 +389,8 @@ def listen_once(
         needs_sweep = batch.needs_sweep
 
     _guard(source, outcome, work)
+    if abandoned:
+        return outcome
     if outcome.error is not None or not needs_sweep or should_stop():
         _record(engine, source, clock, outcome)
         return outcome

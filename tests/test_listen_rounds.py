@@ -90,6 +90,23 @@ def test_a_round_that_failed_hands_on_no_cursors(
     assert failed.cursors is None  # the next round reads them from the database again
 
 
+def test_a_round_cut_short_by_the_worker_stopping_is_no_fault_of_the_source(
+    engine: Engine, fake_vk: FakeVk, source: VkSource, clock: FakeClock
+) -> None:
+    # a clean stop (systemd restarting the service) must not log crashes nor mark sources
+    first = pipeline.listen_once(engine, source, clock, INGESTION)
+    assert first.error is None
+    post = fake_vk.add_post(GID, "Пост")
+    fake_vk.add_comment(GID, post, 1001, "Магазин не вернул деньги за брак")
+    committer = GroupCommitter(engine, INGESTION, clock)
+    committer.stop()
+    cut = pipeline.listen_once(engine, source, clock, INGESTION, committer=committer)
+    assert (cut.error, cut.result.stored, cut.cursors) == (None, 0, None)
+    with engine.connect() as conn:
+        assert inbox.source_states(conn)[source.name].state == SourceState.OK.value
+    assert pipeline.listen_once(engine, source, clock, INGESTION).result.stored == 1  # read again
+
+
 def comment_change(n: int, community: str = str(GID)) -> CommentChange:
     comment = Comment(
         platform=Platform.VK,
