@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 
 from incident import db, inbox
 from incident.inbox import calendar_hours
 from incident.models import Batch, ChangeKind, Comment, CommentChange, IncidentStatus, Platform
 from tests.conftest import FakeClock
+from tests.world import topic_classifier
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 POLICY = calendar_hours(8)
@@ -78,6 +79,103 @@ def test_replaying_the_same_comments_stores_nothing_twice(engine: Engine) -> Non
     assert (again.stored, again.incidents, again.duplicates) == (0, 0, 2)
     assert count(engine, db.comments) == 2
     assert count(engine, db.incidents) == 2
+
+
+def _statements(engine: Engine, work: Any) -> tuple[Any, int]:
+    """``work(conn)`` in a transaction; its result and the statements it sent."""
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    with engine.begin() as conn:
+        event.listen(conn, "before_cursor_execute", record)
+        try:
+            result = work(conn)
+        finally:
+            event.remove(conn, "before_cursor_execute", record)
+    return result, len(sent)
+
+
+def _community_batch(community: str, first_id: int, *, event: str | None = None) -> Batch:
+    changes = tuple(
+        new(
+            comment(first_id + k, community=community, author_id=f"a{community}"),
+            event_id=f"{event}-{k}" if event else None,
+        )
+        for k in range(3)
+    )
+    return Batch(changes, {"longpoll": f"ts-{first_id}"})
+
+
+def test_many_sources_batches_cost_the_statements_of_one_and_each_gets_its_own_result(
+    engine: Engine,
+) -> None:
+    def group(conn: Any, items: list[tuple[str, Batch]]) -> list[Any]:
+        return inbox.ingest_group(
+            conn, items, T0, deadline=POLICY, classify=topic_classifier("trade")
+        )
+
+    one, alone = _statements(engine, lambda conn: group(conn, [("vk-0", _community_batch("0", 1))]))
+    items = [(f"vk-{n}", _community_batch(str(n), 100 * n, event=f"e{n}")) for n in range(1, 21)]
+    results, together = _statements(engine, lambda conn: group(conn, items))
+    # the event ids, comments, histories, incidents, audit, repeat list and cursors of twenty
+    # sources: the same statements as one source's batch, plus the event ids' one
+    assert together == alone + 1
+    assert [(r.stored, r.incidents, r.duplicates) for r in one] == [(3, 3, 0)]
+    assert [(r.stored, r.incidents, r.duplicates) for r in results] == [(3, 3, 0)] * 20
+    with engine.connect() as conn:
+        incidents = conn.execute(select(db.incidents.c.community, db.incidents.c.source)).all()
+        cursors = {r.source: r.value for r in conn.execute(select(db.cursors))}
+    sources = {r.community: r.source for r in incidents}
+    assert len(incidents) == 63
+    assert sources == {str(n): f"vk-{n}" for n in range(21)}
+    assert cursors == {"vk-0": "ts-1", **{f"vk-{n}": f"ts-{100 * n}" for n in range(1, 21)}}
+    # replayed, with one source's batch new: only that one stores, the others are duplicates
+    replay = [*items[:5], ("vk-99", _community_batch("99", 9900, event="e99"))]
+    with engine.begin() as conn:
+        again = group(conn, replay)
+    assert [(r.stored, r.duplicates) for r in again] == [(0, 3)] * 5 + [(3, 0)]
+
+
+def test_a_group_applies_each_sources_changes_in_their_order_and_its_snapshots_after_them(
+    engine: Engine,
+) -> None:
+    ingest(engine, new(comment(1)))
+    edited = comment(1, text="Магазин вернул деньги, спасибо")
+    later = comment(2, community="43", author_id="77", text="Кафе отравило ребёнка")
+    with engine.begin() as conn:
+        a, b = inbox.ingest_group(
+            conn,
+            [
+                (
+                    "vk-test",
+                    Batch(
+                        (
+                            CommentChange(ChangeKind.EDIT, Platform.VK, "42", "1", "7", edited),
+                            new(comment(3)),
+                            CommentChange(ChangeKind.DELETE, Platform.VK, "42", "3", "7"),
+                        ),
+                        {},
+                    ),
+                ),
+                ("vk-other", Batch((new(later),), {})),
+            ],
+            T0,
+            deadline=POLICY,
+        )
+    assert (a.updated, a.stored, b.stored) == (2, 1, 1)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(db.comments.c.external_id, db.comments.c.text, db.comments.c.deleted).order_by(
+                db.comments.c.id
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("1", "Магазин вернул деньги, спасибо", False),
+        ("3", "Магазин не принимает возврат", True),
+        ("2", "Кафе отравило ребёнка", False),
+    ]
 
 
 def test_a_repeated_push_event_is_ignored_by_its_event_id(engine: Engine) -> None:

@@ -64,7 +64,7 @@ from incident.inbox.drafts import (
     viewers,
 )
 from incident.inbox.errors import ActionRefused, ReplyNotAllowed
-from incident.inbox.ingest import ingest
+from incident.inbox.ingest import ingest, ingest_group
 from incident.inbox.outbox import (
     MAX_REPLY,
     ClaimedReply,
@@ -99,6 +99,7 @@ from incident.inbox.sources import (
     load_cursors,
     record_source_error,
     record_source_success,
+    record_sources_success,
     release_owner,
     release_source,
     save_cursors,
@@ -156,6 +157,7 @@ __all__ = [
     "group_of",
     "in_peoples_hands",
     "ingest",
+    "ingest_group",
     "lease_owners",
     "leave_card",
     "link_pending_repeats",
@@ -170,6 +172,7 @@ __all__ = [
     "reclassify_open",
     "record_source_error",
     "record_source_success",
+    "record_sources_success",
     "record_worker_beat",
     "release",
     "release_deadline_marks",

@@ -23,15 +23,14 @@ from incident.inbox.contracts import (
     no_classification,
     no_figures,
 )
-from incident.inbox.new_comments import store_new
+from incident.inbox.new_comments import NewComment, store_new
 from incident.inbox.retention import is_removed
-from incident.inbox.sources import save_cursors
+from incident.inbox.sources import save_cursors_of
 from incident.inbox.storable import storable_batch
 from incident.models import (
     WORKER,
     Batch,
     ChangeKind,
-    Comment,
     CommentChange,
     IncidentStatus,
     PostSnapshot,
@@ -86,57 +85,93 @@ def ingest(
     of the stored comments, ``incidents`` opened one, ``follow_ups`` joined one, ``answered``
     answered one.
     """
-    batch = storable_batch(batch)  # no character a database refuses can fail the batch
-    result = IngestResult()
-    pending_new: list[Comment] = []  # consecutive NEW changes, stored together
+    return ingest_group(
+        conn, [(source, batch)], now, deadline=deadline, classify=classify, figures=figures
+    )[0]
+
+
+def ingest_group(
+    conn: Connection,
+    items: Sequence[tuple[str, Batch]],
+    now: datetime,
+    *,
+    deadline: DeadlinePolicy,
+    classify: Classifier = no_classification,
+    figures: ResponseFigures = no_figures,
+) -> list[IngestResult]:
+    """``ingest`` for several sources' batches at once, in the caller's transaction: one result
+    per item, in order, each as ``ingest`` would give it for that batch alone.
+
+    The statements are shared: the group's event ids are recorded in one statement, its
+    consecutive new comments stored together whatever their source (a few statements for the
+    lot), and its cursors saved in one. A group of live listeners' rounds costs about as many
+    round trips as one of them did. Changes are applied in the items' order, so two batches
+    of one source keep theirs; a batch's snapshots come right after its changes."""
+    batches = [(source, storable_batch(batch)) for source, batch in items]
+    results = [IngestResult() for _ in batches]
+    pending_new: list[NewComment] = []  # consecutive NEW changes, stored together
 
     def flush() -> None:
         if pending_new:
-            store_new(conn, source, pending_new, now, deadline, classify, result, figures)
+            store_new(conn, pending_new, now, deadline, classify, figures)
             pending_new.clear()
 
-    first = _first_sightings(conn, source, batch.changes, now)
-    for change in batch.changes:
-        if change.event_id is not None and not first.pop(change.event_id, False):
-            result.duplicates += 1  # seen in an earlier batch, or earlier in this one
-            continue
-        if change.kind is ChangeKind.NEW:
-            assert change.comment is not None
-            pending_new.append(change.comment)
-            continue
-        flush()
-        if change.kind is ChangeKind.EDIT:
-            _apply_edit(conn, source, change, now, deadline, classify, result, figures)
-        else:
-            _apply_delete_or_restore(conn, source, change, now, deadline, classify, result, figures)
+    first = _first_sightings(conn, batches, now)
+    for (source, batch), result in zip(batches, results, strict=True):
+        for change in batch.changes:
+            if change.event_id is not None and not first.pop((source, change.event_id), False):
+                result.duplicates += 1  # seen in an earlier batch, or earlier in this one
+                continue
+            if change.kind is ChangeKind.NEW:
+                assert change.comment is not None
+                pending_new.append(NewComment(source, change.comment, result))
+                continue
+            flush()
+            if change.kind is ChangeKind.EDIT:
+                _apply_edit(conn, source, change, now, deadline, classify, result, figures)
+            else:
+                _apply_delete_or_restore(
+                    conn, source, change, now, deadline, classify, result, figures
+                )
+        if batch.snapshots:
+            flush()
+            for snapshot in batch.snapshots:
+                result.updated += _apply_snapshot(conn, snapshot, now)
     flush()
-    for snapshot in batch.snapshots:
-        result.updated += _apply_snapshot(conn, snapshot, now)
-    save_cursors(conn, source, batch.cursors, now)
-    return result
+    save_cursors_of(conn, [(source, batch.cursors) for source, batch in batches], now)
+    return results
 
 
 def _first_sightings(
-    conn: Connection, source: str, changes: Sequence[CommentChange], now: datetime
-) -> dict[str, bool]:
-    """Record the batch's event ids as seen, in one statement; the ids seen for the first
-    time, each mapped to True (the caller pops each id at its first change)."""
-    ids = list(dict.fromkeys(c.event_id for c in changes if c.event_id is not None))
-    first: dict[str, bool] = {}
-    for start in range(0, len(ids), SEEN_CHUNK):
+    conn: Connection, batches: Sequence[tuple[str, Batch]], now: datetime
+) -> dict[tuple[str, str], bool]:
+    """Record the batches' event ids as seen, in one statement (a few for thousands); the
+    (source, event id) pairs seen for the first time, each mapped to True (the caller pops each
+    pair at its first change)."""
+    keys = list(
+        dict.fromkeys(
+            (source, c.event_id)
+            for source, batch in batches
+            for c in batch.changes
+            if c.event_id is not None
+        )
+    )
+    first: dict[tuple[str, str], bool] = {}
+    c = db.seen_events.c
+    for start in range(0, len(keys), SEEN_CHUNK):
         stmt = (
             upsert(conn, db.seen_events)
             .values(
                 [
                     {"source": source, "event_id": x, "seen_at": now}
-                    for x in ids[start : start + SEEN_CHUNK]
+                    for source, x in keys[start : start + SEEN_CHUNK]
                 ]
             )
             .on_conflict_do_nothing()
-            .returning(db.seen_events.c.event_id)
+            .returning(c.source, c.event_id)
         )
         # RETURNING, not rowcount: psycopg reports -1 for a conflicting INSERT ... DO NOTHING.
-        first.update(dict.fromkeys(conn.execute(stmt).scalars(), True))
+        first.update(((r.source, r.event_id), True) for r in conn.execute(stmt))
     return first
 
 
@@ -171,7 +206,9 @@ def _apply_edit(
     assert change.comment is not None
     row = _comment_row(conn, change)
     if row is None:  # an edit of a comment we never saw: it is new to us
-        store_new(conn, source, [change.comment], now, deadline, classify, result, figures)
+        store_new(
+            conn, [NewComment(source, change.comment, result)], now, deadline, classify, figures
+        )
         return
     if is_removed(row.text):
         result.duplicates += 1  # its personal data was removed on purpose: never bring it back
@@ -225,7 +262,9 @@ def _apply_delete_or_restore(
     row = _comment_row(conn, change)
     if row is None:
         if not deleting and change.comment is not None:
-            store_new(conn, source, [change.comment], now, deadline, classify, result, figures)
+            store_new(
+                conn, [NewComment(source, change.comment, result)], now, deadline, classify, figures
+            )
         else:
             result.duplicates += 1  # a delete of something we never stored: nothing to do
         return

@@ -4,11 +4,12 @@ and record the community's own comments as answers. Called by ``ingest`` only.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 
 from incident import db
 from incident.inbox._sql import upsert
@@ -26,23 +27,38 @@ from incident.models import PLATFORM_ACTOR, WORKER, Comment, IncidentStatus
 HISTORY_LIMIT = 20  # earlier comments per author handed to the classifier (flood detection)
 
 
+class NewComment(NamedTuple):
+    """A new comment to store, the source it came from and the result its batch counts in."""
+
+    source: str
+    comment: Comment
+    result: IngestResult
+
+
 def store_new(
     conn: Connection,
-    source: str,
-    comments: Sequence[Comment],
+    items: Sequence[NewComment],
     now: datetime,
     deadline: DeadlinePolicy,
     classify: Classifier,
-    result: IngestResult,
     figures: ResponseFigures,
 ) -> None:
-    """Store new comments in three statements (comments, incidents, audit events), whatever
-    their number; then let the community's own comments answer what they reply to, in order."""
-    by_key = {c.external_id: c for c in comments}
+    """Store new comments, of one source or several, in a few statements (comments, the
+    authors' earlier texts, incidents, audit events, the repeat step's list) whatever their
+    number; then let the community's own comments answer what they reply to, in order."""
+    by_key: dict[tuple[str, str, str], NewComment] = {}
+    for item in items:
+        c = item.comment
+        by_key[(c.platform.value, c.community, c.external_id)] = item
     stmt = (
         upsert(conn, db.comments)
         .on_conflict_do_nothing(index_elements=["platform", "community", "external_id"])
-        .returning(db.comments.c.id, db.comments.c.external_id)
+        .returning(
+            db.comments.c.id,
+            db.comments.c.platform,
+            db.comments.c.community,
+            db.comments.c.external_id,
+        )
     )
     rows: list[dict[str, Any]] = [
         {
@@ -63,60 +79,69 @@ def store_new(
             "raw": dict(c.raw),
             "updated_at": now,
         }
-        for c in by_key.values()
+        for c in (item.comment for item in by_key.values())
     ]
-    stored = {r.external_id: r.id for r in conn.execute(stmt, rows)}
-    result.duplicates += len(comments) - len(stored)
-    result.stored += len(stored)
-    # In batch order: top-level citizen comments are opened in bulk; a community comment (an
-    # answer) or a citizen's reply inside a thread is handled on its own, after what precedes it.
-    run: list[tuple[Comment, int]] = []
+    stored = {(r.platform, r.community, r.external_id): r.id for r in conn.execute(stmt, rows)}
+    counted: set[tuple[str, str, str]] = set()
+    for item in items:  # a comment stored now counts once; its repeats, and the known, are dups
+        c = item.comment
+        key = (c.platform.value, c.community, c.external_id)
+        if key in stored and key not in counted:
+            counted.add(key)
+            item.result.stored += 1
+        else:
+            item.result.duplicates += 1
+    # In order: top-level citizen comments are opened in bulk; a community comment (an answer)
+    # or a citizen's reply inside a thread is handled on its own, after what precedes it.
+    run: list[tuple[NewComment, int]] = []
 
     def flush() -> None:
-        _open_incidents(conn, source, run, now, deadline, classify, result)
+        _open_incidents(conn, run, now, deadline, classify)
         run.clear()
 
-    for c in by_key.values():
-        comment_id = stored.get(c.external_id)
+    for key, item in by_key.items():
+        comment_id = stored.get(key)
         if comment_id is None:
             continue
+        c = item.comment
         if not c.from_community and c.thread_root_id is None:
-            run.append((c, comment_id))
+            run.append((item, comment_id))
             continue
         flush()
         if c.from_community:
             if _record_platform_answer(conn, c, comment_id, now, figures):
-                result.answered += 1
+                item.result.answered += 1
         else:
-            _open_or_follow_up(conn, source, c, comment_id, now, deadline, classify, result)
+            _open_or_follow_up(conn, item, comment_id, now, deadline, classify)
     flush()
 
 
 def _open_incidents(
     conn: Connection,
-    source: str,
-    comments: Sequence[tuple[Comment, int]],
+    comments: Sequence[tuple[NewComment, int]],
     now: datetime,
     deadline: DeadlinePolicy,
     classify: Classifier,
-    result: IngestResult,
 ) -> list[int]:
     if not comments:
         return []
     incident_rows: list[dict[str, Any]] = []
     # the authors' earlier texts matter only to a classifier (its flood check)
     histories = (
-        {} if classify is no_classification else _author_histories(conn, [c for c, _ in comments])
+        {}
+        if classify is no_classification
+        else _author_histories(conn, [item.comment for item, _ in comments])
     )
-    for c, comment_id in comments:
-        verdict = classify(c, histories.get((c.author_id, c.external_id), ()))
+    for item, comment_id in comments:
+        c = item.comment
+        verdict = classify(c, histories.get(_history_key(c), ()))
         times = deadline(c, now, verdict.topic, verdict.urgent)
         incident_rows.append(
             {
                 "comment_id": comment_id,
                 "platform": c.platform.value,
                 "community": c.community,
-                "source": source,
+                "source": item.source,
                 "status": IncidentStatus.OPEN.value,
                 "topic": verdict.topic,
                 "verdict": dict(verdict.verdict) if verdict.verdict is not None else None,
@@ -129,12 +154,15 @@ def _open_incidents(
                 "updated_at": now,
             }
         )
-    opened = conn.execute(
+    # RETURNING in any order (a sorted one costs SQLite a statement per row): matched by comment
+    returned = conn.execute(
         insert(db.incidents).returning(
-            db.incidents.c.id, db.incidents.c.topic, sort_by_parameter_order=True
+            db.incidents.c.id, db.incidents.c.topic, db.incidents.c.comment_id
         ),
         incident_rows,
     ).all()
+    by_comment = {r.comment_id: r for r in returned}
+    opened = [(by_comment[comment_id], item) for item, comment_id in comments]
     conn.execute(
         insert(db.audit_events),
         [
@@ -143,61 +171,86 @@ def _open_incidents(
                 "actor": WORKER,
                 "incident_id": r.id,
                 "action": "opened",
-                "details": {"source": source, "topic": r.topic},
+                "details": {"source": item.source, "topic": r.topic},
             }
-            for r in opened
+            for r, item in opened
         ],
     )
-    result.incidents += len(opened)
-    note_opened(conn, [r.id for r in opened])
-    return [r.id for r in opened]
+    for item, _ in comments:
+        item.result.incidents += 1
+    ids = [r.id for r, _ in opened]
+    note_opened(conn, ids)
+    return ids
+
+
+def _history_key(c: Comment) -> tuple[str, str, str, str]:
+    return (c.platform.value, c.community, c.author_id, c.external_id)
 
 
 def _author_histories(
     conn: Connection, comments: Sequence[Comment]
-) -> dict[tuple[str, str], list[str]]:
-    """Each comment's author's earlier texts in this community, newest first, in one query."""
-    if not comments or comments[0].from_community:
+) -> dict[tuple[str, str, str, str], list[str]]:
+    """Each comment's author's earlier texts in its community, newest first (up to
+    ``HISTORY_LIMIT``), in one query whatever the number of communities."""
+    comments = [c for c in comments if not c.from_community]
+    if not comments:
         return {}
-    first = comments[0]
-    authors = {c.author_id for c in comments}
-    rows = conn.execute(
-        select(db.comments.c.author_id, db.comments.c.external_id, db.comments.c.text)
+    per_author = Counter((c.platform.value, c.community, c.author_id) for c in comments)
+    cc = db.comments.c
+    newest = (
+        func.row_number()
+        .over(partition_by=(cc.platform, cc.community, cc.author_id), order_by=cc.id.desc())
+        .label("n")
+    )
+    ranked = (
+        select(cc.platform, cc.community, cc.author_id, cc.external_id, cc.text, newest)
         .where(
-            db.comments.c.platform == first.platform.value,
-            db.comments.c.community == first.community,
-            db.comments.c.author_id.in_(authors),
+            cc.platform.in_({c.platform.value for c in comments}),
+            cc.author_id.in_({c.author_id for c in comments}),
+            cc.community.in_({c.community for c in comments}),
         )
-        .order_by(db.comments.c.id.desc())
-        .limit(HISTORY_LIMIT * len(authors) + len(comments))
+        .subquery()
+    )
+    # an author's comments of this group may be among the newest: read that many more
+    rows = conn.execute(
+        select(
+            ranked.c.platform,
+            ranked.c.community,
+            ranked.c.author_id,
+            ranked.c.external_id,
+            ranked.c.text,
+        )
+        .where(ranked.c.n <= HISTORY_LIMIT + max(per_author.values()))
+        .order_by(ranked.c.platform, ranked.c.community, ranked.c.author_id, ranked.c.n)
     ).all()
-    by_author: dict[str, list[tuple[str, str]]] = {}
+    by_author: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
     for r in rows:
-        by_author.setdefault(r.author_id, []).append((r.external_id, r.text))
-    result: dict[tuple[str, str], list[str]] = {}
+        key = (r.platform, r.community, r.author_id)
+        if key in per_author:  # the IN lists also match other pairings of the same values
+            by_author.setdefault(key, []).append((r.external_id, r.text))
+    result: dict[tuple[str, str, str, str], list[str]] = {}
     for c in comments:
-        texts = by_author.get(c.author_id, [])
+        texts = by_author.get((c.platform.value, c.community, c.author_id), [])
         # newest first: skip this comment and anything stored after it
         ids = [x for x, _ in texts]
         later = ids.index(c.external_id) + 1 if c.external_id in ids else 0
-        result[(c.author_id, c.external_id)] = [t for _, t in texts[later:]][:HISTORY_LIMIT]
+        result[_history_key(c)] = [t for _, t in texts[later:]][:HISTORY_LIMIT]
     return result
 
 
 def _open_or_follow_up(
     conn: Connection,
-    source: str,
-    c: Comment,
+    item: NewComment,
     comment_id: int,
     now: datetime,
     deadline: DeadlinePolicy,
     classify: Classifier,
-    result: IngestResult,
 ) -> None:
     """A citizen's comment inside a thread. If the same author already has an incident in this
     thread that is still open, this is a follow-up: it joins that incident and its clock. If
     that incident was answered (or closed), the follow-up opens a new incident with a new
     clock. Otherwise (someone else's thread) it is an incident of its own."""
+    c = item.comment
     previous = conn.execute(
         select(db.incidents.c.id, db.incidents.c.status)
         .join(db.comments, db.comments.c.id == db.incidents.c.comment_id)
@@ -215,11 +268,9 @@ def _open_or_follow_up(
     ).first()
     if previous is not None and previous.status == IncidentStatus.OPEN.value:
         audit(conn, now, WORKER, "follow_up", previous.id, comment=c.external_id)
-        result.follow_ups += 1
+        item.result.follow_ups += 1
         return
-    (incident_id,) = _open_incidents(
-        conn, source, [(c, comment_id)], now, deadline, classify, result
-    )
+    (incident_id,) = _open_incidents(conn, [(item, comment_id)], now, deadline, classify)
     if previous is not None:
         audit(conn, now, WORKER, "reopened_by_follow_up", incident_id, previous=previous.id)
 

@@ -28,6 +28,15 @@ def load_cursors(conn: Connection, source: str) -> dict[str, str]:
 def save_cursors(conn: Connection, source: str, values: Mapping[str, str], now: datetime) -> None:
     """Upsert ``values`` into ``source``'s cursors; keys not given keep their values.
     ``ingest`` calls this in the batch's transaction, so the cursors move with the data."""
+    save_cursors_of(conn, [(source, values)], now)
+
+
+def save_cursors_of(
+    conn: Connection, items: Sequence[tuple[str, Mapping[str, str]]], now: datetime
+) -> None:
+    """``save_cursors`` for several sources in one statement; where a source and key come
+    twice, the later value wins."""
+    values = {(source, k): v for source, cursors in items for k, v in cursors.items()}
     if not values:
         return
     stmt = upsert(conn, db.cursors)
@@ -37,7 +46,10 @@ def save_cursors(conn: Connection, source: str, values: Mapping[str, str], now: 
     )
     conn.execute(
         stmt,
-        [{"source": source, "key": k, "value": v, "updated_at": now} for k, v in values.items()],
+        [
+            {"source": source, "key": k, "value": v, "updated_at": now}
+            for (source, k), v in values.items()
+        ],
     )
 
 
@@ -49,16 +61,45 @@ def record_source_success(
 ) -> None:
     """Mark ``source`` healthy after a run: state ``ok``, last success (and last sweep if
     ``swept``) at ``now``, ``api_calls`` added to its total. The last error is kept."""
-    _upsert_status(
-        conn,
-        source,
-        platform,
-        now,
-        state=SourceState.OK.value,
-        last_success_at=now,
-        **({"last_sweep_at": now} if swept else {}),
-        api_calls_add=api_calls,
+    record_sources_success(conn, [(source, platform, api_calls)], now, swept=swept)
+
+
+def record_sources_success(
+    conn: Connection, runs: Sequence[tuple[str, str, int]], now: datetime, *, swept: bool
+) -> None:
+    """``record_source_success`` for several (source, platform, API calls) runs in one
+    statement; a source named twice has its calls added up."""
+    calls: dict[str, int] = {}
+    platforms: dict[str, str] = {}
+    for source, platform, api_calls in runs:
+        calls[source] = calls.get(source, 0) + api_calls
+        platforms[source] = platform
+    if not calls:
+        return
+    table = db.source_status
+    rows = [
+        {
+            "source": source,
+            "platform": platforms[source],
+            "state": SourceState.OK.value,
+            "last_success_at": now,
+            **({"last_sweep_at": now} if swept else {}),
+            "updated_at": now,
+            "api_calls": n,
+        }
+        for source, n in calls.items()
+    ]
+    stmt = upsert(conn, table)
+    changed = ["state", "last_success_at", *(["last_sweep_at"] if swept else [])]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["source"],
+        set_={
+            **{k: stmt.excluded[k] for k in changed},
+            "updated_at": now,
+            "api_calls": table.c.api_calls + stmt.excluded.api_calls,
+        },
     )
+    conn.execute(stmt, rows)
 
 
 def record_source_error(
