@@ -32,7 +32,7 @@ name is missing or does not look like a name) at the head of one answer written 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
@@ -215,33 +215,57 @@ class Earlier:
         index = len(self.signatures)
         self.signatures.append(sig)
         # token_sort_ratio is ratio on the sorted words: sorted once here, not at each search
-        self._texts.append(" ".join(sorted(sig.text.split())) if sig.words >= MIN_WORDS else "")
+        self._texts.append(comparable(sig))
         self._by_author.setdefault(sig.author, []).append(index)
         for key in sig.entities:
             self._by_entity.setdefault(key, []).append(index)
         for key in sig.names:
             self._by_name.setdefault(key, []).append(index)
 
-    def find(self, new: Signature, since: int = 0) -> int | None:
-        """The earliest of the comments from index ``since`` on that ``new`` repeats."""
+    @property
+    def texts(self) -> Sequence[str]:
+        """The compared form of each comment's text (its words sorted; "" when too short to
+        compare with others'), in order: what ``find`` searches with ``fuzz.ratio``."""
+        return self._texts
+
+    def find(
+        self,
+        new: Signature,
+        since: int = 0,
+        until: int | None = None,
+        text_hits: Iterable[int] | None = None,
+    ) -> int | None:
+        """The earliest of the comments from index ``since`` up to ``until`` (excluded; all by
+        default) that ``new`` repeats. ``text_hits``: the indices whose ``texts`` match
+        ``new``'s at ``OTHERS_SCORE`` or more, when the caller searched them already (for many
+        comments at once, see ``incident.inbox.repeats``); else they are searched here."""
+        end = len(self.signatures) if until is None else until
         maybe: set[int] = set(self._by_author.get(new.author, ()))
         for key in new.entities | new.names:  # as near_duplicate's shared organisations
             maybe.update(self._by_entity.get(key, ()))
         for key in new.entities:
             maybe.update(self._by_name.get(key, ()))
-        if new.words >= MIN_WORDS and len(self._texts) > since:
+        if text_hits is not None:
+            maybe.update(islice((i for i in text_hits if since <= i < end), MAX_HITS))
+        elif new.words >= MIN_WORDS and end > since:
             # the earliest copies, in order (a few, as numbers may still disagree)
             matches = process.extract_iter(
-                " ".join(sorted(new.text.split())),
-                self._texts[since:] if since else self._texts,
+                comparable(new),
+                self._texts[since:end] if since or end < len(self._texts) else self._texts,
                 scorer=fuzz.ratio,
                 score_cutoff=OTHERS_SCORE,
             )
             maybe.update(since + index for _, _, index in islice(matches, MAX_HITS))
         for index in sorted(maybe):
-            if index >= since and near_duplicate(new, self.signatures[index]):
+            if since <= index < end and near_duplicate(new, self.signatures[index]):
                 return index
         return None
+
+
+def comparable(sig: Signature) -> str:
+    """The form of ``sig``'s text that ``Earlier`` compares with ``fuzz.ratio``: its words
+    sorted (so the ratio is ``token_sort_ratio``), or "" when too short to compare."""
+    return " ".join(sorted(sig.text.split())) if sig.words >= MIN_WORDS else ""
 
 
 def personalise(text: str, author_name: str | None) -> str:

@@ -4,6 +4,7 @@ answered once, and the supervisors' alert when one organisation or address gathe
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from incident import db, inbox, pipeline
 from incident.alerts import find_mass_issues, mass_issues_once
 from incident.db import make_engine
 from incident.inbox import calendar_hours
+from incident.inbox.repeats import HIT_ROWS
 from incident.models import Batch, ChangeKind, Comment, CommentChange, Platform
 from incident.notify import NotifyError
 from incident.repeats import (
@@ -210,6 +212,63 @@ def test_ingest_only_notes_new_incidents_and_the_repeat_step_groups_them_in_bulk
         links = dict(conn.execute(select(db.incidents.c.id, db.incidents.c.repeat_of)).all())
     assert links == {first: None, second: first, third: first}
     assert pipeline.link_repeats_once(engine) == 0  # nothing new: nothing compared
+
+
+BASES = [
+    "купил в магазине на углу протухшее молоко и кассир отказался вернуть деньги",
+    "в поликлинике номер два нет талонов к терапевту уже третью неделю подряд",
+    "автобус сорок второго маршрута опять не пришёл утром люди опоздали на работу",
+    "управляющая компания не вывозит мусор со двора больше недели пахнет ужасно",
+    "в кафе на площади подали несвежий салат и официант нагрубил моей маме",
+    "интернет от провайдера пропадает каждый вечер а поддержка не отвечает",
+]
+
+
+def test_hundreds_pending_at_once_are_grouped_as_comparing_each_with_those_before_it(
+    engine: Engine, clock: FakeClock
+) -> None:
+    # more than one cdist block (HIT_ROWS texts), copies by others, an author repeating
+    # himself, short cries, and numbers that make the same words another matter
+    rng = random.Random(7)
+    changes = []
+    for n in range(HIT_ROWS + 200):
+        words = rng.choice(BASES).split()
+        if rng.random() < 0.3:
+            words.pop(rng.randrange(len(words)))
+        if rng.random() < 0.2:
+            words.append(str(rng.randint(1, 3)))
+        text = " ".join(words) if rng.random() < 0.9 else "безобразие!"
+        c = Comment(
+            platform=Platform.VK,
+            community=COMMUNITY,
+            post_id="7",
+            external_id=f"c{n}",
+            author_id=str(rng.randint(1, 400)),
+            text=text,
+            created_at=clock() - timedelta(minutes=1000 - n),
+        )
+        changes.append(
+            CommentChange(ChangeKind.NEW, c.platform, c.community, c.external_id, "7", c)
+        )
+    with engine.begin() as conn:
+        inbox.ingest(
+            conn, "vk-test", Batch(tuple(changes), {}), clock(), deadline=calendar_hours(8)
+        )
+    assert pipeline.link_repeats_once(engine, limit=10_000) > 0
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(db.incidents.c.id, db.incidents.c.repeat_of, db.comments.c.author_id)
+            .add_columns(db.comments.c.text, db.incidents.c.topic)
+            .join(db.comments, db.comments.c.id == db.incidents.c.comment_id)
+            .order_by(db.incidents.c.id)
+        ).all()
+    signatures = [signature(f"vk:{r.author_id}", r.text, r.topic) for r in rows]
+    heads: list[int] = []
+    for n, r in enumerate(rows):
+        found = find_repeat(signatures[n], signatures[:n])
+        heads.append(r.id if found is None else heads[found])
+    assert [r.repeat_of or r.id for r in rows] == heads
+    assert len(set(heads)) < len(rows) // 10  # a few groups, not hundreds of singles
 
 
 def test_one_worker_at_a_time_links_repeats_on_postgresql(pg_database: str) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import requests
 
 from incident.config import SourceConfig, WorkerConfig
-from incident.sources.http import RewritingSession
+from incident.sources.http import RewritingSession, Session
 from incident.sources.vk.calls import RetryPolicy
 from incident.sources.vk.config import VK_API_URL, VkSourceConfig
 from incident.sources.vk.names import NameCache
@@ -22,7 +22,7 @@ _SHARED_NAMES: dict[str, NameCache] = {}
 def vk_session_factory(api_url: str) -> Callable[[], requests.Session]:
     """Plain sessions for VK itself; sessions that rewrite VK's URL for a proxy or a fake."""
     if api_url == VK_API_URL:
-        return requests.Session
+        return Session
     return lambda: RewritingSession(VK_API_URL, api_url)
 
 
