@@ -191,7 +191,9 @@ def test_the_model_commands_train_list_roll_back_and_export(
 
 def test_the_worker_and_the_web_app_never_load_the_training_libraries() -> None:
     """The model is scored from plain data; numpy and scikit-learn stay out of their memory
-    (openpyxl would import numpy too, so it is imported only when a workbook is written)."""
+    (openpyxl would import numpy too, so it is imported only when a workbook is written). The
+    worker's repeat step alone loads numpy (9 MB), when it first runs: rapidfuzz's search of a
+    whole batch, which runs without the GIL, hands back its scores as a numpy matrix."""
     code = (
         "import sys, incident.cli, incident.commands.worker, incident.web.app, incident.daemon\n"
         "print(sorted(m for m in ('numpy', 'scipy', 'sklearn', 'openpyxl') if m in sys.modules))"

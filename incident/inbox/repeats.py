@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
-import numpy
 from rapidfuzz import fuzz, process
 from sqlalchemy import Connection, bindparam, delete, exists, insert, or_, select, text, update
 
@@ -146,6 +145,8 @@ def _text_hits(texts: Sequence[str], first: int) -> Iterator[list[int]]:
     One ``cdist`` call per ``HIT_ROWS`` texts: rapidfuzz compares them in C without the GIL, so
     the worker's listeners and committers run meanwhile (the same search a text at a time held
     the GIL for a fifth of the worker's time under load)."""
+    import numpy  # the worker's repeat step only (9 MB): not on the web app's import path
+
     for start in range(first, len(texts), HIT_ROWS):
         stop = min(start + HIT_ROWS, len(texts))
         scores = process.cdist(
