@@ -18,6 +18,7 @@ service manager restarts it (``run_until_signal``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import random
@@ -92,7 +93,7 @@ def dead_local_worker(
     id is not. Another host's worker, or one whose process may live, is never called dead."""
     host = socket.gethostname() if host is None else host
     own_pid = os.getpid() if own_pid is None else own_pid
-    match = re.fullmatch(re.escape(host) + r"-(\d+)-[0-9a-f]{8}", owner)
+    match = re.fullmatch(re.escape(host) + r"-(\d+)-[0-9a-f]{8}(?:-s\d+)?", owner)
     if match is None:
         return False
     pid = int(match.group(1))
@@ -315,17 +316,27 @@ class Worker:
         if job is not None and not self.stopping.is_set():
             job.modify(next_run_time=self.clock() + timedelta(seconds=seconds))
 
-    def drain_outbox(self) -> None:
-        """Post queued replies one at a time until none is due (at most 100 per call). Never
-        raises: the next run tries again."""
+    def sender_policies(self) -> list[ReplyPolicy]:
+        """One reply policy per sender thread (``config.reply_senders``): the first claims as
+        the worker itself, the others as ``<worker id>-s<n>``. Each sender resends only its own
+        claims left unrecorded, and a dead worker's senders are freed with it."""
+        first = self.reply_policy
+        return [first] + [
+            dataclasses.replace(first, worker_id=f"{first.worker_id}-s{n}")
+            for n in range(1, self.config.reply_senders)
+        ]
+
+    def drain_outbox(self, policy: ReplyPolicy | None = None) -> None:
+        """Post queued replies one at a time until none is due (at most 100 per call), as the
+        sender of ``policy`` (the worker's own by default). Never raises: the next run tries
+        again."""
+        policy = self.reply_policy if policy is None else policy
         rng = random.Random()
         try:
             for _ in range(100):  # bounded: let the scheduler breathe between drains
                 if self.stopping.is_set():
                     return
-                if not pipeline.send_one_reply(
-                    self.engine, self.sources, self.clock, self.reply_policy, rng
-                ):
+                if not pipeline.send_one_reply(self.engine, self.sources, self.clock, policy, rng):
                     self._part_went("outbox")
                     return
         except Exception as exc:
@@ -464,9 +475,9 @@ class Worker:
             pause = min(300.0, 2.0**failures) * random.uniform(0.5, 1.0)
             self.stopping.wait(pause)
 
-    def _outbox_loop(self) -> None:
+    def _outbox_loop(self, policy: ReplyPolicy) -> None:
         while not self.stopping.is_set():
-            self.drain_outbox()
+            self.drain_outbox(policy)
             self.stopping.wait(self.config.outbox_interval)
 
     def _repeats_loop(self) -> None:
@@ -518,7 +529,7 @@ class Worker:
         try:
             with self.engine.begin() as conn:
                 for owner in sorted(inbox.lease_owners(conn) | inbox.reply_claim_owners(conn)):
-                    if owner == self.worker_id or not dead_local_worker(owner):
+                    if owner.startswith(self.worker_id) or not dead_local_worker(owner):
                         continue
                     freed += inbox.release_owner(conn, owner)
                     inbox.expire_reply_claims(conn, owner, self.clock())
@@ -615,8 +626,11 @@ class Worker:
         # their own: never queued behind hundreds of sweeps in the scheduler's pool.
         parts: list[tuple[str, Callable[[], None]]] = [
             ("heartbeat", self._heartbeat_loop),
-            ("outbox", self._outbox_loop),
             ("repeats", self._repeats_loop),
+        ]
+        parts += [
+            ("outbox" if n == 0 else f"outbox-{n}", functools.partial(self._outbox_loop, policy))
+            for n, policy in enumerate(self.sender_policies())
         ]
         if self.listeners:
             parts += [(f"committer-{n}", self.committer.run) for n in range(self.committer.threads)]

@@ -31,6 +31,7 @@ from incident.sources.fakes.vk_server import FakeVk
 from incident.sources.vk import RetryPolicy, VkSource
 from tests.conftest import PG_ADMIN_URL
 from tests.test_process import GID, stored_ids, wait_for
+from tests.world import add_incident, send_reply
 
 INGESTION = Ingestion(deadline=calendar_hours(8))
 
@@ -88,6 +89,9 @@ def test_a_worker_of_this_host_is_dead_when_its_process_is_gone_or_its_pid_is_ou
     # another host's worker, or an id we cannot read, is never called dead
     assert not dead_local_worker("server-2-200-0123abcd", host=host, own_pid=1, alive=alive)
     assert not dead_local_worker("server-1-0123abcd", host=host, own_pid=1, alive=alive)
+    # a dead worker's second and third reply senders are dead with it
+    assert dead_local_worker("server-1-200-0123abcd-s2", host=host, own_pid=1, alive=alive)
+    assert not dead_local_worker("server-1-300-0123abcd-s2", host=host, own_pid=1, alive=alive)
 
 
 def test_a_restarted_worker_frees_its_dead_predecessors_lease_and_polls_at_once(
@@ -285,6 +289,74 @@ def test_a_database_outage_kills_no_thread_and_intake_catches_up_when_it_returns
     finally:
         worker.stop(timeout=5)
         source.close()
+
+
+# --- replies posted by several senders ------------------------------------------------------
+
+
+class SlowPlatform:
+    """A platform that takes its time over each reply and counts the replies in flight."""
+
+    name = "vk-42"  # the source tests.world's incidents come from
+    platform = Platform.VK
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.most_at_once = 0
+        self.posted: list[int] = []
+
+    def sweep(self, cursors: Mapping[str, str], *, full: bool = False) -> Iterator[Batch]:
+        yield Batch()
+
+    def listen_once(self, cursors: Mapping[str, str]) -> Batch:
+        return Batch()
+
+    def post_reply(self, reply: Any) -> PostedReply:
+        with self._lock:
+            self.in_flight += 1
+            self.most_at_once = max(self.most_at_once, self.in_flight)
+        time.sleep(0.3)
+        with self._lock:
+            self.in_flight -= 1
+            self.posted.append(reply.outbox_id)
+        return PostedReply(f"reply-{reply.outbox_id}")
+
+    def close(self) -> None:
+        pass
+
+
+def test_three_senders_post_replies_at_once_and_each_reply_exactly_once(engine: Engine) -> None:
+    # under load one sender at a time fell behind the staff; each sender claims its own
+    now = datetime.now(UTC)
+    queued = []
+    for n in range(9):
+        incident = add_incident(engine, now, f"Жалоба {n}", external_id=f"c{n}", author_id=str(n))
+        assert incident is not None
+        with engine.begin() as conn:
+            queued.append(send_reply(conn, incident, "Проверим.", "anna", now))
+    platform = SlowPlatform()
+    worker = Worker(
+        engine,
+        [platform],
+        WorkerConfig(sweep_interval=3600, outbox_interval=0.1, reply_senders=3),
+        INGESTION,
+    )
+    worker.start()
+    try:
+        assert wait_for(lambda: len(platform.posted) == 9)
+    finally:
+        worker.stop(timeout=5)
+    assert sorted(platform.posted) == sorted(queued)
+    assert platform.most_at_once == 3
+    with engine.connect() as conn:
+        rows = conn.execute(select(db.outbox.c.status, db.outbox.c.claimed_by)).all()
+    assert {r.status for r in rows} == {"posted"}
+    assert {r.claimed_by for r in rows} <= {
+        worker.worker_id,
+        f"{worker.worker_id}-s1",
+        f"{worker.worker_id}-s2",
+    }
 
 
 # --- a part of the worker that dies --------------------------------------------------------

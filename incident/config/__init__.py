@@ -125,6 +125,7 @@ class WorkerConfig:
     full_sweep_interval: float = 3600.0  # seconds between complete re-reads of a source
     outbox_interval: float = 2.0  # seconds between outbox checks when idle
     reply_lease: float = 120.0  # seconds a claimed reply stays claimed
+    reply_senders: int = 3  # replies posted at once (each sender claims its own)
     reply_attempts: int = 8  # transient failures before a reply is marked failed
     retry_attempts: int = 5  # per API call, inside a source
     retry_initial: float = 1.0
@@ -282,6 +283,7 @@ _WORKER_KEYS = (
     "full_sweep_interval_seconds",
     "outbox_interval_seconds",
     "reply_lease_seconds",
+    "reply_senders",
     "reply_attempts",
     "retry_attempts",
     "retry_initial_seconds",
@@ -335,6 +337,7 @@ def _parse(
         full_sweep_interval=w.number("full_sweep_interval_seconds", 3600.0, low=60.0),
         outbox_interval=w.number("outbox_interval_seconds", 2.0, low=0.05),
         reply_lease=w.number("reply_lease_seconds", 120.0, low=1.0),
+        reply_senders=w.integer("reply_senders", 3, low=1, high=16),
         reply_attempts=w.integer("reply_attempts", 8, low=1, high=1000),
         retry_attempts=w.integer("retry_attempts", 5, low=1, high=100),
         retry_initial=w.number("retry_initial_seconds", 1.0),
