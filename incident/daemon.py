@@ -326,11 +326,13 @@ class Worker:
             for n in range(1, self.config.reply_senders)
         ]
 
-    def drain_outbox(self, policy: ReplyPolicy | None = None) -> None:
+    def _is_own(self, owner: str) -> bool:
+        """Whether ``owner`` is this worker or one of its reply senders."""
+        return owner == self.worker_id or owner.startswith(f"{self.worker_id}-s")
+
+    def drain_outbox(self, policy: ReplyPolicy) -> None:
         """Post queued replies one at a time until none is due (at most 100 per call), as the
-        sender of ``policy`` (the worker's own by default). Never raises: the next run tries
-        again."""
-        policy = self.reply_policy if policy is None else policy
+        sender of ``policy``. Never raises: the next run tries again."""
         rng = random.Random()
         try:
             for _ in range(100):  # bounded: let the scheduler breathe between drains
@@ -529,7 +531,7 @@ class Worker:
         try:
             with self.engine.begin() as conn:
                 for owner in sorted(inbox.lease_owners(conn) | inbox.reply_claim_owners(conn)):
-                    if owner.startswith(self.worker_id) or not dead_local_worker(owner):
+                    if self._is_own(owner) or not dead_local_worker(owner):
                         continue
                     freed += inbox.release_owner(conn, owner)
                     inbox.expire_reply_claims(conn, owner, self.clock())
