@@ -1,4 +1,9 @@
-"""the incidents with a posted move to private or redirect, by when they were opened
+"""a page's queue by community id; the incidents with a move or redirect, by opening time
+
+The queue of one page filters on source = X OR community = X. The source had its index
+(0009); the community's open incidents were read from the statistics' covering index, whose
+first column is the opening time: 217 ms a count at a million incidents, on every request of a
+page's queue. ix_incidents_community_queue serves it as the source's index does.
 
 The statistics' per-person figures count each person's moves and redirects of the days they
 read again: they find those incidents first and then their outbox rows. Found by the opening
@@ -25,6 +30,7 @@ MOVED = sa.text("moves_to_private > 0 OR redirects > 0")
 
 
 def upgrade() -> None:
+    op.create_index("ix_incidents_community_queue", "incidents", ["community", "status", "due_at"])
     op.create_index(
         "ix_incidents_moved",
         "incidents",
@@ -36,3 +42,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_incidents_moved", table_name="incidents")
+    op.drop_index("ix_incidents_community_queue", table_name="incidents")
