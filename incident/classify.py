@@ -55,7 +55,7 @@ _NOT_A_PERSON = frozenset(
         "сегодня вчера опять снова теперь потом сначала блин ладно итак однако впрочем"
     ).split()
 )
-_WORD_CACHE_LIMIT = 200_000
+_WORD_CACHE_LIMIT = 50_000  # words as written -> rule stem and flags: at most about 8 MB
 
 
 _ROUNDED: dict[float, float] = {}  # round3 of the weights and scores seen; bounded

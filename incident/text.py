@@ -110,7 +110,7 @@ _LAT_RE = re.compile(r"[a-z]")
 _EMOJI_RE = re.compile(
     "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d\U0001f1e6-\U0001f1ff]"
 )
-_CACHE_LIMIT = 200_000
+_CACHE_LIMIT = 50_000  # words as written -> (form, stem): at most about 10 MB; cleared when full
 _MATCH_SPAN = re.Match.span
 _MATCH_GROUP = re.Match.group
 
