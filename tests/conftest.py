@@ -8,6 +8,7 @@ reachable the PostgreSQL half is skipped on a developer's machine and FAILS in C
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -63,13 +64,30 @@ def pg_database() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session: each test gets a copy (migrating a
+    new file took about 0.4 s of every SQLite test)."""
+    path = tmp_path_factory.mktemp("template") / "migrated.sqlite3"
+    eng = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(eng)
+    raw = eng.raw_connection()  # outside a transaction: everything into the main file, which
+    try:  # is all the copy takes
+        raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
+    eng.dispose()
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A migrated, empty database: a fresh SQLite file, or the session's PostgreSQL database
-    emptied before the test."""
+    """A migrated, empty database: a fresh SQLite file (a copy of the session's migrated one),
+    or the session's PostgreSQL database emptied before the test."""
     if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'test.sqlite3'}")
-        migrate.upgrade(eng)
+        path = tmp_path / "test.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        eng = make_engine(f"sqlite:///{path}")
     else:
         url = request.getfixturevalue("pg_database")
         eng = make_engine(url)
