@@ -6,7 +6,7 @@ import argparse
 import secrets
 import sys
 
-from incident.commands.common import database, load
+from incident.commands.common import database, load, settle_heap
 from incident.config import Config
 from incident.web import WebSettings, create_app
 from incident.web.auth import SecretError, load_secret
@@ -65,6 +65,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     with database(config) as engine:
         web = create_app(engine, settings)
         apply_reply_values(web.state.suggestions, config)
+        settle_heap()
         uvicorn.run(
             web,
             host=args.host,

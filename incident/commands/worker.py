@@ -8,7 +8,7 @@ import sys
 from prometheus_client import start_http_server
 
 from incident import metrics, pipeline, training, wiring
-from incident.commands.common import EXIT_FAILURE, EXIT_OK, database, load
+from incident.commands.common import EXIT_FAILURE, EXIT_OK, database, load, settle_heap
 from incident.config import ConfigError
 from incident.daemon import Worker, WorkerDied, utc_now
 from incident.notify import build_notifiers
@@ -56,6 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             train_interval=config.model.train_interval_hours * 3600,
             refresh_model=model.refresh,
         )
+        settle_heap()
         try:
             worker.run_until_signal()
         except WorkerDied as exc:
