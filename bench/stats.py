@@ -108,8 +108,9 @@ PG_GENERATE = [
     """,
     # one incident in 50 had its topic corrected by hand
     """
-    INSERT INTO topic_corrections (incident_id, from_topic, to_topic, actor, at)
-    SELECT id, 'other', topic, 'user' || (id % 15), opened_at + interval '1 hour'
+    INSERT INTO topic_corrections (incident_id, from_topic, to_topic, actor, at,
+                                   incident_opened_at)
+    SELECT id, 'other', topic, 'user' || (id % 15), opened_at + interval '1 hour', opened_at
     FROM incidents WHERE id % 50 = 0
     """,
     # written over the past year, not just now (the triggers keep a stamp that is set)
@@ -159,8 +160,10 @@ SQLITE_GENERATE = [
     """,
     "UPDATE incidents SET assignee = 'user' || (id % 15) WHERE status = 'open' AND id % 3 = 0",
     """
-    INSERT INTO topic_corrections (incident_id, from_topic, to_topic, actor, at)
-    SELECT id, 'other', topic, 'user' || (id % 15), opened_at FROM incidents WHERE id % 50 = 0
+    INSERT INTO topic_corrections (incident_id, from_topic, to_topic, actor, at,
+                                   incident_opened_at)
+    SELECT id, 'other', topic, 'user' || (id % 15), opened_at, opened_at
+    FROM incidents WHERE id % 50 = 0
     """,
     # written over the past year, not just now (the triggers keep a stamp that is set)
     "UPDATE incidents SET changed_at = (julianday(updated_at) - 2440587.5) * 86400.0",

@@ -254,8 +254,12 @@ topic_corrections = Table(
     Column("ruleset_version", String(64)),
     Column("actor", String(64), nullable=False),
     Column("at", UtcDateTime, nullable=False),
+    # The incident's opened_at, copied: the statistics read a day's corrections by it through
+    # their own index, not through the day's incident rows (migration 0017).
+    Column("incident_opened_at", UtcDateTime),
     Index("ix_topic_corrections_at", "at"),
     Index("ix_topic_corrections_incident", "incident_id"),
+    Index("ix_topic_corrections_opened", "incident_opened_at"),
 )
 
 # A person said the classifier's topic is right (one click «верно» on the card); with
@@ -270,8 +274,10 @@ topic_confirmations = Table(
     Column("ruleset_version", String(64)),
     Column("actor", String(64), nullable=False),
     Column("at", UtcDateTime, nullable=False),
+    Column("incident_opened_at", UtcDateTime),  # as in topic_corrections
     UniqueConstraint("incident_id", "topic", name="uq_topic_confirmations_incident_topic"),
     Index("ix_topic_confirmations_at", "at"),
+    Index("ix_topic_confirmations_opened", "incident_opened_at"),
 )
 
 

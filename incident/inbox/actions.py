@@ -104,6 +104,7 @@ def change_topic(conn: Connection, incident_id: int, topic: str, user: str, now:
             ruleset_version=row.ruleset_version,
             actor=user,
             at=now,
+            incident_opened_at=row.opened_at,
         )
     )
     audit(conn, now, user, "topic_changed", incident_id, old=row.topic, new=topic)
@@ -142,6 +143,7 @@ def confirm_topic(conn: Connection, incident_id: int, user: str, now: datetime) 
             ruleset_version=row.ruleset_version,
             actor=user,
             at=now,
+            incident_opened_at=row.opened_at,
         )
     )
     audit(conn, now, user, "topic_confirmed", incident_id, topic=topic)

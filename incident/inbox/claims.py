@@ -53,6 +53,7 @@ def incident_row(conn: Connection, incident_id: int, *, lock: bool = False) -> A
         db.incidents.c.assignee,
         db.incidents.c.claimed_by,
         db.incidents.c.claimed_until,
+        db.incidents.c.opened_at,
     ).where(db.incidents.c.id == incident_id)
     if lock:
         query = query.with_for_update()

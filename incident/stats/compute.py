@@ -453,13 +453,19 @@ def compute_days(
         next_dues[i] = earliest
         moves[i] += int(day_moves or 0)
         redirects[i] += int(day_redirects or 0)
-    joined = days.join(db.incidents, _in_day(days))
+    # The topic checks of the days by the opening time they carry (their own index), each
+    # with its incident for the filters.
+    others = scope(piece, period=False)
     tcf = db.topic_confirmations.c
     confirmed: dict[int, dict[str, int]] = defaultdict(dict)
     for day, topic_id, n in conn.execute(
         select(days.c.i, tcf.topic, func.count())
-        .select_from(joined.join(db.topic_confirmations, tcf.incident_id == incident.id))
-        .where(*exactly)
+        .select_from(
+            days.join(db.topic_confirmations, _in_day(days, tcf.incident_opened_at)).join(
+                db.incidents, incident.id == tcf.incident_id
+            )
+        )
+        .where(*others)
         .group_by(days.c.i, tcf.topic)
     ):
         confirmed[int(day)][str(topic_id)] = int(n)
@@ -468,8 +474,12 @@ def compute_days(
     by_actor: dict[tuple[int, str], int] = defaultdict(int)  # (day, actor) -> corrections
     for day, person, before, after, n in conn.execute(
         select(days.c.i, tc.actor, tc.from_topic, tc.to_topic, func.count())
-        .select_from(joined.join(db.topic_corrections, tc.incident_id == incident.id))
-        .where(*exactly)
+        .select_from(
+            days.join(db.topic_corrections, _in_day(days, tc.incident_opened_at)).join(
+                db.incidents, incident.id == tc.incident_id
+            )
+        )
+        .where(*others)
         .group_by(days.c.i, tc.actor, tc.from_topic, tc.to_topic)
     ):
         change = (str(before or UNCLASSIFIED), str(after))
@@ -758,8 +768,8 @@ def _day_bounds(conn: Connection, spans: Mapping[int, tuple[datetime, datetime]]
     )
 
 
-def _in_day(days: CTE) -> ColumnElement[bool]:
-    return and_(incident.opened_at >= days.c.lo, incident.opened_at < days.c.hi)
+def _in_day(days: CTE, opened_at: ColumnElement[Any] = incident.opened_at) -> ColumnElement[bool]:
+    return and_(opened_at >= days.c.lo, opened_at < days.c.hi)
 
 
 def _joined_scope(
