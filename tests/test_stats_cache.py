@@ -127,6 +127,20 @@ def test_a_percentile_remembered_by_the_cache_is_of_the_runs_asked_about() -> No
     assert cache.percentile(changed, 0.9) == percentiles.percentile_cont(changed, 0.9)
 
 
+def test_a_percentile_asked_at_every_view_stays_remembered_while_others_come_and_go() -> None:
+    # an unchanged actor's percentile, beside the percentiles of months that changed since:
+    # forgetting everything when full made every few views compute every actor's anew
+    cache = StatsCache()
+    unchanged = [array("q", [1, 5, 9]), array("q", [2, 3])]
+    changing = [array("q", [n]) for n in range(3 * StatsCache.MAX_PERCENTILES)]
+    for run in changing:
+        assert cache.percentile(unchanged, 0.9) == percentiles.percentile_cont(unchanged, 0.9)
+        assert cache.percentile([run], 0.5) == run[0]
+    assert cache.percentiles_computed == 1 + len(changing)
+    assert cache.percentile([changing[0]], 0.5) == 0  # long forgotten: computed again
+    assert cache.percentiles_computed == 2 + len(changing)
+
+
 def test_cached_figures_are_the_fresh_figures_and_a_second_view_reads_no_month(
     world: World,
 ) -> None:
