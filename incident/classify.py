@@ -55,7 +55,7 @@ _NOT_A_PERSON = frozenset(
         "сегодня вчера опять снова теперь потом сначала блин ладно итак однако впрочем"
     ).split()
 )
-_WORD_CACHE_LIMIT = 200_000
+_WORD_CACHE_LIMIT = 50_000  # words as written -> rule stem and flags: at most about 8 MB
 
 
 _ROUNDED: dict[float, float] = {}  # round3 of the weights and scores seen; bounded
@@ -416,10 +416,9 @@ def rule_fields(
     reasons: list[str] = []
     redirect_weight: dict[str, float] = {}
 
-    found = _scan(canon, typos, ruleset)
-    spans = analysis.spans if found else ()
-    for phrase, first, end, fuzzy in found:
-        start, stop = spans[first][0], spans[end - 1][1]
+    span = analysis.span
+    for phrase, first, end, fuzzy in _scan(canon, typos, ruleset):
+        start, stop = span(first) if end - first == 1 else (span(first)[0], span(end - 1)[1])
         if phrase.kind == "flag":
             flags.add(phrase.target.removeprefix("flag:"))
             matches.append(Match(phrase.text, start, stop, 0.0, phrase.target, "flag", fuzzy))
