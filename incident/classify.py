@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress, count
 from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz, process
@@ -317,7 +318,7 @@ def _scan(
     singles = ruleset.singles
     pairs = ruleset.pairs
     starts = ruleset.starts
-    hits = [i for i, s in enumerate(canon) if s in index]
+    hits = compress(count(), map(index.__contains__, canon))  # words a phrase starts with
     found: list[tuple[Phrase, int, int, bool]] = []
     any_typo = any(typos)
     last = len(canon) - 1
@@ -375,6 +376,10 @@ def _addresses_a_citizen(text: str, ruleset: RuleSet) -> bool:
     if folded in _NOT_A_PERSON or ruleset.normalizer.stem(folded) in ruleset._vocab_set:
         return False
     return _SECOND_PERSON.search(text, found.end()) is not None
+
+
+# ``Match(*fields)`` without the named tuple's ``__new__`` in Python: every field given, in order.
+_match = tuple.__new__
 
 
 def _position(match: Match) -> tuple[int, int]:
@@ -479,8 +484,10 @@ def rule_fields(
     settings = ruleset.settings
     limit = settings.threshold if threshold is None else threshold
     analysis = ruleset.normalizer.analyze(text)
-    get = ruleset._words.get
-    infos = [get(w) or _word_info(w, ruleset) for w in analysis.raw]
+    raw = analysis.raw
+    infos = list(map(ruleset._words.get, raw))
+    if not all(infos):  # a word seen for the first time
+        infos = [info or _word_info(w, ruleset) for w, info in zip(raw, infos, strict=True)]
     canon: Sequence[str]
     typos: Sequence[bool]
     abusive: Sequence[str]
@@ -497,11 +504,15 @@ def rule_fields(
         start, stop = span(first) if end - first == 1 else (span(first)[0], span(end - 1)[1])
         if phrase.kind == "flag":
             flags.add(phrase.target.removeprefix("flag:"))
-            matches.append(Match(phrase.text, start, stop, 0.0, phrase.target, "flag", fuzzy))
+            matches.append(
+                _match(Match, (phrase.text, start, stop, 0.0, phrase.target, "flag", fuzzy, None))
+            )
             continue
         if phrase.kind == "urgent":
             flags.add("urgent")
-            matches.append(Match(phrase.text, start, stop, 0.0, phrase.target, "urgent", fuzzy))
+            matches.append(
+                _match(Match, (phrase.text, start, stop, 0.0, phrase.target, "urgent", fuzzy, None))
+            )
             continue
         key = (phrase.target, phrase.text)
         if key in seen:
@@ -511,11 +522,13 @@ def rule_fields(
         if phrase.kind == "negative":
             weight = -weight
         scores[phrase.target] = scores.get(phrase.target, 0.0) + weight
-        if phrase.redirect is not None:
-            redirect_weight[phrase.redirect] = redirect_weight.get(phrase.redirect, 0.0) + weight
+        to = phrase.redirect
+        if to is not None:
+            redirect_weight[to] = redirect_weight.get(to, 0.0) + weight
         matches.append(
-            Match(
-                phrase.text, start, stop, weight, phrase.target, phrase.kind, fuzzy, phrase.redirect
+            _match(
+                Match,
+                (phrase.text, start, stop, weight, phrase.target, phrase.kind, fuzzy, to),
             )
         )
 
