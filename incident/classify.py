@@ -42,6 +42,7 @@ __all__ = [
     "VerdictFields",
     "classify",
     "round3",
+    "round3_fresh",
     "rule_fields",
     "verdict_json",
 ]
@@ -98,6 +99,14 @@ def round3(x: float) -> float:
             _ROUNDED.clear()
         _ROUNDED[x] = r
     return r
+
+
+def round3_fresh(x: float) -> float:
+    """``round3(x)`` of a float that hardly ever recurs (the model's probability and word
+    weights), by the same arithmetic, without the memory: remembering them only made room."""
+    y = x * 1000.0
+    k = round(y) if -1e9 < y < 1e9 else 0
+    return k / 1000 if k and -0.4999 < y - k < 0.4999 else round(x, 3)
 
 
 # ``round3`` of a remembered float, else None (or 0.0, a remembered float that rounds to zero):

@@ -26,7 +26,15 @@ from itertools import compress, repeat
 from operator import add, mul, sub, truediv
 from typing import Any, NamedTuple
 
-from incident.classify import Match, Verdict, VerdictFields, round3, rule_fields, verdict_json
+from incident.classify import (
+    Match,
+    Verdict,
+    VerdictFields,
+    round3,
+    round3_fresh,
+    rule_fields,
+    verdict_json,
+)
 from incident.models import UNCLASSIFIED
 from incident.rules import RuleSet
 from incident.text import Analysis, Normalizer
@@ -410,11 +418,11 @@ def _combined(
         raw, span = analysis.raw, analysis.span
         for push, w in pushes:
             start, end = span(raw.index(w))
-            words.append({"word": w, "span": [start, end], "weight": round3(push * scale)})
+            words.append({"word": w, "span": [start, end], "weight": round3_fresh(push * scale)})
     note: dict[str, Any] = {
         "version": model.version,
         "topic": best_topic,
-        "probability": round3(probability),
+        "probability": round3_fresh(probability),
         "words": words,
         "changed": how or None,
         "rules_topic": topic,

@@ -272,7 +272,7 @@ def test_fast_rounding_is_rounding() -> None:
     and remembered; zeros keep their sign, whole numbers stay whole, halves and huge numbers too."""
     import random
 
-    from incident.classify import round3
+    from incident.classify import round3, round3_fresh
 
     edges = [0.0, -0.0, 3, 3.0, 2.0005, 2.0015, -1.2345, 1e-9, -1e-9, 1e300, 0.1 + 0.2, 0.0625]
     edges += [-0.0625, 0.0005, -0.0005, 0.00049999, 1e9, 1e9 - 0.0625, 1e6 + 0.0005, 0.9995]
@@ -289,9 +289,13 @@ def test_fast_rounding_is_rounding() -> None:
         for _ in range(2):  # computed, then remembered
             got = round3(x)
             assert (type(got), repr(got)) == (type(want), repr(want)), x
-    nan = round3(float("nan"))
-    assert isinstance(nan, float)
-    assert math.isnan(nan)
+        if isinstance(x, float):
+            fresh = round3_fresh(x)
+            assert (type(fresh), repr(fresh)) == (type(want), repr(want)), x
+    for rounding in (round3, round3_fresh):
+        nan = rounding(float("nan"))
+        assert isinstance(nan, float)
+        assert math.isnan(nan)
 
 
 def test_words_the_model_has_no_feature_for_score_as_plain_scoring_did(
