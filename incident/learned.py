@@ -196,7 +196,7 @@ class LearnedModel:
         for n in _NGRAMS:
             keys += ["c:" + padded[i : i + n] for i in range(len(padded) - n + 1)]
         if len(set(keys)) == len(keys):  # most words: every feature once, in word_features' order
-            found = [w for w in map(get, keys) if w is not None]
+            found = list(filter(None, map(get, keys)))  # weights: non-empty tuples
         else:
             found = [
                 w if count == 1.0 else tuple([x * count for x in w])

@@ -127,7 +127,7 @@ def fold(word: str) -> str:
     w = word.lower().replace("ё", "е")
     if _CYR_RE.search(w) and (_LAT_RE.search(w) or any(ch in w for ch in "036")):
         w = w.translate(_LOOKALIKES)
-    if len(w) > 2:
+    if len(w) > 2 and _RUNS_RE.search(w):  # a sub with a template calls Python code: rarely
         w = _RUNS_RE.sub(r"\1", w)
     return MISSPELLINGS.get(w, w)
 
