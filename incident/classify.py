@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress, count
 from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz, process
@@ -35,7 +36,16 @@ from incident.models import UNCLASSIFIED
 from incident.rules import Phrase, RuleSet
 from incident.text import Analysis
 
-__all__ = ["Match", "Verdict", "VerdictFields", "classify", "round3", "rule_fields"]
+__all__ = [
+    "Match",
+    "Verdict",
+    "VerdictFields",
+    "classify",
+    "round3",
+    "round3_fresh",
+    "rule_fields",
+    "verdict_json",
+]
 
 _CYRILLIC = re.compile(r"[а-я]")
 _MASKED = re.compile(r"[^\W\d_]\*+[^\W\d_]")
@@ -71,13 +81,17 @@ def round3(x: float) -> float:
     word weights) whose thousandfold is not within 0.0001 of a half is rounded by arithmetic:
     below 1e9 ``x * 1000`` is off the exact product by less than 1.2e-7, so its nearest integer
     ``k`` is the correctly rounded one, and ``k / 1000`` (a correctly rounded division) is the
-    float nearest to that decimal, which is what ``round`` returns. Anything else goes to
-    ``round`` itself. Only non-zero floats are remembered: 0.0 and -0.0, or 3 and 3.0, are
-    equal keys that round differently (and a zero result's sign follows ``x``)."""
-    if type(x) is not float or not x:
+    float nearest to that decimal, which is what ``round`` returns. A whole float (a zero with
+    its sign too) is its own rounding. Anything else goes to ``round`` itself. Only floats with
+    a fraction are remembered: 0.0 and -0.0, or 3 and 3.0, are equal keys that round
+    differently, so a whole number, or a number of another type equal to a whole float, must
+    never find a remembered float (``_rounded`` relies on this)."""
+    if type(x) is not float:
         return round(x, 3)
     r = _ROUNDED.get(x)
     if r is None:
+        if not x or x.is_integer():
+            return x
         y = x * 1000.0
         k = round(y) if -1e9 < y < 1e9 else 0
         r = k / 1000 if k and -0.4999 < y - k < 0.4999 else round(x, 3)
@@ -85,6 +99,20 @@ def round3(x: float) -> float:
             _ROUNDED.clear()
         _ROUNDED[x] = r
     return r
+
+
+def round3_fresh(x: float) -> float:
+    """``round3(x)`` of a float that hardly ever recurs (the model's probability and word
+    weights), by the same arithmetic, without the memory: remembering them only made room."""
+    y = x * 1000.0
+    k = round(y) if -1e9 < y < 1e9 else 0
+    return k / 1000 if k and -0.4999 < y - k < 0.4999 else round(x, 3)
+
+
+# ``round3`` of a remembered float, else None (or 0.0, a remembered float that rounds to zero):
+# ``_rounded(x) or round3(x)`` is ``round3(x)`` without a Python call for most of a verdict's
+# numbers. The memory holds floats with a fraction only, so no other number can find one.
+_rounded = _ROUNDED.get
 
 
 class Match(NamedTuple):
@@ -166,23 +194,23 @@ class Verdict:
         return tuple(m for m in self.matches if m.topic == topic)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "topic": self.topic,
-            "score": round3(self.score),
-            "confidence": round3(self.confidence),
-            "runner_up": self.runner_up,
-            "runner_up_score": round3(self.runner_up_score),
-            "flags": sorted(self.flags),
-            "in_competence": self.in_competence,
-            "redirect": self.redirect,
-            "reasons": list(self.reasons),
-            "scores": {t: round3(s) for t, s in self.scores},
-            "matches": [m.to_json() for m in self.matches],
-            "ruleset_version": self.ruleset_version,
-        }
-        if self.model is not None:
-            out["model"] = self.model
-        return out
+        return verdict_json(
+            (
+                self.topic,
+                self.score,
+                self.confidence,
+                self.matches,
+                self.runner_up,
+                self.runner_up_score,
+                self.flags,
+                self.reasons,
+                self.scores,
+                self.redirect,
+                self.in_competence,
+                self.ruleset_version,
+            ),
+            self.model,
+        )
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Verdict:
@@ -299,7 +327,7 @@ def _scan(
     singles = ruleset.singles
     pairs = ruleset.pairs
     starts = ruleset.starts
-    hits = [i for i, s in enumerate(canon) if s in index]
+    hits = compress(count(), map(index.__contains__, canon))  # words a phrase starts with
     found: list[tuple[Phrase, int, int, bool]] = []
     any_typo = any(typos)
     last = len(canon) - 1
@@ -359,6 +387,10 @@ def _addresses_a_citizen(text: str, ruleset: RuleSet) -> bool:
     return _SECOND_PERSON.search(text, found.end()) is not None
 
 
+# ``Match(*fields)`` without the named tuple's ``__new__`` in Python: every field given, in order.
+_match = tuple.__new__
+
+
 def _position(match: Match) -> tuple[int, int]:
     return (match.start, match.end)
 
@@ -382,6 +414,64 @@ VerdictFields = tuple[
 ]
 
 
+def verdict_json(fields: VerdictFields, model: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The verdict made of ``fields`` (and the model's note) as JSON data: ``Verdict.to_json``,
+    and what ``classify --jsonl`` writes without building the verdict (every float rounded by
+    ``round3``; a match's dict is ``Match.to_json``'s)."""
+    (
+        topic,
+        score,
+        confidence,
+        matches,
+        runner_up,
+        runner_up_score,
+        flags,
+        reasons,
+        scores,
+        redirect,
+        in_competence,
+        ruleset_version,
+    ) = fields
+    rounded = _rounded
+    out: dict[str, Any] = {
+        "topic": topic,
+        "score": rounded(score) or round3(score),
+        "confidence": rounded(confidence) or round3(confidence),
+        "runner_up": runner_up,
+        "runner_up_score": rounded(runner_up_score) or round3(runner_up_score),
+        "flags": sorted(flags),
+        "in_competence": in_competence,
+        "redirect": redirect,
+        "reasons": list(reasons),
+        "scores": {t: rounded(s) or round3(s) for t, s in scores},
+        "matches": [
+            {
+                "phrase": phrase,
+                "span": [start, end],
+                "weight": rounded(weight) or round3(weight),
+                "topic": target,
+                "kind": kind,
+                "fuzzy": fuzzy,
+                "redirect": to,
+            }
+            if to
+            else {
+                "phrase": phrase,
+                "span": [start, end],
+                "weight": rounded(weight) or round3(weight),
+                "topic": target,
+                "kind": kind,
+                "fuzzy": fuzzy,
+            }
+            for phrase, start, end, weight, target, kind, fuzzy, to in matches
+        ],
+        "ruleset_version": ruleset_version,
+    }
+    if model is not None:
+        out["model"] = model
+    return out
+
+
 def classify(
     text: str,
     ruleset: RuleSet,
@@ -403,8 +493,10 @@ def rule_fields(
     settings = ruleset.settings
     limit = settings.threshold if threshold is None else threshold
     analysis = ruleset.normalizer.analyze(text)
-    get = ruleset._words.get
-    infos = [get(w) or _word_info(w, ruleset) for w in analysis.raw]
+    raw = analysis.raw
+    infos = list(map(ruleset._words.get, raw))
+    if not all(infos):  # a word seen for the first time
+        infos = [info or _word_info(w, ruleset) for w, info in zip(raw, infos, strict=True)]
     canon: Sequence[str]
     typos: Sequence[bool]
     abusive: Sequence[str]
@@ -416,17 +508,20 @@ def rule_fields(
     reasons: list[str] = []
     redirect_weight: dict[str, float] = {}
 
-    found = _scan(canon, typos, ruleset)
-    spans = analysis.spans if found else ()
-    for phrase, first, end, fuzzy in found:
-        start, stop = spans[first][0], spans[end - 1][1]
+    span = analysis.span
+    for phrase, first, end, fuzzy in _scan(canon, typos, ruleset):
+        start, stop = span(first) if end - first == 1 else (span(first)[0], span(end - 1)[1])
         if phrase.kind == "flag":
             flags.add(phrase.target.removeprefix("flag:"))
-            matches.append(Match(phrase.text, start, stop, 0.0, phrase.target, "flag", fuzzy))
+            matches.append(
+                _match(Match, (phrase.text, start, stop, 0.0, phrase.target, "flag", fuzzy, None))
+            )
             continue
         if phrase.kind == "urgent":
             flags.add("urgent")
-            matches.append(Match(phrase.text, start, stop, 0.0, phrase.target, "urgent", fuzzy))
+            matches.append(
+                _match(Match, (phrase.text, start, stop, 0.0, phrase.target, "urgent", fuzzy, None))
+            )
             continue
         key = (phrase.target, phrase.text)
         if key in seen:
@@ -436,11 +531,13 @@ def rule_fields(
         if phrase.kind == "negative":
             weight = -weight
         scores[phrase.target] = scores.get(phrase.target, 0.0) + weight
-        if phrase.redirect is not None:
-            redirect_weight[phrase.redirect] = redirect_weight.get(phrase.redirect, 0.0) + weight
+        to = phrase.redirect
+        if to is not None:
+            redirect_weight[to] = redirect_weight.get(to, 0.0) + weight
         matches.append(
-            Match(
-                phrase.text, start, stop, weight, phrase.target, phrase.kind, fuzzy, phrase.redirect
+            _match(
+                Match,
+                (phrase.text, start, stop, weight, phrase.target, phrase.kind, fuzzy, to),
             )
         )
 

@@ -26,7 +26,15 @@ from itertools import compress, repeat
 from operator import add, mul, sub, truediv
 from typing import Any, NamedTuple
 
-from incident.classify import Verdict, VerdictFields, round3, rule_fields
+from incident.classify import (
+    Match,
+    Verdict,
+    VerdictFields,
+    round3,
+    round3_fresh,
+    rule_fields,
+    verdict_json,
+)
 from incident.models import UNCLASSIFIED
 from incident.rules import RuleSet
 from incident.text import Analysis, Normalizer
@@ -37,6 +45,7 @@ __all__ = [
     "LearnedModel",
     "ModelError",
     "ModelScore",
+    "classify_json",
     "classify_with_model",
     "combine",
     "features",
@@ -187,7 +196,7 @@ class LearnedModel:
         for n in _NGRAMS:
             keys += ["c:" + padded[i : i + n] for i in range(len(padded) - n + 1)]
         if len(set(keys)) == len(keys):  # most words: every feature once, in word_features' order
-            found = [w for w in map(get, keys) if w is not None]
+            found = list(filter(None, map(get, keys)))  # weights: non-empty tuples
         else:
             found = [
                 w if count == 1.0 else tuple([x * count for x in w])
@@ -278,6 +287,23 @@ class CombinePolicy:
 
 _PLAIN = CombinePolicy()
 
+# A verdict's fields with the model's note: ``Verdict(*fields)``.
+_ModelFields = tuple[
+    str,
+    float,
+    float,
+    tuple[Match, ...],
+    str | None,
+    float,
+    frozenset[str],
+    tuple[str, ...],
+    tuple[tuple[str, float], ...],
+    str | None,
+    bool,
+    str,
+    dict[str, Any],
+]
+
 
 def combine(
     verdict: Verdict,
@@ -313,7 +339,7 @@ def combine(
         verdict.in_competence,
         verdict.ruleset_version,
     )
-    return _combined(fields, model, analysis, ruleset, policy)
+    return Verdict(*_combined(fields, model, analysis, ruleset, policy))
 
 
 def classify_with_model(
@@ -331,7 +357,24 @@ def classify_with_model(
     fields = rule_fields(text, ruleset, history)
     if model is None:
         return Verdict(*fields)
-    return _combined(fields, model, ruleset.normalizer.analyze(text), ruleset, policy)
+    return Verdict(*_combined(fields, model, ruleset.normalizer.analyze(text), ruleset, policy))
+
+
+def classify_json(
+    text: str,
+    ruleset: RuleSet,
+    model: LearnedModel | None,
+    *,
+    history: Sequence[str] = (),
+    policy: CombinePolicy = _PLAIN,
+) -> dict[str, Any]:
+    """``classify_with_model(...).to_json()`` without building the verdict: what
+    ``classify --jsonl`` writes for each comment (tests/test_classify_model_identity.py)."""
+    fields = rule_fields(text, ruleset, history)
+    if model is None:
+        return verdict_json(fields)
+    combined = _combined(fields, model, ruleset.normalizer.analyze(text), ruleset, policy)
+    return verdict_json(combined[:12], combined[12])
 
 
 def _probability(
@@ -347,8 +390,9 @@ def _combined(
     analysis: Analysis,
     ruleset: RuleSet,
     policy: CombinePolicy,
-) -> Verdict:
-    """``combine``'s work on the rules' verdict given as its fields."""
+) -> _ModelFields:
+    """``combine``'s work on the rules' verdict given as its fields: the combined verdict's
+    fields, the model's note last."""
     best, exps, total, pushes, scale = model._logits(analysis, ruleset.normalizer)
     topics = model.topics
     best_topic = topics[best]
@@ -374,34 +418,34 @@ def _combined(
         raw, span = analysis.raw, analysis.span
         for push, w in pushes:
             start, end = span(raw.index(w))
-            words.append({"word": w, "span": [start, end], "weight": round3(push * scale)})
+            words.append({"word": w, "span": [start, end], "weight": round3_fresh(push * scale)})
     note: dict[str, Any] = {
         "version": model.version,
         "topic": best_topic,
-        "probability": round3(probability),
+        "probability": round3_fresh(probability),
         "words": words,
         "changed": how or None,
         "rules_topic": topic,
     }
-    # One verdict, built positionally in Verdict's field order (``dataclasses.replace`` walks
-    # the fields and was a tenth of a comment's time with a model).
+    # The fields in Verdict's order (``dataclasses.replace`` walks the fields and was a tenth of
+    # a comment's time with a model; ``classify --jsonl`` builds no verdict at all).
     if chosen == topic:
-        return Verdict(*fields, note)
+        return (*fields, note)
     scores = dict(fields[8])
     rules = ruleset.topics.get(chosen)
     classified = topic != UNCLASSIFIED
-    return Verdict(
-        topic=chosen,
-        score=scores.get(chosen, 0.0),
-        confidence=round3(_probability(topics, exps, total, chosen)),
-        matches=fields[3],
-        runner_up=topic if classified else runner_up,
-        runner_up_score=score if classified else fields[5],
-        flags=fields[6],
-        reasons=fields[7],
-        scores=fields[8],
-        redirect=rules.redirects[0].id if rules is not None and rules.redirects else None,
-        in_competence=bool(rules is not None and rules.in_competence),
-        ruleset_version=fields[11],
-        model=note,
+    return (
+        chosen,
+        scores.get(chosen, 0.0),
+        round3(_probability(topics, exps, total, chosen)),
+        fields[3],
+        topic if classified else runner_up,
+        score if classified else fields[5],
+        fields[6],
+        fields[7],
+        fields[8],
+        rules.redirects[0].id if rules is not None and rules.redirects else None,
+        bool(rules is not None and rules.in_competence),
+        fields[11],
+        note,
     )

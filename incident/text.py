@@ -14,6 +14,9 @@ words repeat a lot, so hold one normaliser (the compiled rule set does) for a wh
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from itertools import accumulate, chain, count
+from operator import add, itemgetter
 
 import snowballstemmer  # type: ignore[import-untyped]
 
@@ -113,6 +116,10 @@ _EMOJI_RE = re.compile(
 _CACHE_LIMIT = 50_000  # words as written -> (form, stem): at most about 10 MB; cleared when full
 _MATCH_SPAN = re.Match.span
 _MATCH_GROUP = re.Match.group
+_CHUNK_LIMIT = 64  # longer space-separated chunks are tokenised every time, never remembered
+# A chunk's words and their spans within the chunk.
+_Chunk = tuple[tuple[str, ...], tuple[tuple[int, int], ...]]
+_WORDS = itemgetter(0)
 
 
 def fold(word: str) -> str:
@@ -120,7 +127,7 @@ def fold(word: str) -> str:
     w = word.lower().replace("ё", "е")
     if _CYR_RE.search(w) and (_LAT_RE.search(w) or any(ch in w for ch in "036")):
         w = w.translate(_LOOKALIKES)
-    if len(w) > 2:
+    if len(w) > 2 and _RUNS_RE.search(w):  # a sub with a template calls Python code: rarely
         w = _RUNS_RE.sub(r"\1", w)
     return MISSPELLINGS.get(w, w)
 
@@ -135,11 +142,12 @@ class Analysis:
     """
 
     __slots__ = (
+        "_chunks",
         "_forms",
-        "_matches",
         "_normalizer",
         "_spans",
         "_stems",
+        "_where",
         "compounds",
         "hashtags",
         "mentions",
@@ -156,7 +164,7 @@ class Analysis:
         raw: tuple[str, ...],
         spans: tuple[tuple[int, int], ...] | None,
         *,
-        matches: list[re.Match[str]] | None = None,
+        chunks: tuple[list[str], list[_Chunk]] | None = None,
         urls: int = 0,
         mentions: int = 0,
         hashtags: int = 0,
@@ -167,7 +175,9 @@ class Analysis:
         self.text = text
         self.raw = raw
         self._spans = spans
-        self._matches = matches  # the word matches of plain text; spans come from them
+        # plain text: its space-separated chunks and each one's words; spans come from them
+        self._chunks = chunks
+        self._where: tuple[list[int], list[int]] | None = None  # see ``span``
         self._stems: tuple[str, ...] | None = None
         self._forms: tuple[str, ...] | None = None
         self.urls = urls
@@ -198,14 +208,26 @@ class Analysis:
     def spans(self) -> tuple[tuple[int, int], ...]:
         spans = self._spans
         if spans is None:
-            spans = self._spans = tuple(map(_MATCH_SPAN, self._matches or ()))
+            spans = self._spans = _chunk_spans(*self._chunks) if self._chunks else ()
         return spans
 
     def span(self, i: int) -> tuple[int, int]:
-        """The i-th word's span (without computing every span of plain text)."""
-        if self._spans is None and self._matches is not None:
-            return self._matches[i].span()
-        return self.spans[i]
+        """The i-th word's span (without computing every span of plain text: a verdict needs
+        those of its few matched words)."""
+        if self._spans is not None or self._chunks is None:
+            return self.spans[i]
+        chunks, parts = self._chunks
+        if self._where is None:
+            # the index of each chunk's first word, and where each chunk starts in the text
+            self._where = (
+                list(accumulate(map(len, map(_WORDS, parts)), initial=0)),
+                list(map(add, accumulate(map(len, chunks), initial=0), count())),
+            )
+        firsts, starts = self._where
+        c = bisect_right(firsts, i) - 1
+        start, end = parts[c][1][i - firsts[c]]
+        at = starts[c]
+        return at + start, at + end
 
     @property
     def key(self) -> str:
@@ -213,12 +235,33 @@ class Analysis:
         return " ".join(self.stems)
 
 
+def _chunk_words(chunk: str) -> _Chunk:
+    """The words of one space-separated chunk of plain text and their spans in it."""
+    matches = list(_WORD_RE.finditer(chunk))
+    return tuple(map(_MATCH_GROUP, matches)), tuple(map(_MATCH_SPAN, matches))
+
+
+def _chunk_spans(chunks: list[str], parts: list[_Chunk]) -> tuple[tuple[int, int], ...]:
+    """The words' spans in the text the chunks were split from (at single spaces)."""
+    # where each chunk starts (and, one more, where the text would go on)
+    starts = map(add, accumulate(map(len, chunks), initial=0), count())
+    return tuple(
+        [
+            (at + start, at + end)
+            for at, (_, spans) in zip(starts, parts, strict=False)
+            for start, end in spans
+        ]
+    )
+
+
 class Normalizer:
-    """Turns text into words, stems and spans. Holds a bounded cache word -> (form, stem)."""
+    """Turns text into words, stems and spans. Holds bounded caches: word -> (form, stem), and
+    space-separated chunk of plain text -> its words."""
 
     def __init__(self) -> None:
         self._stemmer = snowballstemmer.stemmer("russian")
         self._cache: dict[str, tuple[str, str]] = {}
+        self._chunks: dict[str, _Chunk] = {}
         self._stop: frozenset[str] | None = None
         # The last text analysed and its analysis: the classifier and the learned model read
         # the same comment one after the other (one tuple, so threads never see half of it).
@@ -267,9 +310,30 @@ class Normalizer:
             or ("." in text and _DOMAIN_HINT.search(text))
         ):
             return self._analyze_marked(text)
-        matches = list(_WORD_RE.finditer(text))
-        raw = tuple(map(_MATCH_GROUP, matches))
-        return Analysis(self, text, raw, None, matches=matches, words=len(raw))
+        # Plain text is split at single spaces and each chunk's words are remembered: a word
+        # can neither hold a space nor start or end next to one differently than at a string's
+        # edge, so the chunks' words are the text's words (the word pattern over the text was
+        # a quarter of a comment's classification). Empty chunks (double spaces) hold none.
+        chunks = text.split(" ")
+        found: list[_Chunk | None] = list(map(self._chunks.get, chunks))
+        parts: list[_Chunk] = (
+            [
+                self._chunk(chunk) if part is None else part
+                for chunk, part in zip(chunks, found, strict=True)
+            ]
+            if not all(found)
+            else found  # type: ignore[assignment]  # no None in it
+        )
+        raw = tuple(chain.from_iterable(map(_WORDS, parts)))
+        return Analysis(self, text, raw, None, chunks=(chunks, parts), words=len(raw))
+
+    def _chunk(self, chunk: str) -> _Chunk:
+        found = _chunk_words(chunk)
+        if len(chunk) <= _CHUNK_LIMIT:
+            if len(self._chunks) >= _CACHE_LIMIT:
+                self._chunks.clear()
+            self._chunks[chunk] = found
+        return found
 
     def _analyze_marked(self, text: str) -> Analysis:
         raw: list[str] = []

@@ -21,6 +21,7 @@ from incident.learned import (
     CombinePolicy,
     LearnedModel,
     ModelScore,
+    classify_json,
     classify_with_model,
     combine,
     word_features,
@@ -197,8 +198,15 @@ def test_every_bench_comment_gets_the_verdict_of_the_plain_scoring(
         assert classify_with_model(text, ruleset, None) == classify(text, ruleset), text
         assert orjson.dumps(got.to_json()) == orjson.dumps(reference_to_json(expected)), text
         assert json.dumps(got.to_json()) == json.dumps(reference_to_json(expected)), text
+        # what classify --jsonl writes, built without a verdict
+        wrote = classify_json(text, ruleset, model)
+        assert orjson.dumps(wrote) == orjson.dumps(reference_to_json(expected)), text
+        assert json.dumps(wrote) == json.dumps(reference_to_json(expected)), text
         rules_only = classify(text, ruleset)
         assert orjson.dumps(rules_only.to_json()) == orjson.dumps(reference_to_json(rules_only))
+        assert orjson.dumps(classify_json(text, ruleset, None)) == orjson.dumps(
+            reference_to_json(rules_only)
+        )
         assert explain(got, ruleset, text) == explain(expected, ruleset, text)
         changed += expected.model is not None and expected.model["changed"] is not None
     assert changed  # the model did take part in some verdicts
@@ -256,6 +264,7 @@ def test_the_cli_path_reads_the_authors_history_as_classify_does(
         )
         assert "flood" in expected.flags
         assert classify_with_model(text, ruleset, model, history=history) == expected, text
+        assert classify_json(text, ruleset, model, history=history) == reference_to_json(expected)
 
 
 def test_fast_rounding_is_rounding() -> None:
@@ -263,7 +272,7 @@ def test_fast_rounding_is_rounding() -> None:
     and remembered; zeros keep their sign, whole numbers stay whole, halves and huge numbers too."""
     import random
 
-    from incident.classify import round3
+    from incident.classify import round3, round3_fresh
 
     edges = [0.0, -0.0, 3, 3.0, 2.0005, 2.0015, -1.2345, 1e-9, -1e-9, 1e300, 0.1 + 0.2, 0.0625]
     edges += [-0.0625, 0.0005, -0.0005, 0.00049999, 1e9, 1e9 - 0.0625, 1e6 + 0.0005, 0.9995]
@@ -280,9 +289,13 @@ def test_fast_rounding_is_rounding() -> None:
         for _ in range(2):  # computed, then remembered
             got = round3(x)
             assert (type(got), repr(got)) == (type(want), repr(want)), x
-    nan = round3(float("nan"))
-    assert isinstance(nan, float)
-    assert math.isnan(nan)
+        if isinstance(x, float):
+            fresh = round3_fresh(x)
+            assert (type(fresh), repr(fresh)) == (type(want), repr(want)), x
+    for rounding in (round3, round3_fresh):
+        nan = rounding(float("nan"))
+        assert isinstance(nan, float)
+        assert math.isnan(nan)
 
 
 def test_words_the_model_has_no_feature_for_score_as_plain_scoring_did(

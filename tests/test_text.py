@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from incident.text import Normalizer, fold, normalize
+from incident.text import _WORD_RE, Normalizer, fold, normalize
 
 
 def test_case_and_yo_are_folded() -> None:
@@ -109,6 +109,27 @@ def test_fast_and_marked_tokenisers_agree_on_plain_text(text: str) -> None:
     marked = n.analyze(text + " #метка")
     assert marked.raw[: len(fast.raw)] == fast.raw
     assert marked.spans[: len(fast.raw)] == fast.spans
+
+
+# pieces of plain text: letters, digits, stars, punctuation, runs of spaces, a long word
+_SPACED = st.lists(
+    st.sampled_from(
+        [*"абвгдеёжзийклмнопрстуфхцчшщъыьэюяABCxyz019_ ,.!?*-\n\t\xa0😀", "  ", "   ", "а" * 70]
+    ),
+    max_size=60,
+).map("".join)
+
+
+@given(_SPACED)
+def test_plain_text_split_at_spaces_has_the_words_of_the_whole_text(text: str) -> None:
+    """The fast tokeniser reads each space-separated chunk on its own (and remembers it): the
+    words and spans are those of the word pattern over the whole text, read once or twice."""
+    n = Normalizer()
+    expected = [(m.group(), m.span()) for m in _WORD_RE.finditer(text)]
+    for _ in range(2):
+        a = n.analyze(text + "")  # a new string: analysed again, chunks remembered
+        assert list(zip(a.raw, [a.span(i) for i in range(len(a.raw))], strict=True)) == expected
+        assert list(zip(a.raw, a.spans, strict=True)) == expected
 
 
 def test_hostile_runs_of_digits_or_underscores_are_not_words() -> None:

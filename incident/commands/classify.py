@@ -22,7 +22,7 @@ import orjson
 from incident import wiring
 from incident.classify import Verdict, classify
 from incident.config import data_folder
-from incident.learned import LearnedModel, classify_with_model
+from incident.learned import LearnedModel, classify_json, classify_with_model
 from incident.models import UNCLASSIFIED, Platform
 from incident.replies import (
     Catalog,
@@ -328,7 +328,7 @@ def run_classify(args: argparse.Namespace) -> int:
                     _json_line({"topic": UNCLASSIFIED, "error": f"строка {number}: {exc}"})
                 )
                 continue
-            pending.append(_json_line(judge(text).to_json()))
+            pending.append(_json_line(classify_json(text, ruleset, model)))
             if len(pending) >= _BATCH:
                 write(b"".join(pending))
                 pending.clear()
