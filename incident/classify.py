@@ -444,27 +444,7 @@ def verdict_json(fields: VerdictFields, model: Mapping[str, Any] | None = None) 
         "redirect": redirect,
         "reasons": list(reasons),
         "scores": {t: rounded(s) or round3(s) for t, s in scores},
-        "matches": [
-            {
-                "phrase": phrase,
-                "span": [start, end],
-                "weight": rounded(weight) or round3(weight),
-                "topic": target,
-                "kind": kind,
-                "fuzzy": fuzzy,
-                "redirect": to,
-            }
-            if to
-            else {
-                "phrase": phrase,
-                "span": [start, end],
-                "weight": rounded(weight) or round3(weight),
-                "topic": target,
-                "kind": kind,
-                "fuzzy": fuzzy,
-            }
-            for phrase, start, end, weight, target, kind, fuzzy, to in matches
-        ],
+        "matches": [m.to_json() for m in matches],  # the one definition of a match's JSON
         "ruleset_version": ruleset_version,
     }
     if model is not None:
