@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import threading
@@ -16,12 +17,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from incident import db, inbox
+from incident.logs import get_logger
 
 
 class Role(StrEnum):
@@ -50,14 +52,27 @@ class UserError(Exception):
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
 
-_hasher = PasswordHasher()
+# For the project's own test suite only (tests/conftest.py sets it; its subprocesses inherit it):
+# argon2's cheapest parameters, so that the hundreds of accounts and logins of the suite do not
+# cost 0.3 s of CPU each. Never set in production: the web app logs a warning when it is. A hash
+# made under it is made again at the account's next login without it (``check_needs_rehash``).
+CHEAP_HASHES_ENV = "INCIDENT_INSECURE_TEST_PASSWORD_HASHES"
+
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    """argon2id with argon2-cffi's defaults (RFC 9106's low-memory profile: 64 MiB, 3 passes)."""
+    if os.environ.get(CHEAP_HASHES_ENV) == "1":
+        get_logger().warning("test_only_password_hashes", variable=CHEAP_HASHES_ENV)
+        return PasswordHasher.from_parameters(profiles.CHEAPEST)
+    return PasswordHasher()
 
 
 @functools.cache
 def _dummy_hash() -> str:
     """A hash to verify against when the user does not exist, so both paths cost the same
     (made on first need: not every process that imports this module checks passwords)."""
-    return _hasher.hash("incident-dummy-password")
+    return _hasher().hash("incident-dummy-password")
 
 
 # Each argon2 hash or check takes its memory cost (64 MiB by default) while it runs: 20 staff
@@ -98,13 +113,13 @@ def _check_password(password: str) -> None:
 
 def hash_password(password: str) -> str:
     with _ARGON2_AT_ONCE:
-        return _hasher.hash(password)
+        return _hasher().hash(password)
 
 
 def _verify(stored: str, password: str) -> bool:
     with _ARGON2_AT_ONCE:
         try:
-            return bool(_hasher.verify(stored, password))
+            return bool(_hasher().verify(stored, password))
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
@@ -385,7 +400,7 @@ def authenticate(
         inbox.audit(conn, now, actor, "login_failed", None, address=address)
         return None
     conn.execute(delete(db.login_throttle).where(db.login_throttle.c.key == account))
-    if _hasher.check_needs_rehash(stored):
+    if _hasher().check_needs_rehash(stored):
         conn.execute(
             update(db.users)
             .where(db.users.c.id == row.id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from tests.conftest import FakeClock
 from tests.world import (
     PASSWORD,
     SECRET,
+    T0,
     add_incident,
     add_user,
     csrf_of,
@@ -400,3 +404,49 @@ def test_a_password_typed_into_the_user_name_field_is_stored_nowhere(
             select(db.audit_events.c.actor).where(db.audit_events.c.action == "login_failed")
         ).scalars()
         assert "anna" in list(actors)
+
+
+PRODUCTION_HASHING = """
+import sys
+from datetime import UTC, datetime
+from incident import migrate, users
+from incident.db import make_engine
+from sqlalchemy import select
+engine = make_engine(sys.argv[1])
+migrate.upgrade(engine)
+now = datetime(2026, 3, 2, 9, tzinfo=UTC)
+with engine.begin() as conn:
+    users.add_user(conn, "new", "a long password", users.Role.STAFF, now)
+    assert users.authenticate(conn, "old", "the old password", now) is not None
+    for row in conn.execute(select(users.db.users.c.username, users.db.users.c.password_hash)):
+        print(row.username, row.password_hash.rsplit("$", 2)[0])
+"""
+
+
+def test_outside_the_test_suite_passwords_get_argon2id_at_64_mib_and_cheap_hashes_are_redone(
+    tmp_path: Path,
+) -> None:
+    # the suite hashes with test-only parameters (conftest); a process without that setting
+    # hashes with argon2id, 64 MiB, 3 passes, and an account hashed more cheaply is hashed again
+    # at its next login
+    url = f"sqlite:///{tmp_path / 'incident.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        users.add_user(conn, "old", "the old password", Role.STAFF, T0)
+        cheap = conn.execute(select(db.users.c.password_hash)).scalar_one()
+    engine.dispose()
+    assert cheap.startswith("$argon2id$v=19$m=8,t=1,p=1$")
+    env = {k: v for k, v in os.environ.items() if k != users.CHEAP_HASHES_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", PRODUCTION_HASHING, url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert sorted(done.stdout.split("\n")[:2]) == [
+        "new $argon2id$v=19$m=65536,t=3,p=4",
+        "old $argon2id$v=19$m=65536,t=3,p=4",
+    ]

@@ -23,13 +23,13 @@ from sqlalchemy.engine import make_url
 from incident import db, inbox
 from incident.config import WorkerConfig
 from incident.daemon import Worker, WorkerDied, dead_local_worker
-from incident.db import make_engine, metadata
+from incident.db import make_engine
 from incident.inbox import calendar_hours
 from incident.models import Batch, Platform, PostedReply
 from incident.pipeline import Ingestion
 from incident.sources.fakes.vk_server import FakeVk
 from incident.sources.vk import RetryPolicy, VkSource
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import PG_ADMIN_URL, empty_postgres
 from tests.test_process import GID, stored_ids, wait_for
 from tests.world import add_incident, send_reply
 
@@ -206,9 +206,7 @@ def test_the_heartbeat_keeps_a_lease_alive_between_sweeps(engine: Engine, fake_v
 @pytest.fixture
 def pg_engine(pg_database: str) -> Iterator[Engine]:
     eng = make_engine(pg_database)
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    with eng.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    empty_postgres(eng)
     try:
         yield eng
     finally:
