@@ -83,7 +83,13 @@ class FakeVk(LocalHttpServer):
         self._validator = validator
         self._event_validator = event_validator
         self._world = VkWorld(on_event=self._on_event)
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        # each community's long polls wait on a condition of their own (on the same lock): an
+        # event wakes its community's waiters, not every waiting request of every community
+        # (200 communities' long polls all woken by each new comment cost the fake a third of a
+        # core and delayed every answer under bench/load.py)
+        self._waiting: dict[int, threading.Condition] = {}
         self._faults: dict[tuple[str, _FaultKind], list[Any]] = {}
         self._longpoll_failures: list[int] = []
         self.calls: list[tuple[str, dict[str, str]]] = []
@@ -100,7 +106,15 @@ class FakeVk(LocalHttpServer):
     def _wake(self) -> None:
         """Long polls waiting for events return at once."""
         with self._cond:
-            self._cond.notify_all()
+            for waiting in self._waiting.values():
+                waiting.notify_all()
+
+    def _waiters_of(self, group_id: int) -> threading.Condition:
+        """The condition ``group_id``'s long polls wait on (call under the lock)."""
+        waiting = self._waiting.get(group_id)
+        if waiting is None:
+            waiting = self._waiting[group_id] = threading.Condition(self._lock)
+        return waiting
 
     def session(self) -> requests.Session:
         """A session for ``vk_api.VkApi(session=...)``; close it when done."""
@@ -253,7 +267,9 @@ class FakeVk(LocalHttpServer):
                 self._event_validator(event)
             except Exception as exc:
                 self.schema_errors.append(f"event {event['type']}: {exc}")
-        self._cond.notify_all()
+        waiting = self._waiting.get(event.get("group_id", 0))
+        if waiting is not None:
+            waiting.notify_all()
 
     # ----- fault injection ------------------------------------------------------------------
 
@@ -362,11 +378,12 @@ class FakeVk(LocalHttpServer):
         except ValueError:
             wait = 0.0
         deadline = time.monotonic() + wait
+        waiting = self._waiters_of(group_id)
         while group.last_seq == ts and not self._stopping.is_set():
             left = deadline - time.monotonic()
             if left <= 0 or group.longpoll_key != params.get("key"):
                 break
-            self._cond.wait(left)
+            waiting.wait(left)
         updates = [event for seq, event in group.events if seq > ts]
         return {"ts": str(group.last_seq), "updates": updates}
 
