@@ -46,9 +46,11 @@ from incident.sources.base import Source
 LEASE_RETRY_SECONDS = 5.0  # how often a standby listener asks for a source's lease
 LEASE_TTL_SECONDS = 30.0  # a source lease not renewed for this long is free to take
 HEARTBEAT_SECONDS = 10.0  # how often the heartbeat renews (or takes) the leases
-# Each sweep is put off by up to this share of its interval, at random, each time: sources
-# swept together at start drift apart, rather than hundreds of them sweeping at the same
-# moment every ten minutes (a burst of API calls and transactions that held back live intake).
+# Sources are swept together once at start (to catch up); after that each keeps a phase of its
+# own, drawn at random across its interval, so that hundreds of sources sweep one after another
+# rather than all at the same moment every interval (bench/load.py: 200 sources sweeping within
+# the same minute held live intake back for that minute, lag p95 from about 2 s to 14 s). Each
+# sweep is also put off by up to this share of its interval, at random, each time.
 SWEEP_JITTER = 0.1
 REPEATS_SECONDS = 2.0  # how often new incidents are compared with the day's open ones
 MODEL_REFRESH_SECONDS = 60.0  # how often the worker looks for another active learned model
@@ -165,6 +167,8 @@ class Worker:
         # Sources whose next sweep must be full: every one at start (a gap before us), one
         # taken over, one whose round failed on the database; and each on a slow schedule.
         self.full_due: set[str] = set(self.sources)
+        # Seconds from the catch-up sweep at start to each source's next sweep (its phase)
+        self._phase: dict[str, float] = {}
         self.died: str | None = None  # why a part of the worker stopped for good
         self.started_at = clock()
         # How the periodic parts last went, for the heartbeat row (``incident health``):
@@ -247,6 +251,9 @@ class Worker:
             return
         with self._lock:
             full = name in self.full_due
+            phase = self._phase.pop(name, None)
+        if phase is not None:  # the catch-up sweep at start: the next one at the source's phase
+            self._sweep_again_in(name, phase)
         try:
             if not self.hold(name):
                 return  # another worker polls this source
@@ -547,26 +554,34 @@ class Worker:
         warning step, and start one listener thread per live source."""
         self._free_dead_predecessors()
         now = self.clock()
+        phase = random.Random()
         for name in self.sources:
+            interval = self.sweep_intervals[name]
+            # the sweep after the catch-up comes at a moment of this source's own within the
+            # interval (``sweep`` moves it there), and every interval after that
+            with self._lock:
+                self._phase[name] = phase.uniform(0.0, interval)
             self._scheduler.add_job(
                 self.sweep,
                 "interval",
                 args=[name],
                 id=f"sweep:{name}",
-                seconds=self.sweep_intervals[name],
-                jitter=self.sweep_intervals[name] * SWEEP_JITTER,
+                seconds=interval,
+                jitter=interval * SWEEP_JITTER,
                 next_run_time=now,  # catch up on whatever happened while we were down
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,
             )
+            full = self.config.full_sweep_interval
             self._scheduler.add_job(
                 self.full_sweep,
                 "interval",
                 args=[name],
                 id=f"full:{name}",
-                seconds=self.config.full_sweep_interval,
-                jitter=self.config.full_sweep_interval * SWEEP_JITTER,
+                seconds=full,
+                jitter=full * SWEEP_JITTER,
+                start_date=now + timedelta(seconds=phase.uniform(0.0, full)),
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,

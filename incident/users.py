@@ -68,6 +68,12 @@ def _hasher() -> PasswordHasher:
     return PasswordHasher()
 
 
+def announce_test_hashes() -> None:
+    """Log ``test_only_password_hashes`` now if the test-only setting is on (``incident web``
+    calls it at start, so that an operator sees it before anyone logs in)."""
+    _hasher()
+
+
 @functools.cache
 def _dummy_hash() -> str:
     """A hash to verify against when the user does not exist, so both paths cost the same

@@ -424,3 +424,39 @@ def test_periodic_sweeps_are_spread_so_many_sources_do_not_sweep_at_one_moment(
     finally:
         worker.stop(timeout=5)
         source.close()
+
+
+def test_after_the_catch_up_sweep_each_source_sweeps_at_a_moment_of_its_own(
+    engine: Engine, fake_vk: FakeVk
+) -> None:
+    # all sources sweep at once at start; if they then kept that moment, 200 of them would
+    # sweep within the same minute every interval and hold live intake back
+    sources = [vk_source(fake_vk, name=f"vk-{n}") for n in range(8)]
+    worker = Worker(
+        engine,
+        sources,
+        WorkerConfig(sweep_interval=600, outbox_interval=3600, full_sweep_interval=3600),
+        INGESTION,
+    )
+    started = datetime.now(UTC)
+    worker.start()
+    try:
+        assert wait_for(lambda: sweeps(fake_vk) >= 8)  # every source's catch-up sweep
+        nexts: list[float] = []
+        fulls: list[float] = []
+        for n in range(8):
+            job = worker._scheduler.get_job(f"sweep:vk-{n}")
+            assert job is not None
+            assert wait_for(lambda job=job: job.next_run_time - started < timedelta(seconds=601))
+            nexts.append((job.next_run_time - started).total_seconds())
+            full = worker._scheduler.get_job(f"full:vk-{n}")
+            assert full is not None
+            fulls.append((full.next_run_time - started).total_seconds())
+        assert all(0 < s <= 601 for s in nexts)
+        assert all(0 < s <= 3600 * 1.1 for s in fulls)  # a phase, then up to a tenth later
+        assert max(fulls) - min(fulls) > 600
+        assert max(nexts) - min(nexts) > 100  # spread over the interval, not bunched
+    finally:
+        worker.stop(timeout=5)
+        for source in sources:
+            source.close()

@@ -6,6 +6,7 @@ import argparse
 import secrets
 import sys
 
+from incident import users
 from incident.commands.common import database, load, settle_heap
 from incident.config import Config
 from incident.web import WebSettings, create_app
@@ -62,6 +63,7 @@ def cmd_web(args: argparse.Namespace) -> int:
         public_url=config.public_url,
         rating_links=config.survey.rating_links,
     )
+    users.announce_test_hashes()
     with database(config) as engine:
         web = create_app(engine, settings)
         apply_reply_values(web.state.suggestions, config)
