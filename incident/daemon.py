@@ -252,11 +252,21 @@ class Worker:
         with self._lock:
             full = name in self.full_due
             phase = self._phase.pop(name, None)
-        if phase is not None:  # the catch-up sweep at start: the next one at the source's phase
+        if phase is None:
+            self._sweep_round(name, full)
+        elif self._sweep_round(name, full):  # the catch-up sweep is tried again soon
+            with self._lock:
+                self._phase[name] = phase
+        else:
+            # the catch-up sweep at start is done: the next one at the source's own phase
+            # (moved once it is done: a short phase must not fire while this one still runs)
             self._sweep_again_in(name, phase)
+
+    def _sweep_round(self, name: str, full: bool) -> bool:
+        """``sweep``'s round; True if it failed on the database and is tried again soon."""
         try:
             if not self.hold(name):
-                return  # another worker polls this source
+                return False  # another worker polls this source
             outcome = pipeline.sweep_once(
                 self.engine,
                 self.sources[name],
@@ -269,10 +279,10 @@ class Worker:
             metrics.DATABASE_ERRORS.labels("sweep").inc()
             self.log.exception("sweep_failed_on_database", source=name)
             self._need_full_sweep(name, DATABASE_RETRY_SECONDS)
-            return
+            return True
         except Exception:
             self.log.exception("sweep_failed", source=name)
-            return
+            return False
         if outcome.database_failed:
             self._need_full_sweep(name, DATABASE_RETRY_SECONDS)
         elif full and outcome.error is None and outcome.swept:
@@ -280,6 +290,7 @@ class Worker:
                 self.full_due.discard(name)
         if outcome.stopped:
             self._stop_source(name)
+        return outcome.database_failed
 
     def _part_went(self, part: str, error: BaseException | None = None) -> None:
         now = self.clock().isoformat()
