@@ -252,9 +252,10 @@ class Worker:
         with self._lock:
             full = name in self.full_due
             phase = self._phase.pop(name, None)
+        retried = self._sweep_round(name, full)
         if phase is None:
-            self._sweep_round(name, full)
-        elif self._sweep_round(name, full):  # the catch-up sweep is tried again soon
+            return
+        if retried:  # the catch-up sweep is tried again soon: it keeps the phase
             with self._lock:
                 self._phase[name] = phase
         else:

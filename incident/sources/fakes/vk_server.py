@@ -84,7 +84,6 @@ class FakeVk(LocalHttpServer):
         self._event_validator = event_validator
         self._world = VkWorld(on_event=self._on_event)
         self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
         # each community's long polls wait on a condition of their own (on the same lock): an
         # event wakes its community's waiters, not every waiting request of every community
         # (200 communities' long polls all woken by each new comment cost the fake a third of a
@@ -105,7 +104,7 @@ class FakeVk(LocalHttpServer):
 
     def _wake(self) -> None:
         """Long polls waiting for events return at once."""
-        with self._cond:
+        with self._lock:
             for waiting in self._waiting.values():
                 waiting.notify_all()
 
@@ -138,21 +137,21 @@ class FakeVk(LocalHttpServer):
         """
         if kind == "community" and group_id is None:
             raise ValueError("a community token needs group_id")
-        with self._cond:
+        with self._lock:
             self._world.tokens[token] = Token(kind=kind, group_id=group_id, user_id=user_id)
 
     def add_group(self, group_id: int, name: str, screen_name: str | None = None) -> None:
-        with self._cond:
+        with self._lock:
             self._world.groups[group_id] = Group(
                 id=group_id, name=name, screen_name=screen_name or f"club{group_id}"
             )
 
     def add_user(self, user_id: int, first_name: str, last_name: str) -> None:
-        with self._cond:
+        with self._lock:
             self._world.users[user_id] = (first_name, last_name)
 
     def add_post(self, group_id: int, text: str, date: int | None = None) -> int:
-        with self._cond:
+        with self._lock:
             group = self._world.group(group_id)
             post = StoredPost(id=group.take_id(), date=self._date(date), text=text)
             group.posts[post.id] = post
@@ -168,7 +167,7 @@ class FakeVk(LocalHttpServer):
         date: int | None = None,
         reply_to_comment: int | None = None,
     ) -> int:
-        with self._cond:
+        with self._lock:
             group = self._world.group(group_id)
             try:
                 comment = self._world.new_comment(
@@ -179,7 +178,7 @@ class FakeVk(LocalHttpServer):
             return comment.id
 
     def edit_comment(self, group_id: int, comment_id: int, text: str) -> None:
-        with self._cond:
+        with self._lock:
             group, comment = self._find(group_id, comment_id)
             if comment.deleted:
                 raise ValueError(f"comment {comment_id} is deleted")
@@ -190,7 +189,7 @@ class FakeVk(LocalHttpServer):
         self, group_id: int, comment_id: int, *, deleter_id: int | None = None
     ) -> None:
         """Delete a comment. ``deleter_id`` defaults to its author (0 for a community author)."""
-        with self._cond:
+        with self._lock:
             group, comment = self._find(group_id, comment_id)
             if comment.deleted:
                 raise ValueError(f"comment {comment_id} is already deleted")
@@ -206,7 +205,7 @@ class FakeVk(LocalHttpServer):
             self._world.push_event(group, "wall_reply_delete", obj)
 
     def restore_comment(self, group_id: int, comment_id: int) -> None:
-        with self._cond:
+        with self._lock:
             group, comment = self._find(group_id, comment_id)
             if not comment.deleted:
                 raise ValueError(f"comment {comment_id} is not deleted")
@@ -215,39 +214,39 @@ class FakeVk(LocalHttpServer):
 
     def revoke_token(self, token: str) -> None:
         """The token stops working for good: every call with it gets error 5, as on VK."""
-        with self._cond:
+        with self._lock:
             self._world.tokens.pop(token, None)
 
     def comment(self, group_id: int, comment_id: int) -> dict[str, Any]:
         """The stored ``wall_wall_comment`` (full text; ``deleted: true`` once deleted)."""
-        with self._cond:
+        with self._lock:
             return self._find(group_id, comment_id)[1].wire()
 
     def comments(self, group_id: int) -> list[dict[str, Any]]:
         """Every comment of a community as stored now (``deleted: true`` once deleted)."""
-        with self._cond:
+        with self._lock:
             group = self._world.group(group_id)
             return [c.wire() for c in group.comments.values()]
 
     def post_ids(self, group_id: int) -> list[int]:
         """The ids of a community's posts, oldest first."""
-        with self._cond:
+        with self._lock:
             return sorted(self._world.group(group_id).posts)
 
     def user_ids(self) -> list[int]:
         """The ids of every registered user, ascending."""
-        with self._cond:
+        with self._lock:
             return sorted(self._world.users)
 
     def events(self, group_id: int) -> list[dict[str, Any]]:
         """The retained long poll events of a community, oldest first."""
-        with self._cond:
+        with self._lock:
             return [event for _, event in self._world.group(group_id).events]
 
     @property
     def created(self) -> list[dict[str, Any]]:
         """Every comment ``wall.createComment`` actually created, as it was then."""
-        with self._cond:
+        with self._lock:
             return list(self._world.created)
 
     def _date(self, date: int | None) -> int:
@@ -289,17 +288,17 @@ class FakeVk(LocalHttpServer):
 
     def longpoll_fail_next(self, failed: Literal[1, 2, 3]) -> None:
         """The next ``a_check`` answers ``{"failed": N}``; 2 and 3 also expire the key."""
-        with self._cond:
+        with self._lock:
             self._longpoll_failures.append(failed)
 
     def _add_fault(self, method: str, kind: _FaultKind, value: Any, times: int) -> None:
         if times < 1:
             raise ValueError("times must be at least 1")
-        with self._cond:
+        with self._lock:
             self._faults.setdefault((method, kind), []).extend([value] * times)
 
     def _take_fault(self, method: str, kind: _FaultKind) -> Any:
-        with self._cond:
+        with self._lock:
             for name in (method, ANY_CALL):
                 queue = self._faults.get((name, kind))
                 if queue:
@@ -310,7 +309,7 @@ class FakeVk(LocalHttpServer):
 
     def handle_method(self, name: str, params: dict[str, str]) -> tuple[int, bytes]:
         """Answer one ``/method/<name>`` request: (HTTP status, body)."""
-        with self._cond:
+        with self._lock:
             self.calls.append((name, {k: v for k, v in params.items() if k != "access_token"}))
             self.requests.append((time.monotonic(), name, _community_of(params)))
         delay = self._take_fault(name, "delay")
@@ -323,7 +322,7 @@ class FakeVk(LocalHttpServer):
         try:
             if code is not None:
                 raise VkError(code, "injected by the test", _error_extras(code))
-            with self._cond:
+            with self._lock:
                 response = self._world.call(name, params, int(self._clock()))
                 if name == "groups.getLongPollServer":
                     server = f"{self.url}longpoll/{int(params['group_id'])}"
@@ -336,14 +335,14 @@ class FakeVk(LocalHttpServer):
                 self._validator(name, body)
             except Exception as exc:
                 message = f"{name}: {exc}"
-                with self._cond:
+                with self._lock:
                     self.schema_errors.append(message)
                 return HTTPStatus.INTERNAL_SERVER_ERROR, message.encode()
         return self._maybe_truncated(name, _dump(body))
 
     def handle_longpoll(self, group_id: int, params: dict[str, str]) -> tuple[int, bytes]:
         """Answer one Bots Long Poll ``a_check`` request, blocking while there is nothing new."""
-        with self._cond:
+        with self._lock:
             self.requests.append((time.monotonic(), "longpoll", group_id))
         delay = self._take_fault("longpoll", "delay")
         if delay is not None:
@@ -351,7 +350,7 @@ class FakeVk(LocalHttpServer):
         status = self._take_fault("longpoll", "http")
         if status is not None:
             return status, _http_error_page(status)
-        with self._cond:
+        with self._lock:
             body = self._check_events(group_id, params)
         return self._maybe_truncated("longpoll", _dump(body))
 
@@ -393,7 +392,7 @@ class FakeVk(LocalHttpServer):
         return HTTPStatus.OK, data
 
     def record_internal_error(self, message: str) -> None:
-        with self._cond:
+        with self._lock:
             self.schema_errors.append(f"internal error in the fake: {message}")
 
 
