@@ -148,6 +148,9 @@ def main() -> int:
     parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for stragglers")
     parser.add_argument("--logs", metavar="DIR", help="keep the processes' logs in DIR")
     parser.add_argument(
+        "--keep-database", action="store_true", help="do not drop the run's database at the end"
+    )
+    parser.add_argument(
         "--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
     args = parser.parse_args()
@@ -174,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     processes: dict[str, Any] = {}
     stop_staff, stop_probe = threading.Event(), threading.Event()
     phase = Phase()
-    with database(args.postgres) as url, tempfile.TemporaryDirectory() as tmp:
+    with database(args.postgres, args.keep_database) as url, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         engine = make_engine(url)
         probe = LagProbe(url, stop_probe)
@@ -379,6 +382,14 @@ def report(
         + "  ".join(
             f"{pct(v, 50) / 1000:.2f}/{pct(v, 95) / 1000:.2f}" for _, v in sorted(minutes.items())
         )
+    )
+    web_minutes: dict[int, list[float]] = defaultdict(list)
+    for r in records:
+        if r.phase == "load":
+            web_minutes[min(last, max(0, int((r.at - load["start"]) // 60)))].append(r.ms)
+    print(
+        "web p50/p95 by minute of load, ms: "
+        + "  ".join(f"{pct(v, 50):.0f}/{pct(v, 95):.0f}" for _, v in sorted(web_minutes.items()))
     )
     by_minute: dict[int, float] = {}
     for x in samples:

@@ -162,7 +162,9 @@ def cpu_used(before: dict[str, float], after: dict[str, float], seconds: float) 
 
 
 @contextmanager
-def database(admin_url: str) -> Iterator[str]:
+def database(admin_url: str, keep: bool = False) -> Iterator[str]:
+    """A new database for one run, dropped at the end unless ``keep`` (then its name is
+    printed, for a look at its plans and statistics afterwards)."""
     name = f"incident_load_{uuid.uuid4().hex[:8]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -170,8 +172,11 @@ def database(admin_url: str) -> Iterator[str]:
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if keep:
+            print(f"database kept: {name}")
+        else:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
@@ -264,6 +269,7 @@ class Request:
     kind: str
     ms: float
     status: int
+    at: float = 0.0  # time.monotonic() when it was sent
 
 
 @dataclass
@@ -339,10 +345,10 @@ class Staff:
 
     def _call(self, kind: str, send: Callable[[], httpx.Response]) -> httpx.Response:
         phase = self.phase.name
-        started = time.perf_counter()
+        at, started = time.monotonic(), time.perf_counter()
         response = send()
         ms = (time.perf_counter() - started) * 1000
-        self.records.append(Request(phase, kind, ms, response.status_code))
+        self.records.append(Request(phase, kind, ms, response.status_code, at))
         if kind == "reply":
             self.replies[response.status_code] += 1
         return response
