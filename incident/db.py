@@ -122,7 +122,6 @@ incidents = Table(
     Column("closed_reason", String(64)),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
-    Index("ix_incidents_queue", "status", "due_at"),
     Index("ix_incidents_opened", "opened_at"),
 )
 
@@ -572,7 +571,17 @@ saved_filters = Table(
 incidents.append_column(
     Column("urgent", Boolean, nullable=False, default=False, server_default="0")
 )
-Index("ix_incidents_urgent_queue", incidents.c.status, incidents.c.urgent, incidents.c.due_at)
+# The queue's two ordered parts (``web.queries.queue``: urgent first, then the rest, each by
+# deadline and id) walk these in their exact order: with the id in the index PostgreSQL stops
+# after one page even when its statistics believe there is nothing to sort (migration 0018).
+Index(
+    "ix_incidents_urgent_queue",
+    incidents.c.status,
+    incidents.c.urgent,
+    incidents.c.due_at,
+    incidents.c.id,
+)
+Index("ix_incidents_queue", incidents.c.status, incidents.c.due_at, incidents.c.id)
 # --- the learned model's versions (migration 0012) ----------------------------------------
 
 # One row per trained model (``incident.training``): its plain-data weights as JSON text, the
