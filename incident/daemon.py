@@ -37,7 +37,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from incident import inbox, metrics, pipeline
+from incident import inbox, memory, metrics, pipeline
 from incident.config import WorkerConfig
 from incident.logs import get_logger
 from incident.pipeline import Clock, Ingestion, ReplyPolicy
@@ -46,6 +46,7 @@ from incident.sources.base import Source
 LEASE_RETRY_SECONDS = 5.0  # how often a standby listener asks for a source's lease
 LEASE_TTL_SECONDS = 30.0  # a source lease not renewed for this long is free to take
 HEARTBEAT_SECONDS = 10.0  # how often the heartbeat renews (or takes) the leases
+MEMORY_RELEASE_SECONDS = 60.0  # how often freed memory goes back to the system
 # Sources are swept together once at start (to catch up); after that each keeps a phase of its
 # own, drawn at random across its interval, so that hundreds of sources sweep one after another
 # rather than all at the same moment every interval (bench/load.py: 200 sources sweeping within
@@ -508,12 +509,17 @@ class Worker:
 
     def _heartbeat_loop(self) -> None:
         self.beat()
+        released = time.monotonic()
         while not self.stopping.wait(self.heartbeat_interval):
             try:
                 self.heartbeat()
             except Exception:  # hold() logs its own; this is for the unforeseen
                 self.log.exception("heartbeat_failed")
             self.beat()
+            if time.monotonic() - released >= MEMORY_RELEASE_SECONDS:
+                # the listeners' freed pages back to the system (``incident.memory``)
+                released = time.monotonic()
+                memory.release()
 
     def _guarded(self, name: str, body: Callable[[], None]) -> Callable[[], None]:
         """``body`` for a thread of its own: if it ever ends while the worker runs, the worker
