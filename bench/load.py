@@ -372,11 +372,15 @@ def report(
         "lag is overstated by at most one period, never understated"
     )
     last = max(0, int(load["seconds"] // 60) - 1) if load["seconds"] >= 60 else 0
+
+    def minute_of(t: float) -> int:
+        """The minute of load a monotonic time falls in (the last one takes the remainder)."""
+        return min(last, max(0, int((t - load["start"]) // 60)))
+
     minutes: dict[int, list[float]] = defaultdict(list)
     for g, c, t in load["log"]:
         if (g, c) in probe.seen:
-            minute = min(last, int((t - load["start"]) // 60))
-            minutes[minute].append((probe.seen[(g, c)] - t) * 1000)
+            minutes[minute_of(t)].append((probe.seen[(g, c)] - t) * 1000)
     print(
         "lag p50/p95 by minute of load, s: "
         + "  ".join(
@@ -386,7 +390,7 @@ def report(
     web_minutes: dict[int, list[float]] = defaultdict(list)
     for r in records:
         if r.phase == "load":
-            web_minutes[min(last, max(0, int((r.at - load["start"]) // 60)))].append(r.ms)
+            web_minutes[minute_of(r.at)].append(r.ms)
     print(
         "web p50/p95 by minute of load, ms: "
         + "  ".join(f"{pct(v, 50):.0f}/{pct(v, 95):.0f}" for _, v in sorted(web_minutes.items()))
@@ -394,7 +398,7 @@ def report(
     by_minute: dict[int, float] = {}
     for x in samples:
         if x.phase == "load" and x.worker is not None:
-            by_minute[min(last, int((x.at - load["start"]) // 60))] = x.worker
+            by_minute[minute_of(x.at)] = x.worker
     print(
         "worker RSS at the end of each minute of load, MB: "
         + " ".join(f"{m:.0f}" for _, m in sorted(by_minute.items()))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, update
+from sqlalchemy import Connection, Engine, event, update
 from starlette.testclient import TestClient
 
 from incident import db
@@ -163,6 +164,27 @@ def test_times_are_shown_in_moscow_time(clock: FakeClock) -> None:
     assert display.msk(clock()) == "20.11 12:00"  # 09:00 UTC
 
 
+@contextmanager
+def _statements_sent(conn: Connection) -> Iterator[list[tuple[str, Any]]]:
+    """The (statement, parameters) the connection sends inside the block, in order."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(conn, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(conn, "before_cursor_execute", record)
+
+
+def _plan(conn: Connection, statement: str, parameters: Any) -> str:
+    """The database's plan of a statement as sent, one line a step."""
+    explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+    return "\n".join(str(row[-1]) for row in conn.exec_driver_sql(explain + statement, parameters))
+
+
 def test_one_quiet_page_is_found_through_indexes_not_by_reading_the_whole_open_queue(
     engine: Engine, clock: FakeClock
 ) -> None:
@@ -206,24 +228,14 @@ def test_one_quiet_page_is_found_through_indexes_not_by_reading_the_whole_open_q
                     updated_at=now,
                 )
             )
-    sent: list[tuple[str, Any]] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        sent.append((statement, parameters))
-
     with engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
-        event.listen(conn, "before_cursor_execute", record)
-        rows = queries.queue(conn, queries.QueueFilter(community="vk-quiet"), "anna", now)
-        event.remove(conn, "before_cursor_execute", record)
+        with _statements_sent(conn) as sent:
+            rows = queries.queue(conn, queries.QueueFilter(community="vk-quiet"), "anna", now)
         assert [r.id for r in rows] == [len(pages)]
         # sent[0] is the urgent incidents' part (few: the urgent queue index); sent[1] the page
         # of the other incidents with a deadline
-        statement, parameters = sent[1]
-        explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
-        plan = "\n".join(
-            str(row[-1]) for row in conn.exec_driver_sql(explain + statement, parameters)
-        )
+        plan = _plan(conn, *sent[1])
     assert "ix_incidents_source_queue" in plan, plan
 
 
@@ -287,24 +299,14 @@ def test_each_part_of_the_first_page_is_read_in_index_order_even_with_stale_stat
         conn.exec_driver_sql("ANALYZE")
     with engine.begin() as conn:
         _open_incidents(conn, 2001, 400, True, now)
-    sent: list[tuple[str, Any]] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        sent.append((statement, parameters))
-
     with engine.connect() as conn:
-        event.listen(conn, "before_cursor_execute", record)
-        rows = queries.queue(conn, queries.QueueFilter(), "anna", now)
-        event.remove(conn, "before_cursor_execute", record)
+        with _statements_sent(conn) as sent:
+            rows = queries.queue(conn, queries.QueueFilter(), "anna", now)
         assert len(rows) == queries.PAGE
         assert all(r.urgent for r in rows)
         assert [(r.due_at, r.id) for r in rows] == sorted((r.due_at, r.id) for r in rows)
-        statement, parameters = sent[0]  # the urgent incidents' part
+        plan = _plan(conn, *sent[0])  # the urgent incidents' part
         sqlite = conn.dialect.name == "sqlite"
-        explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
-        plan = "\n".join(
-            str(row[-1]) for row in conn.exec_driver_sql(explain + statement, parameters)
-        )
     if sqlite:
         assert "TEMP B-TREE" not in plan, plan
     else:
