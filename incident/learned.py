@@ -301,7 +301,7 @@ _ModelFields = tuple[
     str | None,
     bool,
     str,
-    dict[str, Any],
+    dict[str, Any] | None,
 ]
 
 
@@ -320,6 +320,9 @@ def combine(
     prefers it; (3) overrules the rules only when it learned from corrections and is at least
     ``policy.override`` sure.
     Spam found by the rules' spam features (links, floods, abuse) is never overruled.
+    A model that learned no correction (and a policy that breaks no close call) can only do
+    (1), so it is asked only about the comments the rules left unclassified: the other
+    verdicts are the rules' own, without a note of the model (and without its cost).
     The verdict's ``model`` records the model's version, its best topic and probability, the
     words that pushed it, and whether it changed the topic (``changed``).
     """
@@ -393,11 +396,15 @@ def _combined(
 ) -> _ModelFields:
     """``combine``'s work on the rules' verdict given as its fields: the combined verdict's
     fields, the model's note last."""
+    topic, score, confidence, _, runner_up = fields[:5]
+    if topic != UNCLASSIFIED and model.corrections == 0 and policy.tie <= 0:
+        # a model that learned no correction can only fill what the rules left unclassified:
+        # elsewhere it is not asked, and the verdict carries no note of it
+        return (*fields, None)
     best, exps, total, pushes, scale = model._logits(analysis, ruleset.normalizer)
     topics = model.topics
     best_topic = topics[best]
     probability = exps[best] / total
-    topic, score, confidence, _, runner_up = fields[:5]
     chosen = topic
     how = ""
     if fields[7] and topic == "spam":  # spam with the rules' reasons: never overruled

@@ -7,23 +7,30 @@ examples and phrases plus staff topic corrections, and exports it as a plain-dat
 ``topic_corrections`` with the incident's comment text), fits, and stores a new version
 (table ``topic_models``, migration 0012) as the active one. ``list_models``, ``activate``
 (a rollback, or a roll forward again: nothing is deleted) and ``active_model`` read and switch
-the versions every worker and web process shares.
+the versions every worker and web process shares. ``rules_model`` is the model of the rules
+alone (no correction), remembered on disk per rule-set version: what ``incident classify`` uses
+when it is given no model, as a fresh worker's first scheduled training gives one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from incident import db
-from incident.learned import LearnedModel, ModelError, features
+from incident import db, learned
+from incident.learned import FORMAT, LearnedModel, ModelError, features
 from incident.models import UNCLASSIFIED
 from incident.rules import RuleSet
 
@@ -38,6 +45,7 @@ __all__ = [
     "fit",
     "list_models",
     "rule_samples",
+    "rules_model",
     "train_once",
 ]
 
@@ -48,6 +56,12 @@ MAX_TEXT = 2_000  # characters of a comment used for training (a story's start s
 MAX_CORRECTIONS = 20_000  # newest corrections used: bounds the training's time and memory
 _MIN_WEIGHT = 1e-3  # features weaker than this for every topic are left out of the export
 _C = 4.0  # inverse regularisation strength of the logistic regression
+# how a model is made, in a few letters: a remembered rules model made otherwise is not reused
+_RECIPE = hashlib.sha256(
+    repr(
+        (FORMAT, learned._NGRAMS, learned._MAX_WORD, EXAMPLE_WEIGHT, PHRASE_WEIGHT, _MIN_WEIGHT, _C)
+    ).encode()
+).hexdigest()[:8]
 
 
 class Sample(NamedTuple):
@@ -111,6 +125,43 @@ def fit(
         examples=len(known),
         corrections=corrections,
     )
+
+
+def cache_folder() -> Path:
+    """Where computed files are remembered: ``$XDG_CACHE_HOME/incident`` (``~/.cache/incident``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "incident"
+
+
+def rules_model(ruleset: RuleSet, folder: Path | None = None) -> LearnedModel:
+    """The model of the rules alone (their examples and phrases, no correction), read from
+    ``folder`` (``cache_folder()`` by default) when it was trained for this rule-set version
+    before, else trained (about two seconds) and written there for the next time. A folder
+    that cannot be written, or a remembered file that is damaged, only costs the training."""
+    path = (folder or cache_folder()) / f"rules-model-{ruleset.version}-{_RECIPE}.json"
+    try:
+        model = LearnedModel.from_data(json.loads(path.read_text(encoding="utf-8")))
+        if model.ruleset_version == ruleset.version and model.corrections == 0:
+            return model
+    except (OSError, ValueError):
+        pass  # not there yet, or damaged: trained again below
+    data = fit(rule_samples(ruleset), ruleset).to_data()
+    temporary: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".rules-model-")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(data, out, ensure_ascii=False, separators=(",", ":"))
+        os.replace(temporary, path)  # whole or not at all, also for two runs at once
+        temporary = None
+    except OSError:
+        pass  # a read-only home: the model is used without being remembered
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+    # from its plain data, as a remembered one is read: the same weights on every run
+    return LearnedModel.from_data(data)
 
 
 # --------------------------------------------------------------------------- the database

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,10 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # CPU each otherwise); the processes it starts inherit this. What production hashes with is
 # tested in test_web_access.py, in a process without it.
 os.environ[users.CHEAP_HASHES_ENV] = "1"
+
+# Computed files (the rules' own model `incident classify` remembers) go to a folder of this
+# run, never to the home of whoever runs the suite; the processes it starts inherit it.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="incident-test-cache-")
 
 # Log through the product's own set-up, as `incident run` and `incident web` do: plain-text
 # tracebacks with secrets redacted. Left unconfigured, structlog's default renders tracebacks

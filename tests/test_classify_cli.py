@@ -86,6 +86,60 @@ def test_classify_jsonl_keeps_order_and_reports_bad_lines(
     assert "строка 2" in captured.err
 
 
+# The rules find no phrase of theirs in it; their own model, trained on their examples, does.
+RUDE_DOCTOR = "Врачиха нахамила"
+
+
+def test_classify_fills_what_the_rules_leave_with_the_rules_own_model(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["classify", "--rules", RULES, "--json", "--no-model", RUDE_DOCTOR]) == 0
+    assert json.loads(capsys.readouterr().out)["topic"] == "unclassified"
+    assert run(["classify", "--rules", RULES, "--json", RUDE_DOCTOR]) == 0
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["topic"] == "medical"
+    assert verdict["model"]["changed"] == "filled"
+    assert verdict["model"]["rules_topic"] == "unclassified"
+    assert verdict["model"]["words"][0]["word"] == "Врачиха"  # the word that pushed it most
+    assert run(["classify", "--rules", RULES, RUDE_DOCTOR]) == 0
+    assert "её назвала модель" in capsys.readouterr().out
+
+
+def test_the_rules_own_model_is_remembered_and_a_damaged_copy_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert run(["classify", "--rules", RULES, "--json", RUDE_DOCTOR]) == 0
+    first = json.loads(capsys.readouterr().out)
+    [remembered] = (tmp_path / "incident").glob("rules-model-*.json")
+    assert remembered.stat().st_size > 0
+    assert run(["classify", "--rules", RULES, "--json", RUDE_DOCTOR]) == 0
+    assert json.loads(capsys.readouterr().out) == first  # read back: the very same verdict
+    remembered.write_text('{"format": 1, "topics": [', encoding="utf-8")
+    assert run(["classify", "--rules", RULES, "--json", RUDE_DOCTOR]) == 0
+    assert json.loads(capsys.readouterr().out) == first
+    assert json.loads(remembered.read_text(encoding="utf-8"))["format"] == 1
+    assert [p.name for p in (tmp_path / "incident").iterdir()] == [remembered.name]
+
+
+def test_classify_works_when_the_model_cannot_be_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    assert run(["classify", "--rules", RULES, "--json", RUDE_DOCTOR]) == 0
+    assert json.loads(capsys.readouterr().out)["topic"] == "medical"
+
+
+def test_classify_takes_either_a_model_file_or_no_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        run(["classify", "--model", str(tmp_path / "m.json"), "--no-model", "текст"])
+    assert "--no-model" in capsys.readouterr().err
+
+
 def test_classify_needs_exactly_one_of_text_and_jsonl(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

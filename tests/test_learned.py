@@ -25,7 +25,8 @@ def rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
 @pytest.fixture(scope="module")
 def taught(rules: RuleSet) -> LearnedModel:
     """A model that saw, besides the rules, staff correct four sofa repairs to services."""
-    return fit(rule_samples(rules) + correction_samples([(s, "services") for s in SOFA]), rules)
+    corrected = [(s, "services") for s in SOFA]
+    return fit(rule_samples(rules) + correction_samples(corrected), rules, corrections=len(SOFA))
 
 
 def judged(text: str, rules: RuleSet, model: LearnedModel | None) -> Verdict:
@@ -117,6 +118,16 @@ def test_the_rules_decide_when_they_are_sure(rules: RuleSet, taught: LearnedMode
     assert verdict.model is not None
     assert verdict.model["changed"] is None
     assert verdict.model["version"] == taught.version
+
+
+def test_a_model_without_corrections_is_asked_only_what_the_rules_left_unclassified(
+    rules: RuleSet,
+) -> None:
+    """It could only fill: a verdict the rules reached is theirs alone, with no note."""
+    untaught = fit(rule_samples(rules), rules)
+    text = "Управляющая компания третий месяц не чинит крышу в подъезде"
+    assert judged(text, rules, untaught) == classify(text, rules)
+    assert judged(SOFA_NEW, rules, untaught).model is not None
 
 
 def test_spam_found_by_links_is_never_overruled(rules: RuleSet, taught: LearnedModel) -> None:

@@ -2,9 +2,13 @@
 
 ``classify "текст"`` prints the verdict and why (``--json`` for the JSON form);
 ``classify --jsonl IN.jsonl`` (``-`` for stdin) reads ``{"text": ...}`` lines and writes one
-JSON verdict per line to stdout, in the same order. ``suggest "текст"`` shows the ranked reply
-drafts. ``rules check`` validates every rule and reply file, runs the rule examples and checks
-the replies' wording. A rules author edits a phrase and runs ``incident classify "пример"``.
+JSON verdict per line to stdout, in the same order. Both use the rules' own model
+(``incident.training.rules_model``: trained on the rules' examples and phrases, remembered in
+``~/.cache/incident``) for the comments the rules leave unclassified; ``--model FILE`` uses an
+exported model instead (one that learned staff corrections), ``--no-model`` the rules alone.
+``suggest "текст"`` shows the ranked reply drafts. ``rules check`` validates every rule and
+reply file, runs the rule examples and checks the replies' wording. A rules author edits a
+phrase and runs ``incident classify "пример"``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import IO, Any, TextIO
 
 import orjson
 
-from incident import wiring
+from incident import training, wiring
 from incident.classify import Verdict, classify
 from incident.config import data_folder
 from incident.learned import LearnedModel, classify_json, classify_with_model
@@ -54,11 +58,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help='файл со строками {"text": ...} ("-" для stdin); вердикты пишутся в stdout',
     )
     classify_parser.add_argument("--json", action="store_true", help="вывести вердикт как JSON")
-    classify_parser.add_argument(
+    which_model = classify_parser.add_mutually_exclusive_group()
+    which_model.add_argument(
         "--model",
         type=Path,
         metavar="ФАЙЛ",
-        help="обученная модель (incident model export): её подсказка войдёт в вердикт",
+        help="обученная модель (incident model export) вместо модели правил",
+    )
+    which_model.add_argument(
+        "--no-model",
+        action="store_true",
+        help="только правила, без модели (по умолчанию модель правил называет тему "
+        "комментариев, в которых правила не нашли ни одной фразы)",
     )
     classify_parser.add_argument(
         "--history",
@@ -287,6 +298,11 @@ def run_classify(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             print(f"Не удалось прочитать модель {args.model}: {exc}", file=err)
             return EXIT_FAILED
+    elif not args.no_model:
+        try:
+            model = training.rules_model(ruleset)
+        except ValueError as exc:  # rules too small to learn from: the rules alone
+            print(f"Модель правил не обучена ({exc}); тема — только по правилам.", file=err)
 
     def judge(text: str, history: tuple[str, ...] = ()) -> Verdict:
         return classify_with_model(text, ruleset, model, history=history)
