@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/classify.py [FILE ...] [--quick] [--rules rules] [--errors]
 
-With no FILE it measures the project's own frozen test set, ``bench/data/frozen.jsonl`` (written
-by the project after the rules existed and never used to tune them: ``bench/data/README.md``).
-Pass several files to report each one, e.g. the frozen set and a private labelled set:
-``bench/classify.py bench/data/frozen.jsonl ../shared/eval/dev.jsonl``.
+With no FILE it measures the project's own two frozen test sets, ``bench/data/frozen.jsonl``
+(written by the project after the rules existed and never used to tune them) and
+``bench/data/holdout.jsonl`` (by a second writer who read nothing of the project):
+``bench/data/README.md``. Pass several files to report each one, e.g. the test sets and a private
+labelled set:
+``bench/classify.py bench/data/frozen.jsonl bench/data/holdout.jsonl ../shared/eval/dev.jsonl``.
 
 Prints, for every file, the rule classifier's macro-F1, accuracy, unclassified count and per-topic
 precision and recall (with accuracy per style when the file labels styles, and how many verdicts
@@ -46,6 +48,7 @@ from incident.training import correction_samples, fit, rule_samples, rules_model
 
 ROOT = Path(__file__).resolve().parent.parent
 FROZEN = ROOT / "bench" / "data" / "frozen.jsonl"
+HOLDOUT = ROOT / "bench" / "data" / "holdout.jsonl"  # the second test set (bench/data/README.md)
 POOL = ROOT / "bench" / "data" / "corrections.jsonl"
 CURVE_SIZES = (0, 50, 200, 500)
 
@@ -414,8 +417,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "data",
         type=Path,
         nargs="*",
-        help="labelled JSONL files, {'text', 'topic'} per line (default: the frozen test set, "
-        f"{FROZEN.relative_to(ROOT)})",
+        help="labelled JSONL files, {'text', 'topic'} per line (default: the two frozen test "
+        f"sets, {FROZEN.relative_to(ROOT)} and {HOLDOUT.relative_to(ROOT)})",
     )
     parser.add_argument("--rules", type=Path, default=ROOT / "rules")
     parser.add_argument("--quick", action="store_true", help="skip the SVM and naive speed")
@@ -429,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    files = [load(path) for path in (args.data or [FROZEN])]
+    files = [load(path) for path in (args.data or [FROZEN, HOLDOUT])]
     start = time.perf_counter()
     ruleset = load_ruleset(args.rules)
     load_time = time.perf_counter() - start
