@@ -34,7 +34,7 @@ from rapidfuzz.distance import OSA, Indel
 
 from incident.models import UNCLASSIFIED
 from incident.rules import Phrase, RuleSet
-from incident.text import Analysis
+from incident.text import Analysis, fold
 
 __all__ = [
     "Match",
@@ -56,6 +56,10 @@ _PHONE = re.compile(r"(?<!\d)(?:\+7|8)[\s(-]{0,2}\d{3}[\s)-]{0,2}\d{3}[\s-]?\d{2
 # capitalised name followed by a comma. VK's "[club1|...]" is the community itself: not a citizen.
 _ADDRESS = re.compile(r"^\W{0,3}(?:\[id\d+\|[^\]\n]{1,80}\]|@\w{2,40}|([А-ЯЁ][а-яё]{2,20}))\s*,")
 _SECOND_PERSON = re.compile(r"(?<!\w)(?:вы|вам|вас|ваш\w*|ты|тебе|тебя|твой|твоя|твои)(?!\w)", re.I)
+_DIGIT = re.compile(r"\d")
+# A reply that opens with the person's handle or VK's reply markup, with or without a comma
+# ("@Марина ну а чего вы хотели"); VK's "[club1|...]" is the community itself: not a citizen.
+_HANDLE = re.compile(r"(?:\[id\d+\|[^\]\n]{1,80}\]|@\w{2,40})(?!\S)")
 # Capitalised words that open a comment with a comma but address no one in particular.
 _NOT_A_PERSON = frozenset(
     (  # noqa: SIM905 (a word list reads better as words)
@@ -306,12 +310,15 @@ def _obscenity(form: str, ruleset: RuleSet) -> str:
     return ""
 
 
-def _word_info(raw: str, ruleset: RuleSet) -> tuple[str, bool, str]:
-    """(rule stem, corrected as a typo?, abuse reason) of a word as written; cached."""
+def _word_info(raw: str, ruleset: RuleSet) -> tuple[str, bool, str, str]:
+    """(rule stem, corrected as a typo?, abuse reason, the word in lower case with ё as е when
+    a seller's wording of [offer] is looked up by it, else "") of a word as written; cached."""
     form, stem = ruleset.normalizer.word(raw)
     alias = ruleset.aliases.get(stem)
     canon = alias if alias is not None else _resolve(stem, ruleset)
-    info = (canon, alias is None and canon != stem, _obscenity(form, ruleset))
+    low = raw.lower().replace("ё", "е")
+    offer = low if low in ruleset.lexicon.offer_words else ""
+    info = (canon, alias is None and canon != stem, _obscenity(form, ruleset), offer)
     cache = ruleset._words
     if len(cache) >= _WORD_CACHE_LIMIT:
         cache.clear()
@@ -353,6 +360,42 @@ def _scan(
     return found
 
 
+def _offer(text: str, raw: Sequence[str], offers: Sequence[str], ruleset: RuleSet) -> list[str]:
+    """A seller's wording in the comment ([offer] in _flags.toml): the first found of each
+    kind, as it reads in lower case. ``offers``: per word, its lower-case form when a word
+    sequence of [offer] is looked up by it (``_word_info``), else "". The kinds' patterns run
+    only on text with a digit, each from its literal start, and count only at a word's start."""
+    lexicon = ruleset.lexicon
+    found: dict[str, str] = {}
+    if any(offers):
+        index = lexicon.offer_words
+        for i, word in enumerate(offers):
+            if not word:
+                continue
+            for sequence, at, kind in index[word]:
+                if kind in found or i < at:
+                    continue
+                if (
+                    len(sequence) == 1
+                    or tuple(
+                        w.lower().replace("ё", "е") for w in raw[i - at : i - at + len(sequence)]
+                    )
+                    == sequence
+                ):
+                    found[kind] = " ".join(sequence)
+    if lexicon.offer_numbers and _DIGIT.search(text):
+        low = text.lower().replace("ё", "е")
+        for pattern, kind in lexicon.offer_numbers:
+            if kind in found:
+                continue
+            m = pattern.search(low)
+            while m is not None and m.start() and low[m.start() - 1].isalnum():
+                m = pattern.search(low, m.start() + 1)
+            if m is not None:
+                found[kind] = m.group().strip()
+    return list(found.values())
+
+
 def _is_flood(
     analysis: Analysis, canon: Sequence[str], history: Sequence[str], ruleset: RuleSet
 ) -> str | None:
@@ -366,6 +409,13 @@ def _is_flood(
         if other and (other == key or fuzz.ratio(key, other) >= ruleset.settings.flood_similarity):
             return "автор уже присылал этот текст"
     return None
+
+
+def _replies_to_a_handle(text: str, ruleset: RuleSet) -> bool:
+    """Does the comment open with a person's handle or VK's reply markup ("@Марина ну а чего
+    вы хотели")? A company's handle ("@sberbank где деньги") is a complaint to the company."""
+    found = _HANDLE.match(text)
+    return found is not None and not ruleset.brand_pattern.search(fold(found.group()))
 
 
 def _addresses_a_citizen(text: str, ruleset: RuleSet) -> bool:
@@ -480,7 +530,8 @@ def rule_fields(
     canon: Sequence[str]
     typos: Sequence[bool]
     abusive: Sequence[str]
-    canon, typos, abusive = zip(*infos, strict=True) if infos else ((), (), ())
+    offers: Sequence[str]
+    canon, typos, abusive, offers = zip(*infos, strict=True) if infos else ((), (), (), ())
     scores: dict[str, float] = {}
     seen: set[tuple[str, str]] = set()
     matches: list[Match] = []
@@ -540,7 +591,7 @@ def rule_fields(
     # an opening address ends with a comma after at most a few words (VK's markup, an @handle,
     # one or two names): plain string checks spare most comments the pattern
     comma = text.find(",", 0, 100)
-    addressed = (
+    addressed = (text[:1] in "[@" and _replies_to_a_handle(text, ruleset)) or (
         comma > 0
         and (text[0] in "[@" or (comma <= 45 and text.count(" ", 0, comma) <= 1))
         and _addresses_a_citizen(text, ruleset)
@@ -576,6 +627,12 @@ def rule_fields(
     if ("8" in text or "+7" in text) and _PHONE.search(text):
         spam += settings.phone_weight
         reasons.append("номер телефона в тексте")
+    if "complaint" not in flags:  # a customer quoting an advert's promise is no advert
+        offer = _offer(text, raw, offers, ruleset)
+        if offer:
+            kinds = offer[: settings.offer_most]
+            spam += settings.offer_weight * len(kinds)
+            reasons.append("так пишут в объявлениях: " + ", ".join(f"«{k}»" for k in kinds))
     flood = _is_flood(analysis, canon, history, ruleset)
     if flood is not None:
         flags.add("flood")

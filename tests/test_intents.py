@@ -142,3 +142,63 @@ def test_a_sellers_words_quoted_in_ones_own_complaint_are_not_a_conversation(
 def test_a_citizen_blaming_another_is_still_a_conversation(rules: RuleSet) -> None:
     verdict = classify("Сами виноваты, надо было чек сохранять", rules)
     assert verdict.conversation
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ремонт холодильников на дому любых марок, звоните 8-900-000-00-00",
+        "Химчистка диванов у вас дома, цены от 1500 руб, выведем любые пятна",
+        "Маникюр с покрытием всего за 900р, скидка 10% на первое посещение, запись в лс",
+        "Натяжные потолки 250 руб/м2 под ключ, замер бесплатно",
+        "Подключим домашний интернет, роутер в подарок, оставьте заявку",
+        "Кредит наличными без отказа, оформи онлайн за 5 минут",
+    ],
+)
+def test_an_advert_for_a_service_or_goods_is_spam_whatever_sector_it_names(
+    rules: RuleSet, text: str
+) -> None:
+    verdict = classify(text, rules)
+    assert verdict.topic == "spam"
+    [reason] = [r for r in verdict.reasons if r.startswith("так пишут в объявлениях: ")]
+    assert "«" in reason  # the seller's own words are quoted
+
+
+def test_a_customer_quoting_an_adverts_promise_is_still_complaining(rules: RuleSet) -> None:
+    text = (
+        "Обещали ремонт стиральной машины в день обращения и с гарантией, а по факту "
+        "мастер приехал через неделю и машина опять течёт"
+    )
+    verdict = classify(text, rules)
+    assert verdict.topic == "services"
+    assert not any(r.startswith("так пишут в объявлениях") for r in verdict.reasons)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Тариф поднялся от 450 до 650 рублей без предупреждения",  # a change of price: not "от 450"
+        "Оборот 2000 тысяч у них, а зарплату не платят",  # "от" ends a word here: no "from"
+    ],
+)
+def test_prices_told_by_a_customer_are_not_a_sellers_price(rules: RuleSet, text: str) -> None:
+    verdict = classify(text, rules)
+    assert not any(r.startswith("так пишут в объявлениях") for r in verdict.reasons)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["@Марина ну а чего вы хотели за такие деньги", "[id100500|Ольга] так вы сами не ходили"],
+)
+def test_a_reply_opening_with_a_handle_is_a_conversation_without_a_comma(
+    rules: RuleSet, text: str
+) -> None:
+    verdict = classify(text, rules)
+    assert verdict.conversation
+    assert verdict.topic == "other"
+
+
+def test_a_complaint_to_a_companys_handle_is_not_a_conversation(rules: RuleSet) -> None:
+    verdict = classify("@Сбербанк где мои деньги третий день", rules)
+    assert not verdict.conversation
+    assert verdict.topic == "finance"

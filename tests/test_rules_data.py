@@ -208,3 +208,31 @@ def test_the_same_rule_files_are_built_once_per_process_and_an_edited_one_anew(
     assert edited is not first
     assert edited.version != first.version
     assert load_ruleset(rules) is edited
+
+
+def test_a_sellers_wording_is_checked_kind_by_kind(tmp_path: Path) -> None:
+    flags = (
+        GOOD_FLAGS
+        + '[offer.price]\npatterns = ["(незакрытая", "(от) \\\\d+", "\\\\d*"]\ncolour = 1\n'
+        + '[offer.call]\nwords = ["звоните", 5]\n'
+        + "[offer]\nloose = 1\n"
+    )
+    problems = _problems(tmp_path, {"telecom.toml": GOOD_TOPIC, "_flags.toml": flags})
+    assert "_flags.toml: offer.price: '(незакрытая' is not a valid pattern" in problems
+    # patterns are shown as Python writes them, a backslash doubled
+    assert "_flags.toml: offer.price: '(от) \\\\d+': no groups" in problems
+    assert "_flags.toml: offer.price: '\\\\d*': no groups (use (?:...)), never empty" in problems
+    assert "_flags.toml: offer.price.colour: unknown key" in problems
+    assert "_flags.toml: offer.call.words: must be a list of non-empty strings" in problems
+    assert "_flags.toml: offer.loose: must be a table with words and/or patterns" in problems
+
+
+def test_a_sellers_words_are_looked_up_by_their_longest_word(tmp_path: Path) -> None:
+    flags = GOOD_FLAGS + '[offer.call]\nwords = ["Звоните", "запись в ЛС"]\n'
+    ruleset = load_ruleset(
+        _write(tmp_path / "rules", {"telecom.toml": GOOD_TOPIC, "_flags.toml": flags})
+    )
+    assert ruleset.lexicon.offer_words == {
+        "звоните": ((("звоните",), 0, "call"),),
+        "запись": ((("запись", "в", "лс"), 0, "call"),),
+    }

@@ -265,7 +265,7 @@ def _load_flags(
     data = _read_toml(path, problems)
     if data is None:
         return settings, lexicon, intents
-    for key in sorted(set(data) - {"classifier", "abusive", "intents"}):
+    for key in sorted(set(data) - {"classifier", "abusive", "intents", "offer"}):
         problems.add(path, key, "unknown key")
     raw = data.get("classifier", {})
     values: dict[str, Any] = {}
@@ -307,12 +307,42 @@ def _load_flags(
         problems.add(path, "abusive.masked_obscenity", "must be true or false")
         masked = True
     threats = _str_list(abusive, "threats", path, problems)
+    offer = data.get("offer", {})
+    if not isinstance(offer, dict):
+        problems.add(path, "offer", "must be a table of kinds")
+        offer = {}
+    offer_words: dict[str, list[tuple[tuple[str, ...], int, str]]] = {}
+    numbers: list[tuple[re.Pattern[str], str]] = []
+    for kind, table in offer.items():
+        where = f"offer.{kind}"
+        if not isinstance(table, dict):
+            problems.add(path, where, "must be a table with words and/or patterns")
+            continue
+        for key in sorted(set(table) - {"words", "patterns"}):
+            problems.add(path, f"{where}.{key}", "unknown key")
+        qualified = {f"{where}.{key}": value for key, value in table.items()}
+        for text in _str_list(qualified, f"{where}.words", path, problems):
+            words = tuple(text.lower().replace("ё", "е").split())
+            longest = max(range(len(words)), key=lambda i: len(words[i]))
+            offer_words.setdefault(words[longest], []).append((words, longest, kind))
+        for pattern in _str_list(qualified, f"{where}.patterns", path, problems):
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                problems.add(path, where, f"{pattern!r} is not a valid pattern: {exc}")
+                continue
+            if compiled.groups or compiled.match(""):
+                problems.add(path, where, f"{pattern!r}: no groups (use (?:...)), never empty")
+                continue
+            numbers.append((compiled, kind))
     lexicon = Lexicon(
         re.compile(r"(?<!\S)(?:" + "|".join(f"(?:{p})" for p in good) + ")")
         if good
         else re.compile(r"(?!)"),
         tuple(good),
         masked,
+        {word: tuple(found) for word, found in offer_words.items()},
+        tuple(numbers),
     )
     intents["abusive"] = tuple(
         _plain_phrases(

@@ -73,6 +73,8 @@ class Settings:
     link_weight: float = 1.5  # spam score of any link (more with hashtags or few words)
     thanks_other: float = 1.2  # "other" score of gratitude with no sector named
     conversation_other: float = 1.5  # "other" score of citizens talking among themselves
+    offer_weight: float = 2.5  # spam score of each kind of a seller's wording ([offer])
+    offer_most: int = 3  # at most this many kinds count
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,14 @@ class Lexicon:
     obscene: re.Pattern[str]  # matched against folded word forms
     obscene_sources: tuple[str, ...]
     masked_obscenity: bool  # a word with '*' between letters counts as masked obscenity
+    # A seller's wording ([offer] in _flags.toml), by kind. ``offer_words``: a word -> the word
+    # sequences (lower case, ё as е) that hold it as their longest word, each as (sequence,
+    # where that word is in it, kind). ``offer_numbers``: (pattern, kind) pairs, tried only on
+    # text with a digit.
+    offer_words: Mapping[str, tuple[tuple[tuple[str, ...], int, str], ...]] = field(
+        default_factory=dict
+    )
+    offer_numbers: tuple[tuple[re.Pattern[str], str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -97,7 +107,7 @@ class RuleSet:
     brands: Mapping[str, Phrase] = field(default_factory=dict)  # folded word -> strong phrase
     brand_pattern: re.Pattern[str] = re.compile(r"(?!)")  # finds brands inside #tags/@names
     order: Mapping[str, int] = field(default_factory=dict)  # tie-break: file order
-    _words: dict[str, tuple[str, bool, str]] = field(default_factory=dict)  # classify's cache
+    _words: dict[str, tuple[str, bool, str, str]] = field(default_factory=dict)  # classify's
     aliases: Mapping[str, str] = field(default_factory=dict)  # inflected stem -> rule stem
     # the index again as (number of words, stems, phrase) triples, for the classifier's loop
     index_by_length: Mapping[str, tuple[tuple[int, tuple[str, ...], Phrase], ...]] = field(
