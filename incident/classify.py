@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, count
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, SupportsRound
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, Indel
@@ -76,7 +76,7 @@ _ROUNDED: dict[float, float] = {}  # round3 of the weights and scores seen; boun
 _ROUNDED_LIMIT = 100_000
 
 
-def round3(x: float) -> float:
+def round3(x: SupportsRound[Any]) -> Any:
     """``round(x, 3)``, the same float, remembered, and computed without ``round``'s decimal
     conversion (which costs as much as a verdict's dict).
 
@@ -89,7 +89,8 @@ def round3(x: float) -> float:
     its sign too) is its own rounding. Anything else goes to ``round`` itself. Only floats with
     a fraction are remembered: 0.0 and -0.0, or 3 and 3.0, are equal keys that round
     differently, so a whole number, or a number of another type equal to a whole float, must
-    never find a remembered float (``_rounded`` relies on this)."""
+    never find a remembered float (``_rounded`` relies on this). (Typed as any number so that
+    the compiled module, ``setup.py``, passes an int through as an int, as ``round`` does.)"""
     if type(x) is not float:
         return round(x, 3)
     r = _ROUNDED.get(x)
