@@ -5,6 +5,8 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NATIVE := $(VENV)/.native
+HOT_PATH := setup.py incident/text.py incident/classify.py incident/learned.py
 
 .PHONY: install demo test lint typecheck unit bench
 
@@ -12,9 +14,15 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==26.3
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(NATIVE)
 
-install: $(STAMP)
+# the classifier's hot path compiled again when its sources change (setup.py): until then an
+# edited source runs as plain Python
+$(NATIVE): $(STAMP) $(HOT_PATH)
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(NATIVE)
+
+install: $(STAMP) $(NATIVE)
 
 demo: install
 	$(BIN)/incident demo $(ARGS)
