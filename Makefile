@@ -28,8 +28,8 @@ demo: install
 	$(BIN)/incident demo $(ARGS)
 
 lint: install
-	$(BIN)/ruff check incident tests bench
-	$(BIN)/ruff format --check incident tests bench
+	$(BIN)/ruff check incident tests bench setup.py
+	$(BIN)/ruff format --check incident tests bench setup.py
 	$(BIN)/lint-imports
 
 typecheck: install

@@ -50,7 +50,10 @@ def native_extensions() -> list[object]:
         extensions = mypycify(list(NATIVE), opt_level="3", debug_level="0", group_name=GROUP)
     except (Exception, SystemExit) as exc:  # mypyc refused the code: plain Python, said why
         MANIFEST.unlink(missing_ok=True)
-        print(f"incident: not compiled ({exc!r}); the classifier runs as plain Python", file=sys.stderr)
+        print(
+            f"incident: not compiled ({exc!r}); the classifier runs as plain Python",
+            file=sys.stderr,
+        )
         return []
     for extension in extensions:
         extension.optional = True  # no compiler: plain Python, not a failed install
