@@ -154,6 +154,7 @@ def rules_model(ruleset: RuleSet, folder: Path | None = None) -> LearnedModel:
             json.dump(data, out, ensure_ascii=False, separators=(",", ":"))
         os.replace(temporary, path)  # whole or not at all, also for two runs at once
         temporary = None
+        _forget_old(path.parent, keep=path)
     except OSError:
         pass  # a read-only home: the model is used without being remembered
     finally:
@@ -162,6 +163,24 @@ def rules_model(ruleset: RuleSet, folder: Path | None = None) -> LearnedModel:
                 os.unlink(temporary)
     # from its plain data, as a remembered one is read: the same weights on every run
     return LearnedModel.from_data(data)
+
+
+_REMEMBERED = 3  # rules models kept in the cache folder: the newest (a rules author's last edits)
+
+
+def _forget_old(folder: Path, keep: Path) -> None:
+    """Remove all but the newest few remembered rules models: every edit of the rules makes a
+    new one (a megabyte each)."""
+    try:
+        found = sorted(
+            (p for p in folder.glob("rules-model-*.json") if p != keep),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for old in found[_REMEMBERED - 1 :]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # another run removed it first, or the folder went away: nothing to keep tidy
 
 
 # --------------------------------------------------------------------------- the database

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -247,3 +248,24 @@ def test_classify_jsonl_reads_stdin_in_a_separate_process() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert [json.loads(x)["topic"] for x in result.stdout.splitlines()] == ["telecom", "telecom"]
+
+
+def test_only_the_newest_rules_models_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every edit of the rules makes another model: the cache does not grow without end."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = tmp_path / "incident"
+    folder.mkdir()
+    for n in range(5):
+        old = folder / f"rules-model-old{n}.json"
+        old.write_text("{}", encoding="utf-8")
+        os.utime(old, (1_000_000 + n, 1_000_000 + n))
+    (folder / "notes.txt").write_text("not ours", encoding="utf-8")
+    assert run(["classify", "--rules", RULES, "--json", RUDE_DOCTOR]) == 0
+    capsys.readouterr()
+    names = sorted(p.name for p in folder.iterdir())
+    assert len(names) == 4
+    assert "rules-model-old4.json" in names
+    assert "rules-model-old3.json" in names
+    assert "notes.txt" in names
