@@ -57,6 +57,8 @@ _PHONE = re.compile(r"(?<!\d)(?:\+7|8)[\s(-]{0,2}\d{3}[\s)-]{0,2}\d{3}[\s-]?\d{2
 _ADDRESS = re.compile(r"^\W{0,3}(?:\[id\d+\|[^\]\n]{1,80}\]|@\w{2,40}|([А-ЯЁ][а-яё]{2,20}))\s*,")
 _SECOND_PERSON = re.compile(r"(?<!\w)(?:вы|вам|вас|ваш\w*|ты|тебе|тебя|твой|твоя|твои)(?!\w)", re.I)
 _DIGIT = re.compile(r"\d")
+_OFFER_SCAN = 2_000  # characters of a comment the [offer] patterns read
+_QUOTE = 40  # characters of a seller's wording quoted in the verdict's reasons
 # A reply that opens with the person's handle or VK's reply markup, with or without a comma
 # ("@Марина ну а чего вы хотели"); VK's "[club1|...]" is the community itself: not a citizen.
 _HANDLE = re.compile(r"(?:\[id\d+\|[^\]\n]{1,80}\]|@\w{2,40})(?!\S)")
@@ -384,8 +386,9 @@ def _offer(text: str, raw: Sequence[str], offers: Sequence[str], ruleset: RuleSe
                     == sequence
                 ):
                     found[kind] = " ".join(sequence)
-    if lexicon.offer_numbers and _DIGIT.search(text):
-        low = text.lower().replace("ё", "е")
+    if lexicon.offer_numbers and _DIGIT.search(text, 0, _OFFER_SCAN):
+        # an advert states its price early; a bounded text also bounds a slow pattern's time
+        low = text[:_OFFER_SCAN].lower().replace("ё", "е")
         for pattern, kind in lexicon.offer_numbers:
             if kind in found:
                 continue
@@ -393,7 +396,8 @@ def _offer(text: str, raw: Sequence[str], offers: Sequence[str], ruleset: RuleSe
             while m is not None and m.start() and low[m.start() - 1].isalnum():
                 m = pattern.search(low, m.start() + 1)
             if m is not None:
-                found[kind] = m.group().strip()
+                quote = m.group().strip()
+                found[kind] = quote if len(quote) <= _QUOTE else quote[: _QUOTE - 1] + "…"
     return list(found.values())
 
 

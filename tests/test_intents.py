@@ -202,3 +202,25 @@ def test_a_complaint_to_a_companys_handle_is_not_a_conversation(rules: RuleSet) 
     verdict = classify("@Сбербанк где мои деньги третий день", rules)
     assert not verdict.conversation
     assert verdict.topic == "finance"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "от " + "1" * 100_000 + " до",  # a run of digits the price pattern must read once
+        "1" * 100_000 + " р",
+        "от " + " ".join(["111"] * 30_000),
+        "24 / " * 20_000 + "7",
+    ],
+)
+def test_a_long_run_of_digits_is_read_at_once_and_quoted_short(rules: RuleSet, text: str) -> None:
+    """Hostile input: each of these took minutes with backtracking patterns."""
+    verdict = classify(text, rules)
+    assert all(len(r) < 200 for r in verdict.reasons)
+
+
+def test_a_price_after_the_first_two_thousand_characters_is_not_read(rules: RuleSet) -> None:
+    text = "мастер долго делал ремонт " * 100 + "натяжные потолки 250 руб/м2"
+    assert len(text) > 2_000
+    verdict = classify(text, rules)
+    assert not any("250 руб/м2" in r for r in verdict.reasons)
