@@ -103,7 +103,9 @@ def test_classify_fills_what_the_rules_leave_with_the_rules_own_model(
     assert verdict["model"]["rules_topic"] == "unclassified"
     assert verdict["model"]["words"][0]["word"] == "Врачиха"  # the word that pushed it most
     assert run(["classify", "--rules", RULES, RUDE_DOCTOR]) == 0
-    assert "её назвала модель" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Модель правил (обучена на их примерах): Медицина" in out
+    assert "её назвала модель" in out
 
 
 def test_the_rules_own_model_is_remembered_and_a_damaged_copy_is_replaced(

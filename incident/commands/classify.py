@@ -242,10 +242,12 @@ def model_lines(note: Mapping[str, Any], ruleset: RuleSet) -> list[str]:
     """What the learned model said, in plain Russian."""
     topic = str(note.get("topic"))
     title = ruleset.title(topic) if topic in ruleset.topics else topic
-    lines = [
-        f"Модель (версия {note.get('version')}): {title}, "
-        f"вероятность {float(note.get('probability') or 0):.0%}"
-    ]
+    version = note.get("version")
+    # version 0: the rules' own model (trained on their examples), never stored in the database
+    which = (
+        "Модель правил (обучена на их примерах)" if version == 0 else f"Модель (версия {version})"
+    )
+    lines = [f"{which}: {title}, вероятность {float(note.get('probability') or 0):.0%}"]
     words = note.get("words") or []
     if words:
         lines.append(
