@@ -271,3 +271,11 @@ def test_only_the_newest_rules_models_are_kept(
     assert "rules-model-old4.json" in names
     assert "rules-model-old3.json" in names
     assert "notes.txt" in names
+
+
+def test_suggest_drafts_for_the_topic_classify_gives(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run(["suggest", "--rules", RULES, "--replies", REPLIES, RUDE_DOCTOR])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("Тема: medical")
+    assert "medical-answer" in out

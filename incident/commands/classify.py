@@ -285,6 +285,15 @@ def _jsonl_lines(source: IO[str]) -> Iterator[tuple[int, str]]:
             yield number, line
 
 
+def _rules_model(ruleset: RuleSet, err: TextIO) -> LearnedModel | None:
+    """The rules' own model, or None (said on ``err``) for rules too small to learn from."""
+    try:
+        return training.rules_model(ruleset)
+    except ValueError as exc:
+        print(f"Модель правил не обучена ({exc}); тема — только по правилам.", file=err)
+        return None
+
+
 def run_classify(args: argparse.Namespace) -> int:
     out, err = sys.stdout, sys.stderr
     if (args.text is None) == (args.jsonl is None):
@@ -301,10 +310,7 @@ def run_classify(args: argparse.Namespace) -> int:
             print(f"Не удалось прочитать модель {args.model}: {exc}", file=err)
             return EXIT_FAILED
     elif not args.no_model:
-        try:
-            model = training.rules_model(ruleset)
-        except ValueError as exc:  # rules too small to learn from: the rules alone
-            print(f"Модель правил не обучена ({exc}); тема — только по правилам.", file=err)
+        model = _rules_model(ruleset, err)
 
     def judge(text: str, history: tuple[str, ...] = ()) -> Verdict:
         return classify_with_model(text, ruleset, model, history=history)
@@ -371,7 +377,8 @@ def run_suggest(args: argparse.Namespace) -> int:
     catalog = _load_replies(args, ruleset, err)
     if catalog is None:
         return EXIT_FAILED
-    verdict = classify(args.text, ruleset)
+    # the verdict classify gives: the rules, and their own model where they found nothing
+    verdict = classify_with_model(args.text, ruleset, _rules_model(ruleset, err))
     context = ReplyContext(
         platform=args.platform,
         community_name=args.community,
