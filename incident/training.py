@@ -127,10 +127,16 @@ def fit(
     )
 
 
-def cache_folder() -> Path:
-    """Where computed files are remembered: ``$XDG_CACHE_HOME/incident`` (``~/.cache/incident``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "incident"
+def cache_folder() -> Path | None:
+    """Where computed files are remembered: ``$XDG_CACHE_HOME/incident``, else
+    ``~/.cache/incident``; None when neither names an absolute folder (a service without a
+    home): then nothing is remembered. A relative ``XDG_CACHE_HOME`` is ignored, as the XDG
+    specification asks."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(base):
+        return Path(base) / "incident"
+    home = os.path.expanduser("~")
+    return Path(home) / ".cache" / "incident" if os.path.isabs(home) else None
 
 
 def rules_model(ruleset: RuleSet, folder: Path | None = None) -> LearnedModel:
@@ -138,7 +144,10 @@ def rules_model(ruleset: RuleSet, folder: Path | None = None) -> LearnedModel:
     ``folder`` (``cache_folder()`` by default) when it was trained for this rule-set version
     before, else trained (about two seconds) and written there for the next time. A folder
     that cannot be written, or a remembered file that is damaged, only costs the training."""
-    path = (folder or cache_folder()) / f"rules-model-{ruleset.version}-{_RECIPE}.json"
+    where = folder or cache_folder()
+    if where is None:
+        return LearnedModel.from_data(fit(rule_samples(ruleset), ruleset).to_data())
+    path = where / f"rules-model-{ruleset.version}-{_RECIPE}.json"
     try:
         model = LearnedModel.from_data(json.loads(path.read_text(encoding="utf-8")))
         if model.ruleset_version == ruleset.version and model.corrections == 0:

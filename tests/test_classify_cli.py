@@ -279,3 +279,22 @@ def test_suggest_drafts_for_the_topic_classify_gives(capsys: pytest.CaptureFixtu
     assert code == 0
     assert out.startswith("Тема: medical")
     assert "medical-answer" in out
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{"XDG_CACHE_HOME": "relative/cache", "HOME": ""}, {"XDG_CACHE_HOME": "", "HOME": ""}],
+)
+def test_without_an_absolute_cache_folder_nothing_is_remembered_and_nothing_breaks(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    environment: dict[str, str],
+) -> None:
+    """A service started without a home: no folder is made in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert run(["classify", "--rules", RULES, "--json", RUDE_DOCTOR]) == 0
+    assert json.loads(capsys.readouterr().out)["topic"] == "medical"
+    assert list(tmp_path.iterdir()) == []
