@@ -298,3 +298,20 @@ def test_without_an_absolute_cache_folder_nothing_is_remembered_and_nothing_brea
     assert run(["classify", "--rules", RULES, "--json", RUDE_DOCTOR]) == 0
     assert json.loads(capsys.readouterr().out)["topic"] == "medical"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rules_of_one_topic_classify_alone_and_say_why_in_russian(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "_flags.toml").write_text("[classifier]\nthreshold = 1.0\n", encoding="utf-8")
+    (rules / "telecom.toml").write_text(
+        'id = "telecom"\ntitle = "Связь"\nin_competence = true\nexamples = ["МТС"]\n'
+        '[phrases]\n"мтс" = 3\n',
+        encoding="utf-8",
+    )
+    assert run(["classify", "--rules", str(rules), "--json", "МТС опять без связи"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["topic"] == "telecom"
+    assert "Модель правил не обучена: ей нужны примеры или фразы хотя бы двух тем" in captured.err

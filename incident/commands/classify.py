@@ -289,8 +289,12 @@ def _rules_model(ruleset: RuleSet, err: TextIO) -> LearnedModel | None:
     """The rules' own model, or None (said on ``err``) for rules too small to learn from."""
     try:
         return training.rules_model(ruleset)
-    except ValueError as exc:
-        print(f"Модель правил не обучена ({exc}); тема — только по правилам.", file=err)
+    except ValueError:  # ModelError: fewer than two topics with examples or phrases
+        print(
+            "Модель правил не обучена: ей нужны примеры или фразы хотя бы двух тем. "
+            "Тема определена только по правилам.",
+            file=err,
+        )
         return None
 
 
