@@ -147,51 +147,55 @@ def test_unknown_keys_are_reported_with_file_and_key(tmp_path: Path) -> None:
     problems = _problems(
         tmp_path, {"telecom.toml": 'colour = "red"\n' + GOOD_TOPIC, "_flags.toml": GOOD_FLAGS}
     )
-    assert "telecom.toml: colour: unknown key" in problems
+    assert "telecom.toml: colour: неизвестный ключ" in problems
 
 
 def test_the_id_must_match_the_file_name(tmp_path: Path) -> None:
     problems = _problems(tmp_path, {"finance.toml": GOOD_TOPIC, "_flags.toml": GOOD_FLAGS})
-    assert "finance.toml: id: must equal the file name 'finance'" in problems
+    assert "finance.toml: id: должен совпадать с именем файла 'finance'" in problems
 
 
 def test_weights_must_be_positive_numbers(tmp_path: Path) -> None:
     body = GOOD_TOPIC + '"билайн" = "много"\n"мегафон" = -1\n'
     problems = _problems(tmp_path, {"telecom.toml": body, "_flags.toml": GOOD_FLAGS})
-    assert "telecom.toml: phrases.билайн: weight must be a number" in problems
-    assert "telecom.toml: phrases.мегафон: weight must be above 0" in problems
+    assert "telecom.toml: phrases.билайн: вес должен быть числом" in problems
+    assert "telecom.toml: phrases.мегафон: вес должен быть больше 0" in problems
 
 
 def test_a_phrase_that_stems_like_a_common_word_is_rejected(tmp_path: Path) -> None:
     body = GOOD_TOPIC + '"меню" = 3\n'
     problems = _problems(tmp_path, {"telecom.toml": body, "_flags.toml": GOOD_FLAGS})
-    assert "telecom.toml: phrases.меню: stems to 'мен'" in problems
+    assert "telecom.toml: phrases.меню: без окончаний это 'мен'" in problems
 
 
 def test_two_phrases_with_the_same_stems_are_reported(tmp_path: Path) -> None:
     body = GOOD_TOPIC + '"МТС" = 2\n"абонент" = 2\n"абоненты" = 2\n'
     problems = _problems(tmp_path, {"telecom.toml": body, "_flags.toml": GOOD_FLAGS})
-    assert "telecom.toml: phrases.абоненты: same words as 'абонент'" in problems
+    assert "telecom.toml: phrases.абоненты: без окончаний совпадает с 'абонент'" in problems
 
 
 def test_topics_need_examples_and_out_of_competence_ones_a_redirect(tmp_path: Path) -> None:
     body = 'id = "other"\ntitle = "Прочее"\nin_competence = false\n[phrases]\n"яма" = 2\n'
     problems = _problems(tmp_path, {"other.toml": body, "_flags.toml": GOOD_FLAGS})
-    assert "other.toml: examples: add at least one example comment" in problems
-    assert "other.toml: redirect: a topic out of competence must say where to redirect" in problems
+    assert "other.toml: examples: добавьте хотя бы один пример комментария" in problems
+    assert (
+        "other.toml: redirect: тема вне компетенции должна указать, куда перенаправлять" in problems
+    )
 
 
 def test_broken_toml_and_bad_patterns_are_reported(tmp_path: Path) -> None:
     flags = '[abusive]\npatterns = ["(незакрытая"]\n[classifier]\nspeed = 3\n'
     problems = _problems(tmp_path, {"telecom.toml": "id = [", "_flags.toml": flags})
-    assert "telecom.toml: -: not valid TOML" in problems
-    assert "_flags.toml: abusive.patterns: '(незакрытая' is not a valid pattern" in problems
-    assert "_flags.toml: classifier.speed: unknown setting" in problems
+    assert "telecom.toml: -: файл не читается как TOML" in problems
+    assert (
+        "_flags.toml: abusive.patterns: '(незакрытая' — неверное регулярное выражение" in problems
+    )
+    assert "_flags.toml: classifier.speed: неизвестная настройка" in problems
 
 
 def test_missing_flags_file_is_reported(tmp_path: Path) -> None:
     problems = _problems(tmp_path, {"telecom.toml": GOOD_TOPIC})
-    assert "_flags.toml: -: missing" in problems
+    assert "_flags.toml: -: файла нет" in problems
 
 
 def test_the_same_rule_files_are_built_once_per_process_and_an_edited_one_anew(
@@ -218,13 +222,19 @@ def test_a_sellers_wording_is_checked_kind_by_kind(tmp_path: Path) -> None:
         + "[offer]\nloose = 1\n"
     )
     problems = _problems(tmp_path, {"telecom.toml": GOOD_TOPIC, "_flags.toml": flags})
-    assert "_flags.toml: offer.price: '(незакрытая' is not a valid pattern" in problems
+    assert "_flags.toml: offer.price: '(незакрытая' — неверное регулярное выражение" in problems
     # patterns are shown as Python writes them, a backslash doubled
-    assert "_flags.toml: offer.price: '(от) \\\\d+': no groups" in problems
-    assert "_flags.toml: offer.price: '\\\\d*': no groups (use (?:...)), never empty" in problems
-    assert "_flags.toml: offer.price.colour: unknown key" in problems
-    assert "_flags.toml: offer.call.words: must be a list of non-empty strings" in problems
-    assert "_flags.toml: offer.loose: must be a table with words and/or patterns" in problems
+    assert "_flags.toml: offer.price: '(от) \\\\d+': без групп в скобках" in problems
+    assert (
+        "_flags.toml: offer.price: '\\\\d*': без групп в скобках (пишите (?:...)) и не пустое"
+        in problems
+    )
+    assert "_flags.toml: offer.price.colour: неизвестный ключ" in problems
+    assert "_flags.toml: offer.call.words: должен быть списком непустых строк" in problems
+    assert (
+        "_flags.toml: offer.loose: должен быть таблицей со списками words и (или) patterns"
+        in problems
+    )
 
 
 def test_a_sellers_words_are_looked_up_by_their_longest_word(tmp_path: Path) -> None:

@@ -68,16 +68,16 @@ def _read_toml(path: Path, problems: _Problems) -> dict[str, Any] | None:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        problems.add(path, "-", f"not valid TOML: {exc}")
+        problems.add(path, "-", f"файл не читается как TOML: {exc}")
     except OSError as exc:
-        problems.add(path, "-", f"cannot read: {exc}")
+        problems.add(path, "-", f"не удалось прочитать: {exc}")
     return None
 
 
 def _str_list(data: Mapping[str, Any], key: str, path: Path, problems: _Problems) -> list[str]:
     value = data.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        problems.add(path, key, "must be a list of non-empty strings")
+        problems.add(path, key, "должен быть списком непустых строк")
         return []
     return [v.strip() for v in value]
 
@@ -95,26 +95,26 @@ def _weighted(
 ) -> list[Phrase]:
     value = data.get(key, {})
     if not isinstance(value, dict):
-        problems.add(path, key, 'must be a table of "phrase" = weight')
+        problems.add(path, key, 'должен быть таблицей строк вида "фраза" = вес')
         return []
     out: list[Phrase] = []
     for text, weight in value.items():
         if isinstance(weight, bool) or not isinstance(weight, int | float):
-            problems.add(path, f"{key}.{text}", "weight must be a number")
+            problems.add(path, f"{key}.{text}", "вес должен быть числом")
             continue
         if not 0 < float(weight) <= 20:
-            problems.add(path, f"{key}.{text}", "weight must be above 0 and at most 20")
+            problems.add(path, f"{key}.{text}", "вес должен быть больше 0 и не больше 20")
             continue
         stems = normalizer.phrase(text)
         if not stems:
-            problems.add(path, f"{key}.{text}", "phrase has no words")
+            problems.add(path, f"{key}.{text}", "во фразе нет ни одного слова")
             continue
         if len(stems) == 1 and stems[0] in normalizer.stopword_stems():
             problems.add(
                 path,
                 f"{key}.{text}",
-                f"stems to {stems[0]!r} like a common word (меня, за, почти...): "
-                "it would match everywhere; use a longer phrase",
+                f"без окончаний это {stems[0]!r}, как у частого слова (меня, за, почти...): "
+                "фраза находилась бы везде; напишите фразу длиннее",
             )
             continue
         out.append(Phrase(text, stems, float(weight), target, kind, redirect))
@@ -135,7 +135,7 @@ def _plain_phrases(
     for text in texts:
         stems = normalizer.phrase(text)
         if not stems:
-            problems.add(path, f"{key}", f"phrase {text!r} has no words")
+            problems.add(path, f"{key}", f"во фразе {text!r} нет ни одного слова")
             continue
         out.append(Phrase(text, stems, 0.0, target, kind))
     return out
@@ -159,20 +159,22 @@ def _load_topic(path: Path, normalizer: Normalizer, problems: _Problems) -> Topi
     if data is None:
         return None
     for key in sorted(set(data) - _TOPIC_KEYS):
-        problems.add(path, key, "unknown key")
+        problems.add(path, key, "неизвестный ключ")
     topic_id = data.get("id")
     if not isinstance(topic_id, str) or not _ID_RE.match(topic_id):
-        problems.add(path, "id", "must be a lower-case id like 'trade'")
+        problems.add(
+            path, "id", "нужен латинский идентификатор строчными буквами, например 'trade'"
+        )
         return None
     if topic_id != path.stem:
-        problems.add(path, "id", f"must equal the file name {path.stem!r}")
+        problems.add(path, "id", f"должен совпадать с именем файла {path.stem!r}")
     title = data.get("title")
     if not isinstance(title, str) or not title.strip():
-        problems.add(path, "title", "must be a non-empty string (Russian title)")
+        problems.add(path, "title", "нужна непустая строка: название темы по-русски")
         title = topic_id
     in_competence = data.get("in_competence")
     if not isinstance(in_competence, bool):
-        problems.add(path, "in_competence", "must be true or false")
+        problems.add(path, "in_competence", "должно быть true или false")
         in_competence = False
     phrases = _weighted(
         data, "phrases", path, problems, target=topic_id, kind="positive", normalizer=normalizer
@@ -192,22 +194,26 @@ def _load_topic(path: Path, normalizer: Normalizer, problems: _Problems) -> Topi
     redirects: list[Redirect] = []
     raw_redirects = data.get("redirect", [])
     if not isinstance(raw_redirects, list):
-        problems.add(path, "redirect", "must be an array of tables ([[redirect]])")
+        problems.add(path, "redirect", "должен быть списком таблиц [[redirect]]")
         raw_redirects = []
     for i, item in enumerate(raw_redirects):
         where = f"redirect[{i}]"
         if not isinstance(item, dict):
-            problems.add(path, where, "must be a table")
+            problems.add(path, where, "должен быть таблицей")
             continue
         for key in sorted(set(item) - {"id", "body", "phrases"}):
-            problems.add(path, f"{where}.{key}", "unknown key")
+            problems.add(path, f"{where}.{key}", "неизвестный ключ")
         rid = item.get("id")
         body = item.get("body")
         if not isinstance(rid, str) or not _ID_RE.match(rid):
-            problems.add(path, f"{where}.id", "must be a lower-case id like 'roads'")
+            problems.add(
+                path,
+                f"{where}.id",
+                "нужен латинский идентификатор строчными буквами, например 'roads'",
+            )
             continue
         if not isinstance(body, str) or not body.strip():
-            problems.add(path, f"{where}.body", "must name the body to redirect to")
+            problems.add(path, f"{where}.body", "укажите ведомство, куда перенаправлять")
             continue
         rphrases = _weighted(
             item,
@@ -221,11 +227,11 @@ def _load_topic(path: Path, normalizer: Normalizer, problems: _Problems) -> Topi
         )
         redirects.append(Redirect(rid, body, tuple(rphrases)))
     if redirects and in_competence:
-        problems.add(path, "redirect", "only topics out of competence redirect")
+        problems.add(path, "redirect", "перенаправляют только темы вне компетенции комитета")
     if not in_competence and topic_id not in SPECIAL_TOPICS and not redirects:
-        problems.add(path, "redirect", "a topic out of competence must say where to redirect")
+        problems.add(path, "redirect", "тема вне компетенции должна указать, куда перенаправлять")
     if not phrases and not any(r.phrases for r in redirects):
-        problems.add(path, "phrases", "a topic needs at least one phrase")
+        problems.add(path, "phrases", "у темы должна быть хотя бы одна фраза")
     seen: dict[tuple[str, ...], str] = {}
     for phrase in [*phrases, *negative, *(p for r in redirects for p in r.phrases)]:
         earlier = seen.setdefault(phrase.stems, phrase.text)
@@ -233,11 +239,11 @@ def _load_topic(path: Path, normalizer: Normalizer, problems: _Problems) -> Topi
             problems.add(
                 path,
                 f"phrases.{phrase.text}",
-                f"same words as {earlier!r} once endings are dropped: keep one of them",
+                f"без окончаний совпадает с {earlier!r}: оставьте одну из двух",
             )
     examples = _str_list(data, "examples", path, problems)
     if not examples:
-        problems.add(path, "examples", "add at least one example comment")
+        problems.add(path, "examples", "добавьте хотя бы один пример комментария")
     replies = _str_list(data, "replies", path, problems)
     return Topic(
         id=topic_id,
@@ -260,38 +266,38 @@ def _load_flags(
     lexicon = Lexicon(re.compile(r"(?!)"), (), True)
     intents: dict[str, tuple[Phrase, ...]] = {}
     if not path.exists():
-        problems.add(path, "-", "missing: the classifier settings and word lists live here")
+        problems.add(path, "-", "файла нет: в нём настройки классификатора и списки слов")
         return settings, lexicon, intents
     data = _read_toml(path, problems)
     if data is None:
         return settings, lexicon, intents
     for key in sorted(set(data) - {"classifier", "abusive", "intents", "offer"}):
-        problems.add(path, key, "unknown key")
+        problems.add(path, key, "неизвестный ключ")
     raw = data.get("classifier", {})
     values: dict[str, Any] = {}
     defaults = Settings()
     if isinstance(raw, dict):
         for key, value in raw.items():
             if not hasattr(defaults, key):
-                problems.add(path, f"classifier.{key}", "unknown setting")
+                problems.add(path, f"classifier.{key}", "неизвестная настройка")
                 continue
             expected = type(getattr(defaults, key))
             if isinstance(value, bool) or not isinstance(value, int | float):
-                problems.add(path, f"classifier.{key}", "must be a number")
+                problems.add(path, f"classifier.{key}", "должно быть числом")
                 continue
             if expected is int and not isinstance(value, int):
-                problems.add(path, f"classifier.{key}", "must be a whole number")
+                problems.add(path, f"classifier.{key}", "должно быть целым числом")
                 continue
             if value < 0:
-                problems.add(path, f"classifier.{key}", "must not be negative")
+                problems.add(path, f"classifier.{key}", "не может быть отрицательным")
                 continue
             values[key] = expected(value)
         settings = Settings(**values)
     else:
-        problems.add(path, "classifier", "must be a table")
+        problems.add(path, "classifier", "должен быть таблицей")
     abusive = data.get("abusive", {})
     if not isinstance(abusive, dict):
-        problems.add(path, "abusive", "must be a table")
+        problems.add(path, "abusive", "должен быть таблицей")
         abusive = {}
     patterns = _str_list(abusive, "patterns", path, problems)
     good: list[str] = []
@@ -299,27 +305,29 @@ def _load_flags(
         try:
             re.compile(pattern)
         except re.error as exc:
-            problems.add(path, "abusive.patterns", f"{pattern!r} is not a valid pattern: {exc}")
+            problems.add(
+                path, "abusive.patterns", f"{pattern!r} — неверное регулярное выражение: {exc}"
+            )
             continue
         good.append(pattern)
     masked = abusive.get("masked_obscenity", True)
     if not isinstance(masked, bool):
-        problems.add(path, "abusive.masked_obscenity", "must be true or false")
+        problems.add(path, "abusive.masked_obscenity", "должно быть true или false")
         masked = True
     threats = _str_list(abusive, "threats", path, problems)
     offer = data.get("offer", {})
     if not isinstance(offer, dict):
-        problems.add(path, "offer", "must be a table of kinds")
+        problems.add(path, "offer", "должен быть таблицей видов: [offer.имя]")
         offer = {}
     offer_words: dict[str, list[tuple[tuple[str, ...], int, str]]] = {}
     numbers: list[tuple[re.Pattern[str], str]] = []
     for kind, table in offer.items():
         where = f"offer.{kind}"
         if not isinstance(table, dict):
-            problems.add(path, where, "must be a table with words and/or patterns")
+            problems.add(path, where, "должен быть таблицей со списками words и (или) patterns")
             continue
         for key in sorted(set(table) - {"words", "patterns"}):
-            problems.add(path, f"{where}.{key}", "unknown key")
+            problems.add(path, f"{where}.{key}", "неизвестный ключ")
         qualified = {f"{where}.{key}": value for key, value in table.items()}
         for text in _str_list(qualified, f"{where}.words", path, problems):
             words = tuple(text.lower().replace("ё", "е").split())
@@ -329,10 +337,12 @@ def _load_flags(
             try:
                 compiled = re.compile(pattern)
             except re.error as exc:
-                problems.add(path, where, f"{pattern!r} is not a valid pattern: {exc}")
+                problems.add(path, where, f"{pattern!r} — неверное регулярное выражение: {exc}")
                 continue
             if compiled.groups or compiled.match(""):
-                problems.add(path, where, f"{pattern!r}: no groups (use (?:...)), never empty")
+                problems.add(
+                    path, where, f"{pattern!r}: без групп в скобках (пишите (?:...)) и не пустое"
+                )
                 continue
             numbers.append((compiled, kind))
     lexicon = Lexicon(
@@ -352,10 +362,10 @@ def _load_flags(
     )  # fmt: skip
     raw_intents = data.get("intents", {})
     if not isinstance(raw_intents, dict):
-        problems.add(path, "intents", "must be a table")
+        problems.add(path, "intents", "должен быть таблицей")
         raw_intents = {}
     for key in sorted(set(raw_intents) - set(INTENTS)):
-        problems.add(path, f"intents.{key}", f"unknown intent; known: {', '.join(INTENTS)}")
+        problems.add(path, f"intents.{key}", f"неизвестное намерение; есть: {', '.join(INTENTS)}")
     for name in INTENTS:
         texts = _str_list(raw_intents, name, path, problems)
         intents[name] = tuple(
@@ -416,11 +426,11 @@ def _read_ruleset(directory: Path) -> RuleSet:
         if topic is None:
             continue
         if topic.id in topics:
-            problems.add(path, "id", f"topic {topic.id!r} is defined twice")
+            problems.add(path, "id", f"тема {topic.id!r} описана дважды")
             continue
         topics[topic.id] = topic
     if not topics:
-        problems.add(directory.name or str(directory), "-", "no topic files found")
+        problems.add(directory.name or str(directory), "-", "нет ни одного файла темы")
     settings, lexicon, intents = _load_flags(directory / FLAGS_FILE, normalizer, problems)
     if problems.items:
         raise RulesError(problems.items)
