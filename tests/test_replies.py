@@ -53,12 +53,14 @@ def _problems(tmp_path: Path, rules: RuleSet, extra: str = "", limits: str | Non
 def test_unknown_placeholder_is_rejected_at_load_time(tmp_path: Path, rules: RuleSet) -> None:
     extra = '[[reply]]\nid = "x"\ntopics = ["trade"]\nkind = "answer"\ntext = "Привет, {name}!"\n'
     problems = _problems(tmp_path, rules, extra)
-    assert "extra.toml: reply[0](x).text: unknown placeholder {name}" in problems
+    assert "extra.toml: reply[0](x).text: нет такой подстановки {name}" in problems
 
 
 def test_move_to_private_needs_a_reason(tmp_path: Path, rules: RuleSet) -> None:
     extra = '[[reply]]\nid = "x"\ntopics = ["*"]\nkind = "move-to-private"\ntext = "Пишите"\n'
-    assert "reply[0](x).reason: move-to-private needs a reason" in _problems(tmp_path, rules, extra)
+    assert "reply[0](x).reason: приглашению в личные сообщения нужна причина" in _problems(
+        tmp_path, rules, extra
+    )
 
 
 def test_redirect_must_name_a_known_sub_theme(tmp_path: Path, rules: RuleSet) -> None:
@@ -66,7 +68,7 @@ def test_redirect_must_name_a_known_sub_theme(tmp_path: Path, rules: RuleSet) ->
         '[[reply]]\nid = "x"\ntopics = ["other"]\nkind = "redirect"\n'
         'redirect = "moon"\ntext = "Это на Луну"\n'
     )
-    assert "reply[0](x).redirect: must be a redirect id of the rules" in _problems(
+    assert "reply[0](x).redirect: должен быть одним из перенаправлений правил" in _problems(
         tmp_path, rules, extra
     )
 
@@ -78,7 +80,9 @@ def test_the_rating_link_setting_is_true_or_false(
         '[[reply]]\nid = "x"\ntopics = ["trade"]\nkind = "answer"\nrating_link = "yes"\n'
         'text = "Разберёмся"\n'
     )
-    assert "reply[0](x).rating_link: must be true or false" in _problems(tmp_path, rules, extra)
+    assert "reply[0](x).rating_link: должно быть true или false" in _problems(
+        tmp_path, rules, extra
+    )
     # shipped: the topic answers ask for the «оцените ответ» link, nothing else does
     asking = {r.id for r in catalog.replies.values() if r.rating_link}
     assert asking
@@ -89,8 +93,8 @@ def test_the_rating_link_setting_is_true_or_false(
 def test_unknown_topic_and_duplicate_ids_are_rejected(tmp_path: Path, rules: RuleSet) -> None:
     extra = '[[reply]]\nid = "thanks"\ntopics = ["weather"]\nkind = "thanks"\ntext = "Спасибо"\n'
     problems = _problems(tmp_path, rules, extra)
-    assert "reply[0](thanks).topics: unknown topic 'weather'" in problems
-    assert "'thanks' is defined twice" in problems
+    assert "reply[0](thanks).topics: нет такой темы 'weather'" in problems
+    assert "ответ 'thanks' описан дважды" in problems
 
 
 def test_a_rule_naming_a_missing_reply_is_reported(tmp_path: Path, rules: RuleSet) -> None:
@@ -99,14 +103,14 @@ def test_a_rule_naming_a_missing_reply_is_reported(tmp_path: Path, rules: RuleSe
     (target / "common.toml").write_text(common.replace('id = "clarify"', 'id = "ask"'), "utf-8")
     with pytest.raises(RepliesError) as caught:
         load_replies(target, rules)
-    assert any("no reply template 'clarify'" in p for p in caught.value.problems)
+    assert any("нет шаблона ответа 'clarify'" in p for p in caught.value.problems)
 
 
 def test_templates_that_may_exceed_a_platform_limit_are_rejected(
     tmp_path: Path, rules: RuleSet
 ) -> None:
     problems = _problems(tmp_path, rules, limits="[limits]\nvk = 300\n")
-    assert "may exceed the vk limit of 300 characters" in problems
+    assert "может не уложиться в ограничение vk (300 знаков)" in problems
 
 
 def test_urgent_comment_gets_the_urgent_reply_first(rules: RuleSet, catalog: Catalog) -> None:

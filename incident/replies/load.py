@@ -47,34 +47,39 @@ def _placeholders(text: str) -> tuple[set[str], str | None]:
             if name is None:
                 continue
             if not name or spec or conv:
-                return names, f"placeholder {{{name}}} must be a plain name like {{hotline}}"
+                return (
+                    names,
+                    f"подстановка {{{name}}} должна быть простым именем, например {{hotline}}",
+                )
             names.add(name)
     except ValueError as exc:
-        return names, f"broken braces: {exc}"
+        return names, f"непарные фигурные скобки: {exc}"
     return names, None
 
 
 def _load_limits(path: Path, problems: list[str]) -> dict[str, int]:
     if not path.exists():
-        problems.append(f"{path.name}: -: missing: platform length limits live here")
+        problems.append(f"{path.name}: -: файла нет: в нём ограничения длины ответа по площадкам")
         return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, OSError) as exc:
-        problems.append(f"{path.name}: -: cannot read: {exc}")
+        problems.append(f"{path.name}: -: не удалось прочитать: {exc}")
         return {}
     raw = data.get("limits")
     if not isinstance(raw, dict) or not raw:
-        problems.append(f"{path.name}: limits: must be a table of platform = characters")
+        problems.append(f"{path.name}: limits: должен быть таблицей вида площадка = число знаков")
         return {}
     limits: dict[str, int] = {}
     for platform, value in raw.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 100:
-            problems.append(f"{path.name}: limits.{platform}: must be a whole number >= 100")
+            problems.append(
+                f"{path.name}: limits.{platform}: должно быть целым числом не меньше 100"
+            )
             continue
         limits[platform] = value
     for key in sorted(set(data) - {"limits"}):
-        problems.append(f"{path.name}: {key}: unknown key")
+        problems.append(f"{path.name}: {key}: неизвестный ключ")
     return limits
 
 
@@ -99,62 +104,66 @@ def _load_reply(
         problems.append(f"{name}: {where}.{key}: {what}")
 
     if not isinstance(item, dict):
-        bad("-", "must be a table")
+        bad("-", "должен быть таблицей")
         return None
     for key in sorted(set(item) - _REPLY_KEYS):
-        bad(key, "unknown key")
+        bad(key, "неизвестный ключ")
     rid = item.get("id")
     if not isinstance(rid, str) or not _ID_RE.match(rid):
-        bad("id", "must be a lower-case id like 'telecom-answer'")
+        bad("id", "нужен латинский идентификатор строчными буквами, например 'telecom-answer'")
         return None
     where = f"{where}({rid})"
     kind = item.get("kind")
     if kind not in KINDS:
-        bad("kind", f"must be one of {', '.join(KINDS)}")
+        bad("kind", f"должен быть одним из: {', '.join(KINDS)}")
         return None
     topics = item.get("topics")
     if not isinstance(topics, list) or not topics or not all(isinstance(t, str) for t in topics):
-        bad("topics", 'must be a non-empty list of topic ids or ["*"]')
+        bad("topics", 'должен быть непустым списком тем или ["*"]')
         return None
     for topic in topics:
         if topic != "*" and topic not in ruleset.topics:
-            bad("topics", f"unknown topic {topic!r}")
+            bad("topics", f"нет такой темы {topic!r}")
     text = item.get("text")
     if not isinstance(text, str) or not text.strip():
-        bad("text", "must be a non-empty string")
+        bad("text", "нужен непустой текст ответа")
         return None
     names, error = _placeholders(text)
     if error:
         bad("text", error)
     for unknown in sorted(names - set(PLACEHOLDERS)):
-        bad("text", f"unknown placeholder {{{unknown}}}; known: {', '.join(PLACEHOLDERS)}")
+        bad("text", f"нет такой подстановки {{{unknown}}}; есть: {', '.join(PLACEHOLDERS)}")
     reason = item.get("reason")
     if kind == ReplyKind.MOVE_TO_PRIVATE:
         if reason not in PRIVATE_REASONS:
-            bad("reason", f"move-to-private needs a reason: {', '.join(PRIVATE_REASONS)}")
+            bad(
+                "reason",
+                f"приглашению в личные сообщения нужна причина: {', '.join(PRIVATE_REASONS)}",
+            )
     elif reason is not None:
-        bad("reason", "only move-to-private replies have a reason")
+        bad("reason", "причина бывает только у приглашения в личные сообщения")
     redirect = item.get("redirect")
     known_redirects = {r.id for t in ruleset.topics.values() for r in t.redirects}
     if kind == ReplyKind.REDIRECT:
         if redirect not in known_redirects:
             bad(
                 "redirect",
-                f"must be a redirect id of the rules: {', '.join(sorted(known_redirects))}",
+                "должен быть одним из перенаправлений правил: "
+                + ", ".join(sorted(known_redirects)),
             )
     elif redirect is not None:
-        bad("redirect", "only redirect replies name a redirect")
+        bad("redirect", "перенаправление указывают только ответы вида redirect")
     when = item.get("when", [])
     if not isinstance(when, list) or not all(w in _FLAGS for w in when):
-        bad("when", f"must be a list of flags: {', '.join(sorted(_FLAGS))}")
+        bad("when", f"должен быть списком признаков: {', '.join(sorted(_FLAGS))}")
         when = []
     urgent = item.get("urgent", False)
     if not isinstance(urgent, bool):
-        bad("urgent", "must be true or false")
+        bad("urgent", "должно быть true или false")
         urgent = False
     rating_link = item.get("rating_link", False)
     if not isinstance(rating_link, bool):
-        bad("rating_link", "must be true or false")
+        bad("rating_link", "должно быть true или false")
         rating_link = False
     return ReplyTemplate(
         id=rid,
@@ -175,7 +184,7 @@ def load_replies(directory: Path, ruleset: RuleSet) -> Catalog:
     """Read ``replies/``; check it against ``ruleset``; raise ``RepliesError`` on any problem."""
     problems: list[str] = []
     if not directory.is_dir():
-        raise RepliesError([f"{directory}: -: not a directory"])
+        raise RepliesError([f"{directory}: -: это не каталог"])
     limits = _load_limits(directory / PLATFORMS_FILE, problems)
     replies: dict[str, ReplyTemplate] = {}
     for path in sorted(directory.glob("*.toml")):
@@ -184,46 +193,49 @@ def load_replies(directory: Path, ruleset: RuleSet) -> Catalog:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, OSError) as exc:
-            problems.append(f"{path.name}: -: not valid TOML: {exc}")
+            problems.append(f"{path.name}: -: файл не читается как TOML: {exc}")
             continue
         for key in sorted(set(data) - {"reply"}):
-            problems.append(f"{path.name}: {key}: unknown key (use [[reply]] tables)")
+            problems.append(
+                f"{path.name}: {key}: неизвестный ключ (ответы пишутся таблицами [[reply]])"
+            )
         items = data.get("reply", [])
         if not isinstance(items, list):
-            problems.append(f"{path.name}: reply: must be [[reply]] tables")
+            problems.append(f"{path.name}: reply: должен быть списком таблиц [[reply]]")
             continue
         for i, item in enumerate(items):
             reply = _load_reply(item, f"reply[{i}]", path.name, ruleset, problems)
             if reply is None:
                 continue
             if reply.id in replies:
-                problems.append(f"{path.name}: reply[{i}].id: {reply.id!r} is defined twice")
+                problems.append(f"{path.name}: reply[{i}].id: ответ {reply.id!r} описан дважды")
                 continue
             replies[reply.id] = reply
     # The rules and the replies must agree.
     for topic in ruleset.topics.values():
         for rid in topic.replies:
             if rid not in replies:
-                problems.append(f"{topic.source.name}: replies: no reply template {rid!r}")
+                problems.append(f"{topic.source.name}: replies: нет шаблона ответа {rid!r}")
         if topic.in_competence and not any(
             r.kind == ReplyKind.ANSWER and topic.id in r.topics for r in replies.values()
         ):
-            problems.append(f"{topic.source.name}: replies: topic has no 'answer' reply")
+            problems.append(f"{topic.source.name}: replies: у темы нет ответа вида 'answer'")
         for redirect in topic.redirects:
             if not any(r.redirect == redirect.id for r in replies.values()):
                 problems.append(
-                    f"{topic.source.name}: redirect.{redirect.id}: no redirect reply for it"
+                    f"{topic.source.name}: redirect.{redirect.id}: "
+                    "нет ответа, который перенаправляет сюда"
                 )
     for reason in PRIVATE_REASONS:
         if not any(r.reason == reason for r in replies.values()):
-            problems.append(f"replies: -: no move-to-private reply with reason {reason!r}")
+            problems.append(f"replies: -: нет приглашения в личные сообщения с причиной {reason!r}")
     for reply in replies.values():
         for platform, limit in limits.items():
             longest = len(reply.text) + 200 * len(reply.placeholders)
             if longest > limit:
                 problems.append(
-                    f"{reply.source}: {reply.id}: may exceed the {platform} limit of {limit} "
-                    f"characters ({longest} with long placeholder values)"
+                    f"{reply.source}: {reply.id}: может не уложиться в ограничение {platform} "
+                    f"({limit} знаков): {longest} с длинными подстановками"
                 )
     if problems:
         raise RepliesError(problems)
