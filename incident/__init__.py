@@ -25,7 +25,11 @@ from types import ModuleType
 __version__ = "0.1.0"
 
 _HERE = Path(__file__).resolve().parent
-_COMPILED = ("incident.text", "incident.classify", "incident.learned")
+# the compiled modules and their sources
+_SOURCES = {
+    name: _HERE / f"{name.rsplit('.', 1)[1]}.py"
+    for name in ("incident.text", "incident.classify", "incident.learned")
+}
 
 
 class _Sources(importlib.abc.MetaPathFinder):
@@ -46,8 +50,8 @@ class _Sources(importlib.abc.MetaPathFinder):
 def _compiled_present() -> bool:
     suffixes = importlib.machinery.EXTENSION_SUFFIXES
     return all(
-        any((_HERE / (name.rsplit(".", 1)[1] + suffix)).exists() for suffix in suffixes)
-        for name in _COMPILED
+        any(source.with_suffix(suffix).exists() for suffix in suffixes)
+        for source in _SOURCES.values()
     )
 
 
@@ -59,11 +63,8 @@ def _compiled_is_current() -> bool:
         built = json.loads((_HERE / "_native.json").read_text(encoding="utf-8"))
         return (
             all(
-                built.get(name)
-                == hashlib.sha256(
-                    (_HERE / (name.rsplit(".", 1)[1] + ".py")).read_bytes()
-                ).hexdigest()
-                for name in _COMPILED
+                built.get(name) == hashlib.sha256(source.read_bytes()).hexdigest()
+                for name, source in _SOURCES.items()
             )
             and importlib.util.find_spec(str(built["_group"])) is not None
         )  # their shared library
@@ -74,6 +75,4 @@ def _compiled_is_current() -> bool:
 _PRESENT = _compiled_present()
 NATIVE = _PRESENT and _compiled_is_current()
 if _PRESENT and not NATIVE:
-    sys.meta_path.insert(
-        0, _Sources({name: _HERE / (name.rsplit(".", 1)[1] + ".py") for name in _COMPILED})
-    )
+    sys.meta_path.insert(0, _Sources(_SOURCES))

@@ -145,16 +145,24 @@ def rules_model(ruleset: RuleSet, folder: Path | None = None) -> LearnedModel:
     before, else trained (about two seconds) and written there for the next time. A folder
     that cannot be written, or a remembered file that is damaged, only costs the training."""
     where = folder or cache_folder()
-    if where is None:
-        return LearnedModel.from_data(fit(rule_samples(ruleset), ruleset).to_data())
-    path = where / f"rules-model-{ruleset.version}-{_RECIPE}.json"
-    try:
-        model = LearnedModel.from_data(json.loads(path.read_text(encoding="utf-8")))
-        if model.ruleset_version == ruleset.version and model.corrections == 0:
-            return model
-    except (OSError, ValueError):
-        pass  # not there yet, or damaged: trained again below
+    path = where / f"rules-model-{ruleset.version}-{_RECIPE}.json" if where else None
+    if path is not None:
+        try:
+            model = LearnedModel.from_data(json.loads(path.read_text(encoding="utf-8")))
+            if model.ruleset_version == ruleset.version and model.corrections == 0:
+                return model
+        except (OSError, ValueError):
+            pass  # not there yet, or damaged: trained again below
     data = fit(rule_samples(ruleset), ruleset).to_data()
+    if path is not None:
+        _remember(path, data)
+    # from its plain data, as a remembered one is read: the same weights on every run
+    return LearnedModel.from_data(data)
+
+
+def _remember(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` whole or not at all; a folder that cannot be written is
+    left alone (the model is used without being remembered)."""
     temporary: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,13 +173,11 @@ def rules_model(ruleset: RuleSet, folder: Path | None = None) -> LearnedModel:
         temporary = None
         _forget_old(path.parent, keep=path)
     except OSError:
-        pass  # a read-only home: the model is used without being remembered
+        pass  # a read-only home
     finally:
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
-    # from its plain data, as a remembered one is read: the same weights on every run
-    return LearnedModel.from_data(data)
 
 
 _REMEMBERED = 3  # rules models kept in the cache folder: the newest (a rules author's last edits)

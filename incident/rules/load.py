@@ -74,10 +74,13 @@ def _read_toml(path: Path, problems: _Problems) -> dict[str, Any] | None:
     return None
 
 
-def _str_list(data: Mapping[str, Any], key: str, path: Path, problems: _Problems) -> list[str]:
+def _str_list(
+    data: Mapping[str, Any], key: str, path: Path, problems: _Problems, where: str = ""
+) -> list[str]:
+    """``data[key]`` as stripped strings; ``where``: the table it is in, for the message."""
     value = data.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        problems.add(path, key, "должен быть списком непустых строк")
+        problems.add(path, f"{where}.{key}" if where else key, "должен быть списком непустых строк")
         return []
     return [v.strip() for v in value]
 
@@ -328,12 +331,11 @@ def _load_flags(
             continue
         for key in sorted(set(table) - {"words", "patterns"}):
             problems.add(path, f"{where}.{key}", "неизвестный ключ")
-        qualified = {f"{where}.{key}": value for key, value in table.items()}
-        for text in _str_list(qualified, f"{where}.words", path, problems):
+        for text in _str_list(table, "words", path, problems, where):
             words = tuple(text.lower().replace("ё", "е").split())
             longest = max(range(len(words)), key=lambda i: len(words[i]))
             offer_words.setdefault(words[longest], []).append((words, longest, kind))
-        for pattern in _str_list(qualified, f"{where}.patterns", path, problems):
+        for pattern in _str_list(table, "patterns", path, problems, where):
             try:
                 compiled = re.compile(pattern)
             except re.error as exc:
